@@ -1,0 +1,36 @@
+# Two commands on a fresh machine: `make run` and `make test`. Everything else is a detail.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+CHROMIUM_PATH ?= /usr/bin/chromium
+PYTEST_ARGS ?=
+
+.PHONY: run test lint fmt bench clean-var
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit("Vigil needs Python 3.11 or newer") if sys.version_info < (3, 11) else None'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+run: $(VENV)/.installed
+	$(PY) -m config.devstack run
+
+# Browser tests use Debian's Chromium when present (CI installs it); elsewhere Playwright's own build.
+test: $(VENV)/.installed
+	@test -x $(CHROMIUM_PATH) || $(VENV)/bin/playwright install chromium >/dev/null 2>&1 || \
+		echo "[vigil] no Chromium at $(CHROMIUM_PATH) and none downloadable: browser tests will be skipped"
+	$(PY) -m config.devstack test $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy apps config
+
+fmt: $(VENV)/.installed
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+clean-var:
+	rm -rf var

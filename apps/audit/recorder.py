@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.db import models
+from django.http import HttpRequest
+
+from apps.audit.models import AuditEvent
+from apps.ops.middleware import client_ip, current_request_id
+
+if TYPE_CHECKING:
+    from apps.projects.models import ApiKey, Organization
+
+
+def record(
+    action: str,
+    *,
+    request: HttpRequest | None = None,
+    actor: Any = None,
+    organization: Organization | None = None,
+    target: models.Model | None = None,
+    target_repr: str = "",
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    key: ApiKey | None = None,
+    extra: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one audit event. `actor` defaults to the request's signed-in user.
+
+    Call it inside the same transaction as the change it describes, so that either both
+    or neither are committed.
+    """
+    if actor is None and request is not None and getattr(request, "user", None) is not None:
+        actor = request.user if request.user.is_authenticated else None
+    changes: dict[str, Any] = {}
+    if before is not None:
+        changes["before"] = before
+    if after is not None:
+        changes["after"] = after
+    if extra:
+        changes.update(extra)
+    return AuditEvent.objects.create(
+        action=action,
+        organization_id=organization.pk if organization else None,
+        organization_name=organization.name if organization else "",
+        actor_user_id=getattr(actor, "pk", None),
+        actor_email=getattr(actor, "email", "") or "",
+        actor_key_id=key.pk if key else None,
+        actor_key_prefix=key.prefix if key else "",
+        target_type=target._meta.model_name if target is not None else "",
+        target_id=str(target.pk) if target is not None else "",
+        target_repr=(target_repr or (str(target) if target is not None else ""))[:200],
+        ip=client_ip(request) if request is not None else None,
+        user_agent=request.META.get("HTTP_USER_AGENT", "")[:512] if request is not None else "",
+        request_id=current_request_id() or "",
+        changes=changes,
+    )

@@ -1,0 +1,5 @@
+"""WebSocket routes (served by Channels under config.asgi)."""
+
+from django.urls import URLPattern
+
+websocket_urlpatterns: list[URLPattern] = []

@@ -1,0 +1,164 @@
+"""API key authentication, shared by ingestion and the read API.
+
+Hot path design: a key is verified against PostgreSQL at most once per KEY_CACHE_SECONDS
+per process; in between, a process-local cache answers. Revocation must still bite at once,
+so every revoke bumps a counter in Redis (`KEY_EPOCH`) and each request compares it with the
+epoch its cache was filled under — one Redis GET instead of one SQL query. If Redis is
+unreachable we fall back to the TTL alone (revocation within KEY_CACHE_SECONDS).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.core.cache import cache
+from django.http import HttpRequest
+from django.utils import timezone
+from rest_framework import authentication, exceptions
+
+from apps.projects import keyformat
+from apps.projects.models import ApiKey
+
+logger = logging.getLogger(__name__)
+
+KEY_CACHE_SECONDS = 5.0
+KEY_CACHE_MAX_ENTRIES = 10_000
+KEY_EPOCH = "apikeys:epoch"
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class KeyIdentity:
+    """What a request authenticated by key may rely on; deliberately not a model instance."""
+
+    id: int
+    project_id: int
+    organization_id: int
+    scope: str
+    prefix: str
+
+
+class _KeyCache:
+    def __init__(self) -> None:
+        self.entries: dict[str, tuple[float, KeyIdentity | None]] = {}
+        self.epoch: Any = None
+        self.lock = threading.Lock()
+
+    def check_epoch(self) -> None:
+        try:
+            epoch = cache.get(KEY_EPOCH)
+        except Exception:  # Redis down: keep serving from the TTL-bounded cache.
+            logger.warning("key cache: redis unavailable, relying on TTL for revocation")
+            return
+        if epoch != self.epoch:
+            with self.lock:
+                self.entries.clear()
+                self.epoch = epoch
+
+    def get(self, digest: str) -> tuple[bool, KeyIdentity | None]:
+        entry = self.entries.get(digest)
+        if entry is None or entry[0] < time.monotonic():
+            return False, None
+        return True, entry[1]
+
+    def put(self, digest: str, identity: KeyIdentity | None) -> None:
+        with self.lock:
+            if len(self.entries) >= KEY_CACHE_MAX_ENTRIES:
+                self.entries.clear()
+            self.entries[digest] = (time.monotonic() + KEY_CACHE_SECONDS, identity)
+
+
+_cache = _KeyCache()
+
+
+def invalidate_keys() -> None:
+    """Make every process forget cached keys (called on revoke and delete)."""
+    with _cache.lock:
+        _cache.entries.clear()
+    try:
+        cache.incr(KEY_EPOCH)
+    except ValueError:
+        cache.set(KEY_EPOCH, 1, timeout=None)
+    except Exception:
+        logger.warning("key cache: could not publish revocation; other processes will notice within %ss",
+                       KEY_CACHE_SECONDS)
+
+
+def _load(secret: str, digest: str) -> KeyIdentity | None:
+    prefix = keyformat.public_prefix(secret)
+    key = (
+        ApiKey.objects.active()
+        .filter(prefix=prefix)
+        .values("id", "project_id", "project__organization_id", "scope", "prefix", "secret_hash", "last_used_at")
+        .first()
+    )
+    if key is None or not hmac.compare_digest(key["secret_hash"], digest):
+        return None
+    now = timezone.now()
+    if key["last_used_at"] is None or key["last_used_at"] < now - LAST_USED_RESOLUTION:
+        ApiKey.objects.filter(pk=key["id"]).update(last_used_at=now)
+    return KeyIdentity(key["id"], key["project_id"], key["project__organization_id"], key["scope"], key["prefix"])
+
+
+def authenticate_key(secret: str) -> KeyIdentity | None:
+    """Return the active key for `secret`, or None for unknown, malformed or revoked keys."""
+    if not keyformat.is_well_formed(secret):
+        return None
+    digest = keyformat.hash_secret(secret)
+    _cache.check_epoch()
+    hit, identity = _cache.get(digest)
+    if hit:
+        return identity
+    identity = _load(secret, digest)
+    _cache.put(digest, identity)
+    return identity
+
+
+def key_from_headers(request: HttpRequest) -> str | None:
+    """The raw key from `Authorization: Bearer <key>` or `X-API-Key: <key>`, if any was sent."""
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    if header:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+    api_key = request.META.get("HTTP_X_API_KEY", "").strip()
+    return api_key or None
+
+
+class KeyUser:
+    """The `request.user` of a key-authenticated API request. It belongs to no organization."""
+
+    is_authenticated = True
+    is_anonymous = False
+    is_active = True
+    is_staff = False
+    is_superuser = False
+    pk = None
+    id = None
+    email = ""
+
+    def __init__(self, key: KeyIdentity) -> None:
+        self.key = key
+
+    def __str__(self) -> str:
+        return self.key.prefix
+
+
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    def authenticate(self, request: Any) -> tuple[KeyUser, KeyIdentity] | None:
+        secret = key_from_headers(request._request)
+        if secret is None:
+            return None
+        identity = authenticate_key(secret)
+        if identity is None:
+            raise exceptions.AuthenticationFailed("Unknown or revoked API key.")
+        return KeyUser(identity), identity
+
+    def authenticate_header(self, request: Any) -> str:
+        return 'Bearer realm="vigil"'

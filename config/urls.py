@@ -1,0 +1,21 @@
+from django.contrib import admin
+from django.contrib.auth.decorators import login_not_required
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from apps.projects.tenant_admin import tenant_admin_site
+
+urlpatterns = [
+    path("", include("apps.ops.urls")),
+    path("", include("apps.accounts.urls")),
+    path("", include("apps.projects.urls")),
+    path("api/v1/", include("apps.projects.api_urls")),
+    path("api/schema/", login_not_required(SpectacularAPIView.as_view()), name="api-schema"),
+    path("api/docs/", login_not_required(SpectacularSwaggerView.as_view(url_name="api-schema")), name="api-docs"),
+    path("admin/", admin.site.urls),
+    path("manage/", tenant_admin_site.urls),
+]
+
+handler404 = "apps.ops.views.not_found"
+handler403 = "apps.ops.views.forbidden"
+handler500 = "apps.ops.views.server_error"

@@ -1,0 +1,98 @@
+"""The cast of every test: alice owns org A, bob is a viewer in org A, mallory owns org B
+and must never see anything of A. Real PostgreSQL and Redis (DATABASE_URL / REDIS_URL)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from django.core.cache import cache
+from django.test import Client
+
+from apps.accounts.models import User
+from apps.projects.models import KeyScope, Membership, Organization, Project, Role
+from apps.projects.services import api_key_create
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+@pytest.fixture(autouse=True)
+def _fast_hashing_and_clean_cache(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def make_user(email: str) -> User:
+    return User.objects.create_user(email, PASSWORD)
+
+
+def make_member(organization: Organization, email: str, role: str) -> User:
+    user = make_user(email)
+    Membership.objects.create(organization=organization, user=user, role=role)
+    return user
+
+
+@dataclass
+class Tenant:
+    organization: Organization
+    project: Project
+    owner: User
+    ingest_key: str
+    read_key: str
+
+
+def make_tenant(name: str, owner_email: str) -> Tenant:
+    organization = Organization.objects.create(name=name)
+    owner = make_member(organization, owner_email, Role.OWNER)
+    project = Project.objects.create(organization=organization, name=f"{name} web")
+    _, ingest = api_key_create(project, KeyScope.INGEST, "test ingest", created_by=owner)
+    _, read = api_key_create(project, KeyScope.READ, "test read", created_by=owner)
+    return Tenant(organization, project, owner, ingest, read)
+
+
+@pytest.fixture
+def org_a(db) -> Tenant:
+    return make_tenant("Acme", "alice@acme.test")
+
+
+@pytest.fixture
+def org_b(db) -> Tenant:
+    return make_tenant("Bigcorp", "mallory@bigcorp.test")
+
+
+@pytest.fixture
+def alice(org_a) -> User:
+    return org_a.owner
+
+
+@pytest.fixture
+def bob(org_a) -> User:
+    return make_member(org_a.organization, "bob@acme.test", Role.VIEWER)
+
+
+@pytest.fixture
+def mallory(org_b) -> User:
+    return org_b.owner
+
+
+def client_for(user: User) -> Client:
+    client = Client(enforce_csrf_checks=False)
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def alice_client(alice) -> Client:
+    return client_for(alice)
+
+
+@pytest.fixture
+def bob_client(bob) -> Client:
+    return client_for(bob)
+
+
+@pytest.fixture
+def mallory_client(mallory) -> Client:
+    return client_for(mallory)
