@@ -66,7 +66,8 @@ def embedded_postgres(data_dir: Path, database: str) -> Iterator[str]:
         yield f"postgresql://postgres@/{database}?host={quote(socket_dir)}"
     finally:
         log("stopping embedded PostgreSQL")
-        embedded_postgres.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=data_dir, user=server.system_user)
+        stop = ["-w", "-m", "fast", "stop"]
+        embedded_postgres.pg_ctl(stop, pgdata=data_dir, user=server.system_user)  # type: ignore[attr-defined]
 
 
 @contextlib.contextmanager
@@ -177,13 +178,38 @@ def run() -> int:
         supervisor = Supervisor(env)
         supervisor.start(
             "web",
-            [PYTHON, "-m", "uvicorn", "config.asgi:application", "--host", host, "--port", port,
-             "--lifespan", "off", "--no-access-log"],
+            [
+                PYTHON,
+                "-m",
+                "uvicorn",
+                "config.asgi:application",
+                "--host",
+                host,
+                "--port",
+                port,
+                "--lifespan",
+                "off",
+                "--no-access-log",
+            ],
         )
-        supervisor.start("worker", [PYTHON, "-m", "celery", "-A", "config", "worker", "-l", "INFO",
-                                    "--concurrency", "2"])
-        supervisor.start("beat", [PYTHON, "-m", "celery", "-A", "config", "beat", "-l", "INFO",
-                                  "-s", str(var_dir() / "celerybeat-schedule")])
+        supervisor.start(
+            "worker", [PYTHON, "-m", "celery", "-A", "config", "worker", "-l", "INFO", "--concurrency", "2"]
+        )
+        supervisor.start(
+            "beat",
+            [
+                PYTHON,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "beat",
+                "-l",
+                "INFO",
+                "-s",
+                str(var_dir() / "celerybeat-schedule"),
+            ],
+        )
         log(f"Vigil is up on http://{host}:{port}/ (Ctrl-C stops everything)")
         return supervisor.wait()
 

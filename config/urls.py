@@ -11,7 +11,11 @@ urlpatterns = [
     path("", include("apps.projects.urls")),
     path("api/v1/", include("apps.projects.api_urls")),
     path("api/schema/", login_not_required(SpectacularAPIView.as_view()), name="api-schema"),
-    path("api/docs/", login_not_required(SpectacularSwaggerView.as_view(url_name="api-schema")), name="api-docs"),
+    path(
+        "api/docs/",
+        login_not_required(SpectacularSwaggerView.as_view(url_name="api-schema")),
+        name="api-docs",
+    ),
     path("admin/", admin.site.urls),
     path("manage/", tenant_admin_site.urls),
 ]

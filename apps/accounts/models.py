@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
@@ -30,7 +30,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     # unique=True satisfies Django's USERNAME_FIELD check; the Lower() constraint makes it case-insensitive.
     email = models.EmailField(max_length=254, unique=True)
     name = models.CharField(max_length=150, blank=True)
-    is_staff = models.BooleanField(default=False, help_text="Operator of this Vigil installation (Django admin).")
+    is_staff = models.BooleanField(
+        default=False, help_text="Operator of this Vigil installation (Django admin)."
+    )
     is_active = models.BooleanField(default=True)
     date_joined = models.DateTimeField(default=timezone.now)
 
@@ -38,7 +40,7 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"
-    REQUIRED_FIELDS: list[str] = []
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
 
     class Meta:
         constraints = [models.UniqueConstraint(Lower("email"), name="user_email_ci_unique")]

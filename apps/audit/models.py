@@ -59,10 +59,6 @@ class AuditEvent(models.Model):
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor} {self.action} {self.target_repr}"
 
-    @property
-    def actor(self) -> str:
-        return self.actor_email or self.actor_key_prefix or "system"
-
     def save(self, *args: Any, **kwargs: Any) -> None:
         if not self._state.adding:
             raise AuditImmutableError("audit events are append-only")
@@ -70,3 +66,7 @@ class AuditEvent(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise AuditImmutableError("audit events are append-only")
+
+    @property
+    def actor(self) -> str:
+        return self.actor_email or self.actor_key_prefix or "system"

@@ -47,7 +47,7 @@ def record(
         actor_email=getattr(actor, "email", "") or "",
         actor_key_id=key.pk if key else None,
         actor_key_prefix=key.prefix if key else "",
-        target_type=target._meta.model_name if target is not None else "",
+        target_type=(target._meta.model_name or "") if target is not None else "",
         target_id=str(target.pk) if target is not None else "",
         target_repr=(target_repr or (str(target) if target is not None else ""))[:200],
         ip=client_ip(request) if request is not None else None,

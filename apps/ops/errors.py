@@ -23,12 +23,20 @@ _CODES = {
 }
 
 
-def error_body(status_code: int, message: str, details: Any = None, code: str | None = None) -> dict[str, Any]:
-    return {"error": {"code": code or _CODES.get(status_code, "error"), "message": message, "details": details}}
+def error_body(
+    status_code: int, message: str, details: Any = None, code: str | None = None
+) -> dict[str, Any]:
+    return {
+        "error": {"code": code or _CODES.get(status_code, "error"), "message": message, "details": details}
+    }
 
 
 def json_error(
-    status_code: int, message: str, details: Any = None, code: str | None = None, headers: dict[str, str] | None = None
+    status_code: int,
+    message: str,
+    details: Any = None,
+    code: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> JsonResponse:
     response = JsonResponse(error_body(status_code, message, details, code), status=status_code)
     for name, value in (headers or {}).items():

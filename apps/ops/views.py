@@ -1,13 +1,89 @@
-"""Error pages: JSON under /api/ and for ingestion paths, HTML elsewhere."""
+"""Ops endpoints (health, readiness, self metrics) and the error pages: JSON under /api/ and
+for ingestion paths, HTML elsewhere."""
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+import hmac
+import logging
+from collections.abc import Callable
+from functools import wraps
 
-from apps.ops.errors import json_error
+from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+
+from apps.ops import health, metrics
+from apps.ops.errors import error_body, json_error
+
+logger = logging.getLogger(__name__)
 
 _JSON_PREFIXES = ("/api/", "/v1/")
+_READ_METHODS = ("GET", "HEAD")
+# Probes retry on their own schedule; this only hints well-behaved clients not to hammer us.
+READY_RETRY_AFTER_SECONDS = "5"
+
+View = Callable[[HttpRequest], HttpResponse]
+
+
+def read_only(view: View) -> View:
+    """GET/HEAD only, with a JSON 405 (Django's require_GET answers with an empty HTML body)."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest) -> HttpResponse:
+        if request.method not in _READ_METHODS:
+            return json_error(405, "Use GET.", headers={"Allow": ", ".join(_READ_METHODS)})
+        return view(request)
+
+    return wrapper
+
+
+@login_not_required
+@never_cache
+@read_only
+def health_live(request: HttpRequest) -> HttpResponse:
+    """Liveness: the process answers HTTP. No I/O, so a slow database never gets a pod restarted."""
+    return JsonResponse({"status": "ok"})
+
+
+@login_not_required
+@never_cache
+@read_only
+def health_ready(request: HttpRequest) -> HttpResponse:
+    """Readiness: 200 when database, redis and migrations are fine, 503 otherwise (see apps/ops/health.py)."""
+    is_ready, checks = health.readiness()
+    if is_ready:
+        return JsonResponse({"status": "ok", "checks": checks})
+    failed = [name for name in health.REQUIRED_CHECKS if not checks[name]["ok"]]
+    # Keeps the API's error shape for clients that read error.code, and the checks for humans.
+    error = error_body(503, f"Not ready: {', '.join(failed)}.", details={"failed": failed})
+    response = JsonResponse({"status": "unavailable", "checks": checks, **error}, status=503)
+    response["Retry-After"] = READY_RETRY_AFTER_SECONDS
+    return response
+
+
+def _has_metrics_token(request: HttpRequest, expected: str) -> bool:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    # Constant-time comparison: a byte-by-byte early exit would leak the token through timing.
+    return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), expected.encode())
+
+
+@login_not_required
+@never_cache
+@read_only
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    """Prometheus exposition of Vigil's own metrics, for ``Authorization: Bearer <METRICS_TOKEN>``.
+
+    When METRICS_TOKEN is empty (the default) the endpoint is disabled and answers 404, as if it
+    did not exist: an unprotected /metrics would publish route names and traffic to anyone.
+    """
+    expected = settings.METRICS_TOKEN
+    if not expected:
+        return json_error(404, "Not found.")
+    if not _has_metrics_token(request, expected):
+        return json_error(401, "A valid metrics token is required.", headers={"WWW-Authenticate": "Bearer"})
+    return HttpResponse(metrics.exposition(), content_type=metrics.CONTENT_TYPE)
 
 
 def _wants_json(request: HttpRequest) -> bool:

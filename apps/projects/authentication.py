@@ -86,8 +86,10 @@ def invalidate_keys() -> None:
     except ValueError:
         cache.set(KEY_EPOCH, 1, timeout=None)
     except Exception:
-        logger.warning("key cache: could not publish revocation; other processes will notice within %ss",
-                       KEY_CACHE_SECONDS)
+        logger.warning(
+            "key cache: could not publish revocation; other processes will notice within %ss",
+            KEY_CACHE_SECONDS,
+        )
 
 
 def _load(secret: str, digest: str) -> KeyIdentity | None:
@@ -95,7 +97,9 @@ def _load(secret: str, digest: str) -> KeyIdentity | None:
     key = (
         ApiKey.objects.active()
         .filter(prefix=prefix)
-        .values("id", "project_id", "project__organization_id", "scope", "prefix", "secret_hash", "last_used_at")
+        .values(
+            "id", "project_id", "project__organization_id", "scope", "prefix", "secret_hash", "last_used_at"
+        )
         .first()
     )
     if key is None or not hmac.compare_digest(key["secret_hash"], digest):
@@ -103,7 +107,9 @@ def _load(secret: str, digest: str) -> KeyIdentity | None:
     now = timezone.now()
     if key["last_used_at"] is None or key["last_used_at"] < now - LAST_USED_RESOLUTION:
         ApiKey.objects.filter(pk=key["id"]).update(last_used_at=now)
-    return KeyIdentity(key["id"], key["project_id"], key["project__organization_id"], key["scope"], key["prefix"])
+    return KeyIdentity(
+        key["id"], key["project_id"], key["project__organization_id"], key["scope"], key["prefix"]
+    )
 
 
 def authenticate_key(secret: str) -> KeyIdentity | None:

@@ -17,7 +17,9 @@ ALPHABET = string.digits + string.ascii_letters
 RANDOM_LENGTH = 30
 CHECKSUM_LENGTH = 6
 VISIBLE_RANDOM = 8  # characters of the random part that make the public prefix
-KEY_RE = re.compile(r"^vgl_(ingest|read)_([0-9A-Za-z]{%d})([0-9A-Za-z]{%d})$" % (RANDOM_LENGTH, CHECKSUM_LENGTH))
+KEY_RE = re.compile(
+    rf"^vgl_(ingest|read)_([0-9A-Za-z]{{{RANDOM_LENGTH}}})([0-9A-Za-z]{{{CHECKSUM_LENGTH}}})$"
+)
 
 
 def _base62(number: int, width: int) -> str:
@@ -41,7 +43,7 @@ def is_well_formed(secret: str) -> bool:
     match = KEY_RE.match(secret)
     if not match:
         return False
-    body = secret[: -CHECKSUM_LENGTH]
+    body = secret[:-CHECKSUM_LENGTH]
     return secrets.compare_digest(_checksum(body), match.group(3))
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -87,7 +87,9 @@ class Invitation(models.Model):
     role = models.CharField(max_length=16, choices=Role.choices)
     # Only a hash of the token is stored: a database leak does not hand out memberships.
     token_hash = models.CharField(max_length=64, unique=True)
-    invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
     accepted_at = models.DateTimeField(null=True, blank=True)
@@ -120,7 +122,7 @@ class Invitation(models.Model):
         return token, cls.hash_token(token)
 
     @staticmethod
-    def default_expiry() -> timezone.datetime:
+    def default_expiry() -> datetime:
         return timezone.now() + timedelta(days=settings.INVITATION_TTL_DAYS)
 
     @property
@@ -175,7 +177,9 @@ class ApiKey(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="api_keys")
     name = models.CharField(max_length=100, blank=True)
     scope = models.CharField(max_length=16, choices=KeyScope.choices)
-    prefix = models.CharField(max_length=32, unique=True, help_text="Public identifier, e.g. vgl_ingest_AbC12345")
+    prefix = models.CharField(
+        max_length=32, unique=True, help_text="Public identifier, e.g. vgl_ingest_AbC12345"
+    )
     secret_hash = models.CharField(max_length=64)
     last_four = models.CharField(max_length=4)
     created_by = models.ForeignKey(
@@ -203,7 +207,9 @@ class ApiKey(models.Model):
         return self.revoked_at is not None
 
     @classmethod
-    def build(cls, project: Project, scope: str, created_by: User | None, name: str = "") -> tuple[ApiKey, str]:
+    def build(
+        cls, project: Project, scope: str, created_by: User | None, name: str = ""
+    ) -> tuple[ApiKey, str]:
         """Return an unsaved key and its secret (the only time the secret exists in clear)."""
         secret = keyformat.generate(scope)
         key = cls(

@@ -25,6 +25,10 @@ class Access:
     membership: Membership | None = None
     key: KeyIdentity | None = None
 
+    @property
+    def can_admin(self) -> bool:
+        return self.can(Role.ADMIN)
+
     def can(self, need: str) -> bool:
         if self.membership is not None:
             return self.membership.can(need)
@@ -51,7 +55,9 @@ def membership_for(user: Any, organization_id: Any) -> Membership:
         raise Http404("No such organization.") from None
 
 
-def get_organization_for(request: Any, organization_id: Any, need: str = Role.VIEWER) -> tuple[Organization, Access]:
+def get_organization_for(
+    request: Any, organization_id: Any, need: str = Role.VIEWER
+) -> tuple[Organization, Access]:
     user = _user(request)
     if user is None:
         raise Http404("No such organization.")
@@ -76,9 +82,12 @@ def get_project_for(request: Any, project_id: Any, need: str = Role.VIEWER) -> t
         user = _user(request)
         if user is None:
             raise Http404("No such project.")
-        project = Project.objects.for_member(user).select_related("organization").filter(pk=project_pk).first()
-        if project is None:
+        visible = (
+            Project.objects.for_member(user).select_related("organization").filter(pk=project_pk).first()
+        )
+        if visible is None:
             raise Http404("No such project.")
+        project = visible
         access = Access(membership=membership_for(user, project.organization_id))
     if not access.can(need):
         raise PermissionDenied(

@@ -28,12 +28,34 @@ class ActionRefused(Exception):
     """The action is understood and permitted in general, but the current state forbids it."""
 
 
+def organization_with_owner(user: User, name: str) -> Organization:
+    """Create an organization owned by `user`. Callers audit (sign-up and "new organization" differ)."""
+    organization = Organization.objects.create(name=name.strip())
+    Membership.objects.create(organization=organization, user=user, role=Role.OWNER)
+    return organization
+
+
+def _forget_keys() -> None:
+    """Drop cached keys now (this process) and again once the change is committed (every process).
+
+    The second call closes the window in which another process could re-cache a key it read
+    before our transaction committed its revocation.
+    """
+    invalidate_keys()
+    transaction.on_commit(invalidate_keys)
+
+
 def organization_create(user: User, name: str, request: HttpRequest | None = None) -> Organization:
     with transaction.atomic():
-        organization = Organization.objects.create(name=name.strip())
-        Membership.objects.create(organization=organization, user=user, role=Role.OWNER)
-        audit.record("organization.create", request=request, actor=user, organization=organization,
-                     target=organization, after={"name": organization.name})
+        organization = organization_with_owner(user, name)
+        audit.record(
+            "organization.create",
+            request=request,
+            actor=user,
+            organization=organization,
+            target=organization,
+            after={"name": organization.name},
+        )
     return organization
 
 
@@ -42,16 +64,27 @@ def organization_update(organization: Organization, name: str, request: HttpRequ
     with transaction.atomic():
         organization.name = name.strip()
         organization.save(update_fields=["name"])
-        audit.record("organization.update", request=request, organization=organization, target=organization,
-                     before=before, after={"name": organization.name})
+        audit.record(
+            "organization.update",
+            request=request,
+            organization=organization,
+            target=organization,
+            before=before,
+            after={"name": organization.name},
+        )
 
 
 def organization_delete(organization: Organization, request: HttpRequest | None = None) -> None:
     with transaction.atomic():
-        audit.record("organization.delete", request=request, organization=organization, target=organization,
-                     before={"name": organization.name})
+        audit.record(
+            "organization.delete",
+            request=request,
+            organization=organization,
+            target=organization,
+            before={"name": organization.name},
+        )
         organization.delete()
-    invalidate_keys()
+        _forget_keys()
 
 
 def ownership_transfer(actor: Membership, new_owner: Membership, request: HttpRequest | None = None) -> None:
@@ -66,18 +99,31 @@ def ownership_transfer(actor: Membership, new_owner: Membership, request: HttpRe
         new_owner.save(update_fields=["role"])
         actor.role = Role.ADMIN
         actor.save(update_fields=["role"])
-        audit.record("organization.transfer_ownership", request=request, organization=actor.organization,
-                     target=new_owner.user, before=before, after={"from": actor.role, "to": new_owner.role})
+        audit.record(
+            "organization.transfer_ownership",
+            request=request,
+            organization=actor.organization,
+            target=new_owner.user,
+            before=before,
+            after={"from": actor.role, "to": new_owner.role},
+        )
 
 
 def project_create(organization: Organization, name: str, request: HttpRequest | None = None) -> Project:
     try:
         with transaction.atomic():
             project = Project.objects.create(organization=organization, name=name.strip())
-            audit.record("project.create", request=request, organization=organization, target=project,
-                         after={"name": project.name})
+            audit.record(
+                "project.create",
+                request=request,
+                organization=organization,
+                target=project,
+                after={"name": project.name},
+            )
     except IntegrityError:
-        raise ActionRefused(f"A project named “{name.strip()}” already exists in this organization.") from None
+        raise ActionRefused(
+            f"A project named “{name.strip()}” already exists in this organization."
+        ) from None
     return project
 
 
@@ -87,23 +133,40 @@ def project_rename(project: Project, name: str, request: HttpRequest | None = No
         with transaction.atomic():
             project.name = name.strip()
             project.save(update_fields=["name"])
-            audit.record("project.update", request=request, organization=project.organization, target=project,
-                         before=before, after={"name": project.name})
+            audit.record(
+                "project.update",
+                request=request,
+                organization=project.organization,
+                target=project,
+                before=before,
+                after={"name": project.name},
+            )
     except IntegrityError:
         project.name = before["name"]
-        raise ActionRefused(f"A project named “{name.strip()}” already exists in this organization.") from None
+        raise ActionRefused(
+            f"A project named “{name.strip()}” already exists in this organization."
+        ) from None
 
 
 def project_delete(project: Project, request: HttpRequest | None = None) -> None:
     with transaction.atomic():
-        audit.record("project.delete", request=request, organization=project.organization, target=project,
-                     before={"name": project.name})
+        audit.record(
+            "project.delete",
+            request=request,
+            organization=project.organization,
+            target=project,
+            before={"name": project.name},
+        )
         project.delete()
-    invalidate_keys()
+        _forget_keys()
 
 
 def api_key_create(
-    project: Project, scope: str, name: str = "", request: HttpRequest | None = None, created_by: User | None = None
+    project: Project,
+    scope: str,
+    name: str = "",
+    request: HttpRequest | None = None,
+    created_by: User | None = None,
 ) -> tuple[ApiKey, str]:
     if scope not in KeyScope.values:
         raise ActionRefused(f"Unknown key scope “{scope}”; use one of: {', '.join(KeyScope.values)}.")
@@ -112,8 +175,14 @@ def api_key_create(
     key, secret = ApiKey.build(project, scope, created_by, name.strip())
     with transaction.atomic():
         key.save()
-        audit.record("api_key.create", request=request, actor=created_by, organization=project.organization,
-                     target=key, after={"scope": scope, "name": key.name, "prefix": key.prefix})
+        audit.record(
+            "api_key.create",
+            request=request,
+            actor=created_by,
+            organization=project.organization,
+            target=key,
+            after={"scope": scope, "name": key.name, "prefix": key.prefix},
+        )
     return key, secret
 
 
@@ -123,10 +192,14 @@ def api_key_revoke(key: ApiKey, request: HttpRequest | None = None) -> None:
         if not revoked:
             raise ActionRefused("This key is already revoked.")
         key.refresh_from_db(fields=["revoked_at"])
-        audit.record("api_key.revoke", request=request, organization=key.project.organization, target=key,
-                     after={"prefix": key.prefix})
-    # After commit: every process drops its cached keys, so the next request with it fails.
-    invalidate_keys()
+        audit.record(
+            "api_key.revoke",
+            request=request,
+            organization=key.project.organization,
+            target=key,
+            after={"prefix": key.prefix},
+        )
+        _forget_keys()
 
 
 def invitation_create(
@@ -144,11 +217,22 @@ def invitation_create(
         # Re-inviting replaces the open invitation (new role, new expiry, old link dead).
         organization.invitations.filter(email__iexact=email, accepted_at__isnull=True).delete()
         invitation = Invitation.objects.create(
-            organization=organization, email=email, role=role, token_hash=token_hash,
-            invited_by=actor.user, expires_at=Invitation.default_expiry(),
+            organization=organization,
+            email=email,
+            role=role,
+            token_hash=token_hash,
+            invited_by=actor.user,
+            expires_at=Invitation.default_expiry(),
         )
-        audit.record("invitation.create", request=request, actor=actor.user, organization=organization,
-                     target=invitation, target_repr=email, after={"email": email, "role": role})
+        audit.record(
+            "invitation.create",
+            request=request,
+            actor=actor.user,
+            organization=organization,
+            target=invitation,
+            target_repr=email,
+            after={"email": email, "role": role},
+        )
     _send_invitation(invitation, token, request)
     return invitation, token
 
@@ -166,8 +250,12 @@ def _send_invitation(invitation: Invitation, token: str, request: HttpRequest | 
         f"The link works once and expires on {invitation.expires_at:%Y-%m-%d %H:%M} UTC."
     )
     try:
-        send_mail(f"Join {invitation.organization.name} on Vigil", body, settings.DEFAULT_FROM_EMAIL,
-                  [invitation.email])
+        send_mail(
+            f"Join {invitation.organization.name} on Vigil",
+            body,
+            settings.DEFAULT_FROM_EMAIL,
+            [invitation.email],
+        )
     except Exception:
         # The invitation stands; admins can copy the link from the members page and resend.
         logger.exception("could not send invitation email", extra={"invitation_id": invitation.pk})
@@ -175,14 +263,23 @@ def _send_invitation(invitation: Invitation, token: str, request: HttpRequest | 
 
 def invitation_revoke(invitation: Invitation, request: HttpRequest | None = None) -> None:
     with transaction.atomic():
-        audit.record("invitation.revoke", request=request, organization=invitation.organization,
-                     target=invitation, target_repr=invitation.email,
-                     before={"email": invitation.email, "role": invitation.role})
+        audit.record(
+            "invitation.revoke",
+            request=request,
+            organization=invitation.organization,
+            target=invitation,
+            target_repr=invitation.email,
+            before={"email": invitation.email, "role": invitation.role},
+        )
         invitation.delete()
 
 
 def invitation_for_token(token: str) -> Invitation | None:
-    return Invitation.objects.select_related("organization").filter(token_hash=Invitation.hash_token(token)).first()
+    return (
+        Invitation.objects.select_related("organization")
+        .filter(token_hash=Invitation.hash_token(token))
+        .first()
+    )
 
 
 def invitation_accept(token: str, user: User, request: HttpRequest | None = None) -> Membership:
@@ -209,20 +306,29 @@ def invitation_accept(token: str, user: User, request: HttpRequest | None = None
         invitation.accepted_at = timezone.now()
         invitation.accepted_by = user
         invitation.save(update_fields=["accepted_at", "accepted_by"])
-        audit.record("invitation.accept", request=request, actor=user, organization=organization,
-                     target=user, after={"role": membership.role})
+        audit.record(
+            "invitation.accept",
+            request=request,
+            actor=user,
+            organization=organization,
+            target=user,
+            after={"role": membership.role},
+        )
     return membership
 
 
 def _guard_last_owner(membership: Membership) -> None:
     if membership.role == Role.OWNER:
-        owners = Membership.objects.select_for_update().filter(organization_id=membership.organization_id,
-                                                               role=Role.OWNER)
+        owners = Membership.objects.select_for_update().filter(
+            organization_id=membership.organization_id, role=Role.OWNER
+        )
         if len(owners) <= 1:
             raise ActionRefused("An organization needs at least one owner; make someone else owner first.")
 
 
-def membership_set_role(actor: Membership, membership: Membership, role: str, request: HttpRequest | None = None) -> None:
+def membership_set_role(
+    actor: Membership, membership: Membership, role: str, request: HttpRequest | None = None
+) -> None:
     if role not in Role.values:
         raise ActionRefused(f"Unknown role “{role}”; use one of: {', '.join(Role.values)}.")
     if not actor.can_manage(membership) or not actor.can_assign(role):
@@ -235,9 +341,15 @@ def membership_set_role(actor: Membership, membership: Membership, role: str, re
         before = {"role": membership.role}
         membership.role = role
         membership.save(update_fields=["role"])
-        audit.record("membership.role_change", request=request, actor=actor.user,
-                     organization=membership.organization, target=membership.user,
-                     before=before, after={"role": role})
+        audit.record(
+            "membership.role_change",
+            request=request,
+            actor=actor.user,
+            organization=membership.organization,
+            target=membership.user,
+            before=before,
+            after={"role": role},
+        )
 
 
 def membership_remove(actor: Membership, membership: Membership, request: HttpRequest | None = None) -> None:
@@ -246,9 +358,14 @@ def membership_remove(actor: Membership, membership: Membership, request: HttpRe
         raise PermissionDenied("Only owners can remove an owner.")
     with transaction.atomic():
         _guard_last_owner(membership)
-        audit.record("membership.leave" if leaving else "membership.remove", request=request, actor=actor.user,
-                     organization=membership.organization, target=membership.user,
-                     before={"role": membership.role})
+        audit.record(
+            "membership.leave" if leaving else "membership.remove",
+            request=request,
+            actor=actor.user,
+            organization=membership.organization,
+            target=membership.user,
+            before={"role": membership.role},
+        )
         membership.delete()
 
 
@@ -259,7 +376,9 @@ def bootstrap(email: str, password: str, organization_name: str, project_name: s
         if user is None:
             user = User.objects.create_user(email, password)
             audit.record("user.signup", actor=user, target=user, extra={"via": "bootstrap"})
-        organization = Organization.objects.for_member(user, Role.OWNER).filter(name=organization_name).first()
+        organization = (
+            Organization.objects.for_member(user, Role.OWNER).filter(name=organization_name).first()
+        )
         if organization is None:
             organization = organization_create(user, organization_name)
         project = organization.projects.filter(name__iexact=project_name).first()

@@ -5,36 +5,42 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='AuditEvent',
+            name="AuditEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('organization_id', models.BigIntegerField(blank=True, null=True)),
-                ('organization_name', models.CharField(blank=True, max_length=100)),
-                ('action', models.CharField(max_length=64)),
-                ('actor_user_id', models.BigIntegerField(blank=True, null=True)),
-                ('actor_email', models.CharField(blank=True, max_length=254)),
-                ('actor_key_id', models.BigIntegerField(blank=True, null=True)),
-                ('actor_key_prefix', models.CharField(blank=True, max_length=32)),
-                ('target_type', models.CharField(blank=True, max_length=64)),
-                ('target_id', models.CharField(blank=True, max_length=64)),
-                ('target_repr', models.CharField(blank=True, max_length=200)),
-                ('ip', models.GenericIPAddressField(blank=True, null=True)),
-                ('user_agent', models.CharField(blank=True, max_length=512)),
-                ('request_id', models.CharField(blank=True, max_length=64)),
-                ('changes', models.JSONField(blank=True, default=dict)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
+                ("organization_id", models.BigIntegerField(blank=True, null=True)),
+                ("organization_name", models.CharField(blank=True, max_length=100)),
+                ("action", models.CharField(max_length=64)),
+                ("actor_user_id", models.BigIntegerField(blank=True, null=True)),
+                ("actor_email", models.CharField(blank=True, max_length=254)),
+                ("actor_key_id", models.BigIntegerField(blank=True, null=True)),
+                ("actor_key_prefix", models.CharField(blank=True, max_length=32)),
+                ("target_type", models.CharField(blank=True, max_length=64)),
+                ("target_id", models.CharField(blank=True, max_length=64)),
+                ("target_repr", models.CharField(blank=True, max_length=200)),
+                ("ip", models.GenericIPAddressField(blank=True, null=True)),
+                ("user_agent", models.CharField(blank=True, max_length=512)),
+                ("request_id", models.CharField(blank=True, max_length=64)),
+                ("changes", models.JSONField(blank=True, default=dict)),
             ],
             options={
-                'ordering': ['-id'],
-                'indexes': [models.Index(fields=['organization_id', '-id'], name='audit_org_newest'), models.Index(fields=['organization_id', 'action', '-id'], name='audit_org_action_newest')],
+                "ordering": ["-id"],
+                "indexes": [
+                    models.Index(fields=["organization_id", "-id"], name="audit_org_newest"),
+                    models.Index(fields=["organization_id", "action", "-id"], name="audit_org_action_newest"),
+                ],
             },
         ),
     ]

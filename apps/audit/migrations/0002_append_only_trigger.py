@@ -5,7 +5,8 @@ from django.db import migrations
 SQL = """
 CREATE FUNCTION audit_event_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    RAISE EXCEPTION 'audit events are append-only (% refused)', TG_OP USING ERRCODE = 'insufficient_privilege';
+    RAISE EXCEPTION 'audit events are append-only (% refused)', TG_OP
+        USING ERRCODE = 'insufficient_privilege';
 END;
 $$;
 CREATE TRIGGER audit_event_append_only

@@ -1,0 +1,233 @@
+"""Role matrix (DESIGN.md §5): every action is tried by every role, in the UI and the API.
+Allowed ones succeed and take effect; the others are 403 and change nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+from django.urls import reverse
+
+from apps.projects.models import ApiKey, Invitation, Membership, Organization, Project, Role
+from apps.projects.services import invitation_create
+from tests.conftest import client_for, make_member
+
+ROLES = [Role.VIEWER, Role.MEMBER, Role.ADMIN, Role.OWNER]
+
+
+@dataclass
+class World:
+    org: Organization
+    project: Project
+    key: ApiKey
+    target: Membership  # a viewer that admin actions act on
+    invitation: Invitation
+
+
+@pytest.fixture
+def world(org_a, alice) -> World:
+    target = Membership.objects.get(user=make_member(org_a.organization, "tina@acme.test", Role.VIEWER))
+    invitation, _ = invitation_create(
+        org_a.organization, "ivan@acme.test", Role.MEMBER, Membership.objects.get(user=alice)
+    )
+    key = ApiKey.objects.filter(project=org_a.project).first()
+    return World(org_a.organization, org_a.project, key, target, invitation)
+
+
+def o(name, w, *args):
+    return reverse(f"projects:{name}", args=[w.org.pk, *args])
+
+
+def p(name, w, *args):
+    return reverse(f"projects:{name}", args=[w.project.pk, *args])
+
+
+@dataclass
+class Action:
+    name: str
+    need: str
+    ui: Callable[[object, World], object] | None
+    api: Callable[[object, World], object] | None
+    took_effect: Callable[[World], bool] | None  # None: a read, nothing to check
+    manage: Callable[[object, World], object] | None = None  # the tenant admin at /manage/
+
+
+def m(path):
+    return f"/manage/{path}"
+
+
+def api(method, path, data=None):
+    def call(client, w):
+        return getattr(client, method)(path(w), data or {}, content_type="application/json")
+
+    return call
+
+
+def ui_post(url, data=None):
+    return lambda client, w: client.post(url(w), (data(w) if callable(data) else data) or {})
+
+
+def ui_get(url):
+    return lambda client, w: client.get(url(w))
+
+
+ACTIONS = [
+    Action(
+        "view organization",
+        Role.VIEWER,
+        ui_get(lambda w: o("organization", w)),
+        api("get", lambda w: f"/api/v1/orgs/{w.org.pk}"),
+        None,
+    ),
+    Action(
+        "view project and keys",
+        Role.VIEWER,
+        ui_get(lambda w: p("project", w)),
+        api("get", lambda w: f"/api/v1/projects/{w.project.pk}/keys"),
+        None,
+    ),
+    Action(
+        "view members",
+        Role.VIEWER,
+        ui_get(lambda w: o("members", w)),
+        api("get", lambda w: f"/api/v1/orgs/{w.org.pk}/members"),
+        None,
+    ),
+    Action(
+        "create project",
+        Role.ADMIN,
+        ui_post(lambda w: o("project-new", w), {"name": "New"}),
+        api("post", lambda w: f"/api/v1/orgs/{w.org.pk}/projects", {"name": "New"}),
+        lambda w: Project.objects.filter(name="New").exists(),
+        ui_post(lambda w: m("projects/project/add/"), lambda w: {"organization": w.org.pk, "name": "New"}),
+    ),
+    Action(
+        "rename project",
+        Role.ADMIN,
+        ui_post(lambda w: p("project-rename", w), {"name": "Renamed"}),
+        api("patch", lambda w: f"/api/v1/projects/{w.project.pk}", {"name": "Renamed"}),
+        lambda w: Project.objects.filter(name="Renamed").exists(),
+        ui_post(lambda w: m(f"projects/project/{w.project.pk}/change/"), {"name": "Renamed"}),
+    ),
+    Action(
+        "delete project",
+        Role.ADMIN,
+        ui_post(lambda w: p("project-delete", w), {"confirm": "Acme web"}),
+        api("delete", lambda w: f"/api/v1/projects/{w.project.pk}"),
+        lambda w: not Project.objects.filter(pk=w.project.pk).exists(),
+        ui_post(lambda w: m(f"projects/project/{w.project.pk}/delete/"), {"post": "yes"}),
+    ),
+    Action(
+        "create key",
+        Role.ADMIN,
+        ui_post(lambda w: p("key-new", w), {"scope": "read", "name": "k"}),
+        api("post", lambda w: f"/api/v1/projects/{w.project.pk}/keys", {"scope": "read", "name": "k"}),
+        lambda w: ApiKey.objects.filter(name="k").exists(),
+    ),
+    Action(
+        "revoke key",
+        Role.ADMIN,
+        ui_post(lambda w: p("key-revoke", w, w.key.pk)),
+        api("delete", lambda w: f"/api/v1/projects/{w.project.pk}/keys/{w.key.pk}"),
+        lambda w: ApiKey.objects.get(pk=w.key.pk).revoked_at is not None,
+        ui_post(
+            lambda w: m("projects/apikey/"),
+            lambda w: {"action": "revoke_keys", "_selected_action": [w.key.pk]},
+        ),
+    ),
+    Action(
+        "invite",
+        Role.ADMIN,
+        ui_post(lambda w: o("invitation-new", w), {"email": "x@acme.test", "role": "viewer"}),
+        api(
+            "post",
+            lambda w: f"/api/v1/orgs/{w.org.pk}/invitations",
+            {"email": "x@acme.test", "role": "viewer"},
+        ),
+        lambda w: Invitation.objects.filter(email="x@acme.test").exists(),
+    ),
+    Action(
+        "revoke invitation",
+        Role.ADMIN,
+        ui_post(lambda w: o("invitation-revoke", w, w.invitation.pk)),
+        api("delete", lambda w: f"/api/v1/orgs/{w.org.pk}/invitations/{w.invitation.pk}"),
+        lambda w: not Invitation.objects.filter(pk=w.invitation.pk).exists(),
+        ui_post(lambda w: m(f"projects/invitation/{w.invitation.pk}/delete/"), {"post": "yes"}),
+    ),
+    Action(
+        "change a member's role",
+        Role.ADMIN,
+        ui_post(lambda w: o("member-role", w, w.target.pk), {"role": "member"}),
+        api("patch", lambda w: f"/api/v1/orgs/{w.org.pk}/members/{w.target.pk}", {"role": "member"}),
+        lambda w: Membership.objects.get(pk=w.target.pk).role == Role.MEMBER,
+        ui_post(lambda w: m(f"projects/membership/{w.target.pk}/change/"), {"role": "member"}),
+    ),
+    Action(
+        "remove a member",
+        Role.ADMIN,
+        ui_post(lambda w: o("member-remove", w, w.target.pk)),
+        api("delete", lambda w: f"/api/v1/orgs/{w.org.pk}/members/{w.target.pk}"),
+        lambda w: not Membership.objects.filter(pk=w.target.pk).exists(),
+        ui_post(lambda w: m(f"projects/membership/{w.target.pk}/delete/"), {"post": "yes"}),
+    ),
+    Action(
+        "view audit log",
+        Role.ADMIN,
+        ui_get(lambda w: o("audit", w)),
+        api("get", lambda w: f"/api/v1/orgs/{w.org.pk}/audit"),
+        None,
+        ui_get(lambda w: m("audit/auditevent/")),
+    ),
+    Action(
+        "rename organization",
+        Role.ADMIN,
+        ui_post(lambda w: o("organization-rename", w), {"name": "Acme 2"}),
+        api("patch", lambda w: f"/api/v1/orgs/{w.org.pk}", {"name": "Acme 2"}),
+        lambda w: Organization.objects.filter(name="Acme 2").exists(),
+    ),
+    Action(
+        "transfer ownership",
+        Role.OWNER,
+        ui_post(lambda w: o("organization-transfer", w), lambda w: {"membership": w.target.pk}),
+        None,
+        lambda w: Membership.objects.get(pk=w.target.pk).role == Role.OWNER,
+    ),
+    Action(
+        "delete organization",
+        Role.OWNER,
+        ui_post(lambda w: o("organization-delete", w), {"confirm": "Acme"}),
+        api("delete", lambda w: f"/api/v1/orgs/{w.org.pk}"),
+        lambda w: not Organization.objects.filter(pk=w.org.pk).exists(),
+    ),
+]
+
+CASES = [
+    pytest.param(action, role, surface, id=f"{action.name}-{role}-{surface}")
+    for action in ACTIONS
+    for role in ROLES
+    for surface in ("ui", "api", "manage")
+    if getattr(action, surface) is not None
+]
+ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
+
+
+@pytest.mark.parametrize(("action", "role", "surface"), CASES)
+def test_role_may_or_may_not_do_action(action, role, surface, world, alice):
+    if role == Role.OWNER:
+        actor = alice
+    else:
+        actor = make_member(world.org, f"{role}@acme.test", role)
+    client = client_for(actor)
+
+    response = getattr(action, surface)(client, world)
+
+    allowed = ROLE_RANK[role] >= ROLE_RANK[action.need]
+    if allowed:
+        assert response.status_code in (200, 201, 204, 302), response.content[:300]
+        assert action.took_effect is None or action.took_effect(world)
+    else:
+        assert response.status_code == 403, response.content[:300]
+        assert action.took_effect is None or not action.took_effect(world)
+        if surface == "api":
+            assert response.json()["error"]["code"] == "forbidden"

@@ -1,0 +1,163 @@
+"""Tenant isolation sweep: every URL pattern of the UI, API and admin sites is tried with the
+ids of organization A by mallory (owner of organization B) and by B's API keys. The answer is
+always 404 (or 401/redirect-to-login for missing credentials, 405 for a wrong method) and the
+body never contains A's data. New URL patterns are swept automatically; a new URL parameter
+makes this test fail until it is given a value below.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from apps.audit.models import AuditEvent
+from apps.projects.models import ApiKey, Invitation, Membership
+from apps.projects.services import invitation_create
+
+# Capability URLs: knowing the secret in the URL *is* the authorisation (the invitation link).
+CAPABILITY_PARAMS = {"token", "uidb64"}
+# Parameters that name no tenant object (/manage/<app_label>/); every other parameter is swept and
+# must be given a value in a_ids, so a new endpoint cannot slip past this test.
+NON_TENANT_PARAMS = {"app_label", "url"}
+# Staff-only operator site: mallory is not staff, every page is a redirect to its login.
+STAFF_PREFIX = "admin/"
+
+
+def walk(patterns, prefix=""):
+    for entry in patterns:
+        if isinstance(entry, URLResolver):
+            yield from walk(entry.url_patterns, prefix + str(entry.pattern))
+        elif isinstance(entry, URLPattern):
+            yield prefix + str(entry.pattern)
+
+
+def param_names(route: str) -> list[str]:
+    return re.findall(r"<(?:\w+:)?(\w+)>", route) + re.findall(r"\(\?P<(\w+)>", route)
+
+
+def fill(route: str, values: dict[str, str]) -> str:
+    route = re.sub(r"\(\?P<(\w+)>[^)]*\)", lambda m: values[m.group(1)], route)  # regex groups first
+    route = re.sub(r"<(?:\w+:)?(\w+)>", lambda m: values[m.group(1)], route)
+    route = route.replace("^", "").replace("$", "").replace("/?", "/").replace("\\Z", "")
+    return "/" + route.replace("\\", "")
+
+
+@pytest.fixture
+def a_ids(org_a, alice, bob):
+    invitation, _ = invitation_create(
+        org_a.organization, "newbie@acme.test", "member", Membership.objects.get(user=alice)
+    )
+    return {
+        "organization_id": str(org_a.organization.pk),
+        "project_id": str(org_a.project.pk),
+        "key_id": str(ApiKey.objects.filter(project=org_a.project).first().pk),
+        "membership_id": str(Membership.objects.get(user=bob).pk),
+        "invitation_id": str(invitation.pk),
+        "audit_event_id": str(AuditEvent.objects.filter(organization_id=org_a.organization.pk).first().pk),
+        "user_id": str(alice.pk),
+    }
+
+
+def admin_object_id(route: str, org_a, a_ids) -> str:
+    """The /manage/<app>/<model>/<object_id>/ pages get the pk of A's object of that model."""
+    by_model = {
+        "projects/project": str(org_a.project.pk),
+        "projects/apikey": a_ids["key_id"],
+        "projects/membership": a_ids["membership_id"],
+        "projects/invitation": a_ids["invitation_id"],
+        "projects/organization": a_ids["organization_id"],
+        "audit/auditevent": a_ids["audit_event_id"],
+        "accounts/user": a_ids["user_id"],
+    }
+    for model, pk in by_model.items():
+        if model in route:
+            return pk
+    return str(org_a.project.pk)
+
+
+def tenant_routes():
+    for route in walk(get_resolver().url_patterns):
+        names = set(param_names(route))
+        if names & CAPABILITY_PARAMS or route.startswith(STAFF_PREFIX):
+            continue
+        if names - NON_TENANT_PARAMS:
+            yield route
+
+
+A_SECRETS = ("Acme", "alice@acme.test", "bob@acme.test", "newbie@acme.test")
+SESSION_OK = {404, 405}
+KEY_OK = {401, 404, 405}
+
+
+def assert_no_leak(response, route):
+    body = response.content.decode(errors="replace") if not response.streaming else ""
+    for secret in A_SECRETS:
+        assert secret not in body, f"{route} leaked {secret!r}"
+
+
+def test_every_tenant_url_is_404_for_another_organization(mallory_client, client, org_a, org_b, a_ids):
+    routes = list(tenant_routes())
+    assert len(routes) > 20  # the sweep really sees the URL conf
+    for route in routes:
+        values = dict(a_ids)
+        values.update(
+            {
+                "object_id": admin_object_id(route, org_a, a_ids),
+                "app_label": "projects",
+                "content_type_id": "1",
+                "url": "x",
+            }
+        )
+        unknown = set(param_names(route)) - set(values)
+        assert not unknown, f"give the isolation sweep a value for {unknown} (route {route})"
+        url = fill(route, values)
+        for method in ("get", "post", "patch", "delete"):
+            response = getattr(mallory_client, method)(url)
+            assert response.status_code in SESSION_OK or (
+                route.startswith("manage/")
+                and response.status_code == 302
+                and "/manage/" in response["Location"]
+            ), f"mallory {method.upper()} {url} → {response.status_code}"
+            assert_no_leak(response, url)
+            for key in (org_b.read_key, org_b.ingest_key):
+                response = getattr(client, method)(url, HTTP_AUTHORIZATION=f"Bearer {key}")
+                assert response.status_code in KEY_OK or (
+                    response.status_code == 302 and "login" in response["Location"]
+                ), f"B key {method.upper()} {url} → {response.status_code}"
+                assert_no_leak(response, url)
+
+
+def test_lists_never_include_another_organizations_objects(mallory_client, org_a):
+    organizations = mallory_client.get("/api/v1/orgs").json()
+    home = mallory_client.get("/", follow=True).content.decode()
+
+    assert [o["name"] for o in organizations] == ["Bigcorp"]
+    assert "Acme" not in home
+
+
+def test_an_invitation_of_a_does_not_show_in_b(mallory_client, org_a, a_ids, org_b):
+    response = mallory_client.get(f"/api/v1/orgs/{org_b.organization.pk}/invitations")
+
+    assert response.status_code == 200
+    assert response.json() == []
+    assert Invitation.objects.filter(organization=org_a.organization).exists()
+
+
+def test_the_sweep_urls_are_real_pages_for_the_owner(alice_client, org_a, a_ids):
+    """Guards the sweep itself: the filled-in URLs must work for A's owner, or 404s prove nothing."""
+    ok = []
+    for route in tenant_routes():
+        values = {
+            **a_ids,
+            "object_id": admin_object_id(route, org_a, a_ids),
+            "app_label": "projects",
+            "content_type_id": "1",
+            "url": "x",
+        }
+        if alice_client.get(fill(route, values)).status_code == 200:
+            ok.append(route)
+    assert {"orgs/<int:organization_id>/", "projects/<int:project_id>/"} <= set(ok)
+    assert any(r.startswith("api/v1/") for r in ok)
+    assert len(ok) >= 12, ok
