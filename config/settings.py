@@ -163,6 +163,8 @@ WHITENOISE_USE_FINDERS = True
 if env_flag("SECURE_PROXY_SSL_HEADER_ENABLED", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_flag("SECURE_SSL_REDIRECT", default=False)
+# Behind a proxy that appends the client address to X-Forwarded-For (audit IPs, login throttling).
+USE_X_FORWARDED_FOR = env_flag("USE_X_FORWARDED_FOR", default=False)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"

@@ -20,7 +20,7 @@ def current_request_id() -> str | None:
 
 
 def client_ip(request: HttpRequest) -> str | None:
-    if getattr(settings, "USE_X_FORWARDED_FOR", False):
+    if settings.USE_X_FORWARDED_FOR:
         forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
         if forwarded:
             # The right-most entry is the one our own proxy appended; the rest is client-supplied.

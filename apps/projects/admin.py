@@ -182,6 +182,16 @@ class ApiKeyAdminBase(ServiceBackedAdmin):
     """Keys are immutable once issued: they can be viewed and revoked, never edited or deleted."""
 
     actions = [revoke_keys]
+    list_display = (
+        "masked_key",
+        "name",
+        "project",
+        "scope",
+        "created_by",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    )
     view_fields = (
         "masked_key",
         "name",
@@ -373,16 +383,6 @@ class ApiKeyAdmin(ApiKeyAdminBase):
     """No add here: staff do not mint customer credentials. Organization admins create keys in
     /manage/ or the app, where the secret is shown once to the person who will use it."""
 
-    list_display = (
-        "masked_key",
-        "name",
-        "project",
-        "scope",
-        "created_by",
-        "created_at",
-        "last_used_at",
-        "revoked_at",
-    )
     list_filter = ("scope", ("revoked_at", admin.EmptyFieldListFilter))
     search_fields = ("prefix", "name", "project__name", "project__organization__name")
     list_select_related = ("project", "created_by")

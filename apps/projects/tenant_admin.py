@@ -205,16 +205,6 @@ class ProjectTenantAdmin(ProjectAdminBase, TenantScopedAdmin):
 @admin.register(ApiKey, site=tenant_admin_site)
 class ApiKeyTenantAdmin(ApiKeyAdminBase, TenantScopedAdmin):
     organization_lookup = "project__organization"
-    list_display = (
-        "masked_key",
-        "name",
-        "project",
-        "scope",
-        "created_by",
-        "created_at",
-        "last_used_at",
-        "revoked_at",
-    )
     list_filter = (
         "scope",
         ("project", admin.RelatedOnlyFieldListFilter),
