@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 CHROMIUM_PATH ?= /usr/bin/chromium
 PYTEST_ARGS ?=
 
-.PHONY: run test lint fmt bench clean-var
+.PHONY: run test lint fmt bench bench-ingest clean-var
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("Vigil needs Python 3.11 or newer") if sys.version_info < (3, 11) else None'
@@ -34,3 +34,9 @@ fmt: $(VENV)/.installed
 
 clean-var:
 	rm -rf var
+
+bench-ingest: $(VENV)/.installed
+	$(PY) bench/ingest.py
+
+bench-query-logs: $(VENV)/.installed
+	$(PY) bench/query_logs.py

@@ -16,4 +16,10 @@ app.autodiscover_tasks()
 app.conf.beat_schedule = {
     # /health/ready reports beat as stale when this stops arriving.
     "ops-beat-heartbeat": {"task": "apps.ops.tasks.beat_heartbeat", "schedule": 15.0},
+    "ingestion-create-partitions": {
+        "task": "apps.ingestion.tasks.create_partitions_ahead",
+        "schedule": 3600.0,
+    },
+    "logs-count": {"task": "apps.logs.tasks.count_logs", "schedule": 60.0},
+    "logs-text-indexes": {"task": "apps.logs.tasks.build_text_indexes", "schedule": 600.0},
 }

@@ -129,9 +129,10 @@ class Supervisor:
         self.children: dict[str, subprocess.Popen[bytes]] = {}
         self.stopping = False
 
-    def start(self, name: str, argv: list[str]) -> None:
+    def start(self, name: str, argv: list[str], extra_env: dict[str, str] | None = None) -> None:
         # Own session per child: a terminal's Ctrl-C reaches only us, so we decide the order of shutdown.
-        self.children[name] = subprocess.Popen(argv, cwd=ROOT, env=self.env, start_new_session=True)
+        env = {**self.env, **(extra_env or {})}
+        self.children[name] = subprocess.Popen(argv, cwd=ROOT, env=env, start_new_session=True)
 
     def request_stop(self, signum: int, _frame: object) -> None:
         self.stopping = True
@@ -191,6 +192,8 @@ def run() -> int:
                 "off",
                 "--no-access-log",
             ],
+            # The web server pools database connections; worker and beat must not (see settings).
+            extra_env={"DATABASE_POOL": env.get("DATABASE_POOL", "true")},
         )
         supervisor.start(
             "worker", [PYTHON, "-m", "celery", "-A", "config", "worker", "-l", "INFO", "--concurrency", "2"]

@@ -51,6 +51,10 @@ INSTALLED_APPS = [
     "apps.audit",
     "apps.ops",
     "apps.dashboards",
+    "apps.ingestion",
+    "apps.logs",
+    "apps.metrics",
+    "apps.traces",
 ]
 
 MIDDLEWARE = [
@@ -91,6 +95,16 @@ TEMPLATES = [
 DATABASES = {"default": env.db_url("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/vigil")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if env_flag("DATABASE_POOL", default=False):
+    # Web processes: psycopg's pool instead of a new connection per request (Django warns against
+    # persistent connections under ASGI). Not for Celery: forked pool children would inherit its threads.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=8),
+        "timeout": 5,
+    }
 # Fail fast instead of hanging when PostgreSQL is unreachable (/health/ready must answer);
 # a connect_timeout in DATABASE_URL wins.
 DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
@@ -141,6 +155,30 @@ LOGIN_THROTTLE_PER_IP = env.int("LOGIN_THROTTLE_PER_IP", default=30)
 LOGIN_THROTTLE_WINDOW_SECONDS = 15 * 60
 INVITATION_TTL_DAYS = env.int("INVITATION_TTL_DAYS", default=7)
 
+# Ingestion limits (README "Limits and bad input").
+INGEST_MAX_BODY_BYTES = env.int("INGEST_MAX_BODY_BYTES", default=5 * 1024 * 1024)
+INGEST_MAX_DECOMPRESSED_BYTES = env.int("INGEST_MAX_DECOMPRESSED_BYTES", default=50 * 1024 * 1024)
+INGEST_MAX_MESSAGE_BYTES = env.int("INGEST_MAX_MESSAGE_BYTES", default=64 * 1024)
+INGEST_MAX_VALUE_BYTES = env.int("INGEST_MAX_VALUE_BYTES", default=16 * 1024)
+INGEST_MAX_ATTRIBUTES = env.int("INGEST_MAX_ATTRIBUTES", default=128)
+INGEST_MAX_KEY_BYTES = env.int("INGEST_MAX_KEY_BYTES", default=256)
+INGEST_MAX_AGE_SECONDS = env.int("INGEST_MAX_AGE_SECONDS", default=30 * 86400)
+INGEST_MAX_FUTURE_SECONDS = env.int("INGEST_MAX_FUTURE_SECONDS", default=86400)
+INGEST_RATE_PER_SECOND = env.int("INGEST_RATE_PER_SECOND", default=100_000)
+INGEST_RATE_BURST = env.int("INGEST_RATE_BURST", default=1_000_000)
+
+# Minutes of late-arriving logs recounted each minute for the level-count rollup (apps/logs/counts.py).
+LOGS_COUNT_LATE_MINUTES = env.int("LOGS_COUNT_LATE_MINUTES", default=15)
+
+# Retention defaults (days) until billing plans set them per project (apps/billing/retention.py).
+RETENTION_DEBUG_DAYS = env.int("RETENTION_DEBUG_DAYS", default=3)
+RETENTION_INFO_DAYS = env.int("RETENTION_INFO_DAYS", default=14)
+RETENTION_WARN_DAYS = env.int("RETENTION_WARN_DAYS", default=30)
+RETENTION_SPAN_DAYS = env.int("RETENTION_SPAN_DAYS", default=14)
+RETENTION_POINT_DAYS = env.int("RETENTION_POINT_DAYS", default=7)
+RETENTION_ROLLUP_1M_DAYS = env.int("RETENTION_ROLLUP_1M_DAYS", default=30)
+RETENTION_ROLLUP_1H_DAYS = env.int("RETENTION_ROLLUP_1H_DAYS", default=400)
+
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Vigil <vigil@localhost>")
@@ -163,6 +201,8 @@ WHITENOISE_USE_FINDERS = True
 if env_flag("SECURE_PROXY_SSL_HEADER_ENABLED", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_flag("SECURE_SSL_REDIRECT", default=False)
+# Never redirect an exporter: the OTel Python exporter counts a 301 as success and drops the data.
+SECURE_REDIRECT_EXEMPT = [r"^v1/(logs|metrics|traces)/?$", r"^api/v1/ingest/"]
 # Behind a proxy that appends the client address to X-Forwarded-For (audit IPs, login throttling).
 USE_X_FORWARDED_FOR = env_flag("USE_X_FORWARDED_FOR", default=False)
 SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -6,10 +6,13 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from apps.projects.tenant_admin import tenant_admin_site
 
 urlpatterns = [
+    path("", include("apps.ingestion.urls")),  # first: ingestion paths must never be shadowed or redirected
     path("", include("apps.ops.urls")),
     path("", include("apps.accounts.urls")),
     path("", include("apps.projects.urls")),
     path("api/v1/", include("apps.projects.api_urls")),
+    path("api/v1/", include("apps.logs.urls")),
+    path("api/v1/", include("apps.traces.urls")),
     path("api/schema/", login_not_required(SpectacularAPIView.as_view()), name="api-schema"),
     path(
         "api/docs/",

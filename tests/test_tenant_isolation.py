@@ -57,6 +57,7 @@ def a_ids(org_a, alice, bob):
         "invitation_id": str(invitation.pk),
         "audit_event_id": str(AuditEvent.objects.filter(organization_id=org_a.organization.pk).first().pk),
         "user_id": str(alice.pk),
+        "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
     }
 
 

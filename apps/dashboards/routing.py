@@ -1,5 +1,9 @@
 """WebSocket routes (served by Channels under config.asgi)."""
 
-from django.urls import URLPattern
+from django.urls import URLPattern, path
 
-websocket_urlpatterns: list[URLPattern] = []
+from apps.dashboards.consumers import ProjectLiveConsumer
+
+websocket_urlpatterns: list[URLPattern] = [
+    path("ws/projects/<int:project_id>/live/", ProjectLiveConsumer.as_asgi(), name="project-live"),
+]

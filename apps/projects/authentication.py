@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from django.core.cache import cache
+import redis
+from django.conf import settings
 from django.http import HttpRequest
 from django.utils import timezone
 from rest_framework import authentication, exceptions
@@ -29,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 KEY_CACHE_SECONDS = 5.0
 KEY_CACHE_MAX_ENTRIES = 10_000
-KEY_EPOCH = "apikeys:epoch"
+KEY_EPOCH = "vigil:apikeys:epoch"
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
@@ -44,6 +45,22 @@ class KeyIdentity:
     prefix: str
 
 
+_redis_lock = threading.Lock()
+_redis_client: redis.Redis | None = None
+
+
+def _redis() -> redis.Redis:
+    """One client (and connection pool) per process. Django's cache object is per request
+    context under ASGI, which would open a new Redis connection for every ingest request."""
+    global _redis_client
+    with _redis_lock:
+        if _redis_client is None:
+            _redis_client = redis.Redis.from_url(
+                settings.REDIS_URL, socket_timeout=0.5, socket_connect_timeout=0.5
+            )
+        return _redis_client
+
+
 class _KeyCache:
     def __init__(self) -> None:
         self.entries: dict[str, tuple[float, KeyIdentity | None]] = {}
@@ -52,8 +69,8 @@ class _KeyCache:
 
     def check_epoch(self) -> None:
         try:
-            epoch = cache.get(KEY_EPOCH)
-        except Exception:  # Redis down: keep serving from the TTL-bounded cache.
+            epoch = _redis().get(KEY_EPOCH)
+        except redis.RedisError:  # Redis down: keep serving from the TTL-bounded cache.
             logger.warning("key cache: redis unavailable, relying on TTL for revocation")
             return
         if epoch != self.epoch:
@@ -77,19 +94,22 @@ class _KeyCache:
 _cache = _KeyCache()
 
 
-def invalidate_keys() -> None:
-    """Make every process forget cached keys (called on revoke and delete)."""
-    with _cache.lock:
-        _cache.entries.clear()
+def publish_revocation() -> None:
+    """Tell every process that a key changed: they drop their caches on their next request."""
     try:
-        cache.incr(KEY_EPOCH)
-    except ValueError:
-        cache.set(KEY_EPOCH, 1, timeout=None)
-    except Exception:
+        _redis().incr(KEY_EPOCH)
+    except redis.RedisError:
         logger.warning(
             "key cache: could not publish revocation; other processes will notice within %ss",
             KEY_CACHE_SECONDS,
         )
+
+
+def invalidate_keys() -> None:
+    """Make this process and every other one forget cached keys (called on revoke and delete)."""
+    with _cache.lock:
+        _cache.entries.clear()
+    publish_revocation()
 
 
 def _load(secret: str, digest: str) -> KeyIdentity | None:

@@ -58,15 +58,17 @@ def invitations(org_a: Tenant, org_b: Tenant) -> None:
 
 
 @pytest.mark.parametrize("model", ["project", "apikey", "membership", "invitation"])
-def test_admin_in_a_and_viewer_in_b_sees_only_a(carol_client: Client, org_a: Tenant, org_b: Tenant,
-                                                 invitations: None, model: str) -> None:
+def test_admin_in_a_and_viewer_in_b_sees_only_a(
+    carol_client: Client, org_a: Tenant, org_b: Tenant, invitations: None, model: str
+) -> None:
     page = carol_client.get(url(f"projects_{model}_changelist")).content.decode()
     assert org_a.organization.name in page
     assert org_b.organization.name not in page
 
 
-def test_key_list_shows_masked_keys_of_own_organization_only(carol_client: Client, org_a: Tenant,
-                                                             org_b: Tenant) -> None:
+def test_key_list_shows_masked_keys_of_own_organization_only(
+    carol_client: Client, org_a: Tenant, org_b: Tenant
+) -> None:
     page = carol_client.get(url("projects_apikey_changelist")).content.decode()
     for key in ApiKey.objects.filter(project=org_a.project):
         assert key.masked in page
@@ -75,8 +77,9 @@ def test_key_list_shows_masked_keys_of_own_organization_only(carol_client: Clien
     assert org_a.ingest_key not in page
 
 
-def test_member_list_hides_other_organizations_members(carol_client: Client, org_a: Tenant,
-                                                       org_b: Tenant) -> None:
+def test_member_list_hides_other_organizations_members(
+    carol_client: Client, org_a: Tenant, org_b: Tenant
+) -> None:
     page = carol_client.get(url("projects_membership_changelist")).content.decode()
     assert org_a.owner.email in page
     assert org_b.owner.email not in page
@@ -89,8 +92,9 @@ def test_audit_log_shows_only_own_organization(carol_client: Client, org_a: Tena
     assert not any(prefix in page for prefix in b_prefixes)
 
 
-def test_foreign_key_choices_offer_only_administered_organizations(carol_client: Client, org_a: Tenant,
-                                                                   org_b: Tenant) -> None:
+def test_foreign_key_choices_offer_only_administered_organizations(
+    carol_client: Client, org_a: Tenant, org_b: Tenant
+) -> None:
     project_form = carol_client.get(url("projects_project_add")).content.decode()
     key_form = carol_client.get(url("projects_apikey_add")).content.decode()
     assert org_a.organization.name in project_form
@@ -104,8 +108,9 @@ def test_another_organizations_project_is_404(mallory_client: Client, org_a: Ten
     assert mallory_client.get(url(f"projects_project_{view}", org_a.project.pk)).status_code == 404
 
 
-def test_a_viewer_membership_does_not_open_that_organizations_objects(carol_client: Client,
-                                                                      org_b: Tenant) -> None:
+def test_a_viewer_membership_does_not_open_that_organizations_objects(
+    carol_client: Client, org_b: Tenant
+) -> None:
     owner_membership = Membership.objects.get(user=org_b.owner)
     assert carol_client.get(url("projects_project_change", org_b.project.pk)).status_code == 404
     assert carol_client.get(url("projects_membership_change", owner_membership.pk)).status_code == 404

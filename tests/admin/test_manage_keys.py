@@ -25,10 +25,12 @@ def url(name: str, *args: object) -> str:
     return reverse(f"manage:{name}", args=args)
 
 
-def test_new_key_secret_is_shown_once_and_only_its_hash_is_stored(alice_client: Client, alice: User,
-                                                                   org_a: Tenant) -> None:
-    response = alice_client.post(url("projects_apikey_add"),
-                                 {"project": org_a.project.pk, "scope": KeyScope.READ, "name": "grafana"})
+def test_new_key_secret_is_shown_once_and_only_its_hash_is_stored(
+    alice_client: Client, alice: User, org_a: Tenant
+) -> None:
+    response = alice_client.post(
+        url("projects_apikey_add"), {"project": org_a.project.pk, "scope": KeyScope.READ, "name": "grafana"}
+    )
     assert response.status_code == 200
 
     shown = SECRET_RE.findall(response.content.decode())
@@ -44,24 +46,34 @@ def test_new_key_secret_is_shown_once_and_only_its_hash_is_stored(alice_client: 
     assert not SECRET_RE.search(alice_client.get(url("projects_apikey_change", key.pk)).content.decode())
     stored = [str(e.changes) for e in AuditEvent.objects.all()] + [str(e) for e in LogEntry.objects.all()]
     assert not any(secret in text for text in stored)
-    assert AuditEvent.objects.filter(action="api_key.create", target_id=str(key.pk), actor_user_id=alice.pk
-                                     ).count() == 1
+    assert (
+        AuditEvent.objects.filter(
+            action="api_key.create", target_id=str(key.pk), actor_user_id=alice.pk
+        ).count()
+        == 1
+    )
 
 
-def test_key_cannot_be_created_for_another_organizations_project(mallory_client: Client,
-                                                                 org_a: Tenant) -> None:
+def test_key_cannot_be_created_for_another_organizations_project(
+    mallory_client: Client, org_a: Tenant
+) -> None:
     before = ApiKey.objects.count()
-    response = mallory_client.post(url("projects_apikey_add"),
-                                   {"project": org_a.project.pk, "scope": KeyScope.INGEST, "name": "x"})
+    response = mallory_client.post(
+        url("projects_apikey_add"), {"project": org_a.project.pk, "scope": KeyScope.INGEST, "name": "x"}
+    )
     assert response.status_code == 200
     assert ApiKey.objects.count() == before
 
 
-def test_revoke_action_sets_revoked_at_and_is_audited(alice_client: Client, alice: User,
-                                                      org_a: Tenant) -> None:
+def test_revoke_action_sets_revoked_at_and_is_audited(
+    alice_client: Client, alice: User, org_a: Tenant
+) -> None:
     key = ApiKey.objects.get(project=org_a.project, scope=KeyScope.READ)
-    response = alice_client.post(url("projects_apikey_changelist"),
-                                 {"action": "revoke_keys", ACTION_CHECKBOX_NAME: [key.pk]}, follow=True)
+    response = alice_client.post(
+        url("projects_apikey_changelist"),
+        {"action": "revoke_keys", ACTION_CHECKBOX_NAME: [key.pk]},
+        follow=True,
+    )
     assert "Revoked 1 key" in response.content.decode()
     key.refresh_from_db()
     assert key.revoked_at is not None
@@ -85,8 +97,9 @@ def test_revoking_an_already_revoked_key_changes_nothing(alice_client: Client, o
 def test_revoke_action_ignores_other_organizations_keys(alice_client: Client, org_b: Tenant) -> None:
     key = ApiKey.objects.filter(project=org_b.project).first()
     assert key is not None
-    alice_client.post(url("projects_apikey_changelist"),
-                      {"action": "revoke_keys", ACTION_CHECKBOX_NAME: [key.pk]})
+    alice_client.post(
+        url("projects_apikey_changelist"), {"action": "revoke_keys", ACTION_CHECKBOX_NAME: [key.pk]}
+    )
     key.refresh_from_db()
     assert key.revoked_at is None
 

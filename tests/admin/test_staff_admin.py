@@ -15,8 +15,15 @@ from tests.conftest import PASSWORD, Tenant
 
 pytestmark = pytest.mark.django_db
 
-MODELS = ["accounts_user", "projects_organization", "projects_membership", "projects_invitation",
-          "projects_project", "projects_apikey", "audit_auditevent"]
+MODELS = [
+    "accounts_user",
+    "projects_organization",
+    "projects_membership",
+    "projects_invitation",
+    "projects_project",
+    "projects_apikey",
+    "audit_auditevent",
+]
 
 
 def url(name: str, *args: object) -> str:
@@ -58,22 +65,34 @@ def test_signed_in_customer_is_not_let_into_the_staff_admin(alice_client: Client
 
 
 def test_staff_can_add_a_user_with_a_password(operator_client: Client) -> None:
-    response = operator_client.post(url("accounts_user_add"), {
-        "email": "new@example.test", "name": "New", "usable_password": "true",
-        "password1": "a-long-enough-passphrase", "password2": "a-long-enough-passphrase",
-    })
+    response = operator_client.post(
+        url("accounts_user_add"),
+        {
+            "email": "new@example.test",
+            "name": "New",
+            "usable_password": "true",
+            "password1": "a-long-enough-passphrase",
+            "password2": "a-long-enough-passphrase",
+        },
+    )
     assert response.status_code == 302
     user = User.objects.get(email="new@example.test")
     assert user.check_password("a-long-enough-passphrase")
     assert not user.is_staff
 
 
-def test_adding_a_user_whose_email_differs_only_in_case_is_refused(operator_client: Client,
-                                                                   alice: User) -> None:
-    response = operator_client.post(url("accounts_user_add"), {
-        "email": "ALICE@acme.test", "usable_password": "true",
-        "password1": "a-long-enough-passphrase", "password2": "a-long-enough-passphrase",
-    })
+def test_adding_a_user_whose_email_differs_only_in_case_is_refused(
+    operator_client: Client, alice: User
+) -> None:
+    response = operator_client.post(
+        url("accounts_user_add"),
+        {
+            "email": "ALICE@acme.test",
+            "usable_password": "true",
+            "password1": "a-long-enough-passphrase",
+            "password2": "a-long-enough-passphrase",
+        },
+    )
     assert response.status_code == 200
     assert User.objects.filter(email__iexact="alice@acme.test").count() == 1
 
@@ -97,11 +116,14 @@ def test_audit_events_cannot_be_changed_or_deleted(operator_client: Client, org_
     assert operator_client.get(url("audit_auditevent_add")).status_code == 403
 
 
-def test_deleting_projects_in_bulk_audits_each_one(operator_client: Client, org_a: Tenant,
-                                                   org_b: Tenant) -> None:
+def test_deleting_projects_in_bulk_audits_each_one(
+    operator_client: Client, org_a: Tenant, org_b: Tenant
+) -> None:
     ids = [org_a.project.pk, org_b.project.pk]
-    response = operator_client.post(url("projects_project_changelist"),
-                                    {"action": "delete_selected", ACTION_CHECKBOX_NAME: ids, "post": "yes"})
+    response = operator_client.post(
+        url("projects_project_changelist"),
+        {"action": "delete_selected", ACTION_CHECKBOX_NAME: ids, "post": "yes"},
+    )
     assert response.status_code == 302
     assert not Project.objects.filter(pk__in=ids).exists()
     deleted = AuditEvent.objects.filter(action="project.delete")
@@ -112,8 +134,9 @@ def test_deleting_projects_in_bulk_audits_each_one(operator_client: Client, org_
 def test_staff_revoke_action_revokes_and_audits(operator_client: Client, org_a: Tenant) -> None:
     key = ApiKey.objects.filter(project=org_a.project).first()
     assert key is not None
-    operator_client.post(url("projects_apikey_changelist"),
-                         {"action": "revoke_keys", ACTION_CHECKBOX_NAME: [key.pk]})
+    operator_client.post(
+        url("projects_apikey_changelist"), {"action": "revoke_keys", ACTION_CHECKBOX_NAME: [key.pk]}
+    )
     key.refresh_from_db()
     assert key.revoked_at is not None
     assert AuditEvent.objects.filter(action="api_key.revoke", target_id=str(key.pk)).count() == 1
@@ -130,8 +153,9 @@ def test_staff_cannot_mint_keys_or_edit_them(operator_client: Client, org_a: Ten
 
 def test_staff_cannot_demote_the_last_owner_either(operator_client: Client, org_a: Tenant) -> None:
     membership = Membership.objects.get(user=org_a.owner)
-    response = operator_client.post(url("projects_membership_change", membership.pk), {"role": Role.ADMIN},
-                                    follow=True)
+    response = operator_client.post(
+        url("projects_membership_change", membership.pk), {"role": Role.ADMIN}, follow=True
+    )
     assert "at least one owner" in response.content.decode()
     membership.refresh_from_db()
     assert membership.role == Role.OWNER
@@ -143,8 +167,9 @@ def test_invitation_token_hash_is_never_shown(operator_client: Client, invitatio
     assert invitation.token_hash not in response.content.decode()
 
 
-def test_staff_creates_a_project_through_the_service(operator_client: Client, operator: User,
-                                                     org_a: Tenant) -> None:
+def test_staff_creates_a_project_through_the_service(
+    operator_client: Client, operator: User, org_a: Tenant
+) -> None:
     operator_client.post(url("projects_project_add"), {"organization": org_a.organization.pk, "name": "Ops"})
     project = Project.objects.get(name="Ops")
     event = AuditEvent.objects.get(action="project.create")

@@ -1,0 +1,61 @@
+"""Reading a request body safely: byte caps before and after decompression.
+
+The compressed cap is checked against Content-Length when there is one and against the bytes
+actually read otherwise (OTel JS exporters send `Transfer-Encoding: chunked`, no length).
+Inflation is streamed with `max_length`, so a gzip bomb costs at most the decompressed cap
+in memory before it is refused with 413.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+from django.conf import settings
+from django.http import HttpRequest
+
+from apps.ingestion.errors import IngestError
+
+
+def max_body_bytes() -> int:
+    return int(settings.INGEST_MAX_BODY_BYTES)
+
+
+def max_decompressed_bytes() -> int:
+    return int(settings.INGEST_MAX_DECOMPRESSED_BYTES)
+
+
+def content_type(request: HttpRequest) -> str:
+    return request.META.get("CONTENT_TYPE", "").split(";", 1)[0].strip().lower()
+
+
+def read_body(request: HttpRequest) -> bytes:
+    """The decompressed body, or IngestError 413/415/400."""
+    encoding = request.META.get("HTTP_CONTENT_ENCODING", "").strip().lower()
+    if encoding not in ("", "identity", "gzip", "x-gzip", "deflate"):
+        raise IngestError(415, f"Unsupported Content-Encoding {encoding!r}; use gzip or none.")
+    limit = max_body_bytes()
+    declared = request.META.get("CONTENT_LENGTH") or ""
+    if declared.isdigit() and int(declared) > limit:
+        raise IngestError(413, f"Body larger than {limit} bytes.", {"limit": limit})
+    raw = request.read(limit + 1)
+    if len(raw) > limit:
+        raise IngestError(413, f"Body larger than {limit} bytes.", {"limit": limit})
+    if encoding in ("gzip", "x-gzip"):
+        return inflate(raw, zlib.MAX_WBITS | 16)
+    if encoding == "deflate":
+        return inflate(raw, zlib.MAX_WBITS)
+    return raw
+
+
+def inflate(raw: bytes, wbits: int) -> bytes:
+    limit = max_decompressed_bytes()
+    inflater = zlib.decompressobj(wbits)
+    try:
+        data = inflater.decompress(raw, limit + 1)
+    except zlib.error as exc:
+        raise IngestError(400, f"Malformed compressed body: {exc}.") from None
+    if len(data) > limit or inflater.unconsumed_tail:
+        raise IngestError(413, f"Decompressed body larger than {limit} bytes.", {"limit": limit})
+    if not inflater.eof:
+        raise IngestError(400, "Truncated compressed body.")
+    return data

@@ -1,0 +1,203 @@
+"""Native JSON ingestion (DESIGN.md §3): a JSON array or NDJSON of flat records, for curl and scripts.
+
+Logs:    {timestamp, level, message, service, trace_id, span_id, attributes}
+Metrics: {name, type: counter|gauge|histogram, value | buckets: {bounds, counts}, timestamp, labels, unit}
+A native `counter` value is an increment (delta temporality, monotonic); a `gauge` is stored as given.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import orjson
+
+from apps.ingestion.batch import JSONB_EMPTY_OBJECT, Batch, TimeWindow, ns_to_datetime
+from apps.ingestion.cleaning import Cleaner
+from apps.ingestion.errors import IngestError
+from apps.ingestion.records import (
+    RecordRejected,
+    add_series,
+    check_histogram,
+    hex_id,
+    loads_json,
+    timestamp_ns,
+)
+
+LEVELS = {
+    "trace": 1,
+    "debug": 5,
+    "info": 9,
+    "information": 9,
+    "notice": 10,
+    "warn": 13,
+    "warning": 13,
+    "error": 17,
+    "err": 17,
+    "critical": 21,
+    "crit": 21,
+    "fatal": 21,
+    "alert": 22,
+    "emergency": 23,
+}
+METRIC_TYPES = {
+    "counter": ("sum", 1, True),
+    "gauge": ("gauge", 0, False),
+    "histogram": ("histogram", 1, False),
+}
+MAX_NAME_LENGTH = 255
+
+
+def parse_records(body: bytes) -> tuple[list[Any], bool]:
+    """A JSON array, or NDJSON (one object per line). Returns (records, may_hold_surrogates)."""
+    start = body.lstrip()[:1]
+    if start == b"[":
+        records, surrogates = loads_json(body)
+        return records, surrogates
+    if start != b"{":
+        raise IngestError(400, "Expected a JSON array or NDJSON objects.")
+    records, surrogates = [], False
+    for number, line in enumerate(body.splitlines(), start=1):
+        if line.strip():
+            try:
+                record, line_surrogates = loads_json(line)
+            except IngestError as exc:
+                raise IngestError(400, f"Line {number}: {exc.message}") from None
+            records.append(record)
+            surrogates = surrogates or line_surrogates
+    return records, surrogates
+
+
+def decode_logs(project_id: int, records: list[Any], cleaner: Cleaner) -> Batch:
+    batch, window = Batch(), TimeWindow()
+    append = batch.logs.append
+    for index, record in enumerate(records):
+        try:
+            append(_log_row(project_id, record, window, cleaner))
+        except RecordRejected as exc:
+            batch.reject(str(exc), index)
+    return batch
+
+
+def _log_row(project_id: int, record: Any, window: TimeWindow, cleaner: Cleaner) -> tuple[Any, ...]:
+    if not isinstance(record, dict):
+        raise RecordRejected("a log record must be a JSON object")
+    ts = _accepted_time(record.get("timestamp"), window)
+    message = record.get("message", "")
+    message = cleaner.message(message if isinstance(message, str) else orjson.dumps(message).decode())
+    attributes = record.get("attributes") or {}
+    if not isinstance(attributes, dict):
+        raise RecordRejected("attributes must be an object")
+    service = record.get("service") or ""
+    if not isinstance(service, str):
+        raise RecordRejected("service must be a string")
+    return (
+        project_id,
+        ts,
+        window.now,
+        _level(record.get("level")),
+        service
+        if cleaner.is_fast and len(service) <= 64 and "\x00" not in service
+        else cleaner.text(service, 256),
+        hex_id(record.get("trace_id"), 32, "trace_id"),
+        hex_id(record.get("span_id"), 16, "span_id"),
+        message,
+        cleaner.attributes_jsonb(attributes),
+        JSONB_EMPTY_OBJECT,
+    )
+
+
+def _accepted_time(value: Any, window: TimeWindow) -> Any:
+    if type(value) is int and 10**17 <= value < 10**20:  # the common case: integer nanoseconds
+        if not window.accepts(value):
+            raise RecordRejected("timestamp outside the accepted window (30 days back, 1 day ahead)")
+        return ns_to_datetime(value)
+    ns = timestamp_ns(value)
+    if ns == 0:
+        return window.now
+    if not window.accepts(ns):
+        raise RecordRejected("timestamp outside the accepted window (30 days back, 1 day ahead)")
+    return ns_to_datetime(ns)
+
+
+def _level(value: Any) -> int:
+    if value is None or value == "":
+        return 0
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 24:
+        return value
+    if isinstance(value, str) and value.lower() in LEVELS:
+        return LEVELS[value.lower()]
+    raise RecordRejected(f"unknown level {str(value)[:40]!r}")
+
+
+def decode_metrics(project_id: int, records: list[Any], cleaner: Cleaner) -> Batch:
+    batch, window = Batch(), TimeWindow()
+    for index, record in enumerate(records):
+        try:
+            batch.points.append(_point_row(project_id, record, window, cleaner, batch))
+        except RecordRejected as exc:
+            batch.reject(str(exc), index)
+    return batch
+
+
+def _point_row(
+    project_id: int, record: Any, window: TimeWindow, cleaner: Cleaner, batch: Batch
+) -> tuple[Any, ...]:
+    if not isinstance(record, dict):
+        raise RecordRejected("a metric record must be a JSON object")
+    name, kind = record.get("name"), record.get("type")
+    if not isinstance(name, str) or not 0 < len(name) <= MAX_NAME_LENGTH:
+        raise RecordRejected(f"name must be a string of 1 to {MAX_NAME_LENGTH} characters")
+    if kind not in METRIC_TYPES:
+        raise RecordRejected("type must be counter, gauge or histogram")
+    labels = record.get("labels") or {}
+    if not isinstance(labels, dict):
+        raise RecordRejected("labels must be an object")
+    ts = _accepted_time(record.get("timestamp"), window)
+    series_type, temporality, monotonic = METRIC_TYPES[kind]
+    unit = record.get("unit")
+    unit = unit if isinstance(unit, str) else ""
+    labels_hash = add_series(
+        batch,
+        cleaner.text(name, 1024),
+        series_type,
+        cleaner.text(unit, 64),
+        temporality,
+        monotonic,
+        cleaner.mapping(labels),
+    )
+    if kind == "histogram":
+        return (project_id, labels_hash, ts, None, None, *_histogram(record.get("buckets"), record))
+    value = _number(record.get("value"), "value")
+    if kind == "counter" and value < 0:
+        raise RecordRejected("a counter increment must not be negative")
+    return (project_id, labels_hash, ts, None, value) + (None,) * 12
+
+
+def _histogram(buckets: Any, record: dict[str, Any]) -> tuple[Any, ...]:
+    if not isinstance(buckets, dict):
+        raise RecordRejected("a histogram needs buckets: {bounds: [...], counts: [...]}")
+    bounds, counts = buckets.get("bounds"), buckets.get("counts")
+    if not isinstance(bounds, list) or not isinstance(counts, list):
+        raise RecordRejected("buckets.bounds and buckets.counts must be arrays")
+    bounds = [_number(b, "bounds") for b in bounds]
+    if not all(isinstance(c, int) and not isinstance(c, bool) for c in counts):
+        raise RecordRejected("buckets.counts must be integers")
+    check_histogram(bounds, counts)
+    count = record.get("count", sum(counts))
+    if not isinstance(count, int) or count != sum(counts):
+        raise RecordRejected("count must equal the sum of the bucket counts")
+    extras = [None if record.get(k) is None else _number(record.get(k), k) for k in ("sum", "min", "max")]
+    return (count, *extras, bounds, counts) + (None,) * 6
+
+
+def _number(value: Any, field: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise RecordRejected(f"{field} must be a number")
+    try:
+        value = float(value)
+    except OverflowError:
+        raise RecordRejected(f"{field} is out of range") from None
+    if not math.isfinite(value):
+        raise RecordRejected(f"{field} must be finite")
+    return value

@@ -1,0 +1,277 @@
+"""OTLP messages → Batch rows. Hot path: one tuple per record, attributes serialised once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from apps.ingestion.batch import Batch, TimeWindow, jsonb, ns_to_datetime
+from apps.ingestion.cleaning import Cleaner, clean_resource
+from apps.ingestion.native import LEVELS
+from apps.ingestion.otlp import any_value, kv_dict, kv_dict_checked
+from apps.ingestion.records import RecordRejected, add_series, bytes_id, check_count, check_histogram
+
+WINDOW_REASON = "timestamp outside the accepted window (30 days back, 1 day ahead)"
+
+
+def _resource(cleaner: Cleaner, resource: Any) -> tuple[dict[str, Any], bytes, str]:
+    attributes = clean_resource(cleaner, kv_dict(resource.attributes))
+    service = attributes.get("service.name", "")
+    return attributes, jsonb(attributes), service if isinstance(service, str) else str(service)
+
+
+def _time(ns: int, window: TimeWindow) -> Any:
+    if not window.accepts(ns):
+        raise RecordRejected(WINDOW_REASON)
+    return ns_to_datetime(ns)
+
+
+def decode_logs(project_id: int, request: Any, cleaner: Cleaner) -> Batch:
+    batch, window, index = Batch(), TimeWindow(), 0
+    for resource_logs in request.resource_logs:
+        _, resource_json, service = _resource(cleaner, resource_logs.resource)
+        for scope_logs in resource_logs.scope_logs:
+            scope_name = cleaner.text(scope_logs.scope.name, 256)
+            for record in scope_logs.log_records:
+                try:
+                    batch.logs.append(
+                        _log_row(project_id, record, window, cleaner, service, resource_json, scope_name)
+                    )
+                except RecordRejected as exc:
+                    batch.reject(str(exc), index)
+                index += 1
+    return batch
+
+
+def _log_row(
+    project_id: int,
+    record: Any,
+    window: TimeWindow,
+    cleaner: Cleaner,
+    service: str,
+    resource_json: bytes,
+    scope_name: str,
+) -> tuple[Any, ...]:
+    observed_ns = record.observed_time_unix_nano
+    observed = _time(observed_ns, window) if observed_ns else window.now
+    ts = _time(record.time_unix_nano, window) if record.time_unix_nano else observed
+    body = record.body
+    if body.WhichOneof("value") == "string_value":
+        message = body.string_value
+    else:
+        value = any_value(body)
+        message = "" if value is None else orjson.dumps(cleaner.value(value)).decode()
+    message = cleaner.message(message)
+    level = record.severity_number or LEVELS.get(record.severity_text.lower(), 0)
+    attributes, plain = kv_dict_checked(record.attributes, cleaner)
+    if scope_name and "otel.scope.name" not in attributes:
+        attributes["otel.scope.name"] = scope_name
+    return (
+        project_id,
+        ts,
+        observed,
+        level,
+        service,
+        _trace_id(record.trace_id),
+        _span_id(record.span_id),
+        message,
+        cleaner.attributes_jsonb(attributes, plain),
+        resource_json,
+    )
+
+
+_ZERO_TRACE, _ZERO_SPAN = bytes(16), bytes(8)
+
+
+def _trace_id(value: bytes) -> str | None:
+    # The common case inline (16 non-zero bytes); bytes_id explains every other case.
+    return value.hex() if len(value) == 16 and value != _ZERO_TRACE else bytes_id(value, 16, "trace_id")
+
+
+def _span_id(value: bytes) -> str | None:
+    return value.hex() if len(value) == 8 and value != _ZERO_SPAN else bytes_id(value, 8, "span_id")
+
+
+def decode_traces(project_id: int, request: Any, cleaner: Cleaner) -> Batch:
+    batch, window, index = Batch(), TimeWindow(), 0
+    for resource_spans in request.resource_spans:
+        _, resource_json, service = _resource(cleaner, resource_spans.resource)
+        for scope_spans in resource_spans.scope_spans:
+            scope_name = cleaner.text(scope_spans.scope.name, 256)
+            for span in scope_spans.spans:
+                try:
+                    batch.spans.append(
+                        _span_row(project_id, span, window, cleaner, service, resource_json, scope_name)
+                    )
+                except RecordRejected as exc:
+                    batch.reject(str(exc), index)
+                index += 1
+    return batch
+
+
+def _span_row(
+    project_id: int,
+    span: Any,
+    window: TimeWindow,
+    cleaner: Cleaner,
+    service: str,
+    resource_json: bytes,
+    scope_name: str,
+) -> tuple[Any, ...]:
+    trace_id = bytes_id(span.trace_id, 16, "trace_id")
+    span_id = bytes_id(span.span_id, 8, "span_id")
+    if trace_id is None or span_id is None:
+        raise RecordRejected("trace_id and span_id must not be empty or all zero")
+    start_ns, end_ns = span.start_time_unix_nano, span.end_time_unix_nano
+    if end_ns < start_ns:
+        raise RecordRejected("start time is after end time")
+    start, end = _time(start_ns, window), _time(end_ns, window)
+    events, links = _events_and_links(span, cleaner)
+    attributes = kv_dict(span.attributes)
+    if scope_name and "otel.scope.name" not in attributes:
+        attributes["otel.scope.name"] = scope_name
+    return (
+        project_id,
+        trace_id,
+        span_id,
+        bytes_id(span.parent_span_id, 8, "parent_span_id"),
+        cleaner.text(span.name, 1024),
+        span.kind,
+        start,
+        end,
+        end_ns - start_ns,
+        span.status.code,
+        cleaner.text(span.status.message, 4096),
+        service,
+        cleaner.text(span.trace_state, 1024),
+        cleaner.attributes_jsonb(attributes),
+        resource_json,
+        events,
+        links,
+    )
+
+
+def _events_and_links(span: Any, cleaner: Cleaner) -> tuple[bytes, bytes]:
+    events = [
+        {
+            "name": cleaner.text(event.name, 1024),
+            "time_unix_nano": event.time_unix_nano,
+            "attributes": cleaner.mapping(kv_dict(event.attributes)),
+        }
+        for event in span.events
+    ]
+    links = [
+        {
+            "trace_id": bytes_id(link.trace_id, 16, "link trace_id"),
+            "span_id": bytes_id(link.span_id, 8, "link span_id"),
+            "trace_state": cleaner.text(link.trace_state, 1024),
+            "attributes": cleaner.mapping(kv_dict(link.attributes)),
+        }
+        for link in span.links
+    ]
+    return jsonb(events), jsonb(links)
+
+
+def decode_metrics(project_id: int, request: Any, cleaner: Cleaner) -> Batch:
+    batch, window, index = Batch(), TimeWindow(), 0
+    for resource_metrics in request.resource_metrics:
+        resource, _, _ = _resource(cleaner, resource_metrics.resource)
+        for scope_metrics in resource_metrics.scope_metrics:
+            for metric in scope_metrics.metrics:
+                index = _decode_metric(project_id, metric, resource, window, cleaner, batch, index)
+    return batch
+
+
+def _decode_metric(
+    project_id: int,
+    metric: Any,
+    resource: dict[str, Any],
+    window: TimeWindow,
+    cleaner: Cleaner,
+    batch: Batch,
+    index: int,
+) -> int:
+    kind = metric.WhichOneof("data")
+    if kind not in _POINT_BUILDERS:
+        points = len(getattr(metric, kind).data_points) if kind else 1
+        for _ in range(points):
+            batch.reject(f"metric {metric.name[:100]!r}: {kind or 'no data'} is not supported", index)
+            index += 1
+        return index
+    data = getattr(metric, kind)
+    temporality = getattr(data, "aggregation_temporality", 0)
+    monotonic = getattr(data, "is_monotonic", False)
+    name, unit = cleaner.text(metric.name, 1024), cleaner.text(metric.unit, 64)
+    for point in data.data_points:
+        try:
+            if not metric.name:
+                raise RecordRejected("metric name must not be empty")
+            labels = {**resource, **cleaner.mapping(kv_dict(point.attributes))}
+            labels_hash = add_series(batch, name, kind, unit, temporality, monotonic, labels)
+            ts = _time(point.time_unix_nano, window) if point.time_unix_nano else window.now
+            start = ns_to_datetime(point.start_time_unix_nano) if point.start_time_unix_nano else None
+            batch.points.append((project_id, labels_hash, ts, start, *_POINT_BUILDERS[kind](point)))
+        except RecordRejected as exc:
+            batch.reject(f"metric {metric.name[:100]!r}: {exc}", index)
+        index += 1
+    return index
+
+
+_NO_HISTOGRAM = (None,) * 12
+
+
+def _number_point(point: Any) -> tuple[Any, ...]:
+    if point.flags & 1:  # FLAG_NO_RECORDED_VALUE: a staleness marker, not a zero
+        return (None, *_NO_HISTOGRAM)
+    value = point.as_double if point.WhichOneof("value") == "as_double" else float(point.as_int)
+    return (value, *_NO_HISTOGRAM)
+
+
+def _optional(point: Any, field: str) -> float | None:
+    return getattr(point, field) if point.HasField(field) else None
+
+
+def _histogram_point(point: Any) -> tuple[Any, ...]:
+    bounds, counts = list(point.explicit_bounds), list(point.bucket_counts)
+    check_histogram(bounds, counts)
+    return (
+        None,
+        check_count(point.count),
+        _optional(point, "sum"),
+        _optional(point, "min"),
+        _optional(point, "max"),
+        bounds,
+        counts,
+    ) + (None,) * 6
+
+
+def _exponential_point(point: Any) -> tuple[Any, ...]:
+    if not -10 <= point.scale <= 20:
+        raise RecordRejected("exponential histogram scale must be between -10 and 20")
+    positive, negative = list(point.positive.bucket_counts), list(point.negative.bucket_counts)
+    for count in (point.count, point.zero_count, *positive, *negative):
+        check_count(count)
+    return (
+        None,
+        point.count,
+        _optional(point, "sum"),
+        _optional(point, "min"),
+        _optional(point, "max"),
+        None,
+        None,
+        point.scale,
+        point.zero_count,
+        point.positive.offset,
+        positive,
+        point.negative.offset,
+        negative,
+    )
+
+
+_POINT_BUILDERS = {
+    "gauge": _number_point,
+    "sum": _number_point,
+    "histogram": _histogram_point,
+    "exponential_histogram": _exponential_point,
+}

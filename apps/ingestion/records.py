@@ -1,0 +1,127 @@
+"""Field conversions shared by the OTLP and native decoders."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from itertools import pairwise
+from typing import Any
+
+import orjson
+
+from apps.ingestion.batch import Batch, SeriesSpec
+from apps.ingestion.errors import IngestError
+
+ZERO_TRACE = "0" * 32
+ZERO_SPAN = "0" * 16
+INT8_MAX = 2**63 - 1
+
+
+class RecordRejected(ValueError):
+    """One record is invalid; the rest of the request goes on (partial success)."""
+
+
+def loads_json(data: bytes) -> tuple[Any, bool]:
+    """Parse JSON; returns (value, may_hold_lone_surrogates).
+
+    orjson refuses lone surrogate escapes ("\\ud800"), which are valid JSON; the stdlib parser
+    keeps them, and the Cleaner then stores them escaped. Anything else malformed is a 400.
+    """
+    try:
+        return orjson.loads(data), False
+    except orjson.JSONDecodeError as exc:
+        if "surrogate" not in str(exc):
+            raise IngestError(400, f"Malformed JSON: {exc}.") from None
+    try:
+        return json.loads(data), True
+    except (ValueError, RecursionError) as exc:
+        raise IngestError(400, f"Malformed JSON: {exc}.") from None
+
+
+def hex_id(value: Any, length: int, field: str) -> str | None:
+    """A lowercase hex id of `length` characters; empty or all-zero means absent (None)."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise RecordRejected(f"{field} must be a hex string")
+    try:
+        # fromhex is C and strict about digits; it skips spaces, which the length check catches.
+        raw = bytes.fromhex(value) if len(value) == length else b""
+    except ValueError:
+        raw = b""
+    if len(raw) * 2 != length:
+        raise RecordRejected(f"{field} must be {length} hex characters")
+    return None if raw.count(0) == len(raw) else raw.hex()
+
+
+def bytes_id(value: bytes, length: int, field: str) -> str | None:
+    """OTLP protobuf ids: `length` bytes; empty or all-zero means absent (None)."""
+    if not value:
+        return None
+    if len(value) != length:
+        raise RecordRejected(f"{field} must be {length} bytes, got {len(value)}")
+    if value.count(0) == length:
+        return None
+    return value.hex()
+
+
+def timestamp_ns(value: Any) -> int:
+    """Native timestamps: RFC 3339 text, or a number of seconds, milliseconds, microseconds or
+    nanoseconds since the epoch (told apart by magnitude). Missing means now (0)."""
+    if value is None:
+        return 0
+    if isinstance(value, bool):
+        raise RecordRejected("timestamp must be RFC 3339 text or a number")
+    if isinstance(value, int | float):
+        magnitude = abs(value)
+        scale = 10**9 if magnitude < 1e11 else 10**6 if magnitude < 1e14 else 10**3 if magnitude < 1e17 else 1
+        return int(value * scale)
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise RecordRejected("timestamp is not RFC 3339") from None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        delta = parsed - datetime(1970, 1, 1, tzinfo=UTC)
+        return (delta.days * 86400 + delta.seconds) * 10**9 + delta.microseconds * 1000
+    raise RecordRejected("timestamp must be RFC 3339 text or a number")
+
+
+def add_series(
+    batch: Batch,
+    name: str,
+    type_: str,
+    unit: str,
+    temporality: int,
+    is_monotonic: bool,
+    labels: dict[str, Any],
+) -> bytes:
+    """Register the series (project + name + labels) and return its identity hash."""
+    labels_json = orjson.dumps(labels, option=orjson.OPT_SORT_KEYS)
+    labels_hash = hashlib.blake2b(
+        name.encode("utf-8", "surrogatepass") + b"\x00" + labels_json, digest_size=16
+    ).digest()
+    if labels_hash not in batch.series:
+        batch.series[labels_hash] = SeriesSpec(name, type_, unit, temporality, is_monotonic, labels_json)
+    return labels_hash
+
+
+def check_histogram(bounds: list[float], counts: list[int]) -> None:
+    if not bounds and not counts:
+        return
+    if len(counts) != len(bounds) + 1:
+        raise RecordRejected(
+            f"histogram has {len(counts)} bucket counts for {len(bounds)} bounds (need bounds + 1)"
+        )
+    if any(b != b for b in bounds) or any(a >= b for a, b in pairwise(bounds)):
+        raise RecordRejected("histogram bounds must be strictly increasing numbers")
+    if any(c < 0 or c > INT8_MAX for c in counts):
+        raise RecordRejected("histogram bucket counts must be between 0 and 2^63-1")
+
+
+def check_count(value: int) -> int:
+    if not 0 <= value <= INT8_MAX:
+        raise RecordRejected("counts must be between 0 and 2^63-1")
+    return value

@@ -1,0 +1,117 @@
+"""The ingestion workflow shared by the OTLP and native endpoints:
+authenticate → read body → decode + clean (validation, limits, redaction) → quota → rate limit
+→ write (one transaction) → announce. Views translate HTTP to these calls and back.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from django.db import DatabaseError
+from django.http import HttpRequest
+
+from apps.billing import quota
+from apps.dashboards import live
+from apps.ingestion import native, otlp, otlp_decode, ratelimit, writer
+from apps.ingestion.batch import Batch
+from apps.ingestion.body import read_body
+from apps.ingestion.cleaning import Cleaner
+from apps.ingestion.errors import IngestError
+from apps.ingestion.redaction import redactor_for
+from apps.projects.authentication import KeyIdentity, authenticate_key, key_from_headers
+from apps.projects.models import KeyScope
+
+logger = logging.getLogger(__name__)
+
+MAX_NATIVE_RECORDS = 100_000
+OTLP_DECODERS: dict[str, Callable[[int, Any, Cleaner], Batch]] = {
+    "logs": otlp_decode.decode_logs,
+    "metrics": otlp_decode.decode_metrics,
+    "traces": otlp_decode.decode_traces,
+}
+NATIVE_DECODERS: dict[str, Callable[[int, list[Any], Cleaner], Batch]] = {
+    "logs": native.decode_logs,
+    "metrics": native.decode_metrics,
+}
+
+
+def authenticate(request: HttpRequest) -> KeyIdentity:
+    secret = key_from_headers(request)
+    if secret is None:
+        raise IngestError(401, "Missing API key: send `Authorization: Bearer <key>` or `X-API-Key: <key>`.")
+    try:
+        identity = authenticate_key(secret)
+    except DatabaseError:
+        # The key cache missed and PostgreSQL is down: a retry later can succeed.
+        raise _unavailable() from None
+    if identity is None:
+        raise IngestError(401, "Unknown or revoked API key.")
+    if identity.scope != KeyScope.INGEST:
+        raise IngestError(403, "This key may not ingest; use an ingest key.")
+    return identity
+
+
+def _unavailable() -> IngestError:
+    return IngestError(503, "Storage is unavailable; retry later.", retry_after=writer.RETRY_AFTER_SECONDS)
+
+
+def _cleaner(project_id: int, check_surrogates: bool = False) -> Cleaner:
+    try:
+        redactor = redactor_for(project_id)  # a cached read of the project's redaction settings
+    except DatabaseError:
+        raise _unavailable() from None
+    return Cleaner(redactor, check_surrogates=check_surrogates)
+
+
+def ingest_otlp(request: HttpRequest, identity: KeyIdentity, signal: str, content_type: str) -> Batch:
+    body = read_body(request)
+    message, _ = otlp.parse_request(signal, body, content_type)
+    cleaner = _cleaner(identity.project_id)
+    batch = OTLP_DECODERS[signal](identity.project_id, message, cleaner)
+    store(identity, batch, signal)
+    return batch
+
+
+def ingest_native(request: HttpRequest, identity: KeyIdentity, signal: str) -> Batch:
+    body = read_body(request)
+    records, surrogates = native.parse_records(body)
+    if not isinstance(records, list):
+        raise IngestError(400, "Expected a JSON array or NDJSON objects.")
+    if len(records) > MAX_NATIVE_RECORDS:
+        raise IngestError(413, f"More than {MAX_NATIVE_RECORDS} records in one request.")
+    cleaner = _cleaner(identity.project_id, check_surrogates=surrogates)
+    batch = NATIVE_DECODERS[signal](identity.project_id, records, cleaner)
+    if batch.rejected and not batch.accepted:
+        raise IngestError(
+            422, "No valid record in the request.", {"rejected": batch.rejected, "errors": batch.reasons}
+        )
+    store(identity, batch, signal)
+    return batch
+
+
+def store(identity: KeyIdentity, batch: Batch, kind: str) -> None:
+    """Quota, rate limit, write, announce. Raises IngestError (429/503); returns after COMMIT."""
+    count = batch.accepted
+    if not count:
+        return
+    decision = quota.check(identity.project_id, count)
+    if not decision.allowed:
+        raise IngestError(
+            429,
+            decision.reason or "Event quota exceeded.",
+            code="quota_exceeded",
+            retry_after=decision.retry_after or 60,
+        )
+    rate = ratelimit.consume(identity.id, count)
+    if not rate.allowed:
+        raise IngestError(
+            429,
+            "Rate limit exceeded for this API key.",
+            {"retry_after": rate.retry_after},
+            code="rate_limited",
+            retry_after=rate.retry_after,
+        )
+    writer.write_batch(identity.project_id, batch)
+    live.announce(identity.project_id, kind, {"count": count})

@@ -1,0 +1,178 @@
+"""Maintaining logs_count_1m: per-minute counts by (project, level, service), from a watermark,
+and its two narrower rollups (logs_count_level_1m, logs_count_service_1h) in the same transaction.
+
+Each run recounts whole minutes from `counted_until - late window` up to the last finished
+minute and *replaces* their counts (INSERT ... ON CONFLICT DO UPDATE SET count = EXCLUDED.count).
+Replacing rather than adding is what makes a run idempotent: running twice, or a crashed run
+being redone, writes the same numbers. Runs are serialised by the watermark row lock taken with
+FOR UPDATE SKIP LOCKED: a second concurrent run finds the row locked and returns at once.
+
+Logs arriving later than the late window (ingestion accepts timestamps 30 days back) are not
+recounted; stats for a range with such stragglers under-count them until a wider recount
+(`recount(start, end)`). Searches and stats with a query always scan logs_event and see them.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.backends.utils import CursorWrapper
+
+COUNT_PARTITION_LOCK_KEY = 0x5647_4C43  # "VGLC": partition DDL of logs_count_1m
+CHUNK = timedelta(hours=6)
+RUN_BUDGET_SECONDS = 45.0  # beat fires every minute: leave the next run its slot
+
+RECOUNT = """
+INSERT INTO logs_count_1m (project_id, minute, level, service, count)
+SELECT project_id, date_trunc('minute', ts), level, service, count(*)
+FROM logs_event
+WHERE project_id = ANY(%s) AND ts >= %s AND ts < %s
+GROUP BY 1, 2, 3, 4
+ON CONFLICT (project_id, minute, level, service)
+DO UPDATE SET count = EXCLUDED.count WHERE logs_count_1m.count <> EXCLUDED.count
+"""
+# project_id = ANY(...) lets the (project_id, ts) index serve a narrow time window per project;
+# a bare ts range would scan whole day partitions every minute.
+
+
+LEVEL_ROLLUP = """
+INSERT INTO logs_count_level_1m (project_id, minute, level, count)
+SELECT project_id, minute, level, sum(count)
+FROM logs_count_1m
+WHERE project_id = ANY(%s) AND minute >= %s AND minute < %s
+GROUP BY 1, 2, 3
+ON CONFLICT (project_id, minute, level)
+DO UPDATE SET count = EXCLUDED.count WHERE logs_count_level_1m.count <> EXCLUDED.count
+"""
+# Whole hours touched by the recount are re-summed from logs_count_1m, the current one included:
+# an hour row is complete once its last minute has been counted.
+SERVICE_ROLLUP = """
+INSERT INTO logs_count_service_1h (project_id, hour, service, count)
+SELECT project_id, date_trunc('hour', minute), service, sum(count)
+FROM logs_count_1m
+WHERE project_id = ANY(%s) AND minute >= %s AND minute < %s
+GROUP BY 1, 2, 3
+ON CONFLICT (project_id, hour, service)
+DO UPDATE SET count = EXCLUDED.count WHERE logs_count_service_1h.count <> EXCLUDED.count
+"""
+COUNT_TABLES = ("logs_count_1m", "logs_count_level_1m", "logs_count_service_1h")
+
+
+@dataclass(frozen=True)
+class CountRun:
+    chunks: int
+    counted_until: datetime | None
+
+
+def late_window() -> timedelta:
+    return timedelta(minutes=settings.LOGS_COUNT_LATE_MINUTES)
+
+
+def floor_minute(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(second=0, microsecond=0)
+
+
+def count_logs(now: datetime | None = None, budget: float = RUN_BUDGET_SECONDS) -> CountRun:
+    """Advance the watermark chunk by chunk until caught up or out of time budget."""
+    deadline = time.monotonic() + budget
+    chunks, counted_until = 0, None
+    while True:
+        step = _count_one_chunk(floor_minute(now or datetime.now(UTC)))
+        if step is None:
+            return CountRun(chunks, counted_until)
+        counted_until, caught_up = step
+        chunks += 1
+        if caught_up or time.monotonic() > deadline:
+            return CountRun(chunks, counted_until)
+
+
+def _count_one_chunk(until: datetime) -> tuple[datetime, bool] | None:
+    """Claims the watermark, recounts one chunk, commits. None when another run holds the claim."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT counted_until FROM logs_count_watermark WHERE id = 1 FOR UPDATE SKIP LOCKED")
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        watermark = row[0] or _first_partition_start(cursor) or until
+        start = watermark - late_window()
+        end = min(until, max(watermark, start) + CHUNK)
+        if end > start:
+            recount(start, end, cursor)
+        new_watermark = max(watermark, end)
+        cursor.execute("UPDATE logs_count_watermark SET counted_until = %s WHERE id = 1", [new_watermark])
+    return new_watermark, new_watermark >= until
+
+
+def recount(start: datetime, end: datetime, cursor: CursorWrapper | None = None) -> None:
+    """Replace the counts of the whole minutes in [start, end) from logs_event."""
+    if cursor is None:
+        with transaction.atomic(), connection.cursor() as own:
+            recount(start, end, own)
+        return
+    first_hour = floor_hour(start)
+    last_hour = floor_hour(end - timedelta(microseconds=1)) + timedelta(hours=1)
+    ensure_count_partitions(_days(first_hour, last_hour))
+    project_ids = _project_ids(cursor)
+    cursor.execute(RECOUNT, [project_ids, start, end])
+    cursor.execute(LEVEL_ROLLUP, [project_ids, start, end])
+    cursor.execute(SERVICE_ROLLUP, [project_ids, first_hour, last_hour])
+
+
+def floor_hour(moment: datetime) -> datetime:
+    return floor_minute(moment).replace(minute=0)
+
+
+def _project_ids(cursor: CursorWrapper) -> list[int]:
+    cursor.execute("SELECT id FROM projects_project ORDER BY id")
+    return [row[0] for row in cursor.fetchall()]
+
+
+def _first_partition_start(cursor: CursorWrapper) -> datetime | None:
+    """Where a first run starts: the oldest logs_event partition (older data cannot exist)."""
+    cursor.execute(
+        "SELECT min(c.relname) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+        " WHERE i.inhparent = 'logs_event'::regclass"
+    )
+    name = cursor.fetchone()[0]
+    if not name:
+        return None
+    try:
+        day = datetime.strptime(name.rsplit("_p", 1)[1], "%Y%m%d").replace(tzinfo=UTC)
+    except (IndexError, ValueError):
+        return None
+    return day + late_window()  # the first chunk then starts exactly at the partition start
+
+
+def _days(start: datetime, end: datetime) -> list[date]:
+    day, last = start.astimezone(UTC).date(), (end - timedelta(microseconds=1)).astimezone(UTC).date()
+    days = []
+    while day <= last:
+        days.append(day)
+        day += timedelta(days=1)
+    return days
+
+
+def ensure_count_partitions(days: list[date]) -> None:
+    with transaction.atomic(), connection.cursor() as cursor:
+        # Serialise the IF NOT EXISTS DDL: two sessions could otherwise both try to create it.
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [COUNT_PARTITION_LOCK_KEY])
+        for day in days:
+            for table in COUNT_TABLES:
+                _create_partition(cursor, table, day)
+
+
+def _create_partition(cursor: CursorWrapper, table: str, day: date) -> None:
+    name = f"{table}_p{day:%Y%m%d}"
+    # Look first: even IF NOT EXISTS would lock the parent that stats are reading.
+    cursor.execute("SELECT to_regclass(%s)", [name])
+    if cursor.fetchone()[0] is not None:
+        return
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    cursor.execute(
+        f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF {table}"
+        f" FOR VALUES FROM ('{start.isoformat()}') TO ('{(start + timedelta(days=1)).isoformat()}')"
+    )

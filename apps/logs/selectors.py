@@ -1,0 +1,204 @@
+"""Reads of logs_event: search, stats and patterns. Raw SQL on purpose (hot path, no ORM model).
+
+Every statement starts with `project_id = %s AND ts >= %s AND ts < %s`: partition pruning on ts
+and the (project_id, ts DESC) index do the heavy lifting; the compiled query only filters. The
+tenant is always an explicit argument: callers resolve it with get_project_for first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypedDict
+
+import orjson
+from django.db import connection
+
+from apps.logs.params import Cursor, TimeRange
+from apps.logs.query import And, Node, Not, Or, Text
+from apps.logs.sql import compile_condition
+from apps.logs.textindex import SLICE
+
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # slices align to UTC midnight (SLICE divides a day)
+
+LEVEL_NAMES = ("unspecified", "trace", "debug", "info", "warn", "error", "fatal")
+
+
+def level_name(severity: int) -> str:
+    """OTLP severity number -> class name: 1-4 trace, 5-8 debug, ..., 21-24 fatal, 0 unspecified."""
+    return LEVEL_NAMES[(severity + 3) // 4] if 0 <= severity <= 24 else "unspecified"
+
+
+class LogRecord(TypedDict):
+    timestamp: str
+    observed_timestamp: str
+    level: str
+    severity: int
+    service: str
+    trace_id: str | None
+    span_id: str | None
+    message: str
+    attributes: Any
+    resource: Any
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    records: list[LogRecord]
+    next_cursor: Cursor | None
+
+
+# `row_tid`, not `ctid`: ORDER BY resolves output names first, and an output column named ctid (the
+# text cast) would sort "(0,10)" before "(0,9)", disagreeing with the tid comparison of the cursor.
+SEARCH = """
+SELECT ts, observed_ts, level, service, trace_id, span_id, message, attributes::text, resource::text,
+       ctid::text AS row_tid
+FROM logs_event
+WHERE project_id = %s AND ts >= %s AND ts < %s {after} AND {condition}
+ORDER BY ts DESC, ctid DESC
+LIMIT %s
+"""
+# Keyset: `ts <= cursor.ts` is an index bound; the row comparison settles ties on ctid (see
+# apps.logs.params for why ctid is a stable tie-break here).
+AFTER_CURSOR = "AND ts <= %s AND (ts, ctid) < (%s, %s::tid)"
+
+
+def search_logs(
+    project_id: int, query: Node | None, window: TimeRange, limit: int, cursor: Cursor | None = None
+) -> SearchPage:
+    """Newest first. Text searches run piece by piece (see _pieces), stopping once the page is full."""
+    condition, params = compile_condition(query)
+    after, after_params = "", list[Any]()
+    if cursor is not None:
+        after, after_params = AFTER_CURSOR, [cursor.ts, cursor.ts, cursor.ctid]
+    sql = SEARCH.format(after=after, condition=condition)
+    pieces = _pieces(window, cursor) if has_text(query) else [window]
+    rows: list[tuple[Any, ...]] = []
+    with connection.cursor() as db:
+        for piece in pieces:
+            # One more row than asked tells whether a next page exists without a count(*).
+            wanted = limit + 1 - len(rows)
+            db.execute(sql, [project_id, piece.start, piece.end, *after_params, *params, wanted])
+            rows += db.fetchall()
+            if len(rows) > limit:
+                break
+    next_cursor = Cursor(rows[limit - 1][0], rows[limit - 1][9]) if len(rows) > limit else None
+    return SearchPage([_record(row) for row in rows[:limit]], next_cursor)
+
+
+def has_text(node: Node | None) -> bool:
+    if isinstance(node, Text):
+        return True
+    if isinstance(node, Not):
+        return has_text(node.operand)
+    if isinstance(node, And | Or):
+        return any(has_text(operand) for operand in node.operands)
+    return False
+
+
+def _pieces(window: TimeRange, cursor: Cursor | None) -> list[TimeRange]:
+    """The window cut at SLICE boundaries, newest first.
+
+    Each piece lies inside one trigram slice index's `ts` range (apps.logs.textindex), which is
+    what lets the planner use a partial index: it must prove the query's constant bounds imply
+    the index predicate. Sealed partitions have a full index and do not care about the cut.
+    """
+    end = window.end if cursor is None else min(window.end, cursor.ts + timedelta(microseconds=1))
+    # Before yesterday every partition is sealed (one full index each): one piece covers it all,
+    # so a 30-day search is not 240 round trips.
+    yesterday = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
+    pieces = []
+    while end > window.start:
+        boundary = EPOCH + ((end - EPOCH - timedelta(microseconds=1)) // SLICE) * SLICE
+        start = max(window.start, boundary if end > yesterday else window.start)
+        pieces.append(TimeRange(start, end))
+        end = start
+    return pieces
+
+
+def _record(row: tuple[Any, ...]) -> LogRecord:
+    ts, observed, level, service, trace_id, span_id, message, attributes, resource, _ = row
+    return LogRecord(
+        timestamp=ts.isoformat(),
+        observed_timestamp=observed.isoformat(),
+        level=level_name(level),
+        severity=level,
+        service=service,
+        trace_id=trace_id,
+        span_id=span_id,
+        message=message,
+        attributes=orjson.loads(attributes),
+        resource=orjson.loads(resource),
+    )
+
+
+# Fingerprint: the variable parts of a message become placeholders, so "user 42 logged in" and
+# "user 7 logged in" group together. Order matters: quoted values and ids before bare numbers.
+# Only the first 500 characters count, which bounds the regex work per row.
+FINGERPRINT = """
+regexp_replace(regexp_replace(regexp_replace(regexp_replace(regexp_replace(regexp_replace(
+regexp_replace(left(message, 500),
+  '"[^"]*"', '"<str>"', 'g'),
+  '(^|[^[:alnum:]])''[^'']*''', '\\1''<str>''', 'g'),
+  '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}', '<uuid>', 'gi'),
+  '\\m[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}(:[0-9]{1,5})?\\M|\\m([0-9a-f]{1,4}:){4,7}[0-9a-f]{1,4}\\M',
+  '<ip>', 'gi'),
+  '\\m0x[0-9a-f]+\\M|\\m(?=[0-9a-f]*[0-9])(?=[0-9a-f]*[a-f])[0-9a-f]{6,}\\M', '<hex>', 'gi'),
+  '-?[0-9]+(\\.[0-9]+)?', '<num>', 'g'),
+  '\\s+', ' ', 'g')
+"""
+
+PATTERNS = """
+WITH sample AS (
+    SELECT ts, level, message FROM logs_event
+    WHERE project_id = %s AND ts >= %s AND ts < %s AND {condition}
+    ORDER BY ts DESC
+    LIMIT %s
+)
+SELECT fingerprint, count(*), min(ts), max(ts), max(level), (array_agg(message ORDER BY ts DESC))[1],
+       sum(count(*)) OVER () -- rows sampled, counted before LIMIT cuts the groups
+FROM (SELECT ts, level, message, {fingerprint} AS fingerprint FROM sample) AS fingerprinted
+GROUP BY fingerprint
+ORDER BY {order}
+LIMIT %s
+"""
+PATTERN_ORDERS = {"count": "count(*) DESC, max(ts) DESC", "new": "min(ts) DESC, count(*) DESC"}
+
+
+class Pattern(TypedDict):
+    fingerprint: str
+    count: int
+    first_seen: str
+    last_seen: str
+    level: str
+    example: str
+
+
+@dataclass(frozen=True)
+class PatternReport:
+    patterns: list[Pattern]
+    scanned: int
+    truncated: bool  # the sample limit was reached: counts cover the newest `scanned` rows only
+
+
+def log_patterns(
+    project_id: int, query: Node | None, window: TimeRange, sample: int, limit: int, order: str = "count"
+) -> PatternReport:
+    condition, params = compile_condition(query)
+    sql = PATTERNS.format(condition=condition, fingerprint=FINGERPRINT, order=PATTERN_ORDERS[order])
+    with connection.cursor() as db:
+        db.execute(sql, [project_id, window.start, window.end, *params, sample, limit])
+        rows = db.fetchall()
+    scanned = int(rows[0][6]) if rows else 0
+    patterns = [
+        Pattern(
+            fingerprint=fp,
+            count=count,
+            first_seen=first.isoformat(),
+            last_seen=last.isoformat(),
+            level=level_name(level),
+            example=example,
+        )
+        for fp, count, first, last, level, example, _ in rows
+    ]
+    return PatternReport(patterns, scanned, scanned >= sample)

@@ -1,0 +1,90 @@
+"""Trace API: one trace as a span tree with its logs, and a list of recent traces."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.projects.api import ApiView
+from apps.projects.scoping import get_project_for
+from apps.traces.selectors import TraceFilter, recent_traces, trace_detail
+
+TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
+RELATIVE = re.compile(r"^-(\d+)([smhd])$")
+UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_time(value: str, now: datetime, field: str) -> datetime:
+    """ISO 8601 or relative to now (`-15m`, `-24h`, `-7d`); naive times are UTC."""
+    match = RELATIVE.match(value.strip())
+    if match:
+        return now - timedelta(**{UNITS[match.group(2)]: int(match.group(1))})
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValidationError(
+            {field: f"“{value}” is neither ISO 8601 nor relative like -15m, -24h, -7d."}
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+class TraceListParams(serializers.Serializer):
+    q = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
+    service = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
+    start = serializers.CharField(required=False, default="-1h")
+    end = serializers.CharField(required=False, default="")
+    min_duration_ms = serializers.FloatField(required=False, min_value=0)
+    max_duration_ms = serializers.FloatField(required=False, min_value=0)
+    status = serializers.ChoiceField(choices=["any", "error"], required=False, default="any")
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=500, default=50)
+
+
+class TraceList(ApiView):
+    @extend_schema(operation_id="traces_list", parameters=[TraceListParams], responses={200: None})
+    def get(self, request: Request, project_id: int) -> Response:
+        """Recent traces (root span name, service, duration, error flag), newest first."""
+        project, _ = get_project_for(request, project_id)
+        params = TraceListParams(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        data = params.validated_data
+        now = datetime.now(UTC)
+        start = parse_time(data["start"], now, "start")
+        end = parse_time(data["end"], now, "end") if data["end"] else now
+        if start >= end:
+            raise ValidationError({"start": "start must be before end."})
+        filters = TraceFilter(
+            start=start,
+            end=end,
+            q=data["q"],
+            service=data["service"],
+            min_duration_ms=data.get("min_duration_ms"),
+            max_duration_ms=data.get("max_duration_ms"),
+            errors_only=data["status"] == "error",
+            limit=data["limit"],
+        )
+        return Response({"traces": recent_traces(project.pk, filters)})
+
+
+class TraceDetail(ApiView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("trace_id", str, OpenApiParameter.PATH, description="32 hex characters")
+        ],
+        responses={200: None},
+    )
+    def get(self, request: Request, project_id: int, trace_id: str) -> Response:
+        """Every span of the trace as a tree (durations, status, events) and the logs that carry its id."""
+        project, _ = get_project_for(request, project_id)
+        trace_id = trace_id.lower()
+        if not TRACE_ID.match(trace_id) or trace_id == "0" * 32:
+            raise ValidationError({"trace_id": "A trace id is 32 hexadecimal characters, not all zero."})
+        trace = trace_detail(project.pk, trace_id)
+        if trace is None:
+            raise NotFound("No spans or logs with this trace id in this project.")
+        return Response(trace)

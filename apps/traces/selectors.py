@@ -1,0 +1,159 @@
+"""Reads of spans: one trace as a tree (with its logs), and recent traces of a project.
+
+Raw SQL on purpose: traces_span and logs_event are partitioned tables written by COPY and
+have no Django models; every query starts with project_id, the leading column of each index.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from django.db import connection
+
+TRACE_SPAN_LIMIT = 10_000
+TRACE_LOG_LIMIT = 1_000
+STATUS_ERROR = 2
+
+SPAN_COLUMNS = (
+    "span_id, parent_span_id, name, kind, start_ts, end_ts, duration_ns, status_code, status_message,"
+    " service, attributes, resource, events, links"
+)
+
+
+JSON_COLUMNS = {"attributes", "resource", "events", "links"}
+
+
+def _rows(sql: str, params: list[Any]) -> list[dict[str, Any]]:
+    # Django registers a text loader for jsonb (its JSONField parses), so raw queries parse here.
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        names = [column.name for column in cursor.description]
+        rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    for row in rows:
+        for name in JSON_COLUMNS.intersection(row):
+            if isinstance(row[name], str):
+                row[name] = orjson.loads(row[name])
+    return rows
+
+
+def _span(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "span_id": row["span_id"],
+        "parent_span_id": row["parent_span_id"] or None,
+        "name": row["name"],
+        "service": row["service"],
+        "kind": row["kind"],
+        "start": row["start_ts"],
+        "end": row["end_ts"],
+        "duration_ms": row["duration_ns"] / 1e6,
+        "status": {"code": row["status_code"], "message": row["status_message"]},
+        "is_error": row["status_code"] == STATUS_ERROR,
+        "attributes": row["attributes"],
+        "resource": row["resource"],
+        "events": row["events"],
+        "links": row["links"],
+        "children": [],
+    }
+
+
+def _tree(spans: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Nest spans under their parents; spans whose parent never arrived become roots too."""
+    by_id = {span["span_id"]: span for span in spans}
+    roots = []
+    for span in spans:  # already in start order, so children come out in start order
+        parent = by_id.get(span["parent_span_id"] or "")
+        if parent is None or parent is span:
+            roots.append(span)
+        else:
+            parent["children"].append(span)
+    return roots
+
+
+def trace_detail(project_id: int, trace_id: str) -> dict[str, Any] | None:
+    rows = _rows(
+        f"SELECT {SPAN_COLUMNS} FROM traces_span WHERE project_id = %s AND trace_id = %s"  # noqa: S608
+        " ORDER BY start_ts, span_id LIMIT %s",
+        [project_id, trace_id, TRACE_SPAN_LIMIT],
+    )
+    logs = _rows(
+        "SELECT ts, level, service, span_id, message, attributes FROM logs_event"
+        " WHERE project_id = %s AND trace_id = %s ORDER BY ts LIMIT %s",
+        [project_id, trace_id, TRACE_LOG_LIMIT],
+    )
+    if not rows and not logs:
+        return None
+    spans = [_span(row) for row in rows]
+    start = min((s["start"] for s in spans), default=None)
+    end = max((s["end"] for s in spans), default=None)
+    roots = _tree(spans)
+    return {
+        "trace_id": trace_id,
+        "root_name": roots[0]["name"] if roots else None,
+        "start": start,
+        "duration_ms": (end - start).total_seconds() * 1000 if start and end else None,
+        "span_count": len(spans),
+        "error_count": sum(1 for s in spans if s["is_error"]),
+        "services": sorted({s["service"] for s in spans if s["service"]}),
+        "spans": roots,
+        "logs": logs,
+    }
+
+
+@dataclass(frozen=True)
+class TraceFilter:
+    start: datetime
+    end: datetime
+    q: str = ""
+    service: str = ""
+    min_duration_ms: float | None = None
+    max_duration_ms: float | None = None
+    errors_only: bool = False
+    limit: int = 50
+
+
+def recent_traces(project_id: int, filters: TraceFilter) -> list[dict[str, Any]]:
+    """Root spans started in the window, newest first, with the trace's error flag.
+
+    The start_ts bounds prune partitions; (project_id, start_ts DESC) serves the order.
+    """
+    where = ["r.project_id = %s", "r.start_ts >= %s", "r.start_ts < %s", "r.parent_span_id IS NULL"]
+    params: list[Any] = [project_id, filters.start, filters.end]
+    if filters.q:
+        where.append("(r.name ILIKE %s OR r.service ILIKE %s)")
+        pattern = "%" + filters.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        params += [pattern, pattern]
+    if filters.service:
+        where.append("r.service = %s")
+        params.append(filters.service)
+    if filters.min_duration_ms is not None:
+        where.append("r.duration_ns >= %s")
+        params.append(int(filters.min_duration_ms * 1e6))
+    if filters.max_duration_ms is not None:
+        where.append("r.duration_ns <= %s")
+        params.append(int(filters.max_duration_ms * 1e6))
+    # Only constant fragments are formatted into the SQL below; every value is a parameter.
+    has_error = (  # status_code 2 = OTLP STATUS_CODE_ERROR (STATUS_ERROR)
+        "EXISTS (SELECT 1 FROM traces_span e WHERE e.project_id = r.project_id AND e.trace_id = r.trace_id"
+        " AND e.status_code = 2)"
+    )
+    if filters.errors_only:
+        where.append(has_error)
+    sql = (
+        f"SELECT r.trace_id, r.name, r.service, r.start_ts, r.duration_ns, {has_error} AS has_error"  # noqa: S608
+        f" FROM traces_span r WHERE {' AND '.join(where)} ORDER BY r.start_ts DESC LIMIT %s"
+    )
+    rows = _rows(sql, [*params, filters.limit])
+    return [
+        {
+            "trace_id": row["trace_id"],
+            "root_name": row["name"],
+            "service": row["service"],
+            "start": row["start_ts"],
+            "duration_ms": row["duration_ns"] / 1e6,
+            "has_error": row["has_error"],
+        }
+        for row in rows
+    ]

@@ -1,0 +1,53 @@
+"""`make bench-ingest`: ingestion throughput on this machine, written to bench/INGEST_RESULTS.md.
+
+What runs: a fresh `vigil_bench` database (production schema and indexes, via migrations), a
+real server (uvicorn, one worker per core, production settings except a raised per-key rate
+limit), and `wrk` replaying prepared bodies of 1,000 records (OTLP protobuf logs, native JSON
+logs, OTLP protobuf metrics). Then the same rows through raw psycopg binary COPY from two
+processes (two connections), the ceiling the endpoint is compared with. Then a paced client at
+half the peak rate for latency, and a py-spy profile of one worker under load.
+Environment: BENCH_DURATION (s, default 20), BENCH_CONNECTIONS (default 8), DATABASE_HOST_URL.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+SERVER_URL = os.environ.get("DATABASE_HOST_URL", "postgres://postgres@127.0.0.1:5432")
+DATABASE_URL = f"{SERVER_URL}/vigil_bench"
+os.environ["DATABASE_URL"] = DATABASE_URL
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/7")
+os.environ["DJANGO_SETTINGS_MODULE"] = "bench.ingest_settings"
+
+from bench import ingest_runs  # noqa: E402
+
+
+def reset_database() -> None:
+    admin = SERVER_URL + "/postgres"
+    subprocess.run(["psql", admin, "-qc", "DROP DATABASE IF EXISTS vigil_bench"], check=True)
+    subprocess.run(["psql", admin, "-qc", "CREATE DATABASE vigil_bench"], check=True)
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, check=True)
+
+
+def main() -> None:
+    duration = int(os.environ.get("BENCH_DURATION", "20"))
+    connections = int(os.environ.get("BENCH_CONNECTIONS", "8"))
+    reset_database()
+    import django
+
+    django.setup()
+    started = time.time()
+    results = ingest_runs.run_all(duration, connections)
+    report = ingest_runs.render(results, duration, connections, time.time() - started)
+    (ROOT / "bench" / "INGEST_RESULTS.md").write_text(report)
+    print(report)
+
+
+if __name__ == "__main__":
+    main()

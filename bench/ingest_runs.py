@@ -1,0 +1,457 @@
+"""The pieces of `make bench-ingest` (see bench/ingest.py)."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import random
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+ROOT = Path(__file__).resolve().parents[1]
+RECORDS = 1000
+PROFILED_FILES = {
+    "views.py",
+    "services.py",
+    "otlp.py",
+    "otlp_decode.py",
+    "native.py",
+    "cleaning.py",
+    "redaction.py",
+    "writer.py",
+    "body.py",
+    "ratelimit.py",
+    "authentication.py",
+    "live.py",
+    "partitions.py",
+    "batch.py",
+    "records.py",
+    "quota.py",
+    "_copy.py",
+    "cursor.py",
+    "client.py",
+    "connection.py",
+    "transaction.py",
+    "redis.py",
+}
+SERVICES = ["checkout", "cart", "search", "auth"]
+WORDS = "user order payment request cache database timeout retry completed failed started item".split()
+
+
+# --- data -----------------------------------------------------------------------------------
+def create_tenant() -> tuple[int, str]:
+    from apps.accounts.models import User
+    from apps.projects.models import KeyScope, Membership, Organization, Project, Role
+    from apps.projects.services import api_key_create
+
+    organization = Organization.objects.create(name="Bench")
+    user = User.objects.create_user("bench@example.test", "bench-password-123")
+    Membership.objects.create(organization=organization, user=user, role=Role.OWNER)
+    project = Project.objects.create(organization=organization, name="bench")
+    _, secret = api_key_create(project, KeyScope.INGEST, "bench", created_by=user)
+    return project.id, secret
+
+
+def log_records(rng: random.Random) -> list[dict[str, Any]]:
+    now = time.time_ns()
+    return [
+        {
+            "ts": now - i * 1_000_000,
+            "level": rng.choice([5, 9, 9, 9, 13, 17]),
+            "message": " ".join(rng.choice(WORDS) for _ in range(12)) + f" id={rng.randrange(10**6)}",
+            "trace_id": rng.randbytes(16),
+            "span_id": rng.randbytes(8),
+            "attributes": {
+                "http.route": f"/api/{rng.choice(WORDS)}",
+                "http.status_code": rng.choice([200, 500]),
+                "user.id": rng.randrange(10**5),
+                "duration_ms": round(rng.random() * 100, 3),
+            },
+        }
+        for i in range(RECORDS)
+    ]
+
+
+def otlp_logs_body(records: list[dict[str, Any]]) -> bytes:
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+
+    request = ExportLogsServiceRequest()
+    resource_logs = request.resource_logs.add()
+    for key, value in {
+        "service.name": "checkout",
+        "host.name": "web-1",
+        "deployment.environment": "prod",
+    }.items():
+        resource_logs.resource.attributes.add(key=key).value.string_value = value
+    scope = resource_logs.scope_logs.add()
+    scope.scope.name = "app"
+    for record in records:
+        log = scope.log_records.add(
+            time_unix_nano=record["ts"],
+            severity_number=record["level"],
+            trace_id=record["trace_id"],
+            span_id=record["span_id"],
+        )
+        log.body.string_value = record["message"]
+        for key, value in record["attributes"].items():
+            attribute = log.attributes.add(key=key)
+            if isinstance(value, str):
+                attribute.value.string_value = value
+            elif isinstance(value, int):
+                attribute.value.int_value = value
+            else:
+                attribute.value.double_value = value
+    return request.SerializeToString()
+
+
+def native_logs_body(records: list[dict[str, Any]]) -> bytes:
+    return orjson.dumps(
+        [
+            {
+                "timestamp": record["ts"],
+                "level": record["level"],
+                "message": record["message"],
+                "service": "checkout",
+                "trace_id": record["trace_id"].hex(),
+                "span_id": record["span_id"].hex(),
+                "attributes": record["attributes"],
+            }
+            for record in records
+        ]
+    )
+
+
+def otlp_metrics_body(rng: random.Random) -> bytes:
+    """1,000 data points: 100 series of a cumulative counter and a gauge, 5 points each."""
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+
+    request = ExportMetricsServiceRequest()
+    resource_metrics = request.resource_metrics.add()
+    resource_metrics.resource.attributes.add(key="service.name").value.string_value = "checkout"
+    scope = resource_metrics.scope_metrics.add()
+    now = time.time_ns()
+    counter = scope.metrics.add(name="http.server.requests")
+    counter.sum.aggregation_temporality = 2
+    counter.sum.is_monotonic = True
+    gauge = scope.metrics.add(name="process.memory")
+    for series in range(100):
+        for step in range(5):
+            for data, value in (
+                (counter.sum, {"as_int": series * 10 + step}),
+                (gauge.gauge, {"as_double": rng.random() * 1e9}),
+            ):
+                point = data.data_points.add(time_unix_nano=now - step * 10**9, **value)
+                point.attributes.add(key="instance").value.string_value = f"web-{series}"
+                point.attributes.add(key="route").value.string_value = f"/api/{WORDS[series % len(WORDS)]}"
+    return request.SerializeToString()
+
+
+# --- server ---------------------------------------------------------------------------------
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Servers:
+    """`workers` uvicorn processes on one port (bench/ingest_serve.py: SO_REUSEPORT)."""
+
+    def __init__(self, workers: int) -> None:
+        port = free_port()
+        env = {**os.environ, "DATABASE_POOL": "true"}  # as `make run` serves: pooled connections
+        serve = str(ROOT / "bench" / "ingest_serve.py")
+        self.processes = [
+            subprocess.Popen([sys.executable, serve, str(port)], cwd=ROOT, env=env) for _ in range(workers)
+        ]
+        self.url = f"http://127.0.0.1:{port}"
+        self.pids = [process.pid for process in self.processes]
+        time.sleep(2)
+        for _ in range(300):
+            try:
+                httpx.get(self.url + "/v1/logs", timeout=1)
+                return
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise RuntimeError("server did not start")
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            process.wait(timeout=30)
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+# --- load -----------------------------------------------------------------------------------
+def wrk(
+    url: str, path: str, body: Path, content_type: str, key: str, duration: int, connections: int
+) -> dict:
+    env = {
+        **os.environ,
+        "BENCH_BODY": str(body),
+        "BENCH_PATH": path,
+        "BENCH_CONTENT_TYPE": content_type,
+        "BENCH_KEY": key,
+    }
+    script = ROOT / "bench" / "ingest_post.lua"
+    done = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "10s", "-s", str(script), url],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    line = next(line for line in done.stdout.splitlines() if line.startswith("BENCH_JSON "))
+    result = json.loads(line.removeprefix("BENCH_JSON "))
+    ok = result["requests"] - result["non2xx"] - result["errors"]
+    result["events_per_s"] = ok * RECORDS / result["seconds"]
+    result["requests_per_s"] = result["requests"] / result["seconds"]
+    return result
+
+
+def paced(url: str, path: str, body: bytes, content_type: str, key: str, rate: float, seconds: int) -> dict:
+    """Open-loop-ish client at a fixed request rate; latency of each request."""
+    latencies: list[float] = []
+    statuses: Counter[int] = Counter()
+    threads = 8
+    start = time.monotonic() + 0.5
+    total = int(rate * seconds)
+    headers = {"content-type": content_type, "authorization": f"Bearer {key}"}
+
+    def run(index: int) -> None:
+        with httpx.Client(timeout=30) as client:
+            for n in range(index, total, threads):
+                delay = start + n / rate - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                sent = time.perf_counter()
+                response = client.post(url + path, content=body, headers=headers)
+                latencies.append((time.perf_counter() - sent) * 1000)
+                statuses[response.status_code] += 1
+
+    workers = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    quantiles = statistics.quantiles(latencies, n=100)
+    return {"rate": rate, "p50_ms": quantiles[49], "p99_ms": quantiles[98], "statuses": dict(statuses)}
+
+
+def profile(pid: int, seconds: int, output: Path) -> list[tuple[str, float]]:
+    """py-spy raw samples of one worker → share of samples per function (inclusive), top first."""
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    done = subprocess.run(
+        [
+            py_spy,
+            "record",
+            "--pid",
+            str(pid),
+            "--duration",
+            str(seconds),
+            "--format",
+            "raw",
+            "--output",
+            str(output),
+            "--nonblocking",
+            "--rate",
+            "200",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0 or not output.exists():
+        return [("py-spy unavailable: " + done.stderr.strip()[-200:], 0.0)]
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for line in output.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        total += int(count)
+        # "function (path/to/file.py:123)" -> "function (file.py)"; each function once per sample.
+        frames = {re.sub(r"\((?:.*/)?([^/:]+):\d+\)", r"(\1)", frame) for frame in stack.split(";")}
+        for frame in frames:
+            inclusive[frame] += int(count)
+    # Keep Vigil's own functions and the libraries they call; drop thread and event-loop plumbing.
+    return [
+        (frame, 100 * samples / total)
+        for frame, samples in inclusive.most_common()
+        if frame.rsplit("(", 1)[-1].rstrip(")") in PROFILED_FILES
+    ][:30]
+
+
+# --- raw COPY ceiling -------------------------------------------------------------------------
+def _copy_worker(args: tuple[str, str, list[str], list[tuple[Any, ...]], float, Any]) -> None:
+    import psycopg
+
+    from apps.ingestion.writer import PreEncodedJsonbDumper
+
+    url, statement, types, rows, until, counter = args
+    done = 0
+    with psycopg.connect(url) as connection:
+        connection.adapters.register_dumper(None, PreEncodedJsonbDumper)
+        while time.monotonic() < until:
+            with connection.transaction(), connection.cursor() as cursor, cursor.copy(statement) as copy:
+                copy.set_types(types)
+                for row in rows:
+                    copy.write_row(row)
+            done += len(rows)
+    with counter.get_lock():
+        counter.value += done
+
+
+def raw_copy(
+    statement: str, types: list[str], rows: list[tuple[Any, ...]], seconds: int, processes: int = 2
+) -> float:
+    from bench.ingest import DATABASE_URL
+
+    counter = multiprocessing.Value("q", 0)
+    until = time.monotonic() + seconds
+    context = multiprocessing.get_context("fork")
+    workers = [
+        context.Process(target=_copy_worker, args=((DATABASE_URL, statement, types, rows, until, counter),))
+        for _ in range(processes)
+    ]
+    started = time.monotonic()
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    if any(worker.exitcode for worker in workers):
+        raise RuntimeError("a raw COPY process failed; see its traceback above")
+    return counter.value / (time.monotonic() - started)
+
+
+def decoded_rows(project_id: int, logs_body: bytes, metrics_body: bytes) -> tuple[list, list]:
+    """The exact rows the endpoint writes for these bodies (series resolved once for metrics)."""
+    from django.db import connection
+
+    from apps.ingestion import otlp, otlp_decode, writer
+    from apps.ingestion.cleaning import Cleaner
+    from apps.ingestion.redaction import Redactor
+
+    logs = otlp_decode.decode_logs(
+        project_id, otlp.parse_request("logs", logs_body, otlp.PROTOBUF)[0], Cleaner(Redactor())
+    )
+    metrics = otlp_decode.decode_metrics(
+        project_id, otlp.parse_request("metrics", metrics_body, otlp.PROTOBUF)[0], Cleaner(Redactor())
+    )
+    writer.write_batch(project_id, metrics)  # creates the series and the metric partitions
+    writer._ensure_partitions(logs)  # raw COPY has no on-demand partition creation
+    ids = {h: writer._series_ids[(project_id, h)] for h in metrics.series}
+    points = [(row[0], ids[row[1]], *row[2:]) for row in metrics.points]
+    connection.close()
+    return logs.logs, points
+
+
+# --- orchestration ----------------------------------------------------------------------------
+def run_all(duration: int, connections: int) -> dict[str, Any]:
+    from apps.ingestion import writer
+
+    rng = random.Random(42)
+    project_id, key = create_tenant()
+    records = log_records(rng)
+    bodies = {
+        "otlp_logs": otlp_logs_body(records),
+        "native_logs": native_logs_body(records),
+        "otlp_metrics": otlp_metrics_body(rng),
+    }
+    tmp = Path(tempfile.mkdtemp(prefix="vigil-bench-"))
+    for name, body in bodies.items():
+        (tmp / name).write_bytes(body)
+    log_rows, point_rows = decoded_rows(project_id, bodies["otlp_logs"], bodies["otlp_metrics"])
+    workers = os.cpu_count() or 2
+    results: dict[str, Any] = {"workers": workers, "body_bytes": {k: len(v) for k, v in bodies.items()}}
+    # The COPY ceilings are measured right before the endpoint runs they are compared with, so
+    # both see the same machine (this box is shared; other load comes and goes).
+    copies = {
+        "otlp_logs": lambda: raw_copy(writer.LOG_COPY, writer.LOG_TYPES, log_rows, duration),
+        "native_logs": lambda: raw_copy(writer.LOG_COPY, writer.LOG_TYPES, log_rows, duration),
+        "otlp_metrics": lambda: raw_copy(writer.POINT_COPY, writer.POINT_TYPES, point_rows, duration),
+    }
+    results["load_average_before"] = os.getloadavg()
+    servers = Servers(workers)
+    try:
+        results.update(_load(servers, key, tmp, duration, connections, bodies, copies))
+    finally:
+        servers.stop()
+    results["load_average_after"] = os.getloadavg()
+    return results
+
+
+def _load(
+    servers: Servers,
+    key: str,
+    tmp: Path,
+    duration: int,
+    connections: int,
+    bodies: dict[str, bytes],
+    copies: dict[str, Any],
+) -> dict[str, Any]:
+    url = servers.url
+    protobuf, json_type = "application/x-protobuf", "application/json"
+    scenarios = {
+        "otlp_logs": ("/v1/logs", protobuf),
+        "native_logs": ("/api/v1/ingest/logs", json_type),
+        "otlp_metrics": ("/v1/metrics", protobuf),
+    }
+    results: dict[str, Any] = {}
+    for name, (path, content_type) in scenarios.items():
+        results[f"copy_{name}"] = copies[name]()
+        wrk(url, path, tmp / name, content_type, key, 3, connections)  # warm-up: connections, caches
+        before, started = [cpu_seconds(pid) for pid in servers.pids], time.monotonic()
+        results[name] = wrk(url, path, tmp / name, content_type, key, duration, connections)
+        elapsed = time.monotonic() - started
+        results[name]["worker_cpu"] = [
+            round(100 * (cpu_seconds(pid) - b) / elapsed) for pid, b in zip(servers.pids, before, strict=True)
+        ]
+    results["rss_mb"] = [rss_mb(pid) for pid in servers.pids]
+    half = results["otlp_logs"]["requests_per_s"] / 2
+    results["half_rate_otlp_logs"] = paced(
+        url, "/v1/logs", bodies["otlp_logs"], protobuf, key, half, duration
+    )
+    half = results["native_logs"]["requests_per_s"] / 2
+    results["half_rate_native_logs"] = paced(
+        url, "/api/v1/ingest/logs", bodies["native_logs"], json_type, key, half, duration
+    )
+    worker = servers.pids[0]
+    profiler = threading.Thread(
+        target=lambda: results.__setitem__(
+            "profile", profile(worker, max(5, duration // 2), tmp / "profile.txt")
+        )
+    )
+    profiler.start()
+    wrk(url, "/v1/logs", tmp / "otlp_logs", protobuf, key, max(5, duration // 2) + 1, connections)
+    profiler.join()
+    return results
+
+
+def render(results: dict[str, Any], duration: int, connections: int, elapsed: float) -> str:
+    from bench.ingest_report import render as render_report
+
+    return render_report(results, duration, connections, elapsed)

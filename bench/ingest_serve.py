@@ -1,0 +1,28 @@
+"""One uvicorn worker bound with SO_REUSEPORT, so that N of them share a port and the kernel
+spreads connections evenly. (`uvicorn --workers N` shares one accept queue, and a burst of
+keep-alive connections, as from wrk or a load balancer, can all land on one worker.)
+Usage: python bench/ingest_serve.py PORT
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+from pathlib import Path
+
+import uvicorn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def main() -> None:
+    port = int(sys.argv[1])
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(("127.0.0.1", port))
+    uvicorn.run("config.asgi:application", fd=sock.fileno(), log_level="warning", access_log=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""The README's copy-paste ingestion examples, run as written against a real server."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.ingestion.conftest import count, logs_of, spans_of
+
+pytestmark = pytest.mark.django_db(transaction=True)
+ROOT = Path(__file__).resolve().parents[2]
+README_URL = "http://127.0.0.1:8000"
+
+
+def code_blocks(language: str, containing: str) -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    blocks = re.findall(rf"```{language}\n(.*?)```", text, flags=re.DOTALL)
+    return [block for block in blocks if containing in block]
+
+
+def test_the_readme_curl_examples_store_a_log_and_a_metric(vigil_server, org_a):
+    (script,) = code_blocks("sh", "/api/v1/ingest/")
+    env = {**os.environ, "VIGIL_INGEST_KEY": org_a.ingest_key}
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script.replace(README_URL, vigil_server.url)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count('"accepted": 1') == 2, done.stdout
+    assert [row["message"] for row in logs_of(org_a.project.id)] == ["payment failed"]
+    assert count("metrics_point", org_a.project.id) == 1
+
+
+def test_the_readme_python_sdk_example_stores_a_log_inside_a_span(vigil_server, org_a):
+    (exports,) = code_blocks("sh", "OTEL_EXPORTER_OTLP_ENDPOINT")
+    (program,) = code_blocks("python", "OTLPLogExporter")
+    env = dict(os.environ)
+    for name, value in re.findall(r'export (\w+)="?([^"\n]*)"?', exports):
+        env[name] = value.replace("${VIGIL_INGEST_KEY}", org_a.ingest_key).replace(
+            README_URL, vigil_server.url
+        )
+    done = subprocess.run(
+        [sys.executable, "-c", program], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    (log,) = logs_of(org_a.project.id)
+    (span,) = spans_of(org_a.project.id)
+    assert (log["message"], log["service"], log["attributes"]["order_id"]) == (
+        "payment failed",
+        "checkout",
+        42,
+    )
+    assert (log["trace_id"], log["span_id"]) == (span["trace_id"], span["span_id"])
