@@ -16,6 +16,8 @@ app.autodiscover_tasks()
 app.conf.beat_schedule = {
     # /health/ready reports beat as stale when this stops arriving.
     "ops-beat-heartbeat": {"task": "apps.ops.tasks.beat_heartbeat", "schedule": 15.0},
+    # Daily; runs hourly so a missed day (worker down at the time) never lets data linger a day longer.
+    "billing-enforce-retention": {"task": "apps.billing.tasks.enforce_retention", "schedule": 3600.0},
     "ingestion-create-partitions": {
         "task": "apps.ingestion.tasks.create_partitions_ahead",
         "schedule": 3600.0,

@@ -10,10 +10,15 @@ Until plans land, every project has the defaults from the environment (RETENTION
 
 from __future__ import annotations
 
+import logging
+import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
+from django.db import OperationalError, connection, transaction
+
+logger = logging.getLogger(__name__)
 
 # OTLP severity numbers: 1-4 trace, 5-8 debug, 9-12 info, 13-16 warn, 17-20 error, 21-24 fatal.
 DEBUG_MAX_LEVEL = 8
@@ -87,3 +92,65 @@ def log_cutoffs(project_id: int, now: datetime) -> LogCutoffs:
 def cutoff(project_id: int, now: datetime, kind: str) -> datetime:
     """Oldest timestamp served for `kind`: span, point, rollup_1m or rollup_1h."""
     return now - timedelta(days=getattr(for_project(project_id), f"{kind}_days"))
+
+
+# --- Enforcement: dropping whole partitions ------------------------------------------------
+
+# Each range-partitioned table and the retention that bounds it. A day of logs holds every level,
+# so it goes when the longest log class (warn+) expires; shorter classes are hidden by log_cutoffs.
+PARTITIONED_TABLES = {
+    "logs_event": "warn",
+    "logs_count_1m": "warn",
+    "logs_count_level_1m": "warn",
+    "logs_count_service_1h": "warn",
+    "traces_span": "span",
+    "metrics_point": "point",
+    "metrics_rollup_1m": "rollup_1m",
+    "metrics_rollup_1h": "rollup_1h",
+}
+PARTITION_LOCK_KEY = 0x5647_5041  # shared with all partition DDL (apps.ingestion.partitions)
+_UPPER_BOUND = re.compile(r"TO \('([^']+)'\)")
+PARTITIONS_SQL = """
+SELECT c.relname, pg_get_expr(c.relpartbound, c.oid)
+FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
+WHERE p.relname = %s AND p.relnamespace = 'public'::regnamespace
+"""
+
+
+def expired_partitions(table: str, cutoff: datetime) -> list[str]:
+    """Children of `table` whose whole range ends at or before `cutoff` (read from the catalog,
+    so partitions made by any app or by hand are found)."""
+    with connection.cursor() as cursor:
+        cursor.execute(PARTITIONS_SQL, [table])
+        children = cursor.fetchall()
+    expired = []
+    for name, bound in children:
+        match = _UPPER_BOUND.search(bound or "")
+        if match and datetime.fromisoformat(match.group(1)).astimezone(UTC) <= cutoff:
+            expired.append(name)
+    return sorted(expired)
+
+
+def drop_expired_partitions(now: datetime) -> list[str]:
+    """Drop every partition past the longest retention of any plan; returns what was dropped.
+
+    Idempotent, and serialised with partition creation by the shared advisory lock. A partition
+    that a long query is still reading is skipped (lock_timeout) and dropped on the next run.
+    """
+    longest_retention = longest()
+    dropped: list[str] = []
+    for table, kind in PARTITIONED_TABLES.items():
+        cutoff = now - timedelta(days=getattr(longest_retention, f"{kind}_days"))
+        for name in expired_partitions(table, cutoff):
+            try:
+                with transaction.atomic(), connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_xact_lock(%s)", [PARTITION_LOCK_KEY])
+                    cursor.execute("SET LOCAL lock_timeout = '5s'")
+                    cursor.execute(f'DROP TABLE IF EXISTS "{name}"')  # name comes from pg_class
+            except OperationalError:
+                logger.warning("retention: %s is busy, it will be dropped on the next run", name)
+                continue
+            dropped.append(name)
+    if dropped:
+        logger.info("retention: dropped %d partitions", len(dropped), extra={"partitions": dropped})
+    return dropped

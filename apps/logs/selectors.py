@@ -16,7 +16,7 @@ from django.db import connection
 
 from apps.logs.params import Cursor, TimeRange
 from apps.logs.query import And, Node, Not, Or, Text
-from apps.logs.sql import compile_condition
+from apps.logs.sql import compile_for_project
 from apps.logs.textindex import SLICE
 
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # slices align to UTC midnight (SLICE divides a day)
@@ -67,7 +67,7 @@ def search_logs(
     project_id: int, query: Node | None, window: TimeRange, limit: int, cursor: Cursor | None = None
 ) -> SearchPage:
     """Newest first. Text searches run piece by piece (see _pieces), stopping once the page is full."""
-    condition, params = compile_condition(query)
+    condition, params = compile_for_project(project_id, query)
     after, after_params = "", list[Any]()
     if cursor is not None:
         after, after_params = AFTER_CURSOR, [cursor.ts, cursor.ts, cursor.ctid]
@@ -184,7 +184,7 @@ class PatternReport:
 def log_patterns(
     project_id: int, query: Node | None, window: TimeRange, sample: int, limit: int, order: str = "count"
 ) -> PatternReport:
-    condition, params = compile_condition(query)
+    condition, params = compile_for_project(project_id, query)
     sql = PATTERNS.format(condition=condition, fingerprint=FINGERPRINT, order=PATTERN_ORDERS[order])
     with connection.cursor() as db:
         db.execute(sql, [project_id, window.start, window.end, *params, sample, limit])

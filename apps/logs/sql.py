@@ -8,11 +8,13 @@ CASE that only casts numbers and strings that look like plain decimals.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import orjson
 
+from apps.billing import retention
 from apps.logs.query import (
     NUMBER_RE,
     And,
@@ -35,6 +37,14 @@ _JSON_LITERALS = {"true", "false", "null"}
 # A JSON string is compared as a number only when it is a plain decimal (no exponent: '1e999999'
 # would overflow numeric and turn a search into a 500).
 _DECIMAL_PATTERN = r"^\s*-?[0-9]{1,30}(\.[0-9]{1,30})?\s*$"
+
+
+def compile_for_project(project_id: int, node: Node | None, now: datetime | None = None) -> Condition:
+    """The search condition AND the project's retention per level class: rows past retention are
+    never served, even before the daily task has dropped their partitions."""
+    condition, params = compile_condition(node)
+    fragment, cutoffs = retention.log_cutoffs(project_id, now or datetime.now(UTC)).sql()
+    return f"({condition}) AND {fragment}", [*params, *cutoffs]
 
 
 def compile_condition(node: Node | None) -> Condition:

@@ -17,11 +17,12 @@ from typing import Any, TypedDict
 
 from django.db import connection
 
+from apps.billing import retention
 from apps.logs.counts import floor_hour, floor_minute
 from apps.logs.params import TimeRange
 from apps.logs.query import And, Equals, Level, Node, Not, Or
 from apps.logs.selectors import LEVEL_NAMES
-from apps.logs.sql import compile_condition
+from apps.logs.sql import compile_condition, compile_for_project
 
 BUCKET_SECONDS = (60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400)
 MAX_BUCKETS = 300
@@ -90,16 +91,23 @@ def is_countable(node: Node | None) -> bool:
 
 def log_stats(project_id: int, query: Node | None, window: TimeRange, top: int = 10) -> dict[str, Any]:
     bucket = timedelta(seconds=bucket_for(window.span))
-    condition, params = compile_condition(query)
-    counted = _counted_range(window) if is_countable(query) else None
+    # The per-minute counts know level classes but not their retention: use them only where no
+    # class has expired yet (so the plain condition applies), and scan with retention beyond that.
+    count_condition, count_params = compile_condition(query)
+    condition, params = compile_for_project(project_id, query)
+    newest_cutoff = max(vars(retention.log_cutoffs(project_id, datetime.now(UTC))).values())
+    countable = is_countable(query) and window.start >= newest_cutoff
+    counted = _counted_range(window) if countable else None
     scans = [window] if counted is None else _edges(window, counted)
     histogram: dict[int, Counter[str]] = defaultdict(Counter)
     services: Counter[str] = Counter()
     if counted is not None and query is None:
         _tally_rollups(project_id, counted, bucket, histogram, services)
     elif counted is not None:
-        sql = _GROUPED.format(rows=COUNT_ROWS.format(condition=condition))
-        _tally(sql, [bucket, ORIGIN, project_id, counted.start, counted.end, *params], histogram, services)
+        sql = _GROUPED.format(rows=COUNT_ROWS.format(condition=count_condition))
+        _tally(
+            sql, [bucket, ORIGIN, project_id, counted.start, counted.end, *count_params], histogram, services
+        )
     for part in scans:
         sql = _GROUPED.format(rows=SCAN_ROWS.format(condition=condition))
         _tally(sql, [bucket, ORIGIN, project_id, part.start, part.end, *params], histogram, services)

@@ -7,11 +7,13 @@ have no Django models; every query starts with project_id, the leading column of
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from django.db import connection
+
+from apps.billing import retention
 
 TRACE_SPAN_LIMIT = 10_000
 TRACE_LOG_LIMIT = 1_000
@@ -73,15 +75,18 @@ def _tree(spans: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def trace_detail(project_id: int, trace_id: str) -> dict[str, Any] | None:
+    """Spans and logs within the project's retention only (see apps.billing.retention)."""
+    now = datetime.now(UTC)
     rows = _rows(
         f"SELECT {SPAN_COLUMNS} FROM traces_span WHERE project_id = %s AND trace_id = %s"  # noqa: S608
-        " ORDER BY start_ts, span_id LIMIT %s",
-        [project_id, trace_id, TRACE_SPAN_LIMIT],
+        " AND start_ts >= %s ORDER BY start_ts, span_id LIMIT %s",
+        [project_id, trace_id, retention.cutoff(project_id, now, "span"), TRACE_SPAN_LIMIT],
     )
+    kept, cutoffs = retention.log_cutoffs(project_id, now).sql()
     logs = _rows(
-        "SELECT ts, level, service, span_id, message, attributes FROM logs_event"
-        " WHERE project_id = %s AND trace_id = %s ORDER BY ts LIMIT %s",
-        [project_id, trace_id, TRACE_LOG_LIMIT],
+        "SELECT ts, level, service, span_id, message, attributes FROM logs_event"  # noqa: S608
+        f" WHERE project_id = %s AND trace_id = %s AND {kept} ORDER BY ts LIMIT %s",
+        [project_id, trace_id, *cutoffs, TRACE_LOG_LIMIT],
     )
     if not rows and not logs:
         return None
@@ -120,7 +125,8 @@ def recent_traces(project_id: int, filters: TraceFilter) -> list[dict[str, Any]]
     The start_ts bounds prune partitions; (project_id, start_ts DESC) serves the order.
     """
     where = ["r.project_id = %s", "r.start_ts >= %s", "r.start_ts < %s", "r.parent_span_id IS NULL"]
-    params: list[Any] = [project_id, filters.start, filters.end]
+    oldest = max(filters.start, retention.cutoff(project_id, datetime.now(UTC), "span"))
+    params: list[Any] = [project_id, oldest, filters.end]
     if filters.q:
         where.append("(r.name ILIKE %s OR r.service ILIKE %s)")
         pattern = "%" + filters.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
