@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 CHROMIUM_PATH ?= /usr/bin/chromium
 PYTEST_ARGS ?=
 
-.PHONY: run test lint fmt bench bench-ingest clean-var
+.PHONY: run test lint fmt bench bench-ingest bench-query-logs bench-query-metrics clean-var
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("Vigil needs Python 3.11 or newer") if sys.version_info < (3, 11) else None'
@@ -34,6 +34,10 @@ fmt: $(VENV)/.installed
 
 clean-var:
 	rm -rf var
+
+# Every benchmark, then BENCHMARKS.md from their results (bench/*_RESULTS.md).
+bench: bench-ingest bench-query-logs bench-query-metrics
+	$(PY) bench/assemble.py
 
 bench-ingest: $(VENV)/.installed
 	$(PY) bench/ingest.py

@@ -13,6 +13,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from apps.audit.models import AuditEvent
+from apps.ingestion.models import IngestionSettings
 from apps.projects.models import ApiKey, Invitation, Membership
 from apps.projects.services import invitation_create
 
@@ -58,6 +59,9 @@ def a_ids(org_a, alice, bob):
         "audit_event_id": str(AuditEvent.objects.filter(organization_id=org_a.organization.pk).first().pk),
         "user_id": str(alice.pk),
         "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
+        "ingestion_settings_id": str(
+            IngestionSettings.objects.create(project=org_a.project, redact_keys=["x"]).pk
+        ),
     }
 
 
@@ -70,6 +74,7 @@ def admin_object_id(route: str, org_a, a_ids) -> str:
         "projects/invitation": a_ids["invitation_id"],
         "projects/organization": a_ids["organization_id"],
         "audit/auditevent": a_ids["audit_event_id"],
+        "ingestion/ingestionsettings": a_ids["ingestion_settings_id"],
         "accounts/user": a_ids["user_id"],
     }
     for model, pk in by_model.items():
