@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -27,20 +28,38 @@ def _time(ns: int, window: TimeWindow) -> Any:
     return ns_to_datetime(ns)
 
 
-def decode_logs(project_id: int, request: Any, cleaner: Cleaner) -> Batch:
+def _decode_each(
+    project_id: int,
+    cleaner: Cleaner,
+    resources: Any,
+    scopes_field: str,
+    records_field: str,
+    make_row: Callable[..., tuple[Any, ...]],
+) -> tuple[Batch, list[tuple[Any, ...]]]:
+    """Walk resource → scope → record (the shape of every OTLP export), collecting rows and
+    counting each rejected record by its position, for partial_success."""
     batch, window, index = Batch(), TimeWindow(), 0
-    for resource_logs in request.resource_logs:
-        _, resource_json, service = _resource(cleaner, resource_logs.resource)
-        for scope_logs in resource_logs.scope_logs:
-            scope_name = cleaner.text(scope_logs.scope.name, 256)
-            for record in scope_logs.log_records:
+    rows: list[tuple[Any, ...]] = []
+    for resource_group in resources:
+        _, resource_json, service = _resource(cleaner, resource_group.resource)
+        for scope_group in getattr(resource_group, scopes_field):
+            scope_name = cleaner.text(scope_group.scope.name, 256)
+            for record in getattr(scope_group, records_field):
                 try:
-                    batch.logs.append(
-                        _log_row(project_id, record, window, cleaner, service, resource_json, scope_name)
+                    rows.append(
+                        make_row(project_id, record, window, cleaner, service, resource_json, scope_name)
                     )
                 except RecordRejected as exc:
                     batch.reject(str(exc), index)
                 index += 1
+    return batch, rows
+
+
+def decode_logs(project_id: int, request: Any, cleaner: Cleaner) -> Batch:
+    batch, rows = _decode_each(
+        project_id, cleaner, request.resource_logs, "scope_logs", "log_records", _log_row
+    )
+    batch.logs = rows
     return batch
 
 
@@ -94,19 +113,8 @@ def _span_id(value: bytes) -> str | None:
 
 
 def decode_traces(project_id: int, request: Any, cleaner: Cleaner) -> Batch:
-    batch, window, index = Batch(), TimeWindow(), 0
-    for resource_spans in request.resource_spans:
-        _, resource_json, service = _resource(cleaner, resource_spans.resource)
-        for scope_spans in resource_spans.scope_spans:
-            scope_name = cleaner.text(scope_spans.scope.name, 256)
-            for span in scope_spans.spans:
-                try:
-                    batch.spans.append(
-                        _span_row(project_id, span, window, cleaner, service, resource_json, scope_name)
-                    )
-                except RecordRejected as exc:
-                    batch.reject(str(exc), index)
-                index += 1
+    batch, rows = _decode_each(project_id, cleaner, request.resource_spans, "scope_spans", "spans", _span_row)
+    batch.spans = rows
     return batch
 
 
