@@ -44,3 +44,6 @@ bench-ingest: $(VENV)/.installed
 
 bench-query-logs: $(VENV)/.installed
 	$(PY) bench/query_logs.py
+
+bench-query-metrics: $(VENV)/.installed
+	$(PY) bench/query_metrics.py

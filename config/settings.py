@@ -262,6 +262,7 @@ SPECTACULAR_SETTINGS = {
 
 # --- Operations -----------------------------------------------------------------------------
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+ROLLUP_LATE_WINDOW_SECONDS = env.int("ROLLUP_LATE_WINDOW_SECONDS", default=300)  # late points re-rolled
 SENTRY_DSN = env.str("SENTRY_DSN", default="")
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {

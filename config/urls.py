@@ -12,6 +12,7 @@ urlpatterns = [
     path("", include("apps.projects.urls")),
     path("api/v1/", include("apps.projects.api_urls")),
     path("api/v1/", include("apps.logs.urls")),
+    path("api/v1/", include("apps.metrics.urls")),
     path("api/v1/", include("apps.traces.urls")),
     path("api/schema/", login_not_required(SpectacularAPIView.as_view()), name="api-schema"),
     path(

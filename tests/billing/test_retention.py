@@ -1,6 +1,7 @@
 """Retention: partitions past the longest retention are dropped whole; reads never serve data past
 the project's retention, per level class, even before the daily task runs."""
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -122,3 +123,27 @@ def test_spans_past_retention_are_not_served(client, org_a, settings):
                           HTTP_AUTHORIZATION=f"Bearer {org_a.read_key}")
 
     assert response.status_code == 404
+
+
+def test_metric_charts_never_reach_past_the_retention_of_their_source(client, org_a, settings):
+    settings.RETENTION_POINT_DAYS = 2
+    old = datetime.now(UTC) - timedelta(days=3)
+    ingest = client.post(
+        "/api/v1/ingest/metrics",
+        json.dumps([
+            {"name": "queue.depth", "type": "gauge", "value": 99, "timestamp": old.isoformat()},
+            {"name": "queue.depth", "type": "gauge", "value": 7},
+        ]),
+        content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {org_a.ingest_key}",
+    )
+    assert ingest.status_code == 200, ingest.content
+
+    response = client.get(
+        f"/api/v1/projects/{org_a.project.pk}/metrics/query",
+        {"name": "queue.depth", "agg": "max", "step": "30s", "start": "-80h"},  # raw resolution
+        HTTP_AUTHORIZATION=f"Bearer {org_a.read_key}",
+    )
+
+    assert response.status_code == 200, response.content
+    values = [point[1] for series in response.json()["series"] for point in series["points"] if point[1] is not None]
+    assert values == [7.0]
