@@ -39,7 +39,9 @@ clean-var:
 bench: bench-ingest bench-query-logs bench-query-metrics
 	$(PY) bench/assemble.py
 
+# The load generator is wrk (a Debian package): low overhead, so the client does not eat the cores.
 bench-ingest: $(VENV)/.installed
+	@command -v wrk >/dev/null || { echo "[vigil] installing Debian's wrk"; apt-get install -y -qq wrk; }
 	$(PY) bench/ingest.py
 
 bench-query-logs: $(VENV)/.installed

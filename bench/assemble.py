@@ -20,8 +20,8 @@ server and the load generator. Every figure below says how it was produced; repr
 with the command under its heading (or all of them with `make bench`, which also rebuilds this
 file). Benchmarks load their own databases and never touch the development data.
 
-Caveat for the current figures: they were taken while other jobs shared the 2 cores (load average
-5-8, stated in each section); ratios measured in the same run are more telling than absolute rates.
+Each section states the load average during its run. Where other jobs shared the 2 cores, ratios
+measured in the same run are more telling than absolute rates.
 """
 
 
