@@ -11,9 +11,11 @@ from apps import audit
 from apps.ingestion.models import IngestionSettings
 from apps.projects.tenant_admin import TenantScopedAdmin, tenant_admin_site
 
+REDACTION_FIELDS = ("redact_keys", "redact_patterns")
+
 
 def _snapshot(settings: IngestionSettings) -> dict[str, Any]:
-    return {"redact_keys": list(settings.redact_keys), "redact_patterns": list(settings.redact_patterns)}
+    return {name: list(getattr(settings, name)) for name in REDACTION_FIELDS}
 
 
 class AuditedSettingsMixin:
@@ -22,7 +24,8 @@ class AuditedSettingsMixin:
     def save_model(
         self, request: HttpRequest, obj: IngestionSettings, form: forms.ModelForm, change: bool
     ) -> None:
-        before = _snapshot(IngestionSettings.objects.get(pk=obj.pk)) if change else None
+        # The form's initial data is the stored state before this change (no second lookup).
+        before = {name: list(form.initial.get(name) or []) for name in REDACTION_FIELDS} if change else None
         with transaction.atomic():
             super().save_model(request, obj, form, change)  # type: ignore[misc]
             audit.record(

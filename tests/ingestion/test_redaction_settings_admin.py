@@ -55,3 +55,18 @@ def test_another_organizations_settings_are_404(alice_client, mallory_client, or
     response = mallory_client.get(f"/manage/ingestion/ingestionsettings/{settings_id}/change/")
 
     assert response.status_code == 404
+
+
+def test_a_change_records_the_previous_list_as_before(alice_client, org_a):
+    add_settings(alice_client, org_a.project, ["ssn"])
+    settings_id = IngestionSettings.objects.get().pk
+
+    response = alice_client.post(
+        f"/manage/ingestion/ingestionsettings/{settings_id}/change/",
+        {"project": org_a.project.pk, "redact_keys": json.dumps(["ssn", "iban"]), "redact_patterns": "[]"},
+    )
+
+    assert response.status_code == 302, response.content[:500]
+    event = AuditEvent.objects.filter(action="project.redaction_update").order_by("-id").first()
+    assert event.changes["before"]["redact_keys"] == ["ssn"]
+    assert event.changes["after"]["redact_keys"] == ["ssn", "iban"]
