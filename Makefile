@@ -12,6 +12,10 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	# Test-only: the OTLP/JSON Python exporter pins pre-release helpers one build older than the
+	# proto exporter's; no resolver run can hold both, and it works with the newer ones.
+	$(PY) -m pip install --quiet --no-deps opentelemetry-exporter-otlp-json-http==0.66b1 \
+		opentelemetry-exporter-otlp-json-common==0.66b1 opentelemetry-proto-json==0.66b1
 	touch $@
 
 run: $(VENV)/.installed
