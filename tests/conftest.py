@@ -3,6 +3,7 @@ and must never see anything of A. Real PostgreSQL and Redis (DATABASE_URL / REDI
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import pytest
@@ -14,6 +15,14 @@ from apps.projects.models import KeyScope, Membership, Organization, Project, Ro
 from apps.projects.services import api_key_create
 
 PASSWORD = "correct-horse-battery-staple"
+
+
+def missing_tool(reason: str) -> None:
+    """Skip on a developer's machine that lacks a tool; fail in CI, whose set-up (.ci/run, make)
+    promises it, so a broken install can never pass as a skip there."""
+    if os.environ.get("CI"):
+        pytest.fail(f"CI must provide this: {reason}")
+    pytest.skip(reason)
 
 
 @pytest.fixture(autouse=True)

@@ -19,7 +19,8 @@ def insert_log(project_id, ts, level, message):
     ensure_partitions("logs_event", [ts.date()])
     with connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO logs_event (project_id, ts, observed_ts, level, message) VALUES (%s, %s, %s, %s, %s)",
+            "INSERT INTO logs_event (project_id, ts, observed_ts, level, message)"
+            " VALUES (%s, %s, %s, %s, %s)",
             [project_id, ts, ts, level, message],
         )
 
@@ -39,7 +40,8 @@ def _fresh_partition_memory():
 
 def search(client, org, q=""):
     response = client.get(
-        f"/api/v1/projects/{org.project.pk}/logs", {"q": q, "start": "-31d", "limit": 1000},
+        f"/api/v1/projects/{org.project.pk}/logs",
+        {"q": q, "start": "-31d", "limit": 1000},
         HTTP_AUTHORIZATION=f"Bearer {org.read_key}",
     )
     assert response.status_code == 200, response.content
@@ -62,8 +64,11 @@ def test_stats_do_not_count_what_retention_hides(client, org_a, settings):
     settings.RETENTION_DEBUG_DAYS = 3
     insert_log(org_a.project.pk, datetime.now(UTC) - timedelta(days=5), 5, "old debug")
 
-    response = client.get(f"/api/v1/projects/{org_a.project.pk}/logs/stats", {"start": "-7d"},
-                          HTTP_AUTHORIZATION=f"Bearer {org_a.read_key}")
+    response = client.get(
+        f"/api/v1/projects/{org_a.project.pk}/logs/stats",
+        {"start": "-7d"},
+        HTTP_AUTHORIZATION=f"Bearer {org_a.read_key}",
+    )
 
     assert response.status_code == 200
     assert "old debug" not in response.content.decode()
@@ -119,8 +124,10 @@ def test_spans_past_retention_are_not_served(client, org_a, settings):
             [org_a.project.pk, "a" * 32, "b" * 16, start, start],
         )
 
-    response = client.get(f"/api/v1/projects/{org_a.project.pk}/traces/{'a' * 32}",
-                          HTTP_AUTHORIZATION=f"Bearer {org_a.read_key}")
+    response = client.get(
+        f"/api/v1/projects/{org_a.project.pk}/traces/{'a' * 32}",
+        HTTP_AUTHORIZATION=f"Bearer {org_a.read_key}",
+    )
 
     assert response.status_code == 404
 
@@ -130,11 +137,14 @@ def test_metric_charts_never_reach_past_the_retention_of_their_source(client, or
     old = datetime.now(UTC) - timedelta(days=3)
     ingest = client.post(
         "/api/v1/ingest/metrics",
-        json.dumps([
-            {"name": "queue.depth", "type": "gauge", "value": 99, "timestamp": old.isoformat()},
-            {"name": "queue.depth", "type": "gauge", "value": 7},
-        ]),
-        content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {org_a.ingest_key}",
+        json.dumps(
+            [
+                {"name": "queue.depth", "type": "gauge", "value": 99, "timestamp": old.isoformat()},
+                {"name": "queue.depth", "type": "gauge", "value": 7},
+            ]
+        ),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {org_a.ingest_key}",
     )
     assert ingest.status_code == 200, ingest.content
 
@@ -145,5 +155,6 @@ def test_metric_charts_never_reach_past_the_retention_of_their_source(client, or
     )
 
     assert response.status_code == 200, response.content
-    values = [point[1] for series in response.json()["series"] for point in series["points"] if point[1] is not None]
+    points = [point for series in response.json()["series"] for point in series["points"]]
+    values = [value for _, value in points if value is not None]
     assert values == [7.0]

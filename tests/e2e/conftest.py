@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import missing_tool
+
 CHROMIUM_PATH = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -37,7 +39,7 @@ def browser() -> Iterator[object]:
             else:
                 instance = playwright.chromium.launch(args=CHROMIUM_ARGS)
         except Error as error:
-            pytest.skip(f"no Chromium: install Debian's chromium (CI does) or set CHROMIUM_PATH ({error})")
+            missing_tool(f"no Chromium: install Debian's chromium (CI does) or set CHROMIUM_PATH ({error})")
         yield instance
         instance.close()
     if previous is None:

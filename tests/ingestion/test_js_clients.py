@@ -12,6 +12,7 @@ import httpx
 import orjson
 import pytest
 
+from tests.conftest import missing_tool
 from tests.ingestion.conftest import count, fetch, logs_of, spans_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -21,7 +22,7 @@ CLIENT_DIR = Path(__file__).parent / "clients" / "js"
 @pytest.fixture(scope="session")
 def js_client() -> Path:
     if shutil.which("node") is None or shutil.which("npm") is None:
-        pytest.skip("node/npm not installed: the OTel JS exporter test needs Node 18+ and npm")
+        missing_tool("node/npm not installed: the OTel JS exporter test needs Node 18+ and npm")
     if not (CLIENT_DIR / "node_modules" / "@opentelemetry" / "exporter-trace-otlp-proto").exists():
         done = subprocess.run(
             ["npm", "ci", "--no-audit", "--no-fund"],
@@ -31,7 +32,7 @@ def js_client() -> Path:
             timeout=600,
         )
         if done.returncode != 0:
-            pytest.skip(
+            missing_tool(
                 f"npm could not install the OTel JS packages (registry unreachable?): {done.stderr[-500:]}"
             )
     return CLIENT_DIR / "client.cjs"
@@ -105,4 +106,3 @@ def test_a_chunked_body_over_the_cap_is_refused(vigil_server, org_a):
         headers={"authorization": f"Bearer {org_a.ingest_key}", "content-type": "application/json"},
     )
     assert response.status_code == 413
-

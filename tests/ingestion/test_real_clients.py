@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import missing_tool
 from tests.ingestion.conftest import fetch, logs_of, spans_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -22,7 +23,7 @@ def run_client(mode: str, server_url: str, headers: str) -> tuple[str, dict]:
         # `make test` installs it (see the Makefile: its pre-release pins clash with the proto
         # exporter's in one resolver run, so it cannot live in pyproject); only a bare pytest in
         # a venv set up by hand can lack it.
-        pytest.skip("opentelemetry-exporter-otlp-json-http is not installed")
+        missing_tool("opentelemetry-exporter-otlp-json-http is not installed")
     run_id = uuid.uuid4().hex
     env = {
         **os.environ,
