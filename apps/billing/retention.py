@@ -18,6 +18,8 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 from django.db import OperationalError, connection, transaction
 
+from apps.ingestion.partitions import PARTITION_LOCK_KEY
+
 logger = logging.getLogger(__name__)
 
 # OTLP severity numbers: 1-4 trace, 5-8 debug, 9-12 info, 13-16 warn, 17-20 error, 21-24 fatal.
@@ -108,7 +110,6 @@ PARTITIONED_TABLES = {
     "metrics_rollup_1m": "rollup_1m",
     "metrics_rollup_1h": "rollup_1h",
 }
-PARTITION_LOCK_KEY = 0x5647_5041  # shared with all partition DDL (apps.ingestion.partitions)
 _UPPER_BOUND = re.compile(r"TO \('([^']+)'\)")
 PARTITIONS_SQL = """
 SELECT c.relname, pg_get_expr(c.relpartbound, c.oid)

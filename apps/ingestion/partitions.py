@@ -20,7 +20,7 @@ from django.db import connection, transaction
 PARTITIONED_TABLES = {"logs_event": "ts", "metrics_point": "ts", "traces_span": "start_ts"}
 PARTITION_LOCK_KEY = 0x5647_5041  # "VGPA": one advisory lock id for all partition DDL
 
-_known: set[tuple[str, date]] = set()
+_known: set[str] = set()  # partition names this process has seen exist
 _known_lock = threading.Lock()
 
 
@@ -37,18 +37,38 @@ def days_between(first: datetime, last: datetime) -> list[date]:
     return days
 
 
-def ensure_partitions(table: str, days: Iterable[date]) -> None:
-    """Make sure `table` has a partition for each day; cheap when they are known to exist."""
-    missing = sorted({day for day in days if (table, day) not in _known})
+def create_partitions(
+    table: str, ranges: Iterable[tuple[str, datetime, datetime]], options: str = ""
+) -> None:
+    """Create the missing range partitions `(name, start, end)` of `table`.
+
+    The one place that runs partition DDL (raw telemetry, log counts and metric rollups all call
+    it), so one advisory lock serialises it with itself and with retention's DROPs. Known names are
+    remembered per process, only after commit, so the hot path usually costs a set lookup.
+    """
+    missing = sorted({item for item in ranges if item[0] not in _known})
     if not missing:
         return
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [PARTITION_LOCK_KEY])
-        for day in missing:
-            cursor.execute(_create_sql(table, day))
+        for name, start, end in missing:
+            # Look first: even IF NOT EXISTS can lock the parent that readers are using.
+            cursor.execute("SELECT to_regclass(%s)", [name])
+            if cursor.fetchone()[0] is None:
+                cursor.execute(
+                    f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF {table} "
+                    f"FOR VALUES FROM ('{start.isoformat()}') TO ('{end.isoformat()}'){options}"
+                )
     # Remember only after commit: a rolled-back creation must be retried next time.
     with _known_lock:
-        _known.update((table, day) for day in missing)
+        _known.update(name for name, _, _ in missing)
+
+
+def ensure_partitions(table: str, days: Iterable[date]) -> None:
+    """Make sure `table` has a daily partition for each day; cheap when they are known to exist."""
+    if table not in PARTITIONED_TABLES:
+        raise ValueError(f"{table} is not a partitioned telemetry table")
+    create_partitions(table, [(partition_name(table, day), *day_bounds(day)) for day in days])
 
 
 def forget_partitions() -> None:
@@ -57,15 +77,9 @@ def forget_partitions() -> None:
         _known.clear()
 
 
-def _create_sql(table: str, day: date) -> str:
-    if table not in PARTITIONED_TABLES:
-        raise ValueError(f"{table} is not a partitioned telemetry table")
+def day_bounds(day: date) -> tuple[datetime, datetime]:
     start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-    end = start + timedelta(days=1)
-    return (
-        f"CREATE TABLE IF NOT EXISTS {partition_name(table, day)} PARTITION OF {table} "
-        f"FOR VALUES FROM ('{start.isoformat()}') TO ('{end.isoformat()}')"
-    )
+    return start, start + timedelta(days=1)
 
 
 def create_ahead(days_ahead: int = 3, days_behind: int = 1) -> int:

@@ -22,7 +22,8 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.backends.utils import CursorWrapper
 
-COUNT_PARTITION_LOCK_KEY = 0x5647_4C43  # "VGLC": partition DDL of logs_count_1m
+from apps.ingestion.partitions import create_partitions, day_bounds
+
 CHUNK = timedelta(hours=6)
 RUN_BUDGET_SECONDS = 45.0  # beat fires every minute: leave the next run its slot
 
@@ -157,22 +158,6 @@ def _days(start: datetime, end: datetime) -> list[date]:
 
 
 def ensure_count_partitions(days: list[date]) -> None:
-    with transaction.atomic(), connection.cursor() as cursor:
-        # Serialise the IF NOT EXISTS DDL: two sessions could otherwise both try to create it.
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [COUNT_PARTITION_LOCK_KEY])
-        for day in days:
-            for table in COUNT_TABLES:
-                _create_partition(cursor, table, day)
-
-
-def _create_partition(cursor: CursorWrapper, table: str, day: date) -> None:
-    name = f"{table}_p{day:%Y%m%d}"
-    # Look first: even IF NOT EXISTS would lock the parent that stats are reading.
-    cursor.execute("SELECT to_regclass(%s)", [name])
-    if cursor.fetchone()[0] is not None:
-        return
-    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-    cursor.execute(
-        f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF {table}"
-        f" FOR VALUES FROM ('{start.isoformat()}') TO ('{(start + timedelta(days=1)).isoformat()}')"
-    )
+    for table in COUNT_TABLES:
+        ranges = [(f"{table}_p{day:%Y%m%d}", *day_bounds(day)) for day in days]
+        create_partitions(table, ranges)

@@ -7,17 +7,12 @@ workers creating the same partition cannot collide on the catalog.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
-from django.db import connection, transaction
+from apps.ingestion.partitions import create_partitions
 
-PARTITION_LOCK_KEY = 0x5647_5041  # shared with apps.ingestion.partitions: one lock for all partition DDL
 ROLLUP_TABLES = {"metrics_rollup_1m": "day", "metrics_rollup_1h": "month"}
-
-_known: set[tuple[str, datetime]] = set()
-_known_lock = threading.Lock()
 
 
 def period_start(table: str, moment: datetime) -> datetime:
@@ -48,23 +43,6 @@ def partition_name(table: str, start: datetime) -> str:
 
 
 def ensure_rollup_partitions(table: str, starts: Iterable[datetime]) -> None:
-    missing = sorted({start for start in starts if (table, start) not in _known})
-    if not missing:
-        return
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [PARTITION_LOCK_KEY])
-        for start in missing:
-            cursor.execute(
-                f"CREATE TABLE IF NOT EXISTS {partition_name(table, start)} PARTITION OF {table} "
-                f"FOR VALUES FROM ('{start.isoformat()}') TO ('{next_period(table, start).isoformat()}')"
-                # Room on each page for the re-rolls' new row versions: HOT updates, no index churn.
-                " WITH (fillfactor = 70)"
-            )
-    # Only after commit: a rolled-back creation must be retried next time.
-    with _known_lock:
-        _known.update((table, start) for start in missing)
-
-
-def forget_rollup_partitions() -> None:
-    with _known_lock:
-        _known.clear()
+    # Room on each page for the re-rolls' new row versions: HOT updates, no index churn.
+    ranges = [(partition_name(table, start), start, next_period(table, start)) for start in starts]
+    create_partitions(table, ranges, options=" WITH (fillfactor = 70)")

@@ -11,7 +11,7 @@ from django.db import connection
 from django.test import Client
 
 from apps.ingestion import partitions, writer
-from apps.metrics import partitions as rollup_partitions
+from apps.ingestion.partitions import forget_partitions
 
 INGEST = "/api/v1/ingest/metrics"
 
@@ -20,7 +20,7 @@ INGEST = "/api/v1/ingest/metrics"
 def _fresh_process_caches():
     # Partition and series-id memories must not outlive the rows of the test that filled them.
     partitions.forget_partitions()
-    rollup_partitions.forget_rollup_partitions()
+    forget_partitions()
     writer._series_ids.clear()
     yield
 
