@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
@@ -11,27 +10,12 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.logs.params import BadParameter, parse_range
 from apps.projects.api import ApiView
 from apps.projects.scoping import get_project_for
 from apps.traces.selectors import TraceFilter, recent_traces, trace_detail
 
 TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
-RELATIVE = re.compile(r"^-(\d+)([smhd])$")
-UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
-
-
-def parse_time(value: str, now: datetime, field: str) -> datetime:
-    """ISO 8601 or relative to now (`-15m`, `-24h`, `-7d`); naive times are UTC."""
-    match = RELATIVE.match(value.strip())
-    if match:
-        return now - timedelta(**{UNITS[match.group(2)]: int(match.group(1))})
-    try:
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise ValidationError(
-            {field: f"“{value}” is neither ISO 8601 nor relative like -15m, -24h, -7d."}
-        ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 class TraceListParams(serializers.Serializer):
@@ -53,14 +37,14 @@ class TraceList(ApiView):
         params = TraceListParams(data=request.query_params)
         params.is_valid(raise_exception=True)
         data = params.validated_data
-        now = datetime.now(UTC)
-        start = parse_time(data["start"], now, "start")
-        end = parse_time(data["end"], now, "end") if data["end"] else now
-        if start >= end:
-            raise ValidationError({"start": "start must be before end."})
+        try:
+            # The same start/end syntax, default and cap as log search.
+            window = parse_range(data["start"], data["end"] or None)
+        except BadParameter as bad:
+            raise ValidationError({bad.name: str(bad)}) from None
         filters = TraceFilter(
-            start=start,
-            end=end,
+            start=window.start,
+            end=window.end,
             q=data["q"],
             service=data["service"],
             min_duration_ms=data.get("min_duration_ms"),
