@@ -33,7 +33,8 @@ DEFAULT_KEYS = (
     "private_key",
     "session",
 )
-_CARD = r"(?<![0-9])(?:[0-9][ -]?){12,18}[0-9](?![0-9])"
+# Not glued to letters or digits: a Luhn-valid run inside a hex id or UUID is not a card number.
+_CARD = r"(?<![0-9A-Za-z])(?:[0-9][ -]?){12,18}[0-9](?![0-9A-Za-z])"
 _CREDENTIAL = r"(?i:\b(?:bearer|basic)\s+[A-Za-z0-9._~+/=\-]{8,})"
 _VIGIL_KEY = r"vgl_(?:ingest|read)_[0-9A-Za-z]{8,}"
 DEFAULT_PATTERNS = (_CARD, _CREDENTIAL, _VIGIL_KEY)

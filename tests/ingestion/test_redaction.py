@@ -76,3 +76,15 @@ def test_the_quick_check_never_clears_text_the_full_patterns_would_mask(text):
     redactor = Redactor()
     if redactor.pattern.search(text):
         assert redactor.may_match(text)
+
+
+def test_a_luhn_valid_digit_run_inside_a_hex_id_is_not_a_card_number(org_a):
+    # This run id made the SDK round-trip test flaky: "9042472294753" passes the Luhn check.
+    run_id = "1dcc8d6e9042472294753f3fe60c75e8"
+    body = [{"message": f"run {run_id} charged 4111 1111 1111 1111", "attributes": {"run.id": run_id}}]
+
+    assert post_json("/api/v1/ingest/logs", body, org_a.ingest_key).status_code == 200
+
+    (row,) = logs_of(org_a.project.id)
+    assert row["attributes"]["run.id"] == run_id
+    assert row["message"] == f"run {run_id} charged {REDACTED}"
