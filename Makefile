@@ -18,11 +18,17 @@ $(VENV)/.installed: pyproject.toml
 		opentelemetry-exporter-otlp-json-common==0.66b1 opentelemetry-proto-json==0.66b1
 	touch $@
 
-run: $(VENV)/.installed
+# Front-end libraries (uPlot) from the npm registry, checked against pinned sha512 (config/assets.py).
+ASSETS := static/vendor/.installed
+$(ASSETS): config/assets.py $(VENV)/.installed
+	$(PY) -m config.assets
+	touch $@
+
+run: $(VENV)/.installed $(ASSETS)
 	$(PY) -m config.devstack run
 
 # Browser tests use Debian's Chromium when present (CI installs it); elsewhere Playwright's own build.
-test: $(VENV)/.installed
+test: $(VENV)/.installed $(ASSETS)
 	@test -x $(CHROMIUM_PATH) || $(VENV)/bin/playwright install chromium >/dev/null 2>&1 || \
 		echo "[vigil] no Chromium at $(CHROMIUM_PATH) and none downloadable: browser tests will be skipped"
 	$(PY) -m config.devstack test $(PYTEST_ARGS)

@@ -10,6 +10,7 @@ urlpatterns = [
     path("", include("apps.ops.urls")),
     path("", include("apps.accounts.urls")),
     path("", include("apps.projects.urls")),
+    path("", include("apps.dashboards.urls")),
     path("api/v1/", include("apps.projects.api_urls")),
     path("api/v1/", include("apps.logs.urls")),
     path("api/v1/", include("apps.metrics.urls")),

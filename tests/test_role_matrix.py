@@ -83,7 +83,7 @@ ACTIONS = [
     Action(
         "view project and keys",
         Role.VIEWER,
-        ui_get(lambda w: p("project", w)),
+        ui_get(lambda w: p("project-settings", w)),
         api("get", lambda w: f"/api/v1/projects/{w.project.pk}/keys"),
         None,
     ),

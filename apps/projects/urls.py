@@ -39,7 +39,7 @@ urlpatterns = [
     ),
     path("orgs/<int:organization_id>/audit/", audit_views.audit_log, name="audit"),
     path("orgs/<int:organization_id>/audit/export.csv", audit_views.audit_export, name="audit-export"),
-    path("projects/<int:project_id>/", views.project, name="project"),
+    path("projects/<int:project_id>/settings/", views.project_settings, name="project-settings"),
     path("projects/<int:project_id>/rename/", views.project_rename, name="project-rename"),
     path("projects/<int:project_id>/delete/", views.project_delete, name="project-delete"),
     path("projects/<int:project_id>/keys/new/", views.key_new, name="key-new"),

@@ -69,7 +69,7 @@ def project_new(request: HttpRequest, organization_id: int) -> HttpResponse:
             messages.success(
                 request, f"Project {project.name} created. Create an ingest key to send telemetry."
             )
-            return redirect("projects:project", project_id=project.pk)
+            return redirect("projects:project-settings", project_id=project.pk)
     return render(
         request,
         "projects/organization.html",
@@ -89,6 +89,7 @@ def _project_page(request: HttpRequest, project_id: int, status: int = 200, **ex
         "project": project,
         "organization": project.organization,
         "access": access,
+        "tab": "settings",
         "keys": project.api_keys.select_related("created_by").order_by("revoked_at", "-created_at"),
         "key_form": ApiKeyForm(),
         "rename_form": NameForm(initial={"name": project.name}),
@@ -99,7 +100,7 @@ def _project_page(request: HttpRequest, project_id: int, status: int = 200, **ex
 
 
 @require_GET
-def project(request: HttpRequest, project_id: int) -> HttpResponse:
+def project_settings(request: HttpRequest, project_id: int) -> HttpResponse:
     return _project_page(request, project_id)
 
 
@@ -114,7 +115,7 @@ def project_rename(request: HttpRequest, project_id: int) -> HttpResponse:
             form.add_error("name", str(refused))
         else:
             messages.success(request, "Project renamed.")
-            return redirect("projects:project", project_id=project.pk)
+            return redirect("projects:project-settings", project_id=project.pk)
     return _project_page(request, project_id, status=400, rename_form=form)
 
 
@@ -157,7 +158,7 @@ def key_revoke(request: HttpRequest, project_id: int, key_id: int) -> HttpRespon
         messages.error(request, str(refused))
     else:
         messages.success(request, f"Key {key.masked} revoked. Requests using it are refused from now on.")
-    return redirect("projects:project", project_id=project.pk)
+    return redirect("projects:project-settings", project_id=project.pk)
 
 
 def _members_page(

@@ -27,7 +27,7 @@ def test_sign_up_create_project_and_key_then_log_out_and_in_again(page):
 
     page.fill("#id_name", "checkout")
     page.click("[data-testid=create-project]")
-    page.wait_for_url(re.compile(r"/projects/\d+/$"))
+    page.wait_for_url(re.compile(r"/projects/\d+/settings/$"))
     page.select_option("#id_scope", "ingest")
     page.fill("#id_name", "checkout service")
     page.click("[data-testid=create-key]")
@@ -38,7 +38,8 @@ def test_sign_up_create_project_and_key_then_log_out_and_in_again(page):
     key = ApiKey.objects.get(name="checkout service")
     assert secret not in (key.secret_hash, key.prefix)
 
-    page.goto(f"/projects/{key.project_id}/")  # the key is shown once: afterwards only its masked form
+    # The key is shown once: afterwards only its masked form.
+    page.goto(f"/projects/{key.project_id}/settings/")
     assert page.locator("[data-testid=new-secret]").count() == 0
     assert secret not in page.content()
     assert key.masked in page.inner_text("[data-testid=key-table]")

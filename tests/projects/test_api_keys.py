@@ -27,7 +27,7 @@ def test_the_secret_is_shown_once_and_only_its_hash_is_stored(alice_client, org_
     key = ApiKey.objects.get(name="ci")
     assert key.secret_hash == keyformat.hash_secret(secret)
     assert secret not in {key.prefix, key.secret_hash, key.last_four}
-    page = alice_client.get(reverse("projects:project", args=[org_a.project.pk])).content.decode()
+    page = alice_client.get(reverse("projects:project-settings", args=[org_a.project.pk])).content.decode()
     assert secret not in page
     assert f"{key.prefix}…{secret[-4:]}" in page
 
