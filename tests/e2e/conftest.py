@@ -58,3 +58,50 @@ def page(browser, live_server):
 def screenshot(page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+# --- Pages that need the real ASGI server (WebSockets, live updates) ------------------------------
+# pytest-django's live_server is WSGI-only; dashboards open /ws/projects/{id}/live/, so their tests
+# run against uvicorn on the test database (the tests must use django_db(transaction=True) so the
+# server process sees their rows).
+
+
+@pytest.fixture(scope="package")
+def asgi_server(django_db_setup, django_db_blocker):
+    from tests.ingestion.server import Server
+
+    server = Server()
+    yield server
+    server.stop()
+
+
+def session_cookie_for(user) -> str:
+    """A `name=value` session cookie that signs `user` in (a real session row, as a login makes)."""
+    from django.conf import settings
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+
+
+@pytest.fixture
+def page_as(browser, asgi_server):
+    """page_as(user) -> a 1280x800 page on the ASGI server, signed in as `user`."""
+    contexts = []
+
+    def open_page(user):
+        context = browser.new_context(viewport={"width": 1280, "height": 800}, base_url=asgi_server.url)
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(10_000)
+        # Production settings name the cookie __Host-sessionid, which must be Secure and host-only;
+        # CDP refuses to set such a cookie for an http URL, but the page itself may (Chromium treats
+        # http://127.0.0.1 as a secure context).
+        page.goto("/health")
+        page.evaluate("c => { document.cookie = c + '; Path=/; Secure; SameSite=Lax'; }", session_cookie_for(user))
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()

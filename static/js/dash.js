@@ -1,0 +1,119 @@
+// Shared helpers of the dashboard pages: safe DOM building, the read API, time ranges, formatting.
+// Everything shown on these pages may come from outside (log messages, attribute keys, metric
+// names), so text only ever reaches the DOM through textContent / setAttribute — never innerHTML.
+"use strict";
+
+(function () {
+  const root = () => document.getElementById("project-root");
+
+  // el("tr", {class: "row", dataset: {id: 1}}, el("td", {}, "text"), ...) — strings become text nodes.
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [name, value] of Object.entries(attrs || {})) {
+      if (value === null || value === undefined || value === false) continue;
+      if (name === "dataset") Object.assign(node.dataset, value);
+      else if (name === "class") node.className = value;
+      else if (name.startsWith("on") && typeof value === "function") node.addEventListener(name.slice(2), value);
+      else if (name === "href" && !/^(\/|\?|#|https?:)/.test(String(value))) continue; // no javascript: URLs
+      else node.setAttribute(name, value === true ? "" : String(value));
+    }
+    for (const child of children.flat()) {
+      if (child === null || child === undefined || child === false) continue;
+      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return node;
+  }
+
+  class ApiError extends Error {
+    constructor(status, body) {
+      super((body && (body.detail || body.error || body.message)) || `HTTP ${status}`);
+      this.status = status;
+      this.body = body || {};
+    }
+  }
+
+  // GET /api/v1/projects/{id}/<path>?params with the member's session cookie; JSON or ApiError.
+  async function api(path, params, options) {
+    const projectId = root().dataset.projectId;
+    const url = new URL(`/api/v1/projects/${projectId}/${path}`, window.location.origin);
+    for (const [name, value] of Object.entries(params || {})) {
+      if (Array.isArray(value)) value.forEach((v) => url.searchParams.append(name, v));
+      else if (value !== null && value !== undefined && value !== "") url.searchParams.set(name, value);
+    }
+    const response = await fetch(url, {
+      credentials: "same-origin",
+      headers: { Accept: "application/json" },
+      signal: options && options.signal,
+    });
+    let body = null;
+    try { body = await response.json(); } catch (_) { body = null; }
+    if (!response.ok) throw new ApiError(response.status, body);
+    return body;
+  }
+
+  // Ranges offered on every page; "custom" means explicit start/end in the URL.
+  const RANGES = { "15m": 15 * 60, "1h": 3600, "6h": 6 * 3600, "24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400 };
+
+  // The page's view lives in the URL (shareable): read and write query parameters.
+  function readState(defaults) {
+    const params = new URLSearchParams(window.location.search);
+    const state = { ...defaults };
+    for (const key of Object.keys(defaults)) {
+      if (Array.isArray(defaults[key])) { if (params.has(key)) state[key] = params.getAll(key); }
+      else if (params.has(key)) state[key] = params.get(key);
+    }
+    return state;
+  }
+
+  function writeState(state, defaults) {
+    const params = new URLSearchParams();
+    for (const [key, value] of Object.entries(state)) {
+      if (Array.isArray(value)) value.forEach((v) => params.append(key, v));
+      else if (value !== null && value !== undefined && value !== "" && value !== (defaults || {})[key]) params.set(key, value);
+    }
+    const query = params.toString();
+    window.history.replaceState(null, "", query ? `?${query}` : window.location.pathname);
+  }
+
+  // {range: "1h"} or {range: "custom", start, end} -> {start: Date, end: Date, seconds}
+  function resolveRange(state) {
+    if (state.range === "custom" && state.start && state.end) {
+      const start = new Date(state.start), end = new Date(state.end);
+      if (!isNaN(start) && !isNaN(end) && start < end) return { start, end, seconds: (end - start) / 1000 };
+    }
+    const seconds = RANGES[state.range] || RANGES["1h"];
+    const end = new Date();
+    return { start: new Date(end.getTime() - seconds * 1000), end, seconds };
+  }
+
+  const numberFormat = new Intl.NumberFormat(undefined, { maximumFractionDigits: 2 });
+  function fmtNumber(value) {
+    if (value === null || value === undefined || Number.isNaN(value)) return "—";
+    const abs = Math.abs(value);
+    if (abs >= 1e9) return `${numberFormat.format(value / 1e9)}G`;
+    if (abs >= 1e6) return `${numberFormat.format(value / 1e6)}M`;
+    if (abs >= 1e4) return `${numberFormat.format(value / 1e3)}k`;
+    return numberFormat.format(value);
+  }
+  function fmtDuration(ms) {
+    if (ms === null || ms === undefined) return "—";
+    if (ms < 1) return `${(ms * 1000).toFixed(0)} µs`;
+    if (ms < 1000) return `${ms.toFixed(ms < 10 ? 2 : 0)} ms`;
+    return `${(ms / 1000).toFixed(2)} s`;
+  }
+  function fmtTime(value) {
+    const date = value instanceof Date ? value : new Date(value);
+    return date.toLocaleTimeString(undefined, { hour12: false }) + "." + String(date.getMilliseconds()).padStart(3, "0");
+  }
+  function fmtDateTime(value) {
+    const date = value instanceof Date ? value : new Date(value);
+    return date.toLocaleString(undefined, { hour12: false });
+  }
+
+  window.Vigil = Object.assign(window.Vigil || {}, {
+    el, api, ApiError, RANGES, readState, writeState, resolveRange,
+    fmt: { number: fmtNumber, duration: fmtDuration, time: fmtTime, dateTime: fmtDateTime },
+    projectId: () => Number(root().dataset.projectId),
+    canAdmin: () => root().dataset.canAdmin === "true",
+  });
+})();
