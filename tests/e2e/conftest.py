@@ -99,7 +99,8 @@ def page_as(browser, asgi_server):
         # CDP refuses to set such a cookie for an http URL, but the page itself may (Chromium treats
         # http://127.0.0.1 as a secure context).
         page.goto("/health")
-        page.evaluate("c => { document.cookie = c + '; Path=/; Secure; SameSite=Lax'; }", session_cookie_for(user))
+        cookie = session_cookie_for(user)
+        page.evaluate("c => { document.cookie = c + '; Path=/; Secure; SameSite=Lax'; }", cookie)
         return page
 
     yield open_page
