@@ -18,13 +18,14 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 from django.db import OperationalError, connection, transaction
 
-from apps.ingestion.partitions import PARTITION_LOCK_KEY
+from apps.ingestion.partitions import DEBUG_LEVELS, PARTITION_LOCK_KEY, WARN_LEVELS
 
 logger = logging.getLogger(__name__)
 
-# OTLP severity numbers: 1-4 trace, 5-8 debug, 9-12 info, 13-16 warn, 17-20 error, 21-24 fatal.
-DEBUG_MAX_LEVEL = 8
-WARN_MIN_LEVEL = 13
+# OTLP severity numbers: 1-4 trace, 5-8 debug, 9-12 info, 13-16 warn, 17-20 error, 21-24 fatal;
+# the same classes the day partitions of logs are split by.
+DEBUG_MAX_LEVEL = max(DEBUG_LEVELS)
+WARN_MIN_LEVEL = min(WARN_LEVELS)
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,15 @@ class LogCutoffs:
     def oldest(self) -> datetime:
         return min(self.debug, self.info, self.warn)
 
+    @property
+    def newest(self) -> datetime:
+        return max(self.debug, self.info, self.warn)
+
+    def of(self, level: int) -> datetime:
+        if 1 <= level <= DEBUG_MAX_LEVEL:
+            return self.debug
+        return self.warn if level >= WARN_MIN_LEVEL else self.info
+
     def sql(self, ts: str = "ts", level: str = "level") -> tuple[str, list[datetime]]:
         """A WHERE fragment: the plain bound on `ts` lets PostgreSQL prune partitions, the CASE
         applies the per-level limit row by row inside what is left."""
@@ -98,8 +108,9 @@ def cutoff(project_id: int, now: datetime, kind: str) -> datetime:
 
 # --- Enforcement: dropping whole partitions ------------------------------------------------
 
-# Each range-partitioned table and the retention that bounds it. A day of logs holds every level,
-# so it goes when the longest log class (warn+) expires; shorter classes are hidden by log_cutoffs.
+# Each range-partitioned table and the retention that bounds it. A day of logs goes when the
+# longest log class (warn+) expires; its debug and info leaves (apps.ingestion.partitions) go
+# earlier, and log_cutoffs hides each project's rows past its own plan's retention in between.
 PARTITIONED_TABLES = {
     "logs_event": "warn",
     "logs_count_1m": "warn",
@@ -110,6 +121,8 @@ PARTITIONED_TABLES = {
     "metrics_rollup_1m": "rollup_1m",
     "metrics_rollup_1h": "rollup_1h",
 }
+# Leaf of a day of logs (apps.ingestion.partitions) -> the level class whose retention bounds it.
+LOG_LEAVES_BY_RETENTION = {"debug": "debug", "info": "info", "unspecified": "info"}
 _UPPER_BOUND = re.compile(r"TO \('([^']+)'\)")
 PARTITIONS_SQL = """
 SELECT c.relname, pg_get_expr(c.relpartbound, c.oid)
@@ -142,16 +155,32 @@ def drop_expired_partitions(now: datetime) -> list[str]:
     dropped: list[str] = []
     for table, kind in PARTITIONED_TABLES.items():
         cutoff = now - timedelta(days=getattr(longest_retention, f"{kind}_days"))
-        for name in expired_partitions(table, cutoff):
-            try:
-                with transaction.atomic(), connection.cursor() as cursor:
-                    cursor.execute("SELECT pg_advisory_xact_lock(%s)", [PARTITION_LOCK_KEY])
-                    cursor.execute("SET LOCAL lock_timeout = '5s'")
-                    cursor.execute(f'DROP TABLE IF EXISTS "{name}"')  # name comes from pg_class
-            except OperationalError:
-                logger.warning("retention: %s is busy, it will be dropped on the next run", name)
-                continue
-            dropped.append(name)
+        dropped += [name for name in expired_partitions(table, cutoff) if _drop(name)]
+    # Days of logs are split by level class: debug and info leaves go before the day itself.
+    for leaf, kind in LOG_LEAVES_BY_RETENTION.items():
+        cutoff = now - timedelta(days=getattr(longest_retention, f"{kind}_days"))
+        for day in expired_partitions("logs_event", cutoff):
+            if _exists(f"{day}_{leaf}") and _drop(f"{day}_{leaf}"):
+                dropped.append(f"{day}_{leaf}")
     if dropped:
         logger.info("retention: dropped %d partitions", len(dropped), extra={"partitions": dropped})
     return dropped
+
+
+def _exists(name: str) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s)", [name])
+        return cursor.fetchone()[0] is not None
+
+
+def _drop(name: str) -> bool:
+    """DROP one partition (a name from pg_class); False when it is busy and must wait a run."""
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [PARTITION_LOCK_KEY])
+            cursor.execute("SET LOCAL lock_timeout = '5s'")
+            cursor.execute(f'DROP TABLE IF EXISTS "{name}"')
+    except OperationalError:
+        logger.warning("retention: %s is busy, it will be dropped on the next run", name)
+        return False
+    return True

@@ -7,6 +7,7 @@ one tuple per record and nothing else.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -49,6 +50,20 @@ class Batch:
         self.rejected += 1
         if len(self.reasons) < MAX_REASONS:
             self.reasons.append(reason if index is None else f"record {index}: {reason}")
+
+    def reject_logs_before(self, cutoff_of: Callable[[int], datetime], newest_cutoff: datetime) -> None:
+        """Reject log records already past retention for their level class: they would never be
+        served, and their level's partition of that day may already be dropped (a COPY into it
+        would fail the whole batch). Rows are (project_id, ts, observed_ts, level, ...)."""
+        if not self.logs or min(row[1] for row in self.logs) >= newest_cutoff:
+            return
+        kept = []
+        for row in self.logs:
+            if row[1] < newest_cutoff and row[1] < cutoff_of(row[3]):
+                self.reject(f"log record at {row[1].isoformat()} is older than this project's retention")
+            else:
+                kept.append(row)
+        self.logs = kept
 
     def error_message(self) -> str:
         more = self.rejected - len(self.reasons)

@@ -20,6 +20,21 @@ from django.db import connection, transaction
 PARTITIONED_TABLES = {"logs_event": "ts", "metrics_point": "ts", "traces_span": "start_ts"}
 PARTITION_LOCK_KEY = 0x5647_5041  # "VGPA": one advisory lock id for all partition DDL
 
+# Each day of logs is split again by level class (OTLP severity numbers: 1-8 trace/debug, 9-12
+# info, 13-24 warn/error/fatal, 0 unspecified), so retention drops a day's debug rows after 3 days
+# and its info rows after 14 while keeping warn+ for 30 — a DROP per class, never a DELETE
+# (DESIGN.md §4). Ranges rather than lists: the planner prunes them for `level >= 17` too, so a
+# search by level reads one leaf. Leaves are named <day partition>_<class>.
+DEBUG_LEVELS = tuple(range(1, 9))
+WARN_LEVELS = tuple(range(13, 25))
+LOG_LEVEL_LEAVES = {
+    "unspecified": "FOR VALUES FROM (MINVALUE) TO (1)",
+    "debug": "FOR VALUES FROM (1) TO (9)",
+    "info": "FOR VALUES FROM (9) TO (13)",
+    "warn": "FOR VALUES FROM (13) TO (MAXVALUE)",
+}
+SUBPARTITIONS = {"logs_event": ("RANGE (level)", LOG_LEVEL_LEAVES)}
+
 _known: set[str] = set()  # partition names this process has seen exist
 _known_lock = threading.Lock()
 
@@ -55,10 +70,14 @@ def create_partitions(
             # Look first: even IF NOT EXISTS can lock the parent that readers are using.
             cursor.execute("SELECT to_regclass(%s)", [name])
             if cursor.fetchone()[0] is None:
+                partition_by, leaves = SUBPARTITIONS.get(table, ("", {}))
                 cursor.execute(
                     f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF {table} "
-                    f"FOR VALUES FROM ('{start.isoformat()}') TO ('{end.isoformat()}'){options}"
+                    f"FOR VALUES FROM ('{start.isoformat()}') TO ('{end.isoformat()}')"
+                    + (f" PARTITION BY {partition_by}" if partition_by else options)
                 )
+                for leaf, bound in leaves.items():
+                    cursor.execute(f"CREATE TABLE IF NOT EXISTS {name}_{leaf} PARTITION OF {name} {bound}")
     # Remember only after commit: a rolled-back creation must be retried next time.
     with _known_lock:
         _known.update(name for name, _, _ in missing)

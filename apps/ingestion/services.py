@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db import DatabaseError
 from django.http import HttpRequest
 
-from apps.billing import quota
+from apps.billing import quota, retention
 from apps.dashboards import live
 from apps.ingestion import native, otlp, otlp_decode, ratelimit, writer
 from apps.ingestion.batch import Batch
@@ -93,6 +94,8 @@ def ingest_native(request: HttpRequest, identity: KeyIdentity, signal: str) -> B
 
 def store(identity: KeyIdentity, batch: Batch, kind: str) -> None:
     """Quota, rate limit, write, announce. Raises IngestError (429/503); returns after COMMIT."""
+    cutoffs = retention.log_cutoffs(identity.project_id, datetime.now(UTC))
+    batch.reject_logs_before(cutoffs.of, cutoffs.newest)
     count = batch.accepted
     if not count:
         return

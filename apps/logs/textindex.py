@@ -33,7 +33,9 @@ SEAL_DELAY = timedelta(minutes=30)  # after midnight, stragglers for the past da
 # without an index to ~70 minutes of data; a COPY pays one cheap predicate test per slice index.
 SLICE = timedelta(hours=1)
 SLICE_SEAL_DELAY = timedelta(minutes=10)
-_PARTITION_RE = re.compile(r"^logs_event_p(\d{8})$")
+# Leaves only: a day is either one plain partition (made before level sub-partitioning) or a
+# partitioned table whose leaves are its level classes (apps.ingestion.partitions).
+_PARTITION_RE = re.compile(r"^logs_event_p(\d{8})(?:_(?:unspecified|debug|info|warn))?$")
 
 
 @dataclass(frozen=True)
@@ -64,8 +66,8 @@ def slice_index_name(partition: str, start: datetime) -> str:
 def _partition_days() -> list[tuple[str, datetime]]:
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
-            " WHERE i.inhparent = 'logs_event'::regclass"
+            "SELECT c.relname FROM pg_partition_tree('logs_event') t JOIN pg_class c ON c.oid = t.relid"
+            " WHERE t.isleaf"
         )
         names = [row[0] for row in cursor.fetchall()]
     days = []
@@ -77,7 +79,7 @@ def _partition_days() -> list[tuple[str, datetime]]:
 
 
 def sealed_partitions(now: datetime) -> list[str]:
-    """logs_event partitions whose whole day ended at least SEAL_DELAY ago, newest first."""
+    """Leaf partitions of logs_event whose whole day ended at least SEAL_DELAY ago, newest first."""
     return [name for name, day in _partition_days() if day + timedelta(days=1) + SEAL_DELAY <= now]
 
 

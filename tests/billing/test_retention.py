@@ -158,3 +158,71 @@ def test_metric_charts_never_reach_past_the_retention_of_their_source(client, or
     points = [point for series in response.json()["series"] for point in series["points"]]
     values = [value for _, value in points if value is not None]
     assert values == [7.0]
+
+
+def leaf_exists(day, leaf):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s)", [f"{partition_name('logs_event', day.date())}_{leaf}"])
+        return cursor.fetchone()[0] is not None
+
+
+def stored_messages(project_id):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT message FROM logs_event WHERE project_id = %s ORDER BY message", [project_id])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def test_a_days_debug_and_info_partitions_are_dropped_before_its_warnings(db, org_a, settings):
+    settings.RETENTION_DEBUG_DAYS, settings.RETENTION_INFO_DAYS, settings.RETENTION_WARN_DAYS = 3, 14, 30
+    for level, message in ((5, "debug"), (9, "info"), (0, "unspecified"), (17, "error")):
+        insert_log(org_a.project.pk, DAY + timedelta(hours=12), level, message)
+
+    with time_machine.travel(DAY + timedelta(days=4, hours=1), tick=False):
+        dropped = drop_expired_partitions(datetime.now(UTC))
+    assert dropped == [f"{partition_name('logs_event', DAY.date())}_debug"]
+    assert stored_messages(org_a.project.pk) == ["error", "info", "unspecified"]
+
+    with time_machine.travel(DAY + timedelta(days=15, hours=1), tick=False):
+        drop_expired_partitions(datetime.now(UTC))
+    assert not leaf_exists(DAY, "info") and not leaf_exists(DAY, "unspecified") and leaf_exists(DAY, "warn")
+    assert stored_messages(org_a.project.pk) == ["error"]
+
+
+def test_a_log_record_past_its_levels_retention_is_rejected_and_the_rest_stored(
+    client, org_a, settings
+):
+    settings.RETENTION_DEBUG_DAYS, settings.RETENTION_INFO_DAYS = 3, 14
+    five_days_ago = datetime.now(UTC) - timedelta(days=5)
+    ensure_partitions("logs_event", [five_days_ago.date()])
+    drop_expired_partitions(datetime.now(UTC))  # that day's debug partition is gone
+    assert not leaf_exists(five_days_ago, "debug") and leaf_exists(five_days_ago, "info")
+
+    response = client.post(
+        "/api/v1/ingest/logs",
+        json.dumps(
+            [
+                {"timestamp": five_days_ago.isoformat(), "level": "debug", "message": "expired debug"},
+                {"timestamp": five_days_ago.isoformat(), "level": "info", "message": "kept info"},
+            ]
+        ),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {org_a.ingest_key}",
+    )
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["accepted"] == 1 and body["rejected"] == 1
+    assert "older than this project's retention" in body["errors"][0]
+    assert stored_messages(org_a.project.pk) == ["kept info"]
+
+
+def test_a_search_by_level_reads_only_that_levels_partitions(db, org_a):
+    insert_log(org_a.project.pk, DAY + timedelta(hours=1), 17, "boom")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "EXPLAIN SELECT * FROM logs_event WHERE project_id = %s AND ts >= %s AND ts < %s AND level >= 17",
+            [org_a.project.pk, DAY, DAY + timedelta(days=1)],
+        )
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "_warn" in plan
+    assert not any(f"_{leaf}" in plan for leaf in ("debug", "info", "unspecified"))

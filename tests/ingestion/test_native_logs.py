@@ -85,7 +85,9 @@ def test_timestamps_outside_the_window_are_rejected_by_the_documented_rule(org_a
     records = [
         {"message": "future", "timestamp": (now + timedelta(days=2)).isoformat()},
         {"message": "ancient", "timestamp": (now - timedelta(days=31)).isoformat()},
-        {"message": "old but fine", "timestamp": (now - timedelta(days=29)).isoformat()},
+        # An error: its retention (30 days) is longer than the window; an older info line would be
+        # refused as past its level's retention (tests/billing/test_retention.py).
+        {"message": "old but fine", "level": "error", "timestamp": (now - timedelta(days=29)).isoformat()},
     ]
     body = post_json(URL, records, org_a.ingest_key).json()
     assert body["rejected"] == 2

@@ -27,7 +27,9 @@ def test_a_record_for_a_day_without_a_partition_creates_it_on_demand(org_a):
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {partitions.partition_name('logs_event', old.date())}")
     response = post_json(
-        "/api/v1/ingest/logs", [{"message": "late", "timestamp": old.isoformat()}], org_a.ingest_key
+        "/api/v1/ingest/logs",
+        [{"message": "late", "level": "error", "timestamp": old.isoformat()}],  # within warn's 30 days
+        org_a.ingest_key,
     )
     assert response.status_code == 200
     assert partition_exists("logs_event", old.date())

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.usefixtures("committed_logs_cleanup")
 
 
 def partition(day: datetime) -> str:
-    return f"logs_event_p{day:%Y%m%d}"
+    return f"logs_event_p{day:%Y%m%d}_unspecified"  # the records have no level
 
 
 def indexed(name: str) -> bool:
