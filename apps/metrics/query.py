@@ -34,11 +34,12 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from django.http import QueryDict
 from rest_framework.exceptions import ValidationError
 
+from apps.logs.params import BadParameter, parse_time
 from apps.metrics.rollups import EPOCH, HOUR, MINUTE, floor_to
 
 AGGS = ("avg", "sum", "min", "max", "count", "rate", "p50", "p90", "p95", "p99")
@@ -52,7 +53,6 @@ KNOWN_PARAMS = {"name", "agg", "start", "end", "step", "group_by"}
 LABEL_PREFIX = "label."
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DURATION = re.compile(r"^(\d+)([smhdw]?)$")
-_RELATIVE = re.compile(r"^(?:now)?-(\d+)([smhdw])$")
 
 
 @dataclass(frozen=True)
@@ -106,21 +106,6 @@ def resolution_for(step: timedelta) -> tuple[str, timedelta]:
     return "raw", step
 
 
-def parse_time(value: str, now: datetime) -> datetime:
-    value = value.strip()
-    if value == "now":
-        return now
-    relative = _RELATIVE.match(value)
-    if relative:
-        return now - timedelta(seconds=int(relative.group(1)) * _UNITS[relative.group(2)])
-    try:
-        return datetime.fromtimestamp(float(value), tz=UTC)
-    except (ValueError, OverflowError, OSError):
-        pass
-    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))  # ValueError if neither
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def parse_duration(value: str) -> timedelta:
     match = _DURATION.match(value.strip())
     if not match:
@@ -133,9 +118,9 @@ def _time_range(params: QueryDict, now: datetime, errors: dict[str, str]) -> tup
     for key, default in (("end", now), ("start", None)):
         raw = params.get(key)
         try:
-            moments[key] = parse_time(raw, now) if raw else default
-        except ValueError:
-            errors[key] = f"{key} must be RFC 3339, Unix seconds, 'now' or relative like -15m, -24h, -30d"
+            moments[key] = parse_time(key, raw, now) if raw else default
+        except BadParameter as bad:
+            errors[key] = str(bad)
             moments[key] = now
     end = moments["end"] or now
     start = moments["start"] or end - DEFAULT_RANGE

@@ -20,7 +20,7 @@ def gauge(org_a):
         ({"name": "temp", "step": "fast"}, "step", "step must be seconds"),
         ({"name": "temp", "step": "0"}, "step", "step must be positive"),
         ({"name": "temp", "step": "1", "start": "-30d"}, "step", "at most 11000 points per series"),
-        ({"name": "temp", "start": "yesterday"}, "start", "start must be RFC 3339"),
+        ({"name": "temp", "start": "yesterday"}, "start", "start must be ISO 8601"),
         ({"name": "temp", "start": "-1h", "end": "-2h"}, "start", "start must be before end"),
         ({"name": "temp", "start": "-500d"}, "start", "at most 400 days"),
         ({"name": "temp", "labels.room": "a"}, "params", "unknown parameter(s): labels.room"),
