@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -23,6 +23,7 @@ from psycopg.pq import Format
 from apps.ingestion import partitions
 from apps.ingestion.batch import Batch
 from apps.ingestion.errors import IngestError
+from apps.logs import counts
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +101,8 @@ def _write_once(project_id: int, batch: Batch) -> None:
         raw.adapters.register_dumper(None, PreEncodedJsonbDumper)
         if batch.logs:
             _copy(raw, LOG_COPY, LOG_TYPES, batch.logs)
+            # Stragglers older than the count task's late window: note their minutes for recount.
+            counts.note_late_rows(raw, project_id, (row[1] for row in batch.logs), datetime.now(UTC))
         if batch.spans:
             _copy(raw, SPAN_COPY, SPAN_TYPES, batch.spans)
         if batch.points:

@@ -7,16 +7,19 @@ Replacing rather than adding is what makes a run idempotent: running twice, or a
 being redone, writes the same numbers. Runs are serialised by the watermark row lock taken with
 FOR UPDATE SKIP LOCKED: a second concurrent run finds the row locked and returns at once.
 
-Logs arriving later than the late window (ingestion accepts timestamps 30 days back) are not
-recounted; stats for a range with such stragglers under-count them until a wider recount
-(`recount(start, end)`). Searches and stats with a query always scan logs_event and see them.
+Logs arriving later than the late window (ingestion accepts timestamps 30 days back) fall behind
+the recounted range: ingestion notes their minutes in logs_count_stale in the same transaction as
+the rows (`note_late_rows`), and each run recounts the noted minutes of the noted projects
+(`recount_stale`), so the counts catch up within a minute of the straggler's arrival.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -25,6 +28,7 @@ from django.db.backends.utils import CursorWrapper
 from apps.ingestion.partitions import create_partitions, day_bounds
 
 CHUNK = timedelta(hours=6)
+MINUTE = timedelta(minutes=1)
 RUN_BUDGET_SECONDS = 45.0  # beat fires every minute: leave the next run its slot
 
 RECOUNT = """
@@ -78,17 +82,53 @@ def floor_minute(moment: datetime) -> datetime:
 
 
 def count_logs(now: datetime | None = None, budget: float = RUN_BUDGET_SECONDS) -> CountRun:
-    """Advance the watermark chunk by chunk until caught up or out of time budget."""
+    """Advance the watermark chunk by chunk until caught up or out of time budget, then recount
+    the minutes that stragglers made stale."""
     deadline = time.monotonic() + budget
     chunks, counted_until = 0, None
     while True:
         step = _count_one_chunk(floor_minute(now or datetime.now(UTC)))
         if step is None:
-            return CountRun(chunks, counted_until)
+            break
         counted_until, caught_up = step
         chunks += 1
         if caught_up or time.monotonic() > deadline:
-            return CountRun(chunks, counted_until)
+            break
+    recount_stale()
+    return CountRun(chunks, counted_until)
+
+
+# A row older than this (relative to its arrival) may lie before the range the next run recounts:
+# the late window minus a margin for a count task running a few minutes behind.
+STALE_MARGIN = timedelta(minutes=5)
+NOTE_STALE = "INSERT INTO logs_count_stale (project_id, minute_from, minute_to) VALUES (%s, %s, %s)"
+
+
+def note_late_rows(cursor: Any, project_id: int, timestamps: Iterable[datetime], now: datetime) -> None:
+    """Called by ingestion inside its write transaction: note the minutes of rows that arrived
+    too late for the regular recount (one row per batch; nothing when there are none)."""
+    threshold = now - late_window() + STALE_MARGIN
+    late = [ts for ts in timestamps if ts < threshold]
+    if late:
+        cursor.execute(NOTE_STALE, [project_id, floor_minute(min(late)), floor_minute(max(late)) + MINUTE])
+
+
+CLAIM_STALE = """
+DELETE FROM logs_count_stale WHERE ctid = ANY(ARRAY(
+    SELECT ctid FROM logs_count_stale ORDER BY noted_at LIMIT 200 FOR UPDATE SKIP LOCKED))
+RETURNING project_id, minute_from, minute_to
+"""
+
+
+def recount_stale() -> int:
+    """Recount the noted minutes, per project; the notes go in the same transaction, so a crash
+    leaves them for the next run and two runs never claim the same note. Returns notes handled."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(CLAIM_STALE)
+        notes = cursor.fetchall()
+        for project_id, minute_from, minute_to in notes:
+            recount(minute_from, minute_to, cursor, project_ids=[project_id])
+    return len(notes)
 
 
 def _count_one_chunk(until: datetime) -> tuple[datetime, bool] | None:
@@ -108,16 +148,19 @@ def _count_one_chunk(until: datetime) -> tuple[datetime, bool] | None:
     return new_watermark, new_watermark >= until
 
 
-def recount(start: datetime, end: datetime, cursor: CursorWrapper | None = None) -> None:
-    """Replace the counts of the whole minutes in [start, end) from logs_event."""
+def recount(
+    start: datetime, end: datetime, cursor: CursorWrapper | None = None, project_ids: list[int] | None = None
+) -> None:
+    """Replace the counts of the whole minutes in [start, end) from logs_event (of every project,
+    or of `project_ids`)."""
     if cursor is None:
         with transaction.atomic(), connection.cursor() as own:
-            recount(start, end, own)
+            recount(start, end, own, project_ids)
         return
     first_hour = floor_hour(start)
     last_hour = floor_hour(end - timedelta(microseconds=1)) + timedelta(hours=1)
     ensure_count_partitions(_days(first_hour, last_hour))
-    project_ids = _project_ids(cursor)
+    project_ids = project_ids if project_ids is not None else _project_ids(cursor)
     cursor.execute(RECOUNT, [project_ids, start, end])
     cursor.execute(LEVEL_ROLLUP, [project_ids, start, end])
     cursor.execute(SERVICE_ROLLUP, [project_ids, first_hour, last_hour])

@@ -55,6 +55,7 @@ def committed_logs_cleanup(transactional_db):
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM logs_event")
         cursor.execute("DELETE FROM logs_count_1m")
+        cursor.execute("DELETE FROM logs_count_stale")
         cursor.execute("UPDATE logs_count_watermark SET counted_until = NULL")
 
 

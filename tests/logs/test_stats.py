@@ -144,3 +144,27 @@ def test_a_run_finding_the_watermark_claimed_does_nothing(org_a):
     finally:
         other.rollback()
         other.close()
+
+
+def test_logs_arriving_later_than_the_window_are_counted_on_the_next_run(org_a, settings):
+    settings.LOGS_COUNT_LATE_MINUTES = 15
+    mixed_logs(org_a, [1])
+    count_logs(now=NOW)
+    assert stats(org_a, start="-3h", end=NOW.isoformat())["total"] == 1
+
+    mixed_logs(org_a, [120, 121, 90])  # hours late: far behind the range a run recounts
+    count_logs(now=NOW + timedelta(minutes=1))
+
+    assert sum(stored_counts(org_a.project.pk).values()) == 4
+    assert rollup_totals(org_a.project.pk) == (4, 4)
+    assert stats(org_a, start="-3h", end=NOW.isoformat())["total"] == 4
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM logs_count_stale")
+        assert cursor.fetchone()[0] == 0  # the note was claimed with the recount
+
+
+def test_logs_within_the_window_leave_no_stale_note(org_a):
+    mixed_logs(org_a, [2, 3])
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM logs_count_stale WHERE project_id = %s", [org_a.project.pk])
+        assert cursor.fetchone()[0] == 0
