@@ -36,7 +36,9 @@ _COMPARISONS = {">", ">=", "<", "<="}
 _JSON_LITERALS = {"true", "false", "null"}
 # A JSON string is compared as a number only when it is a plain decimal (no exponent: '1e999999'
 # would overflow numeric and turn a search into a 500).
-_DECIMAL_PATTERN = r"^\s*-?[0-9]{1,30}(\.[0-9]{1,30})?\s*$"
+# ASCII whitespace only: what ::numeric accepts around a number. `\s` would also match Unicode
+# spaces (U+2003 ...), and the cast would then fail the whole search with a 500.
+_DECIMAL_PATTERN = r"^[ \t\n\r\f\v]*-?[0-9]{1,30}(\.[0-9]{1,30})?[ \t\n\r\f\v]*$"
 
 
 def compile_for_project(project_id: int, node: Node | None, now: datetime | None = None) -> Condition:
