@@ -122,7 +122,11 @@ CACHES = {
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": "vigil:channels"},
+        # Each consumer waits in a blocking BZPOPMIN of 5 s: redis-py 8's default 5 s read timeout
+        # fails it and drops every idle WebSocket (django/channels_redis#422), and any finite read
+        # timeout can swallow the cancellation of a closing consumer (uvicorn then never exits).
+        # No read timeout, as before redis-py 8; TCP keepalive still detects a dead peer.
+        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": None}], "prefix": "vigil:channels"},
     }
 }
 

@@ -1,64 +1,518 @@
-"""Live fan-out: `announce(project_id, kind, payload)` tells the project's open dashboards that
-telemetry arrived. Best effort by design — it runs after the data is committed, and a slow or
-dead Redis must never turn a stored batch into an error:
+"""Live fan-out: telling a project's open dashboards, within a fraction of a second, what was stored.
 
-- throttled per (project, kind) to one message per THROTTLE_SECONDS; counts that arrive in
-  between are added to the next message, so dashboards still see totals;
-- a failure trips a breaker for BREAKER_SECONDS, during which announcements are skipped.
+Design note (the protocol the browser sees is in apps.dashboards.consumers).
+
+* What travels. After COMMIT, ingestion calls `announce_batch(project_id, batch)`; the batch
+  becomes one compact EVENT per kind: logs (count, per-level counts, services, ts range and the
+  lines themselves, bounded), metrics (count, metric names), spans (count, errors, services, a few
+  trace ids). Lines are records in the exact shape of the search API's, so the live tail and a
+  search render the same thing. Bounds keep a Redis message small: at most LINES_PER_EVENT lines
+  and LINE_BUDGET bytes of them, and no line over LINE_MAX_BYTES; `lines_omitted` counts what did
+  not fit, and the page says so.
+* Where it goes. Each event is appended to the project's Redis stream with an id from a per-project
+  counter (one Lua script: INCR, XADD ... MAXLEN ~ STREAM_LENGTH), so ids are consecutive integers.
+  The stream is the only source of events for sockets: each web process follows the streams of
+  its sockets' projects with a blocking XREAD (apps.dashboards.consumers). Reading the stream, not
+  receiving messages, is what gives every socket all events exactly once and in id order,
+  whichever of several web processes published them; and resuming a socket (`?after=<id>`) is
+  the same read. Consecutive ids make a gap visible: an id missing from the stream was trimmed
+  (or skipped on purpose, see the breaker), and the page must refetch.
+* Throttle. Per (project, kind), an event is published at once if none was in the last
+  THROTTLE_SECONDS (leading edge); batches that arrive within the interval are folded into one
+  pending event published when the interval ends (trailing flush, a timer) — nothing waits for a
+  next batch that may never come.
+* Never in ingestion's way. `announce*` only hands the rows to a publisher thread (its own
+  asyncio loop) and returns; building the event and Redis happen there. When
+  Redis fails, a breaker skips announcements for BREAKER_SECONDS; the project's next event then
+  skips an id, so open pages learn that something was missed.
+* Access changes. `access_changed(user_ids, project_ids)` (called on commit by
+  apps.projects.services) sends `live.access` over the Channels layer to the users' and projects'
+  groups: their sockets re-check membership at once.
 """
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import logging
+import os
 import threading
 import time
-from typing import Any
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, TypedDict, cast
 
-from asgiref.sync import async_to_sync
+import orjson
 from channels.layers import get_channel_layer
+from django.conf import settings
+from redis import asyncio as aioredis
+
+from apps.ingestion.batch import Batch
+from apps.logs.selectors import level_name
 
 logger = logging.getLogger(__name__)
 
-THROTTLE_SECONDS = 1.0
+THROTTLE_SECONDS = 0.25
 BREAKER_SECONDS = 5.0
+LINES_PER_EVENT = 300
+LINE_MAX_BYTES = 16 * 1024  # message + attributes + resource of one line
+LINE_BUDGET = 64 * 1024  # all lines of one event
+STREAM_LENGTH = 300  # events kept per project for resuming sockets (approximate: MAXLEN ~)
+STREAM_TTL_MS = 7 * 24 * 3600 * 1000  # an idle project's stream and counter expire together
+SERVICES_PER_EVENT = 20
+NAMES_PER_EVENT = 50
+TRACE_IDS_PER_EVENT = 10
+STATUS_ERROR = 2  # OTLP span status code ERROR
+SUMMARY_FIELDS = {"levels", "services", "ts_min", "ts_max", "names", "errors", "trace_ids"}
+KINDS = {"logs": "logs", "metrics": "metrics", "spans": "spans", "traces": "spans"}
 
-_pending: dict[tuple[int, str], list[float]] = {}  # (project, kind) -> [count waiting, last sent]
-_lock = threading.Lock()
-_down_until = 0.0
+# KEYS: stream, counter. ARGV: event JSON, MAXLEN, TTL ms, ids to skip first (1 after dropped events).
+PUBLISH_SCRIPT = """
+local skip = tonumber(ARGV[4])
+if skip > 0 then redis.call('INCRBY', KEYS[2], skip) end
+local id = redis.call('INCR', KEYS[2])
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], id .. '-0', 'e', ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+return id
+"""
+
+
+class LiveEvent(TypedDict, total=False):
+    """One announcement as stored (the consumer adds `id`, and `lines` only for tailing sockets)."""
+
+    kind: str
+    count: int
+    at: int  # epoch ms of the newest commit folded into this event
+    levels: dict[str, int]
+    services: list[str]
+    ts_min: str
+    ts_max: str
+    lines: list[Any]
+    lines_omitted: int
+    names: list[str]
+    errors: int
+    trace_ids: list[str]
+    line_bytes: int  # size of `lines` while folding; not published
 
 
 def group_name(project_id: int) -> str:
     return f"project-{int(project_id)}-live"
 
 
-def announce(project_id: int, kind: str, payload: dict[str, Any]) -> bool:
-    """Publish (or fold into the next publication) a compact summary; True if sent now."""
-    global _down_until
-    now = time.monotonic()
-    with _lock:
-        state = _pending.setdefault((project_id, kind), [0, 0.0])
-        state[0] += int(payload.get("count", 0))
-        if now - state[1] < THROTTLE_SECONDS or now < _down_until:
-            return False
-        count, state[0], state[1] = state[0], 0, now
-    message = {"type": "live.event", "kind": kind, "payload": {**payload, "count": count}}
-    try:
+def user_group_name(user_id: int) -> str:
+    return f"user-{int(user_id)}-live"
+
+
+def stream_key(project_id: int) -> str:
+    return f"vigil:live:{int(project_id)}:events"
+
+
+def counter_key(project_id: int) -> str:
+    return f"vigil:live:{int(project_id)}:id"
+
+
+# --- Building events from a committed batch ---------------------------------------------------
+
+
+def announce_batch(project_id: int, batch: Batch) -> None:
+    """Announce what a committed batch stored. Returns at once; never raises."""
+    at = int(time.time() * 1000)
+    if batch.logs:
+        _publisher.offer_rows(project_id, "logs", batch.logs, at, None)
+    if batch.spans:
+        _publisher.offer_rows(project_id, "spans", batch.spans, at, None)
+    if batch.points:
+        _publisher.offer_rows(project_id, "metrics", batch.points, at, batch.series)
+
+
+def announce(project_id: int, kind: str, payload: dict[str, Any]) -> None:
+    """Announce an event given as a summary payload (at least `count`; kinds logs, metrics, spans or
+    traces). Lines travel only with announce_batch: here a tail is told they were omitted."""
+    event = _event(KINDS.get(kind, kind), int(payload.get("count", 0)), int(time.time() * 1000))
+    summary = {name: value for name, value in payload.items() if name in SUMMARY_FIELDS}
+    event.update(cast(LiveEvent, summary))
+    if event["kind"] == "logs":
+        event["lines_omitted"] = event["count"]
+    _publisher.offer(project_id, event)
+
+
+def access_changed(user_ids: Iterable[int] = (), project_ids: Iterable[int] = ()) -> None:
+    """Ask the open sockets of these users / projects to re-check membership now (call on commit)."""
+    groups = [user_group_name(u) for u in user_ids] + [group_name(p) for p in project_ids]
+    if groups:
+        _publisher.submit_groups(groups, {"type": "live.access"})
+
+
+def _event(kind: str, count: int, at: int) -> LiveEvent:
+    event = LiveEvent(kind=kind, count=count, at=at)
+    if kind == "logs":
+        event["levels"], event["services"], event["lines_omitted"] = {}, [], 0
+    elif kind == "metrics":
+        event["names"] = []
+    elif kind == "spans":
+        event["errors"], event["services"], event["trace_ids"] = 0, [], []
+    return event
+
+
+def logs_event(rows: list[tuple[Any, ...]], at: int) -> LiveEvent:
+    """Rows in apps.ingestion.writer.LOG_COPY column order: (project_id, ts, observed_ts, level,
+    service, trace_id, span_id, message, attributes, resource)."""
+    event = _event("logs", len(rows), at)
+    levels: Counter[str] = Counter()
+    for severity, n in Counter(row[3] for row in rows).items():
+        levels[level_name(severity)] += n
+    times = [row[1] for row in rows]
+    lines: list[dict[str, Any]] = []
+    budget = LINE_BUDGET
+    for row in rows:
+        if len(lines) >= LINES_PER_EVENT or budget <= 0:
+            break
+        size = len(row[7]) + len(row[8]) + len(row[9])
+        if size <= LINE_MAX_BYTES and size <= budget:
+            budget -= size
+            lines.append(log_line(row))
+    event["levels"] = dict(levels)
+    event["services"] = _first(row[4] for row in rows if row[4])[:SERVICES_PER_EVENT]
+    event["ts_min"], event["ts_max"] = min(times).isoformat(), max(times).isoformat()
+    event["lines"], event["lines_omitted"] = lines, len(rows) - len(lines)
+    event["line_bytes"] = LINE_BUDGET - budget
+    return event
+
+
+def log_line(row: tuple[Any, ...]) -> dict[str, Any]:
+    """One row as the search API returns it (apps.logs.selectors.LogRecord). The jsonb columns are
+    JSON text already (orjson wrote them): embedded as fragments, never parsed and re-encoded."""
+    _, ts, observed, level, service, trace_id, span_id, message, attributes, resource = row
+    return {
+        "timestamp": ts.isoformat(),
+        "observed_timestamp": observed.isoformat(),
+        "level": level_name(level),
+        "severity": level,
+        "service": service,
+        "trace_id": trace_id,
+        "span_id": span_id,
+        "message": message,
+        "attributes": _fragment(attributes),
+        "resource": _fragment(resource),
+    }
+
+
+def _fragment(value: Any) -> Any:
+    if isinstance(value, bytes | bytearray | memoryview):
+        raw = bytes(value)
+        return orjson.Fragment(raw[1:] if raw[:1] == b"\x01" else raw)  # jsonb binary: version byte
+    return value
+
+
+def spans_event(rows: list[tuple[Any, ...]], at: int) -> LiveEvent:
+    """Rows in apps.ingestion.writer.SPAN_COPY order: trace_id at 1, status_code at 9, service at 11."""
+    event = _event("spans", len(rows), at)
+    failed = [row for row in rows if row[9] == STATUS_ERROR]
+    event["errors"] = len(failed)
+    event["services"] = _first(row[11] for row in rows if row[11])[:SERVICES_PER_EVENT]
+    event["trace_ids"] = _first(row[1] for row in failed + rows)[:TRACE_IDS_PER_EVENT]
+    return event
+
+
+def metrics_event(rows: list[tuple[Any, ...]], series: dict[bytes, Any], at: int) -> LiveEvent:
+    """Points carry their series' labels hash at 1 (apps.ingestion.batch.Batch.points)."""
+    event = _event("metrics", len(rows), at)
+    event["names"] = _first(series[row[1]].name for row in rows if row[1] in series)[:NAMES_PER_EVENT]
+    return event
+
+
+def _first(values: Iterable[str]) -> list[str]:
+    """Distinct values in order of appearance."""
+    return list(dict.fromkeys(values))
+
+
+def merge(into: LiveEvent, other: LiveEvent) -> LiveEvent:
+    """Fold `other` (a later event of the same kind) into `into`: totals add up, lists stay bounded."""
+    into["count"] = into.get("count", 0) + other.get("count", 0)
+    into["at"] = max(into.get("at", 0), other.get("at", 0))
+    if "levels" in other:
+        levels = into.setdefault("levels", {})
+        for name, n in other["levels"].items():
+            levels[name] = levels.get(name, 0) + n
+    if "services" in other:
+        into["services"] = _first([*into.get("services", []), *other["services"]])[:SERVICES_PER_EVENT]
+    if "names" in other:
+        into["names"] = _first([*into.get("names", []), *other["names"]])[:NAMES_PER_EVENT]
+    if "trace_ids" in other:
+        into["trace_ids"] = _first([*into.get("trace_ids", []), *other["trace_ids"]])[:TRACE_IDS_PER_EVENT]
+    if "errors" in other:
+        into["errors"] = into.get("errors", 0) + other["errors"]
+    if "ts_min" in other:
+        into["ts_min"] = min(into.get("ts_min", other["ts_min"]), other["ts_min"])
+        into["ts_max"] = max(into.get("ts_max", other["ts_max"]), other["ts_max"])
+    if "lines_omitted" in other:
+        lines, more = into.setdefault("lines", []), other.get("lines", [])
+        fits = len(lines) + len(more) <= LINES_PER_EVENT
+        fits = fits and into.get("line_bytes", 0) + other.get("line_bytes", 0) <= LINE_BUDGET
+        if fits:
+            lines.extend(more)
+            into["line_bytes"] = into.get("line_bytes", 0) + other.get("line_bytes", 0)
+        into["lines_omitted"] = (
+            into.get("lines_omitted", 0) + other["lines_omitted"] + (0 if fits else len(more))
+        )
+    return into
+
+
+# --- Publishing: one thread with its own event loop per process --------------------------------
+
+
+@dataclass
+class _Slot:
+    """Throttle state of one (project, kind)."""
+
+    last_sent: float = -1e9
+    pending: LiveEvent | None = None
+    timer: asyncio.TimerHandle | None = None
+    sending: bool = False
+
+
+@dataclass
+class _Publisher:
+    loop: asyncio.AbstractEventLoop | None = None
+    pid: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    slots: dict[tuple[int, str], _Slot] = field(default_factory=dict)
+    down_until: float = 0.0
+    missed: set[int] = field(default_factory=set)  # projects whose announcements were dropped
+    redis: Any = None
+    script: Any = None
+    redis_url: str = ""
+    busy: int = 0  # offers and sends not finished yet (drain waits for 0)
+
+    # -- called from any thread --
+
+    def offer_rows(
+        self, project_id: int, kind: str, rows: list[Any], at: int, series: dict[bytes, Any] | None
+    ) -> None:
+        self._call(self._build_and_offer, project_id, kind, rows, at, series)
+
+    def offer(self, project_id: int, event: LiveEvent) -> None:
+        self._call(self._offer, project_id, event)
+
+    def submit_groups(self, groups: list[str], message: dict[str, Any]) -> None:
+        self._call(self._spawn, self._group_send(groups, message))
+
+    def _call(self, function: Any, *args: Any) -> None:
+        try:
+            loop = self._running_loop()
+            with self.lock:
+                self.busy += 1
+            loop.call_soon_threadsafe(self._run, function, args)
+        except Exception:  # the publisher must never break the caller
+            logger.exception("live: could not hand over an announcement")
+
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        with self.lock:
+            if self.loop is None or self.pid != os.getpid() or self.loop.is_closed():
+                # First use in this process (or a forked child, which inherits no thread).
+                loop = asyncio.new_event_loop()
+                threading.Thread(target=loop.run_forever, name="vigil-live", daemon=True).start()
+                self.loop, self.pid, self.slots, self.redis, self.busy = loop, os.getpid(), {}, None, 0
+            return self.loop
+
+    def drain(self, timeout: float = 2.0) -> bool:
+        """Wait until handed-over announcements are published (tests, process exit)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                if self.busy == 0:
+                    return True
+            time.sleep(0.01)
+        return False
+
+    def reset(self) -> None:
+        with self.lock:
+            loop = self.loop
+        if loop is not None and self.pid == os.getpid():
+            done = threading.Event()
+
+            def clear() -> None:
+                for slot in self.slots.values():
+                    if slot.timer is not None:
+                        slot.timer.cancel()
+                        self._done()
+                self.slots.clear()
+                self.down_until, self.redis = 0.0, None
+                self.missed.clear()
+                done.set()
+
+            loop.call_soon_threadsafe(clear)
+            done.wait(2)
+
+    # -- on the publisher's loop --
+
+    def _run(self, function: Any, args: tuple[Any, ...]) -> None:
+        try:
+            function(*args)
+        except Exception:
+            logger.exception("live: announcement failed")
+        finally:
+            self._done()
+
+    def _done(self) -> None:
+        with self.lock:
+            self.busy -= 1
+
+    def _spawn(self, coroutine: Any) -> None:
+        with self.lock:
+            self.busy += 1
+        task = asyncio.get_running_loop().create_task(coroutine)
+        task.add_done_callback(lambda _: self._done())
+
+    def _build_and_offer(
+        self, project_id: int, kind: str, rows: list[Any], at: int, series: dict[bytes, Any] | None
+    ) -> None:
+        if kind == "logs":
+            event = logs_event(rows, at)
+        elif kind == "spans":
+            event = spans_event(rows, at)
+        else:
+            event = metrics_event(rows, series or {}, at)
+        self._offer(project_id, event)
+
+    def _offer(self, project_id: int, event: LiveEvent) -> None:
+        assert self.loop is not None
+        if time.monotonic() < self.down_until:
+            self.missed.add(project_id)
+            return
+        slot = self.slots.setdefault((project_id, event["kind"]), _Slot())
+        slot.pending = event if slot.pending is None else merge(slot.pending, event)
+        self._schedule(project_id, event["kind"], slot)
+
+    def _schedule(self, project_id: int, kind: str, slot: _Slot) -> None:
+        if slot.timer is not None or slot.sending or slot.pending is None:
+            return
+        assert self.loop is not None
+        delay = slot.last_sent + THROTTLE_SECONDS - self.loop.time()
+        if delay <= 0:
+            self._send_pending(project_id, kind)
+        else:
+            with self.lock:
+                self.busy += 1  # a trailing flush is still owed
+            slot.timer = self.loop.call_later(delay, self._flush_timer, project_id, kind)
+
+    def _flush_timer(self, project_id: int, kind: str) -> None:
+        slot = self.slots.get((project_id, kind))
+        if slot is not None:
+            slot.timer = None
+            self._send_pending(project_id, kind)
+        self._done()
+
+    def _send_pending(self, project_id: int, kind: str) -> None:
+        assert self.loop is not None
+        slot = self.slots[(project_id, kind)]
+        if slot.pending is None:
+            return
+        event, slot.pending = slot.pending, None
+        slot.sending, slot.last_sent = True, self.loop.time()
+        self._spawn(self._send(project_id, kind, slot, event))
+
+    async def _send(self, project_id: int, kind: str, slot: _Slot, event: LiveEvent) -> None:
+        try:
+            await self._publish(project_id, event)
+        except Exception as exc:  # any transport error: skip, never fail ingestion
+            self.down_until = time.monotonic() + BREAKER_SECONDS
+            self.missed.add(project_id)
+            self.redis = None
+            logger.warning("live: announcement skipped, Redis unavailable", extra={"error": str(exc)[:200]})
+        finally:
+            slot.sending = False
+            self._schedule(project_id, kind, slot)
+
+    async def _publish(self, project_id: int, event: LiveEvent) -> int:
+        if time.monotonic() < self.down_until:
+            self.missed.add(project_id)
+            return 0
+        if self.redis is None or self.redis_url != settings.REDIS_URL:
+            self.redis_url = settings.REDIS_URL
+            self.redis = aioredis.Redis.from_url(self.redis_url, socket_timeout=1, socket_connect_timeout=0.5)
+            self.script = self.redis.register_script(PUBLISH_SCRIPT)
+        skip = 1 if project_id in self.missed else 0
+        event.pop("line_bytes", None)
+        stream_id = int(
+            await self.script(
+                keys=[stream_key(project_id), counter_key(project_id)],
+                args=[orjson.dumps(event), STREAM_LENGTH, STREAM_TTL_MS, skip],
+            )
+        )
+        self.missed.discard(project_id)
+        return stream_id
+
+    async def _group_send(self, groups: list[str], message: dict[str, Any]) -> None:
         layer = get_channel_layer()
         if layer is None:
-            return False
-        async_to_sync(layer.group_send)(group_name(project_id), message)
-    except Exception as exc:  # any transport error: skip, never fail the caller
-        _down_until = time.monotonic() + BREAKER_SECONDS
-        logger.warning(
-            "live: announcement skipped, channel layer unavailable", extra={"error": str(exc)[:200]}
-        )
-        return False
-    return True
+            return
+        for group in groups:
+            await layer.group_send(group, message)
+
+
+_publisher = _Publisher()
+atexit.register(_publisher.drain, 1.0)
+
+
+def drain(timeout: float = 2.0) -> bool:
+    """Wait until every announcement handed over so far is published (or skipped)."""
+    return _publisher.drain(timeout)
 
 
 def reset() -> None:
-    """Forget throttling state (tests)."""
-    global _down_until
-    with _lock:
-        _pending.clear()
-        _down_until = 0.0
+    """Forget throttling and breaker state (tests)."""
+    _publisher.reset()
+
+
+# --- Reading the stream (the consumer's side) -------------------------------------------------
+
+
+@dataclass
+class Read:
+    events: list[dict[str, Any]]  # each with "id", in id order
+    cursor: int  # the id of the last event read, or the cursor given when none
+    gap: bool  # ids between the given cursor and the first event read are gone
+
+
+# (project, id) -> (entry as stored, decoded event): each entry is decoded once per process however
+# many of the project's sockets read it. The stored text is kept to tell a reused id (Redis lost
+# its data and the counter restarted) from the cached one.
+_decoded: dict[tuple[int, int], tuple[bytes, dict[str, Any]]] = {}
+DECODED_CACHE = 2000
+
+
+def decode_entry(project_id: int, entry_id: bytes | str, fields: dict[Any, Any]) -> dict[str, Any]:
+    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+    number = int(text.split("-", 1)[0])
+    raw = fields.get(b"e") or fields.get("e") or b"{}"
+    raw = raw.encode() if isinstance(raw, str) else raw
+    cached = _decoded.get((project_id, number))
+    if cached is not None and cached[0] == raw:
+        return cached[1]
+    event = {"id": str(number), **orjson.loads(raw)}
+    if len(_decoded) >= DECODED_CACHE:
+        for old in list(_decoded)[: DECODED_CACHE // 4]:
+            del _decoded[old]
+    _decoded[(project_id, number)] = (raw, event)
+    return event
+
+
+async def read_after(redis: Any, project_id: int, cursor: int, count: int = 200) -> Read:
+    """Events with id > cursor (at most `count`). A missing id right after the cursor means it was
+    trimmed or skipped: `gap`. A counter behind the cursor means Redis lost its data: also a gap."""
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.xrange(stream_key(project_id), min=str(cursor + 1), max="+", count=count)
+        pipe.get(counter_key(project_id))
+        entries, last = await pipe.execute()
+    newest = int(last or 0)
+    events = [decode_entry(project_id, entry_id, fields) for entry_id, fields in entries]
+    if not events:
+        return Read([], newest, newest != cursor)
+    return Read(events, int(events[-1]["id"]), int(events[0]["id"]) != cursor + 1)
+
+
+async def last_id(redis: Any, project_id: int) -> int:
+    return int(await redis.get(counter_key(project_id)) or 0)

@@ -71,7 +71,7 @@ def ingest_otlp(request: HttpRequest, identity: KeyIdentity, signal: str, conten
     message, _ = otlp.parse_request(signal, body, content_type)
     cleaner = _cleaner(identity.project_id)
     batch = OTLP_DECODERS[signal](identity.project_id, message, cleaner)
-    store(identity, batch, signal)
+    store(identity, batch)
     return batch
 
 
@@ -88,11 +88,11 @@ def ingest_native(request: HttpRequest, identity: KeyIdentity, signal: str) -> B
         raise IngestError(
             422, "No valid record in the request.", {"rejected": batch.rejected, "errors": batch.reasons}
         )
-    store(identity, batch, signal)
+    store(identity, batch)
     return batch
 
 
-def store(identity: KeyIdentity, batch: Batch, kind: str) -> None:
+def store(identity: KeyIdentity, batch: Batch) -> None:
     """Quota, rate limit, write, announce. Raises IngestError (429/503); returns after COMMIT."""
     cutoffs = retention.log_cutoffs(identity.project_id, datetime.now(UTC))
     batch.reject_logs_before(cutoffs.of, cutoffs.newest)
@@ -117,4 +117,4 @@ def store(identity: KeyIdentity, batch: Batch, kind: str) -> None:
             retry_after=rate.retry_after,
         )
     writer.write_batch(identity.project_id, batch)
-    live.announce(identity.project_id, kind, {"count": count})
+    live.announce_batch(identity.project_id, batch)

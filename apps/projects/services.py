@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from apps import audit
 from apps.accounts.models import User
+from apps.dashboards import live
 from apps.projects.authentication import invalidate_keys
 from apps.projects.models import ApiKey, Invitation, KeyScope, Membership, Organization, Project, Role
 
@@ -83,8 +84,10 @@ def organization_delete(organization: Organization, request: HttpRequest | None 
             target=organization,
             before={"name": organization.name},
         )
+        project_ids = list(organization.projects.values_list("pk", flat=True))
         organization.delete()
         _forget_keys()
+        transaction.on_commit(lambda: live.access_changed(project_ids=project_ids))  # close live pages
 
 
 def ownership_transfer(actor: Membership, new_owner: Membership, request: HttpRequest | None = None) -> None:
@@ -157,8 +160,10 @@ def project_delete(project: Project, request: HttpRequest | None = None) -> None
             target=project,
             before={"name": project.name},
         )
+        project_id = project.pk
         project.delete()
         _forget_keys()
+        transaction.on_commit(lambda: live.access_changed(project_ids=[project_id]))  # close live pages
 
 
 def api_key_create(
@@ -366,7 +371,9 @@ def membership_remove(actor: Membership, membership: Membership, request: HttpRe
             target=membership.user,
             before={"role": membership.role},
         )
+        user_id = membership.user_id
         membership.delete()
+        transaction.on_commit(lambda: live.access_changed(user_ids=[user_id]))  # close their live pages
 
 
 def bootstrap(email: str, password: str, organization_name: str, project_name: str) -> dict[str, Any]:

@@ -1,9 +1,9 @@
-import asyncio
 import time
 
+import orjson
 import pytest
-from asgiref.sync import async_to_sync, sync_to_async
-from channels.layers import get_channel_layer
+import redis
+from django.conf import settings
 
 from apps.billing import quota
 from apps.dashboards import live
@@ -75,23 +75,21 @@ def test_the_permissive_default_quota_allows_everything(org_a):
     assert quota.check(org_a.project, 10**9) == quota.QuotaDecision(allowed=True)
 
 
-def test_a_commit_is_announced_to_the_project_group_and_throttled(org_a, monkeypatch):
-    monkeypatch.setattr(live, "THROTTLE_SECONDS", 0.3)
-    layer = get_channel_layer()
+def test_a_commit_is_announced_and_a_burst_within_the_throttle_interval_is_folded(org_a, monkeypatch):
+    monkeypatch.setattr(live, "THROTTLE_SECONDS", 1.0)
+    stream = live.stream_key(org_a.project.id)
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    client.delete(stream, live.counter_key(org_a.project.id))
     body = logs_request(log_record("a"), log_record("b")).SerializeToString()
 
-    async def scenario() -> list[dict]:
-        # One event loop for the listener: channels_redis keeps its receive state per loop.
-        channel = await layer.new_channel()
-        await layer.group_add(live.group_name(org_a.project.id), channel)
-        await sync_to_async(post)("/v1/logs", body, org_a.ingest_key, "application/x-protobuf")
-        first = await layer.receive(channel)
-        # Within the throttle window nothing is sent; the count is carried into the next message.
-        await sync_to_async(post_json)("/api/v1/ingest/logs", [{"message": "c"}], org_a.ingest_key)
-        await asyncio.sleep(0.35)
-        assert await sync_to_async(live.announce)(org_a.project.id, "logs", {"count": 4}) is True
-        return [first, await layer.receive(channel)]
+    post("/v1/logs", body, org_a.ingest_key, "application/x-protobuf")
+    assert live.drain(5)
+    # Within the throttle interval the next batches are folded into one event, which the
+    # interval's end publishes without waiting for yet another batch.
+    post_json("/api/v1/ingest/logs", [{"message": "c"}], org_a.ingest_key)
+    post_json("/api/v1/ingest/logs", [{"message": "d"}] * 3, org_a.ingest_key)
+    assert live.drain(5)
 
-    first, second = async_to_sync(scenario)()
-    assert first == {"type": "live.event", "kind": "logs", "payload": {"count": 2}}
-    assert second["payload"] == {"count": 5}
+    entries = client.xrange(stream)
+    assert [entry_id for entry_id, _ in entries] == [b"1-0", b"2-0"]
+    assert [orjson.loads(fields[b"e"])["count"] for _, fields in entries] == [2, 4]
