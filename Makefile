@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 CHROMIUM_PATH ?= /usr/bin/chromium
 PYTEST_ARGS ?=
 
-.PHONY: run test lint fmt bench bench-ingest bench-query bench-query-logs bench-query-metrics clean-var
+.PHONY: run test lint fmt bench bench-ingest bench-query bench-query-logs bench-query-metrics bench-live bench-overview clean-var
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("Vigil needs Python 3.11 or newer") if sys.version_info < (3, 11) else None'
@@ -46,7 +46,7 @@ clean-var:
 	rm -rf var
 
 # Every benchmark, then BENCHMARKS.md from their results (bench/*_RESULTS.md).
-bench: bench-ingest bench-query-logs bench-query-metrics
+bench: bench-ingest bench-query-logs bench-query-metrics bench-live bench-overview
 	$(PY) bench/assemble.py
 
 # The load generator is wrk (a Debian package): low overhead, so the client does not eat the cores.
@@ -62,3 +62,11 @@ bench-query-logs: $(VENV)/.installed
 
 bench-query-metrics: $(VENV)/.installed
 	$(PY) bench/query_metrics.py
+
+# 200 WebSocket subscribers over 20 projects while logs arrive at 5,000 events/s.
+bench-live: $(VENV)/.installed
+	$(PY) bench/live_fanout.py
+
+# Server time of the project overview's page load on the query benchmark's 10 M log rows.
+bench-overview: $(VENV)/.installed
+	$(PY) bench/overview_page.py

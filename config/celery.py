@@ -25,4 +25,12 @@ app.conf.beat_schedule = {
     "metrics-rollup": {"task": "apps.metrics.tasks.rollup_metrics", "schedule": 60.0},
     "logs-count": {"task": "apps.logs.tasks.count_logs", "schedule": 60.0},
     "logs-text-indexes": {"task": "apps.logs.tasks.build_text_indexes", "schedule": 600.0},
+    "dashboards-count-events": {"task": "apps.dashboards.tasks.count_events", "schedule": 60.0},
+    # Demo projects only (manage.py demo): one cheap query when there are none. Expires so a
+    # backlog after a worker outage is dropped instead of replayed (each run covers the gap anyway).
+    "dashboards-demo-trickle": {
+        "task": "apps.dashboards.tasks.demo_trickle",
+        "schedule": 5.0,
+        "options": {"expires": 5.0},
+    },
 }

@@ -11,6 +11,7 @@ app_name = "dashboards"
 urlpatterns = [
     path("projects/<int:project_id>/", overview.overview, name="overview"),
     path("projects/<int:project_id>/demo/", overview.demo_fill, name="demo-fill"),
+    path("projects/<int:project_id>/activity/", overview.activity, name="overview-activity"),
     path("projects/<int:project_id>/logs/", logs.explorer, name="logs"),
     path("projects/<int:project_id>/metrics/", metrics.explorer, name="metrics"),
     path("projects/<int:project_id>/traces/", traces.trace_list, name="traces"),

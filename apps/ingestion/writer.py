@@ -28,6 +28,7 @@ from apps.logs import counts
 logger = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 5
+EVENT_STALE = "dashboards_event_count_stale"
 LOG_COPY = (
     "COPY logs_event (project_id, ts, observed_ts, level, service, trace_id, span_id, message, attributes,"
     " resource) FROM STDIN (FORMAT BINARY)"
@@ -99,16 +100,20 @@ def _write_once(project_id: int, batch: Batch) -> None:
     with transaction.atomic(), connection.cursor() as cursor:
         raw = cursor.cursor
         raw.adapters.register_dumper(None, PreEncodedJsonbDumper)
+        # Stragglers older than the count tasks' late window: their minutes are noted for a
+        # recount (apps.logs.counts, apps.dashboards.counts), in this transaction.
+        now = datetime.now(UTC)
         if batch.logs:
             _copy(raw, LOG_COPY, LOG_TYPES, batch.logs)
-            # Stragglers older than the count task's late window: note their minutes for recount.
-            counts.note_late_rows(raw, project_id, (row[1] for row in batch.logs), datetime.now(UTC))
+            counts.note_late_rows(raw, project_id, (row[1] for row in batch.logs), now)
         if batch.spans:
             _copy(raw, SPAN_COPY, SPAN_TYPES, batch.spans)
+            counts.note_late_rows(raw, project_id, (row[6] for row in batch.spans), now, EVENT_STALE)
         if batch.points:
             ids = _series_ids_for(raw, project_id, batch, new_series)
             rows = [(row[0], ids[row[1]], *row[2:]) for row in batch.points]
             _copy(raw, POINT_COPY, POINT_TYPES, rows)
+            counts.note_late_rows(raw, project_id, (row[2] for row in batch.points), now, EVENT_STALE)
     # Cache series ids only once committed: a rolled-back series row has no id to remember.
     if new_series:
         with _series_lock:

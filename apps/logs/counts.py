@@ -101,31 +101,42 @@ def count_logs(now: datetime | None = None, budget: float = RUN_BUDGET_SECONDS) 
 # A row older than this (relative to its arrival) may lie before the range the next run recounts:
 # the late window minus a margin for a count task running a few minutes behind.
 STALE_MARGIN = timedelta(minutes=5)
-NOTE_STALE = "INSERT INTO logs_count_stale (project_id, minute_from, minute_to) VALUES (%s, %s, %s)"
+STALE_TABLES = ("logs_count_stale", "dashboards_event_count_stale")  # the notes of each count table
 
 
-def note_late_rows(cursor: Any, project_id: int, timestamps: Iterable[datetime], now: datetime) -> None:
+def note_late_rows(
+    cursor: Any, project_id: int, timestamps: Iterable[datetime], now: datetime, table: str = STALE_TABLES[0]
+) -> None:
     """Called by ingestion inside its write transaction: note the minutes of rows that arrived
     too late for the regular recount (one row per batch; nothing when there are none)."""
+    if table not in STALE_TABLES:
+        raise ValueError(table)
     threshold = now - late_window() + STALE_MARGIN
     late = [ts for ts in timestamps if ts < threshold]
     if late:
-        cursor.execute(NOTE_STALE, [project_id, floor_minute(min(late)), floor_minute(max(late)) + MINUTE])
+        cursor.execute(
+            f"INSERT INTO {table} (project_id, minute_from, minute_to) VALUES (%s, %s, %s)",  # noqa: S608
+            [project_id, floor_minute(min(late)), floor_minute(max(late)) + MINUTE],
+        )
 
 
-CLAIM_STALE = """
-DELETE FROM logs_count_stale WHERE ctid = ANY(ARRAY(
-    SELECT ctid FROM logs_count_stale ORDER BY noted_at LIMIT 200 FOR UPDATE SKIP LOCKED))
-RETURNING project_id, minute_from, minute_to
-"""
+def claim_stale(cursor: CursorWrapper, table: str = STALE_TABLES[0]) -> list[tuple[int, datetime, datetime]]:
+    """Take (delete) up to 200 notes, oldest first; in the caller's transaction, so a crash leaves
+    them for the next run, and SKIP LOCKED keeps two runs from claiming the same note."""
+    if table not in STALE_TABLES:
+        raise ValueError(table)
+    cursor.execute(
+        f"DELETE FROM {table} WHERE ctid = ANY(ARRAY("  # noqa: S608 (a name from STALE_TABLES)
+        f" SELECT ctid FROM {table} ORDER BY noted_at LIMIT 200 FOR UPDATE SKIP LOCKED))"
+        " RETURNING project_id, minute_from, minute_to"
+    )
+    return list(cursor.fetchall())
 
 
 def recount_stale() -> int:
-    """Recount the noted minutes, per project; the notes go in the same transaction, so a crash
-    leaves them for the next run and two runs never claim the same note. Returns notes handled."""
+    """Recount the noted minutes, per project. Returns the number of notes handled."""
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(CLAIM_STALE)
-        notes = cursor.fetchall()
+        notes = claim_stale(cursor)
         for project_id, minute_from, minute_to in notes:
             recount(minute_from, minute_to, cursor, project_ids=[project_id])
     return len(notes)

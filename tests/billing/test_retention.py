@@ -188,9 +188,7 @@ def test_a_days_debug_and_info_partitions_are_dropped_before_its_warnings(db, or
     assert stored_messages(org_a.project.pk) == ["error"]
 
 
-def test_a_log_record_past_its_levels_retention_is_rejected_and_the_rest_stored(
-    client, org_a, settings
-):
+def test_a_log_record_past_its_levels_retention_is_rejected_and_the_rest_stored(client, org_a, settings):
     settings.RETENTION_DEBUG_DAYS, settings.RETENTION_INFO_DAYS = 3, 14
     five_days_ago = datetime.now(UTC) - timedelta(days=5)
     ensure_partitions("logs_event", [five_days_ago.date()])

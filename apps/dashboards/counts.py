@@ -1,0 +1,142 @@
+"""Maintaining dashboards_event_count_1m: spans (and those with an error status) and metric points
+per project and minute, so the overview charts and the organization home never count raw rows
+over long ranges (logs have their own counts: apps.logs.counts).
+
+Same scheme as the log counts. Each run claims the watermark row (FOR UPDATE SKIP LOCKED: a
+concurrent run returns at once), recounts whole minutes from `counted_until - late window` up to
+the last finished minute and *replaces* their counts (INSERT ... ON CONFLICT DO UPDATE), so a
+second run or a redone crashed run writes the same numbers. A first run starts at the longest
+span/point retention and catches up chunk by chunk within its time budget.
+Rows arriving later than the late window (a backfill, an exporter that was offline) are noted by
+ingestion in dashboards_event_count_stale, in the same transaction as the rows
+(apps.logs.counts.note_late_rows); each run recounts the noted minutes of the noted projects.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.backends.utils import CursorWrapper
+
+from apps.billing import retention
+from apps.logs.counts import claim_stale, floor_minute, late_window
+
+CHUNK = timedelta(hours=6)
+RUN_BUDGET_SECONDS = 45.0  # beat fires every minute: leave the next run its slot
+SPAN_STATUS_ERROR = 2
+STALE_TABLE = "dashboards_event_count_stale"  # notes of late spans and points, see below
+
+# project_id = ANY(...) lets (project_id, start_ts) and (project_id, series_id, ts) serve a narrow
+# window per project; the BRIN index on metrics_point.ts helps the same way.
+RECOUNT = """
+INSERT INTO dashboards_event_count_1m AS c (project_id, minute, spans, span_errors, points)
+SELECT project_id, minute, sum(spans), sum(span_errors), sum(points) FROM (
+    SELECT project_id, date_trunc('minute', start_ts) AS minute, count(*) AS spans,
+           count(*) FILTER (WHERE status_code = %(error)s) AS span_errors, 0 AS points
+    FROM traces_span WHERE project_id = ANY(%(ids)s) AND start_ts >= %(start)s AND start_ts < %(end)s
+    GROUP BY 1, 2
+    UNION ALL
+    SELECT project_id, date_trunc('minute', ts), 0, 0, count(*)
+    FROM metrics_point WHERE project_id = ANY(%(ids)s) AND ts >= %(start)s AND ts < %(end)s
+    GROUP BY 1, 2
+) AS minutes GROUP BY 1, 2
+ON CONFLICT (project_id, minute) DO UPDATE
+SET spans = EXCLUDED.spans, span_errors = EXCLUDED.span_errors, points = EXCLUDED.points
+WHERE (c.spans, c.span_errors, c.points) <> (EXCLUDED.spans, EXCLUDED.span_errors, EXCLUDED.points)
+"""
+
+
+@dataclass(frozen=True)
+class CountRun:
+    chunks: int
+    counted_until: datetime | None
+
+
+def count_events(now: datetime | None = None, budget: float = RUN_BUDGET_SECONDS) -> CountRun:
+    """The beat task's body: advance the watermark chunk by chunk until caught up or out of time."""
+    deadline = time.monotonic() + budget
+    until = floor_minute(now or datetime.now(UTC))
+    chunks, counted_until = 0, None
+    while True:
+        step = _count_one_chunk(until)
+        if step is None:
+            break
+        counted_until, caught_up = step
+        chunks += 1
+        if caught_up or time.monotonic() > deadline:
+            break
+    _recount_stale()
+    _forget_expired(until)
+    return CountRun(chunks, counted_until)
+
+
+def _recount_stale() -> None:
+    with transaction.atomic(), connection.cursor() as cursor:
+        for project_id, minute_from, minute_to in claim_stale(cursor, STALE_TABLE):
+            recount(minute_from, minute_to, [project_id], cursor)
+
+
+def _count_one_chunk(until: datetime) -> tuple[datetime, bool] | None:
+    """Claims the watermark, recounts one chunk, commits. None when another run holds the claim."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT counted_until FROM dashboards_event_count_watermark WHERE id = 1 FOR UPDATE SKIP LOCKED"
+        )
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        watermark = row[0] or until - _longest_retention()
+        start = watermark - late_window()
+        end = min(until, max(watermark, start) + CHUNK)
+        if end > start:
+            recount(start, end, cursor=cursor)
+        new_watermark = max(watermark, end)
+        cursor.execute(
+            "UPDATE dashboards_event_count_watermark SET counted_until = %s WHERE id = 1", [new_watermark]
+        )
+    return new_watermark, new_watermark >= until
+
+
+def recount(
+    start: datetime, end: datetime, project_ids: list[int] | None = None, cursor: CursorWrapper | None = None
+) -> None:
+    """Replace the counts of the whole minutes in [start, end) (of every project, or of these)."""
+    if cursor is None:
+        with transaction.atomic(), connection.cursor() as own:
+            recount(start, end, project_ids, own)
+        return
+    if project_ids is None:
+        cursor.execute("SELECT id FROM projects_project")
+        project_ids = [row[0] for row in cursor.fetchall()]
+    params: dict[str, Any] = {
+        "ids": project_ids,
+        "start": floor_minute(start),
+        "end": floor_minute(end),
+        "error": SPAN_STATUS_ERROR,
+    }
+    cursor.execute(RECOUNT, params)
+
+
+def counted_until() -> datetime | None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT counted_until FROM dashboards_event_count_watermark WHERE id = 1")
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def _longest_retention() -> timedelta:
+    longest = retention.longest()
+    return timedelta(days=max(longest.span_days, longest.point_days))
+
+
+def _forget_expired(now: datetime) -> None:
+    """Minutes past every plan's span and point retention are never shown: a small DELETE a run
+    (rows come in minute order, so the BRIN index on minute finds the old ones)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM dashboards_event_count_1m WHERE minute < %s", [now - _longest_retention()]
+        )
