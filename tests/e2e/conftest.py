@@ -55,9 +55,25 @@ def page(browser, live_server):
     context.close()
 
 
-def screenshot(page, name: str) -> None:
+def screenshot(page, name: str, full_page: bool = True) -> None:
+    """tests/artifacts/<name>.png at the page's 1280x800 viewport (or the whole scrolling page)."""
     ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=full_page)
+
+
+def console_errors(page) -> list[str]:
+    """Collects uncaught errors and console errors (CSP violations among them) as they happen."""
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+
+    def on_console(message) -> None:
+        # /health (where page_as sets the cookie) has no icon link: Chromium's favicon probe 404s.
+        url = message.location.get("url", "")
+        if message.type == "error" and not url.endswith("/favicon.ico"):
+            errors.append(f"{message.text} ({url})")
+
+    page.on("console", on_console)
+    return errors
 
 
 # --- Pages that need the real ASGI server (WebSockets, live updates) ------------------------------
@@ -106,3 +122,24 @@ def page_as(browser, asgi_server):
     yield open_page
     for context in contexts:
         context.close()
+
+
+def sign_up_with_ingest_key(page, email: str, password: str, organization: str) -> tuple[int, str]:
+    """A new team's first minute through the UI: sign up, create a project "shop", create an
+    ingest key. Returns (project id, the key's secret as shown once)."""
+    import re
+
+    page.goto("/signup/")
+    page.fill("#id_email", email)
+    page.fill("#id_password", password)
+    page.fill("#id_organization", organization)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r"/orgs/\d+/$"))
+    page.fill("#id_name", "shop")
+    page.click("[data-testid=create-project]")
+    page.wait_for_url(re.compile(r"/projects/\d+/settings/$"))
+    project_id = int(re.search(r"/projects/(\d+)/", page.url).group(1))
+    page.select_option("#id_scope", "ingest")
+    page.fill("#id_name", "shop service")
+    page.click("[data-testid=create-key]")
+    return project_id, page.inner_text("[data-testid=new-secret]").strip()

@@ -16,7 +16,7 @@ from django.db import connection
 from django.test import Client
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import ARTIFACTS
+from tests.e2e.conftest import console_errors, screenshot, sign_up_with_ingest_key
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -130,26 +130,6 @@ def seed_explorer(key: str) -> None:
     )
 
 
-def screenshot(page, name: str) -> None:
-    """What a member sees at 1280x800 (the explorer scrolls; a full-page shot would be 4,000 px tall)."""
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
-
-
-def console_errors(page) -> list[str]:
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-
-    def on_console(message) -> None:
-        # /health (where page_as sets the cookie) has no icon link: Chromium's favicon probe 404s.
-        url = message.location.get("url", "")
-        if message.type == "error" and not url.endswith("/favicon.ico"):
-            errors.append(f"{message.text} ({url})")
-
-    page.on("console", on_console)
-    return errors
-
-
 def open_explorer(page, project_id: int, query: str = "") -> None:
     suffix = f"?q={query}" if query else ""
     page.goto(f"/projects/{project_id}/logs/{suffix}")
@@ -170,7 +150,7 @@ def test_the_explorer_shows_newest_lines_first_with_a_level_histogram(page_as, o
     expect(page.get_by_test_id("range-picker").locator("[aria-pressed=true]")).to_have_text("1h")
     assert rows.count() == 100
     page.mouse.move(900, 330)  # hover a bar: the tooltip shows the bucket's counts
-    screenshot(page, "logs-explorer")
+    screenshot(page, "logs-explorer", full_page=False)
 
     page.get_by_test_id("load-more").click()
     expect(rows).to_have_count(134)
@@ -193,7 +173,7 @@ def test_a_row_expands_and_a_clicked_value_becomes_a_filter_in_a_shareable_url(p
     )
     expect(detail.locator("[data-term='resource.host.name:web-1']")).to_be_visible()
     page.mouse.move(10, 10)
-    screenshot(page, "logs-expanded-row")
+    screenshot(page, "logs-expanded-row", full_page=False)
 
     # A value with a space is quoted, so the query still parses.
     detail.locator("[data-term='attr.order.id:\"ord 4711\"']").click()
@@ -259,7 +239,7 @@ def test_a_syntax_error_is_shown_under_the_bar_with_a_caret_at_its_position(page
     assert source[0] == "(timeout OR refused service:api"
     assert source[1].index("^") == len("(timeout OR refused service:api")
     expect(page.get_by_test_id("log-query")).to_have_attribute("aria-invalid", "true")
-    screenshot(page, "logs-syntax-error")
+    screenshot(page, "logs-syntax-error", full_page=False)
 
     page.get_by_test_id("log-query").fill("(timed OR refused) service:checkout")
     page.get_by_test_id("log-query").press("Enter")
@@ -379,7 +359,7 @@ def test_live_tail_streams_matching_lines_in_without_reload(page_as, org_a, alic
     assert page.evaluate("document.body.dataset.marker") == "same-page"
     assert page.get_by_test_id("logs-explorer").locator("img").count() == 0
     assert dialogs == []
-    screenshot(page, "logs-live-tail")
+    screenshot(page, "logs-live-tail", full_page=False)
     assert parse_qs(urlparse(page.url).query)["tail"] == ["1"]
     assert errors == []
 
@@ -438,20 +418,7 @@ def test_sign_up_create_project_and_key_then_sdk_logs_appear_in_the_open_explore
     page.set_default_timeout(15_000)
     errors = console_errors(page)
     try:
-        page.goto("/signup/")
-        page.fill("#id_email", EMAIL)
-        page.fill("#id_password", PASSWORD)
-        page.fill("#id_organization", "Tess Labs")
-        page.click("button[type=submit]")
-        page.wait_for_url(re.compile(r"/orgs/\d+/$"))
-        page.fill("#id_name", "shop")
-        page.click("[data-testid=create-project]")
-        page.wait_for_url(re.compile(r"/projects/\d+/settings/$"))
-        project_id = int(re.search(r"/projects/(\d+)/", page.url).group(1))
-        page.select_option("#id_scope", "ingest")
-        page.fill("#id_name", "shop service")
-        page.click("[data-testid=create-key]")
-        secret = page.inner_text("[data-testid=new-secret]").strip()
+        project_id, secret = sign_up_with_ingest_key(page, EMAIL, PASSWORD, "Tess Labs")
 
         page.goto(f"/projects/{project_id}/logs/")
         expect(page.get_by_test_id("results-state")).to_contain_text("No logs")
@@ -479,7 +446,7 @@ def test_sign_up_create_project_and_key_then_sdk_logs_appear_in_the_open_explore
         visible = time.time()
         latency_ms = (visible - acknowledged) * 1000
         print(f"\nlive tail latency, ingest acknowledged -> visible in page: {latency_ms:.0f} ms")
-        screenshot(page, "logs-live-tail-sdk")
+        screenshot(page, "logs-live-tail-sdk", full_page=False)
         assert errors == []
     finally:
         context.close()

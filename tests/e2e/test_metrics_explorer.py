@@ -16,7 +16,7 @@ from playwright.sync_api import expect
 from apps.dashboards import demo, live
 from apps.ingestion import partitions, writer
 from apps.projects.models import Project
-from tests.e2e.conftest import ARTIFACTS
+from tests.e2e.conftest import console_errors, screenshot
 from tests.e2e.test_overview import TELEMETRY_TABLES
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -36,23 +36,6 @@ def _drop_telemetry():
     with connection.cursor() as cursor:
         for table in TELEMETRY_TABLES:
             cursor.execute(f"DELETE FROM {table} WHERE project_id = ANY(%s)", [ids])
-
-
-def screenshot(page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-
-def console_errors(page) -> list[str]:
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-
-    def on_console(message) -> None:
-        if message.type == "error" and not message.location.get("url", "").endswith("/favicon.ico"):
-            errors.append(message.text)
-
-    page.on("console", on_console)
-    return errors
 
 
 def ingest_metrics(key: str, records: list[dict]) -> None:

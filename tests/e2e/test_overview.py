@@ -19,7 +19,7 @@ from playwright.sync_api import expect
 from apps.dashboards import demo, live
 from apps.ingestion import partitions, writer
 from apps.projects.models import Project
-from tests.e2e.conftest import ARTIFACTS
+from tests.e2e.conftest import console_errors, screenshot, sign_up_with_ingest_key
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -50,24 +50,6 @@ def _drop_telemetry():
             cursor.execute(f"DELETE FROM {table} WHERE project_id = ANY(%s)", [list(ids)])
 
 
-def screenshot(page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
-
-
-def console_errors(page) -> list[str]:
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-
-    def on_console(message) -> None:
-        # /health (where page_as sets the cookie) has no icon link: Chromium's favicon probe 404s.
-        if message.type == "error" and not message.location.get("url", "").endswith("/favicon.ico"):
-            errors.append(message.text)
-
-    page.on("console", on_console)
-    return errors
-
-
 def chart_total(page, test_id: str) -> float:
     return float(page.get_by_test_id(test_id).get_attribute("data-total") or 0)
 
@@ -88,7 +70,7 @@ def test_the_organization_home_shows_each_project_at_a_glance(page_as, org_a, al
     expect(page.get_by_test_id("project-card").filter(has_text="payments (staging)")).to_contain_text(
         "No telemetry yet"
     )
-    screenshot(page, "organization-home")
+    screenshot(page, "organization-home", full_page=False)
     assert errors == []
 
 
@@ -110,7 +92,7 @@ def test_the_overview_of_a_demo_project_charts_events_errors_and_latency(page_as
         re.compile(r"\d\d:\d\d:\d\d")
     )
     expect(page.get_by_test_id("welcome")).to_have_count(0)
-    screenshot(page, "overview")
+    screenshot(page, "overview", full_page=False)
 
     page.get_by_test_id("range-picker").get_by_role("button", name="6h").click()
     expect(page).to_have_url(re.compile(r"\?range=6h$"))
@@ -152,7 +134,7 @@ def test_an_empty_project_welcomes_and_only_admins_get_the_demo_button(page_as, 
     expect(page.get_by_test_id("welcome")).to_contain_text("Send your first telemetry")
     expect(page.get_by_test_id("welcome")).to_contain_text("OTEL_EXPORTER_OTLP_ENDPOINT")
     expect(page.get_by_test_id("demo-fill")).to_be_visible()
-    screenshot(page, "overview-empty")
+    screenshot(page, "overview-empty", full_page=False)
 
     page.get_by_test_id("demo-fill").click()  # no worker in tests: the task waits in the broker
     expect(page.locator("#demo-pending")).to_contain_text("Generating demo data")
@@ -172,20 +154,7 @@ def test_sign_up_create_key_then_sdk_logs_and_metrics_move_the_open_overview_wit
     page.set_default_timeout(15_000)
     errors = console_errors(page)
     try:
-        page.goto("/signup/")
-        page.fill("#id_email", EMAIL)
-        page.fill("#id_password", PASSWORD)
-        page.fill("#id_organization", "Olive Labs")
-        page.click("button[type=submit]")
-        page.wait_for_url(re.compile(r"/orgs/\d+/$"))
-        page.fill("#id_name", "shop")
-        page.click("[data-testid=create-project]")
-        page.wait_for_url(re.compile(r"/projects/\d+/settings/$"))
-        project_id = int(re.search(r"/projects/(\d+)/", page.url).group(1))
-        page.select_option("#id_scope", "ingest")
-        page.fill("#id_name", "shop service")
-        page.click("[data-testid=create-key]")
-        secret = page.inner_text("[data-testid=new-secret]").strip()
+        project_id, secret = sign_up_with_ingest_key(page, EMAIL, PASSWORD, "Olive Labs")
 
         page.goto(f"/projects/{project_id}/")
         expect(page.get_by_test_id("welcome")).to_be_visible()
@@ -220,7 +189,7 @@ def test_sign_up_create_key_then_sdk_logs_and_metrics_move_the_open_overview_wit
             re.compile(r"\d+ ms"), timeout=20_000
         )
         assert page.evaluate("() => window.sameDocument") is True  # never reloaded
-        screenshot(page, "overview-after-sdk")
+        screenshot(page, "overview-after-sdk", full_page=False)
         assert errors == []
     finally:
         context.close()

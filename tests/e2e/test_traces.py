@@ -14,7 +14,7 @@ from django.db import connection
 from django.test import Client
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import ARTIFACTS
+from tests.e2e.conftest import console_errors, screenshot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -29,11 +29,6 @@ def _drop_telemetry():
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM logs_event")
         cursor.execute("DELETE FROM traces_span")
-
-
-def screenshot(page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
 
 
 def attrs(mapping: dict[str, Any]) -> list[dict[str, Any]]:
@@ -206,19 +201,6 @@ def send_other_traces(key: str) -> None:
         t.send(key)
 
 
-def console_errors(page) -> list[str]:
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-
-    def on_console(message) -> None:
-        url = message.location.get("url", "")
-        if message.type == "error" and not url.endswith("/favicon.ico"):
-            errors.append(f"{message.text} ({url})")
-
-    page.on("console", on_console)
-    return errors
-
-
 def test_the_trace_list_shows_recent_traces_and_filters_by_status_and_duration(page_as, org_a, bob):
     send_checkout_trace(org_a.ingest_key)
     send_other_traces(org_a.ingest_key)
@@ -231,7 +213,7 @@ def test_the_trace_list_shows_recent_traces_and_filters_by_status_and_duration(p
     expect(rows.first).to_contain_text("POST /api/checkout")
     expect(rows.first).to_contain_text("412 ms")
     expect(rows.first.locator(".status-badge")).to_have_text("error")
-    screenshot(page, "traces-list")
+    screenshot(page, "traces-list", full_page=False)
 
     page.get_by_test_id("trace-status").select_option("error")
     expect(rows).to_have_count(3)
@@ -303,7 +285,7 @@ def test_a_trace_is_a_waterfall_with_span_details_and_its_logs(page_as, org_a, a
     expect(detail.locator(".spanevents li")).to_have_count(2)
     expect(detail.locator(".spanevents li").first).to_contain_text("retry")
     page.mouse.move(5, 5)
-    screenshot(page, "trace-waterfall")
+    screenshot(page, "trace-waterfall", full_page=False)
 
     # Untrusted attribute keys and values are text.
     spans.filter(has_text="UPDATE stock").click()
@@ -338,7 +320,7 @@ def test_an_unknown_trace_id_shows_not_found_or_past_retention(page_as, org_a, b
     state = page.get_by_test_id("trace-state")
     expect(state).to_contain_text("Trace not found")
     expect(state).to_contain_text("past retention")
-    screenshot(page, "trace-not-found")
+    screenshot(page, "trace-not-found", full_page=False)
     # The browser logs the API's 404 as a failed resource; nothing else may fail.
     assert [e for e in errors if "status of 404" not in e] == []
 
