@@ -11,7 +11,15 @@ from apps.ingestion.batch import Batch, TimeWindow, jsonb, ns_to_datetime
 from apps.ingestion.cleaning import Cleaner, clean_resource
 from apps.ingestion.native import LEVELS
 from apps.ingestion.otlp import any_value, kv_dict, kv_dict_checked
-from apps.ingestion.records import RecordRejected, add_series, bytes_id, check_count, check_histogram
+from apps.ingestion.records import (
+    EXP_GRID,
+    RecordRejected,
+    add_series,
+    bytes_id,
+    check_count,
+    check_histogram,
+    exponential_to_grid,
+)
 
 WINDOW_REASON = "timestamp outside the accepted window (30 days back, 1 day ahead)"
 
@@ -266,8 +274,8 @@ def _exponential_point(point: Any) -> tuple[Any, ...]:
         _optional(point, "sum"),
         _optional(point, "min"),
         _optional(point, "max"),
-        None,
-        None,
+        EXP_GRID,
+        exponential_to_grid(point.scale, point.zero_count, point.positive.offset, positive, negative),
         point.scale,
         point.zero_count,
         point.positive.offset,

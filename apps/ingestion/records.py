@@ -121,6 +121,38 @@ def check_histogram(bounds: list[float], counts: list[int]) -> None:
         raise RecordRejected("histogram bucket counts must be between 0 and 2^63-1")
 
 
+# Exponential histograms are also stored as explicit bucket counts on one fixed grid, so rollups,
+# charts and percentiles treat them like any histogram: each export may use its own scale and
+# offset, and only a shared grid lets points (and series) be merged by adding counts. The grid
+# has half-powers of two from 2^-20 (~1e-6) to 2^30 (~1e9): a bucket is at most sqrt(2) wide,
+# which bounds a percentile's error; values outside fall into the first or last bucket.
+EXP_GRID = [2.0 ** (half / 2) for half in range(-40, 61)]
+_EXP_OFFSET = 41  # grid bucket j covers (EXP_GRID[j-1], EXP_GRID[j]]; 2^(m/2) ends bucket m + 40
+
+
+def exponential_to_grid(
+    scale: int, zero_count: int, offset: int, positive: list[int], negative: list[int]
+) -> list[int]:
+    """Bucket counts of an OTLP exponential histogram on EXP_GRID (len(EXP_GRID) + 1 counts).
+
+    Positive bucket i at `scale` covers (2^(i/2^scale), 2^((i+1)/2^scale)]. At scale >= 1 it lies
+    inside one grid bucket; at coarser scales it spans several and is counted in the one holding
+    its upper end. The zero bucket and negative values go to the first bucket."""
+    counts = [0] * (len(EXP_GRID) + 1)
+    last = len(counts) - 1
+    counts[0] = zero_count + sum(negative)
+    for position, count in enumerate(positive):
+        if not count:
+            continue
+        index = offset + position
+        if scale >= 1:
+            bucket = (index >> (scale - 1)) + _EXP_OFFSET
+        else:
+            bucket = ((index + 1) << (1 - scale)) + _EXP_OFFSET - 1
+        counts[min(max(bucket, 0), last)] += count
+    return counts
+
+
 def check_count(value: int) -> int:
     if not 0 <= value <= INT8_MAX:
         raise RecordRejected("counts must be between 0 and 2^63-1")
