@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 CHROMIUM_PATH ?= /usr/bin/chromium
 PYTEST_ARGS ?=
 
-.PHONY: run test lint fmt bench bench-ingest bench-query bench-query-logs bench-query-metrics bench-live bench-overview clean-var
+.PHONY: run test lint fmt bench bench-ingest bench-query bench-query-logs bench-query-metrics bench-query-traces bench-live bench-overview clean-var
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("Vigil needs Python 3.11 or newer") if sys.version_info < (3, 11) else None'
@@ -46,7 +46,7 @@ clean-var:
 	rm -rf var
 
 # Every benchmark, then BENCHMARKS.md from their results (bench/*_RESULTS.md).
-bench: bench-ingest bench-query-logs bench-query-metrics bench-live bench-overview
+bench: bench-ingest bench-query bench-live bench-overview
 	$(PY) bench/assemble.py
 
 # The load generator is wrk (a Debian package): low overhead, so the client does not eat the cores.
@@ -54,8 +54,9 @@ bench-ingest: $(VENV)/.installed
 	@command -v wrk >/dev/null || { echo "[vigil] installing Debian's wrk"; apt-get install -y -qq wrk; }
 	$(PY) bench/ingest.py
 
-# The query benchmark of issue 4: logs (10 M rows) and metrics, each on its own database.
-bench-query: bench-query-logs bench-query-metrics
+# The query benchmark: logs (10 M rows) and metrics (50 M points), each on its own database, and
+# a trace by id (on the overview benchmark's database, loaded when missing).
+bench-query: bench-query-logs bench-query-metrics bench-query-traces
 
 bench-query-logs: $(VENV)/.installed
 	$(PY) bench/query_logs.py
@@ -64,6 +65,9 @@ bench-query-metrics: $(VENV)/.installed
 	$(PY) bench/query_metrics.py
 
 # 200 WebSocket subscribers over 20 projects while logs arrive at 5,000 events/s.
+bench-query-traces: $(VENV)/.installed
+	$(PY) bench/query_traces.py
+
 bench-live: $(VENV)/.installed
 	$(PY) bench/live_fanout.py
 

@@ -12,6 +12,7 @@ SECTIONS = [
     ("INGEST_RESULTS.md", "make bench-ingest"),
     ("QUERY_LOGS_RESULTS.md", "make bench-query-logs"),
     ("QUERY_METRICS_RESULTS.md", "make bench-query-metrics"),
+    ("QUERY_TRACES_RESULTS.md", "make bench-query-traces"),
     ("LIVE_RESULTS.md", "make bench-live"),
     ("OVERVIEW_RESULTS.md", "make bench-overview"),
 ]
