@@ -1,0 +1,153 @@
+"""What one live announcement carries (apps.dashboards.live publishes it): built from the rows of a
+committed batch, bounded so a Redis message stays small, and foldable (`merge`) while throttled."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any, TypedDict
+
+import orjson
+
+from apps.logs.selectors import level_name
+
+LINES_PER_EVENT = 300
+LINE_MAX_BYTES = 16 * 1024  # message + attributes + resource of one line
+LINE_BUDGET = 64 * 1024  # all lines of one event
+SERVICES_PER_EVENT = 20
+NAMES_PER_EVENT = 50
+TRACE_IDS_PER_EVENT = 10
+STATUS_ERROR = 2  # OTLP span status code ERROR
+
+
+class LiveEvent(TypedDict, total=False):
+    """One announcement as stored (the consumer adds `id`, and `lines` only for tailing sockets)."""
+
+    kind: str
+    count: int
+    at: int  # epoch ms of the newest commit folded into this event
+    levels: dict[str, int]
+    services: list[str]
+    ts_min: str
+    ts_max: str
+    lines: list[Any]
+    lines_omitted: int
+    names: list[str]
+    errors: int
+    trace_ids: list[str]
+    line_bytes: int  # size of `lines` while folding; not published
+
+
+def _event(kind: str, count: int, at: int) -> LiveEvent:
+    event = LiveEvent(kind=kind, count=count, at=at)
+    if kind == "logs":
+        event["levels"], event["services"], event["lines_omitted"] = {}, [], 0
+    elif kind == "metrics":
+        event["names"] = []
+    elif kind == "spans":
+        event["errors"], event["services"], event["trace_ids"] = 0, [], []
+    return event
+
+
+def logs_event(rows: list[tuple[Any, ...]], at: int) -> LiveEvent:
+    """Rows in apps.ingestion.writer.LOG_COPY column order: (project_id, ts, observed_ts, level,
+    service, trace_id, span_id, message, attributes, resource)."""
+    event = _event("logs", len(rows), at)
+    levels: Counter[str] = Counter()
+    for severity, n in Counter(row[3] for row in rows).items():
+        levels[level_name(severity)] += n
+    times = [row[1] for row in rows]
+    lines: list[dict[str, Any]] = []
+    budget = LINE_BUDGET
+    for row in rows:
+        if len(lines) >= LINES_PER_EVENT or budget <= 0:
+            break
+        size = len(row[7]) + len(row[8]) + len(row[9])
+        if size <= LINE_MAX_BYTES and size <= budget:
+            budget -= size
+            lines.append(log_line(row))
+    event["levels"] = dict(levels)
+    event["services"] = _first(row[4] for row in rows if row[4])[:SERVICES_PER_EVENT]
+    event["ts_min"], event["ts_max"] = min(times).isoformat(), max(times).isoformat()
+    event["lines"], event["lines_omitted"] = lines, len(rows) - len(lines)
+    event["line_bytes"] = LINE_BUDGET - budget
+    return event
+
+
+def log_line(row: tuple[Any, ...]) -> dict[str, Any]:
+    """One row as the search API returns it (apps.logs.selectors.LogRecord). The jsonb columns are
+    JSON text already (orjson wrote them): embedded as fragments, never parsed and re-encoded."""
+    _, ts, observed, level, service, trace_id, span_id, message, attributes, resource = row
+    return {
+        "timestamp": ts.isoformat(),
+        "observed_timestamp": observed.isoformat(),
+        "level": level_name(level),
+        "severity": level,
+        "service": service,
+        "trace_id": trace_id,
+        "span_id": span_id,
+        "message": message,
+        "attributes": _fragment(attributes),
+        "resource": _fragment(resource),
+    }
+
+
+def _fragment(value: Any) -> Any:
+    if isinstance(value, bytes | bytearray | memoryview):
+        raw = bytes(value)
+        return orjson.Fragment(raw[1:] if raw[:1] == b"\x01" else raw)  # jsonb binary: version byte
+    return value
+
+
+def spans_event(rows: list[tuple[Any, ...]], at: int) -> LiveEvent:
+    """Rows in apps.ingestion.writer.SPAN_COPY order: trace_id at 1, status_code at 9, service at 11."""
+    event = _event("spans", len(rows), at)
+    failed = [row for row in rows if row[9] == STATUS_ERROR]
+    event["errors"] = len(failed)
+    event["services"] = _first(row[11] for row in rows if row[11])[:SERVICES_PER_EVENT]
+    event["trace_ids"] = _first(row[1] for row in failed + rows)[:TRACE_IDS_PER_EVENT]
+    return event
+
+
+def metrics_event(rows: list[tuple[Any, ...]], series: dict[bytes, Any], at: int) -> LiveEvent:
+    """Points carry their series' labels hash at 1 (apps.ingestion.batch.Batch.points)."""
+    event = _event("metrics", len(rows), at)
+    event["names"] = _first(series[row[1]].name for row in rows if row[1] in series)[:NAMES_PER_EVENT]
+    return event
+
+
+def _first(values: Iterable[str]) -> list[str]:
+    """Distinct values in order of appearance."""
+    return list(dict.fromkeys(values))
+
+
+def merge(into: LiveEvent, other: LiveEvent) -> LiveEvent:
+    """Fold `other` (a later event of the same kind) into `into`: totals add up, lists stay bounded."""
+    into["count"] = into.get("count", 0) + other.get("count", 0)
+    into["at"] = max(into.get("at", 0), other.get("at", 0))
+    if "levels" in other:
+        levels = into.setdefault("levels", {})
+        for name, n in other["levels"].items():
+            levels[name] = levels.get(name, 0) + n
+    if "services" in other:
+        into["services"] = _first([*into.get("services", []), *other["services"]])[:SERVICES_PER_EVENT]
+    if "names" in other:
+        into["names"] = _first([*into.get("names", []), *other["names"]])[:NAMES_PER_EVENT]
+    if "trace_ids" in other:
+        into["trace_ids"] = _first([*into.get("trace_ids", []), *other["trace_ids"]])[:TRACE_IDS_PER_EVENT]
+    if "errors" in other:
+        into["errors"] = into.get("errors", 0) + other["errors"]
+    if "ts_min" in other:
+        into["ts_min"] = min(into.get("ts_min", other["ts_min"]), other["ts_min"])
+        into["ts_max"] = max(into.get("ts_max", other["ts_max"]), other["ts_max"])
+    if "lines_omitted" in other:
+        lines, more = into.setdefault("lines", []), other.get("lines", [])
+        fits = len(lines) + len(more) <= LINES_PER_EVENT
+        fits = fits and into.get("line_bytes", 0) + other.get("line_bytes", 0) <= LINE_BUDGET
+        if fits:
+            lines.extend(more)
+            into["line_bytes"] = into.get("line_bytes", 0) + other.get("line_bytes", 0)
+        into["lines_omitted"] = (
+            into.get("lines_omitted", 0) + other["lines_omitted"] + (0 if fits else len(more))
+        )
+    return into
