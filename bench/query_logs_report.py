@@ -160,7 +160,8 @@ def _second_page(big: int) -> Any:
 
 
 def sizes() -> list[tuple[str, float, float]]:
-    """(relation, total MB, MB per million rows) for logs_event's table and index parts."""
+    """(relation, total MB, MB per million rows) for logs_event's table and index parts, summed over
+    its leaf partitions (days, split by level class); hourly slice indexes count as message_trgm."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM logs_event")
         millions = cursor.fetchone()[0] / 1e6
@@ -169,17 +170,19 @@ def sizes() -> list[tuple[str, float, float]]:
             SELECT coalesce(sum(pg_relation_size(c.oid)), 0),
                    coalesce(sum(pg_total_relation_size(c.oid) - pg_relation_size(c.oid)
                                 - pg_indexes_size(c.oid)), 0)
-            FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-            WHERE i.inhparent = 'logs_event'::regclass
+            FROM pg_partition_tree('logs_event') t JOIN pg_class c ON c.oid = t.relid
+            WHERE t.isleaf
             """
         )
         heap, toast = cursor.fetchone()
         cursor.execute(
             """
-            SELECT regexp_replace(ic.relname, '^logs_event_p[0-9]{8}_?', ''), sum(pg_relation_size(ic.oid))
-            FROM pg_inherits i JOIN pg_index x ON x.indrelid = i.inhrelid
+            SELECT regexp_replace(regexp_replace(ic.relname,
+                       '^logs_event_p[0-9]{8}_((unspecified|debug|info|warn)_)?', ''), '_h[0-9]{2}$', ''),
+                   sum(pg_relation_size(ic.oid))
+            FROM pg_partition_tree('logs_event') t JOIN pg_index x ON x.indrelid = t.relid
             JOIN pg_class ic ON ic.oid = x.indexrelid
-            WHERE i.inhparent = 'logs_event'::regclass GROUP BY 1 ORDER BY 1
+            WHERE t.isleaf GROUP BY 1 ORDER BY 1
             """
         )
         indexes = cursor.fetchall()
