@@ -55,6 +55,7 @@ from apps.dashboards.events import (  # noqa: F401
     NAMES_PER_EVENT,
     LiveEvent,
     _event,
+    finish,
     log_line,
     logs_event,
     merge,
@@ -307,7 +308,7 @@ class _Publisher:
             self.redis = aioredis.Redis.from_url(self.redis_url, socket_timeout=1, socket_connect_timeout=0.5)
             self.script = self.redis.register_script(PUBLISH_SCRIPT)
         skip = 1 if project_id in self.missed else 0
-        event.pop("line_bytes", None)
+        finish(event)  # builds the log lines, once per published event
         stream_id = int(
             await self.script(
                 keys=[stream_key(project_id), counter_key(project_id)],

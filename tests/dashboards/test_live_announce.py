@@ -49,7 +49,7 @@ def read(project_id: int, after: int = 0, redis_url: str | None = None) -> live.
 def test_an_event_counts_levels_and_carries_bounded_lines(org_a):
     records = [{"message": f"line {n}", "level": "error" if n % 4 == 0 else "info"} for n in range(400)]
     records[3] = {"message": "x" * (live.LINE_MAX_BYTES + 1), "service": "huge"}
-    event = live.logs_event(log_rows(org_a.project.pk, records), at=1)
+    event = live.finish(live.logs_event(log_rows(org_a.project.pk, records), at=1))
     assert event["count"] == 400
     assert event["levels"] == {"error": 100, "info": 299, "unspecified": 1}
     assert len(event["lines"]) == live.LINES_PER_EVENT
@@ -60,15 +60,26 @@ def test_an_event_counts_levels_and_carries_bounded_lines(org_a):
 
 def test_the_byte_budget_of_an_event_holds_across_folded_batches(org_a):
     big = [{"message": "y" * 10_000} for _ in range(10)]
-    first = live.logs_event(log_rows(org_a.project.pk, big), at=1)
-    assert len(first["lines"]) == live.LINE_BUDGET // 10_000 and first["lines_omitted"] == 10 - len(
-        first["lines"]
+    alone = live.finish(live.logs_event(log_rows(org_a.project.pk, big), at=1))
+    assert len(alone["lines"]) == live.LINE_BUDGET // 10_000 and alone["lines_omitted"] == 10 - len(
+        alone["lines"]
     )
+
+    first = live.logs_event(log_rows(org_a.project.pk, big), at=1)
     second = live.logs_event(log_rows(org_a.project.pk, big[:2]), at=2)
-    folded = live.merge(first, second)
+    folded = live.finish(live.merge(first, second))  # lines are built once, when published
     assert folded["count"] == 12 and folded["at"] == 2
-    assert len(folded["lines"]) == len(first["lines"])
+    assert len(folded["lines"]) == len(alone["lines"])
     assert folded["lines_omitted"] == 12 - len(folded["lines"])
+    assert "rows" not in folded  # the batches' rows are never published
+
+
+def test_lines_of_folded_batches_follow_each_other_oldest_first(org_a):
+    first = live.logs_event(log_rows(org_a.project.pk, [{"message": "a1"}, {"message": "a2"}]), at=1)
+    second = live.logs_event(log_rows(org_a.project.pk, [{"message": "b1"}]), at=2)
+    folded = live.finish(live.merge(first, second))
+    assert [line["message"] for line in folded["lines"]] == ["a1", "a2", "b1"]
+    assert folded["lines_omitted"] == 0
 
 
 def test_folding_adds_up_totals_and_keeps_lists_short():
