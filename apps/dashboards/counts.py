@@ -2,11 +2,12 @@
 per project and minute, so the overview charts and the organization home never count raw rows
 over long ranges (logs have their own counts: apps.logs.counts).
 
-Same scheme as the log counts. Each run claims the watermark row (FOR UPDATE SKIP LOCKED: a
-concurrent run returns at once), recounts whole minutes from `counted_until - late window` up to
-the last finished minute and *replaces* their counts (INSERT ... ON CONFLICT DO UPDATE), so a
-second run or a redone crashed run writes the same numbers. A first run starts at the longest
-span/point retention and catches up chunk by chunk within its time budget.
+The scheme, and the code (apps.logs.counts.advance), of the log counts. Each run claims the
+watermark row (FOR UPDATE SKIP LOCKED: a concurrent run returns at once), recounts whole minutes
+from `counted_until - late window` up to the last finished minute and *replaces* their counts
+(INSERT ... ON CONFLICT DO UPDATE), so a second run or a redone crashed run writes the same numbers.
+A first run starts at the longest span/point retention and catches up chunk by chunk within its time
+budget.
 Rows arriving later than the late window (a backfill, an exporter that was offline) are noted by
 ingestion in dashboards_event_count_stale, in the same transaction as the rows
 (apps.logs.counts.note_late_rows); each run recounts the noted minutes of the noted projects.
@@ -14,8 +15,6 @@ ingestion in dashboards_event_count_stale, in the same transaction as the rows
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,12 +22,9 @@ from django.db import connection, transaction
 from django.db.backends.utils import CursorWrapper
 
 from apps.billing import retention
-from apps.logs.counts import claim_stale, floor_minute, late_window
+from apps.logs.counts import RUN_BUDGET_SECONDS, CountRun, CountTable, advance, floor_minute
 
-CHUNK = timedelta(hours=6)
-RUN_BUDGET_SECONDS = 45.0  # beat fires every minute: leave the next run its slot
 SPAN_STATUS_ERROR = 2
-STALE_TABLE = "dashboards_event_count_stale"  # notes of late spans and points, see below
 
 # project_id = ANY(...) lets (project_id, start_ts) and (project_id, series_id, ts) serve a narrow
 # window per project; the BRIN index on metrics_point.ts helps the same way.
@@ -50,55 +46,11 @@ WHERE (c.spans, c.span_errors, c.points) <> (EXCLUDED.spans, EXCLUDED.span_error
 """
 
 
-@dataclass(frozen=True)
-class CountRun:
-    chunks: int
-    counted_until: datetime | None
-
-
 def count_events(now: datetime | None = None, budget: float = RUN_BUDGET_SECONDS) -> CountRun:
-    """The beat task's body: advance the watermark chunk by chunk until caught up or out of time."""
-    deadline = time.monotonic() + budget
-    until = floor_minute(now or datetime.now(UTC))
-    chunks, counted_until = 0, None
-    while True:
-        step = _count_one_chunk(until)
-        if step is None:
-            break
-        counted_until, caught_up = step
-        chunks += 1
-        if caught_up or time.monotonic() > deadline:
-            break
-    _recount_stale()
-    _forget_expired(until)
-    return CountRun(chunks, counted_until)
-
-
-def _recount_stale() -> None:
-    with transaction.atomic(), connection.cursor() as cursor:
-        for project_id, minute_from, minute_to in claim_stale(cursor, STALE_TABLE):
-            recount(minute_from, minute_to, [project_id], cursor)
-
-
-def _count_one_chunk(until: datetime) -> tuple[datetime, bool] | None:
-    """Claims the watermark, recounts one chunk, commits. None when another run holds the claim."""
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT counted_until FROM dashboards_event_count_watermark WHERE id = 1 FOR UPDATE SKIP LOCKED"
-        )
-        row = cursor.fetchone()
-        if row is None:
-            return None
-        watermark = row[0] or until - _longest_retention()
-        start = watermark - late_window()
-        end = min(until, max(watermark, start) + CHUNK)
-        if end > start:
-            recount(start, end, cursor=cursor)
-        new_watermark = max(watermark, end)
-        cursor.execute(
-            "UPDATE dashboards_event_count_watermark SET counted_until = %s WHERE id = 1", [new_watermark]
-        )
-    return new_watermark, new_watermark >= until
+    """The beat task's body: the watermark scheme of apps.logs.counts, then expired minutes go."""
+    run = advance(EVENT_COUNTS, now, budget)
+    _forget_expired(floor_minute(now or datetime.now(UTC)))
+    return run
 
 
 def recount(
@@ -140,3 +92,12 @@ def _forget_expired(now: datetime) -> None:
         cursor.execute(
             "DELETE FROM dashboards_event_count_1m WHERE minute < %s", [now - _longest_retention()]
         )
+
+
+EVENT_COUNTS = CountTable(
+    watermark="dashboards_event_count_watermark",
+    stale="dashboards_event_count_stale",
+    # A first run starts at the longest span/point retention: older rows are never shown.
+    first_start=lambda cursor, until: until - _longest_retention(),
+    recount=lambda start, end, cursor, project_ids: recount(start, end, project_ids, cursor),
+)

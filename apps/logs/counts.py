@@ -16,7 +16,7 @@ the rows (`note_late_rows`), and each run recounts the noted minutes of the note
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -81,21 +81,38 @@ def floor_minute(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(second=0, microsecond=0)
 
 
-def count_logs(now: datetime | None = None, budget: float = RUN_BUDGET_SECONDS) -> CountRun:
+@dataclass(frozen=True)
+class CountTable:
+    """A per-minute count table kept by the scheme above — logs here, spans and points in
+    apps.dashboards.counts: its watermark row (table names are constants, never input), its notes
+    of stale minutes, where a first run starts, and how to recount [start, end) of every project
+    (project_ids None) or of some."""
+
+    watermark: str
+    stale: str
+    first_start: Callable[[CursorWrapper, datetime], datetime]
+    recount: Callable[[datetime, datetime, CursorWrapper, list[int] | None], None]
+
+
+def advance(table: CountTable, now: datetime | None = None, budget: float = RUN_BUDGET_SECONDS) -> CountRun:
     """Advance the watermark chunk by chunk until caught up or out of time budget, then recount
     the minutes that stragglers made stale."""
     deadline = time.monotonic() + budget
     chunks, counted_until = 0, None
     while True:
-        step = _count_one_chunk(floor_minute(now or datetime.now(UTC)))
+        step = _count_one_chunk(table, floor_minute(now or datetime.now(UTC)))
         if step is None:
             break
         counted_until, caught_up = step
         chunks += 1
         if caught_up or time.monotonic() > deadline:
             break
-    recount_stale()
+    recount_stale(table)
     return CountRun(chunks, counted_until)
+
+
+def count_logs(now: datetime | None = None, budget: float = RUN_BUDGET_SECONDS) -> CountRun:
+    return advance(LOG_COUNTS, now, budget)
 
 
 # A row older than this (relative to its arrival) may lie before the range the next run recounts:
@@ -133,29 +150,30 @@ def claim_stale(cursor: CursorWrapper, table: str = STALE_TABLES[0]) -> list[tup
     return list(cursor.fetchall())
 
 
-def recount_stale() -> int:
+def recount_stale(table: CountTable | None = None) -> int:
     """Recount the noted minutes, per project. Returns the number of notes handled."""
+    table = table or LOG_COUNTS
     with transaction.atomic(), connection.cursor() as cursor:
-        notes = claim_stale(cursor)
+        notes = claim_stale(cursor, table.stale)
         for project_id, minute_from, minute_to in notes:
-            recount(minute_from, minute_to, cursor, project_ids=[project_id])
+            table.recount(minute_from, minute_to, cursor, [project_id])
     return len(notes)
 
 
-def _count_one_chunk(until: datetime) -> tuple[datetime, bool] | None:
+def _count_one_chunk(table: CountTable, until: datetime) -> tuple[datetime, bool] | None:
     """Claims the watermark, recounts one chunk, commits. None when another run holds the claim."""
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SELECT counted_until FROM logs_count_watermark WHERE id = 1 FOR UPDATE SKIP LOCKED")
+        cursor.execute(f"SELECT counted_until FROM {table.watermark} WHERE id = 1 FOR UPDATE SKIP LOCKED")  # noqa: S608
         row = cursor.fetchone()
         if row is None:
             return None
-        watermark = row[0] or _first_partition_start(cursor) or until
+        watermark = row[0] or table.first_start(cursor, until)
         start = watermark - late_window()
         end = min(until, max(watermark, start) + CHUNK)
         if end > start:
-            recount(start, end, cursor)
+            table.recount(start, end, cursor, None)
         new_watermark = max(watermark, end)
-        cursor.execute("UPDATE logs_count_watermark SET counted_until = %s WHERE id = 1", [new_watermark])
+        cursor.execute(f"UPDATE {table.watermark} SET counted_until = %s WHERE id = 1", [new_watermark])  # noqa: S608
     return new_watermark, new_watermark >= until
 
 
@@ -215,3 +233,11 @@ def ensure_count_partitions(days: list[date]) -> None:
     for table in COUNT_TABLES:
         ranges = [(f"{table}_p{day:%Y%m%d}", *day_bounds(day)) for day in days]
         create_partitions(table, ranges)
+
+
+LOG_COUNTS = CountTable(
+    watermark="logs_count_watermark",
+    stale="logs_count_stale",
+    first_start=lambda cursor, until: _first_partition_start(cursor) or until,
+    recount=lambda start, end, cursor, project_ids: recount(start, end, cursor, project_ids),
+)
