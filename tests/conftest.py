@@ -25,6 +25,24 @@ def missing_tool(reason: str) -> None:
     pytest.skip(reason)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _no_live_events_of_earlier_runs():
+    """Every run gets a fresh database, whose project ids start again at 1; the per-project live
+    event streams in Redis (apps.dashboards.live) must start again too, or a run would see the
+    events and ids an earlier run left for a project with the same id."""
+    import redis
+    from django.conf import settings
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    try:
+        for key in client.scan_iter("vigil:live:*", count=1000):
+            client.delete(key)
+    except redis.RedisError:
+        pass  # tests that need Redis will say so themselves
+    finally:
+        client.close()
+
+
 @pytest.fixture(autouse=True)
 def _fast_hashing_and_clean_cache(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -143,3 +143,27 @@ def sign_up_with_ingest_key(page, email: str, password: str, organization: str) 
     page.fill("#id_name", "shop service")
     page.click("[data-testid=create-key]")
     return project_id, page.inner_text("[data-testid=new-secret]").strip()
+
+
+def acknowledged_sdk_export(script: str, server_url: str, ingest_key: str, *args: str) -> float:
+    """Run an OpenTelemetry SDK `script` in its own interpreter (the SDK's global providers must
+    not leak into the test process), configured only by the standard OTEL_* variables, and return
+    the epoch time at which its exports were acknowledged (the script prints it as JSON)."""
+    import json
+    import subprocess
+    import sys
+
+    sender = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        env={
+            **os.environ,
+            "OTEL_EXPORTER_OTLP_ENDPOINT": server_url,
+            "OTEL_EXPORTER_OTLP_HEADERS": f"authorization=Bearer%20{ingest_key}",
+            "OTEL_SERVICE_NAME": "shop",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return float(json.loads(sender.stdout)["acknowledged_at"])

@@ -4,7 +4,6 @@ click-to-filter, syntax errors, hostile text, and live tail fed by the real Open
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from datetime import UTC, datetime, timedelta
@@ -16,7 +15,7 @@ from django.db import connection
 from django.test import Client
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import console_errors, screenshot, sign_up_with_ingest_key
+from tests.e2e.conftest import acknowledged_sdk_export, console_errors, screenshot, sign_up_with_ingest_key
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -410,8 +409,6 @@ def test_sign_up_create_project_and_key_then_sdk_logs_appear_in_the_open_explore
     page_as, asgi_server, browser
 ):
     """The issue's flow end to end; prints ingest-acknowledged -> visible-in-page latency."""
-    import subprocess
-    import sys
 
     context = browser.new_context(viewport={"width": 1280, "height": 800}, base_url=asgi_server.url)
     page = context.new_page()
@@ -428,20 +425,7 @@ def test_sign_up_create_project_and_key_then_sdk_logs_appear_in_the_open_explore
         page.mouse.move(5, 5)
 
         marker = f"sdk-line-{int(time.time() * 1000)}"
-        sender = subprocess.run(
-            [sys.executable, "-c", SDK_SENDER, marker],
-            env={
-                **os.environ,
-                "OTEL_EXPORTER_OTLP_ENDPOINT": asgi_server.url,
-                "OTEL_EXPORTER_OTLP_HEADERS": f"authorization=Bearer%20{secret}",
-                "OTEL_SERVICE_NAME": "shop",
-            },
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        )
-        acknowledged = json.loads(sender.stdout)["acknowledged_at"]
+        acknowledged = acknowledged_sdk_export(SDK_SENDER, asgi_server.url, secret, marker)
         expect(page.locator("#log-rows tr.logrow", has_text=marker)).to_have_count(3, timeout=15_000)
         visible = time.time()
         latency_ms = (visible - acknowledged) * 1000

@@ -5,11 +5,7 @@ its charts move without a reload (the test prints ingest-acknowledged -> visible
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import subprocess
-import sys
 import time
 
 import pytest
@@ -19,7 +15,7 @@ from playwright.sync_api import expect
 from apps.dashboards import demo, live
 from apps.ingestion import partitions, writer
 from apps.projects.models import Project
-from tests.e2e.conftest import console_errors, screenshot, sign_up_with_ingest_key
+from tests.e2e.conftest import acknowledged_sdk_export, console_errors, screenshot, sign_up_with_ingest_key
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -162,20 +158,7 @@ def test_sign_up_create_key_then_sdk_logs_and_metrics_move_the_open_overview_wit
         page.evaluate("() => { window.sameDocument = true; }")
         assert chart_total(page, "chart-events") == 0
 
-        sender = subprocess.run(
-            [sys.executable, "-c", SDK_SENDER],
-            env={
-                **os.environ,
-                "OTEL_EXPORTER_OTLP_ENDPOINT": asgi_server.url,
-                "OTEL_EXPORTER_OTLP_HEADERS": f"authorization=Bearer%20{secret}",
-                "OTEL_SERVICE_NAME": "shop",
-            },
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        )
-        acknowledged = json.loads(sender.stdout)["acknowledged_at"]
+        acknowledged = acknowledged_sdk_export(SDK_SENDER, asgi_server.url, secret)
         sub = page.get_by_test_id("tile-events").locator(".tile-sub")
         expect(sub).to_contain_text("3 logs", timeout=15_000)
         expect(sub).to_contain_text(re.compile(r"[1-9][\d.,k]* points"), timeout=15_000)
