@@ -7,10 +7,11 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django_asgi_app = get_asgi_application()
 
-from apps.ingestion.asgi import limit_ingest_bodies  # noqa: E402  (imports settings)
+from apps.ingestion.asgi import ingest_fast_path  # noqa: E402  (imports settings)
 
-# Django's ASGI handler spools a whole body before the view runs; cap ingestion bodies first.
-http_app = limit_ingest_bodies(django_asgi_app)  # type: ignore[arg-type]
+# Ingestion routes are served in front of Django (same code as the views, without Django's
+# per-request cost); everything else goes to Django.
+http_app = ingest_fast_path(django_asgi_app)  # type: ignore[arg-type]
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs the app registry loaded above)
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

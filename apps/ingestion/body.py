@@ -9,11 +9,14 @@ in memory before it is refused with 413.
 from __future__ import annotations
 
 import zlib
+from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.http import HttpRequest
 
 from apps.ingestion.errors import IngestError
+
+if TYPE_CHECKING:
+    from apps.ingestion.endpoint import IngestRequest
 
 
 def max_body_bytes() -> int:
@@ -24,20 +27,22 @@ def max_decompressed_bytes() -> int:
     return int(settings.INGEST_MAX_DECOMPRESSED_BYTES)
 
 
-def content_type(request: HttpRequest) -> str:
-    return request.META.get("CONTENT_TYPE", "").split(";", 1)[0].strip().lower()
+def media_type(header: str) -> str:
+    """`application/json; charset=utf-8` -> `application/json`."""
+    return header.split(";", 1)[0].strip().lower()
 
 
-def read_body(request: HttpRequest) -> bytes:
-    """The decompressed body, or IngestError 413/415/400."""
-    encoding = request.META.get("HTTP_CONTENT_ENCODING", "").strip().lower()
+def read_body(request: IngestRequest) -> bytes:
+    """The decompressed body, or IngestError 413/415/400. The transport read at most the cap + 1
+    bytes into `request.body` (apps.ingestion.asgi, apps.ingestion.views)."""
+    encoding = request.content_encoding
     if encoding not in ("", "identity", "gzip", "x-gzip", "deflate"):
         raise IngestError(415, f"Unsupported Content-Encoding {encoding!r}; use gzip or none.")
     limit = max_body_bytes()
-    declared = request.META.get("CONTENT_LENGTH") or ""
+    declared = request.content_length
     if declared.isdigit() and int(declared) > limit:
         raise IngestError(413, f"Body larger than {limit} bytes.", {"limit": limit})
-    raw = request.read(limit + 1)
+    raw = request.body
     if len(raw) > limit:
         raise IngestError(413, f"Body larger than {limit} bytes.", {"limit": limit})
     if encoding in ("gzip", "x-gzip"):

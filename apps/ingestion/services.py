@@ -8,10 +8,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import DatabaseError
-from django.http import HttpRequest
 
 from apps.billing import quota, retention
 from apps.dashboards import live
@@ -21,8 +20,11 @@ from apps.ingestion.body import read_body
 from apps.ingestion.cleaning import Cleaner
 from apps.ingestion.errors import IngestError
 from apps.ingestion.redaction import redactor_for
-from apps.projects.authentication import KeyIdentity, authenticate_key, key_from_headers
+from apps.projects.authentication import KeyIdentity, authenticate_key
 from apps.projects.models import KeyScope
+
+if TYPE_CHECKING:
+    from apps.ingestion.endpoint import IngestRequest
 
 logger = logging.getLogger(__name__)
 
@@ -38,8 +40,7 @@ NATIVE_DECODERS: dict[str, Callable[[int, list[Any], Cleaner], Batch]] = {
 }
 
 
-def authenticate(request: HttpRequest) -> KeyIdentity:
-    secret = key_from_headers(request)
+def authenticate(secret: str | None) -> KeyIdentity:
     if secret is None:
         raise IngestError(401, "Missing API key: send `Authorization: Bearer <key>` or `X-API-Key: <key>`.")
     try:
@@ -66,7 +67,7 @@ def _cleaner(project_id: int, check_surrogates: bool = False) -> Cleaner:
     return Cleaner(redactor, check_surrogates=check_surrogates)
 
 
-def ingest_otlp(request: HttpRequest, identity: KeyIdentity, signal: str, content_type: str) -> Batch:
+def ingest_otlp(request: IngestRequest, identity: KeyIdentity, signal: str, content_type: str) -> Batch:
     body = read_body(request)
     message, _ = otlp.parse_request(signal, body, content_type)
     cleaner = _cleaner(identity.project_id)
@@ -75,7 +76,7 @@ def ingest_otlp(request: HttpRequest, identity: KeyIdentity, signal: str, conten
     return batch
 
 
-def ingest_native(request: HttpRequest, identity: KeyIdentity, signal: str) -> Batch:
+def ingest_native(request: IngestRequest, identity: KeyIdentity, signal: str) -> Batch:
     body = read_body(request)
     records, surrogates = native.parse_records(body)
     if not isinstance(records, list):

@@ -90,11 +90,15 @@ class RequestMetricsMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         started = time.perf_counter()
         response = self.get_response(request)
-        method = request.method if request.method in _KNOWN_METHODS else "OTHER"
-        route = route_name(request)
-        http_requests.labels(method=method, route=route, status=str(response.status_code)).inc()
-        http_request_duration.labels(method=method, route=route).observe(time.perf_counter() - started)
+        record_request(request.method or "", route_name(request), response.status_code, started)
         return response
+
+
+def record_request(method: str, route: str, status: int, started: float) -> None:
+    """Count and time one answered request (`started`: its time.perf_counter() on arrival)."""
+    method = method if method in _KNOWN_METHODS else "OTHER"
+    http_requests.labels(method=method, route=route, status=str(status)).inc()
+    http_request_duration.labels(method=method, route=route).observe(time.perf_counter() - started)
 
 
 # task_id -> perf_counter at start, per worker process; popped when the task finishes.

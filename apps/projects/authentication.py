@@ -148,13 +148,16 @@ def authenticate_key(secret: str) -> KeyIdentity | None:
 
 def key_from_headers(request: HttpRequest) -> str | None:
     """The raw key from `Authorization: Bearer <key>` or `X-API-Key: <key>`, if any was sent."""
-    header = request.META.get("HTTP_AUTHORIZATION", "")
-    if header:
-        scheme, _, value = header.partition(" ")
+    return key_from_values(request.META.get("HTTP_AUTHORIZATION", ""), request.META.get("HTTP_X_API_KEY", ""))
+
+
+def key_from_values(authorization: str, api_key: str) -> str | None:
+    """key_from_headers for callers that hold the two header values (the ingestion ASGI path)."""
+    if authorization:
+        scheme, _, value = authorization.partition(" ")
         if scheme.lower() == "bearer" and value.strip():
             return value.strip()
-    api_key = request.META.get("HTTP_X_API_KEY", "").strip()
-    return api_key or None
+    return api_key.strip() or None
 
 
 class KeyUser:
