@@ -40,9 +40,13 @@ def _cut_utf8(value: str, limit: int) -> str:
 class Cleaner:
     """One per request: holds the limits, the project's redactor and the current record's flags."""
 
-    def __init__(self, redactor: Redactor, check_surrogates: bool = False) -> None:
+    def __init__(self, redactor: Redactor, check_surrogates: bool = False, clean_body: bytes = b"") -> None:
         self.redactor = redactor
         self.check_surrogates = check_surrogates
+        # `clean_body`: the request body when its text is stored verbatim (protobuf strings are
+        # UTF-8 slices of it). If the redactor's quick check clears the whole body, no text cut
+        # from it can need masking: one check per request instead of two per record.
+        self.body_is_clean = bool(clean_body) and not redactor.may_match_bytes(clean_body)
         # Records of short plain values that the redactor's quick check clears skip the per-value
         # walk and regex scans: the hot path's main cost. Surrogate checking needs the walk.
         self.is_fast = not check_surrogates
@@ -65,12 +69,13 @@ class Cleaner:
             value = _SURROGATE.sub(_escape_surrogate, value)
         return self.redactor.text(value)
 
-    def message(self, value: str) -> str:
+    def message(self, value: str, verbatim: bool = False) -> str:
+        """`verbatim`: the text is a slice of the request body (see `body_is_clean`)."""
         if (
             self.is_fast
             and len(value) * 4 <= self.max_message
             and "\x00" not in value
-            and not self.redactor.may_match(value)
+            and ((verbatim and self.body_is_clean) or not self.redactor.may_match(value))
         ):
             return value
         return self.text(value, self.max_message)
@@ -139,14 +144,17 @@ class Cleaner:
             cleaned[key] = REDACTED if sensitive(key) else self.value(item, depth)
         return cleaned
 
-    def attributes_jsonb(self, items: dict[Any, Any], plain: bool | None = None) -> bytes:
+    def attributes_jsonb(
+        self, items: dict[Any, Any], plain: bool | None = None, verbatim: bool = False
+    ) -> bytes:
         """A record's attributes as binary jsonb (see batch.jsonb); the fast path serialises once.
-        `plain` is the caller's own verdict of is_plain(items), when it could tell more cheaply."""
+        `plain` is the caller's own verdict of is_plain(items), when it could tell more cheaply;
+        `verbatim`: every key and string value is a slice of the request body (see `body_is_clean`)."""
         if plain is None:
             plain = self.is_plain(items)
         if plain and self.is_fast and not self.truncated:
             blob = orjson.dumps(items)
-            if not self.redactor.may_match_bytes(blob):
+            if (verbatim and self.body_is_clean) or not self.redactor.may_match_bytes(blob):
                 return b"\x01" + blob
         return b"\x01" + orjson.dumps(self.attributes(items))
 

@@ -85,11 +85,10 @@ def _log_row(
     ts = _time(record.time_unix_nano, window) if record.time_unix_nano else observed
     body = record.body
     if body.WhichOneof("value") == "string_value":
-        message = body.string_value
+        message = cleaner.message(body.string_value, verbatim=True)
     else:
         value = any_value(body)
-        message = "" if value is None else orjson.dumps(cleaner.value(value)).decode()
-    message = cleaner.message(message)
+        message = cleaner.message("" if value is None else orjson.dumps(cleaner.value(value)).decode())
     level = record.severity_number or LEVELS.get(record.severity_text.lower(), 0)
     attributes, plain = kv_dict_checked(record.attributes, cleaner)
     if scope_name and "otel.scope.name" not in attributes:
@@ -103,7 +102,7 @@ def _log_row(
         _trace_id(record.trace_id),
         _span_id(record.span_id),
         message,
-        cleaner.attributes_jsonb(attributes, plain),
+        cleaner.attributes_jsonb(attributes, plain, verbatim=True),
         resource_json,
     )
 

@@ -59,18 +59,19 @@ def _unavailable() -> IngestError:
     return IngestError(503, "Storage is unavailable; retry later.", retry_after=writer.RETRY_AFTER_SECONDS)
 
 
-def _cleaner(project_id: int, check_surrogates: bool = False) -> Cleaner:
+def _cleaner(project_id: int, check_surrogates: bool = False, clean_body: bytes = b"") -> Cleaner:
     try:
         redactor = redactor_for(project_id)  # a cached read of the project's redaction settings
     except DatabaseError:
         raise _unavailable() from None
-    return Cleaner(redactor, check_surrogates=check_surrogates)
+    return Cleaner(redactor, check_surrogates=check_surrogates, clean_body=clean_body)
 
 
 def ingest_otlp(request: IngestRequest, identity: KeyIdentity, signal: str, content_type: str) -> Batch:
     body = read_body(request)
     message, _ = otlp.parse_request(signal, body, content_type)
-    cleaner = _cleaner(identity.project_id)
+    # Protobuf strings are verbatim slices of the body; OTLP/JSON strings may hide text in escapes.
+    cleaner = _cleaner(identity.project_id, clean_body=body if content_type == otlp.PROTOBUF else b"")
     batch = OTLP_DECODERS[signal](identity.project_id, message, cleaner)
     store(identity, batch)
     return batch
