@@ -69,6 +69,10 @@ def parse_records(body: bytes) -> tuple[list[Any], bool]:
 
 
 def decode_logs(project_id: int, records: list[Any], cleaner: Cleaner) -> Batch:
+    return cleaner.optimistically(lambda: _decode_logs(project_id, records, cleaner))
+
+
+def _decode_logs(project_id: int, records: list[Any], cleaner: Cleaner) -> Batch:
     batch, window = Batch(), TimeWindow()
     append = batch.logs.append
     for index, record in enumerate(records):

@@ -64,11 +64,14 @@ def _decode_each(
 
 
 def decode_logs(project_id: int, request: Any, cleaner: Cleaner) -> Batch:
-    batch, rows = _decode_each(
-        project_id, cleaner, request.resource_logs, "scope_logs", "log_records", _log_row
-    )
-    batch.logs = rows
-    return batch
+    def decode() -> Batch:
+        batch, rows = _decode_each(
+            project_id, cleaner, request.resource_logs, "scope_logs", "log_records", _log_row
+        )
+        batch.logs = rows
+        return batch
+
+    return decode() if cleaner.body_is_clean else cleaner.optimistically(decode)
 
 
 def _log_row(

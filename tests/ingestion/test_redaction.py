@@ -120,3 +120,24 @@ def test_a_protobuf_body_the_quick_check_clears_holds_no_text_the_patterns_would
     redactor = Redactor()
     if Cleaner(redactor, clean_body=body).body_is_clean:
         assert not any(redactor.pattern.search(text) for text in texts)
+
+
+def test_one_secret_in_a_native_batch_is_masked_among_clean_records(org_a):
+    # Cleaner.optimistically: the batch's texts are checked at once; this batch fails the check
+    # and is decoded again record by record.
+    records = [{"message": f"clean {i}", "attributes": {"n": i, "who": f"ann{i}"}} for i in range(50)]
+    records[20]["attributes"]["card"] = "4111-1111-1111-1111"
+    records[40]["message"] = "token vgl_ingest_" + "B" * 36
+    assert post_json("/api/v1/ingest/logs", records, org_a.ingest_key).json()["accepted"] == 50
+    rows = {row["attributes"]["n"]: row for row in logs_of(org_a.project.id)}
+    assert rows[20]["attributes"]["card"] == REDACTED
+    assert rows[40]["message"] == f"token {REDACTED}"
+    assert rows[21] == {**rows[21], "message": "clean 21", "attributes": {"n": 21, "who": "ann21"}}
+
+
+@given(st.lists(st.text(alphabet=st.sampled_from(list("0123456789 -aAbBeErRsSiIcC_vgl:\n")), max_size=30)))
+def test_the_quick_check_of_joined_texts_is_the_check_of_each(texts):
+    from apps.ingestion.redaction import Redactor
+
+    redactor = Redactor()
+    assert redactor.may_match("\n".join(texts)) == any(redactor.may_match(text) for text in texts)
