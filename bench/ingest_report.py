@@ -15,7 +15,8 @@ def _row(name: str, run: dict[str, Any], ceiling: float, target: int | None) -> 
     return (
         f"| {name} | {run['events_per_s']:,.0f} | {run['requests_per_s']:,.1f} | {run['p50_ms']:.1f} | "
         f"{run['p99_ms']:.1f} | {ratio:.2f} | {run['non2xx'] + run['errors']} | "
-        f"{' / '.join(str(c) for c in run.get('worker_cpu', []))} | {target_text} |"
+        f"{' / '.join(str(c) for c in run.get('worker_cpu', []))} | {run.get('postgres_cpu', '?')} | "
+        f"{run.get('machine_busy', '?')} | {target_text} |"
     )
 
 
@@ -30,14 +31,17 @@ def render(results: dict[str, Any], duration: int, connections: int, elapsed: fl
         f"Body sizes: {', '.join(f'{k} {v / 1024:.0f} KiB' for k, v in results['body_bytes'].items())}.",
         "",
         "| scenario | events/s | requests/s | p50 ms | p99 ms | ratio to raw COPY | non-2xx | worker CPU % "
-        "| target |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
+        "| PostgreSQL CPU % | machine busy % | target |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- |",
         _row("OTLP protobuf logs", results["otlp_logs"], results["copy_otlp_logs"], TARGETS["otlp_logs"]),
         _row("native JSON logs", results["native_logs"], results["copy_native_logs"], TARGETS["native_logs"]),
         _row("OTLP protobuf metrics", results["otlp_metrics"], results["copy_otlp_metrics"], None),
         "",
+        "CPU % is of one core (the machine has two); machine busy % is of both.",
+        "",
         "Raw psycopg binary COPY of the same rows (what the endpoint writes for these bodies), 2 processes /",
-        "2 connections, 1,000 rows per transaction, measured just before each endpoint run: "
+        "2 connections, 1,000 rows per transaction, measured just before each endpoint run (each phase",
+        "starts from emptied, checkpointed tables): "
         f"**{results['copy_otlp_logs']:,.0f}** and **{results['copy_native_logs']:,.0f} log rows/s**, "
         f"**{results['copy_otlp_metrics']:,.0f} metric points/s**.",
         "Load average before/after the run (other work shares this machine): "

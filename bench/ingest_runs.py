@@ -201,6 +201,25 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def postgres_cpu_seconds() -> float:
+    """CPU seconds of every PostgreSQL process alive now (backends of both the endpoint and COPY)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "postgres":
+                    total += cpu_seconds(int(entry.name))
+            except (OSError, ValueError, IndexError):
+                continue  # exited meanwhile
+    return total
+
+
+def machine_busy_ticks() -> tuple[int, int]:
+    """(all CPU ticks, idle + iowait ticks) of the machine since boot, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return sum(values), values[3] + values[4]
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -369,6 +388,17 @@ def decoded_rows(project_id: int, logs_body: bytes, metrics_body: bytes) -> tupl
     return logs.logs, points
 
 
+def empty_tables() -> None:
+    """Drop the rows of earlier phases (partitions and metric series stay) and checkpoint."""
+    import psycopg
+
+    from bench.ingest import DATABASE_URL
+
+    with psycopg.connect(DATABASE_URL, autocommit=True) as connection:
+        connection.execute("TRUNCATE logs_event, metrics_point")
+        connection.execute("CHECKPOINT")
+
+
 # --- orchestration ----------------------------------------------------------------------------
 def run_all(duration: int, connections: int) -> dict[str, Any]:
     from apps.ingestion import writer
@@ -422,14 +452,23 @@ def _load(
     }
     results: dict[str, Any] = {}
     for name, (path, content_type) in scenarios.items():
+        # Each measured phase starts from the same tables: empty, checkpointed. Otherwise the
+        # endpoint would write into indexes that the COPY phase just grew by millions of rows.
+        empty_tables()
         results[f"copy_{name}"] = copies[name]()
         wrk(url, path, tmp / name, content_type, key, 3, connections)  # warm-up: connections, caches
+        empty_tables()
         before, started = [cpu_seconds(pid) for pid in servers.pids], time.monotonic()
+        postgres_before, ticks_before = postgres_cpu_seconds(), machine_busy_ticks()
         results[name] = wrk(url, path, tmp / name, content_type, key, duration, connections)
         elapsed = time.monotonic() - started
         results[name]["worker_cpu"] = [
             round(100 * (cpu_seconds(pid) - b) / elapsed) for pid, b in zip(servers.pids, before, strict=True)
         ]
+        results[name]["postgres_cpu"] = round(100 * (postgres_cpu_seconds() - postgres_before) / elapsed)
+        ticks_after = machine_busy_ticks()
+        all_ticks, idle_ticks = (a - b for a, b in zip(ticks_after, ticks_before, strict=True))
+        results[name]["machine_busy"] = round(100 * (1 - idle_ticks / all_ticks)) if all_ticks else 0
     results["rss_mb"] = [rss_mb(pid) for pid in servers.pids]
     half = results["otlp_logs"]["requests_per_s"] / 2
     results["half_rate_otlp_logs"] = paced(
