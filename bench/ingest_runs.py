@@ -23,6 +23,7 @@ import orjson
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORDS = 1000
+ROUNDS = 3  # adjacent (raw COPY, endpoint) pairs per scenario
 PROFILED_FILES = {
     "views.py",
     "services.py",
@@ -171,12 +172,15 @@ def free_port() -> int:
 class Servers:
     """`workers` uvicorn processes on one port (bench/ingest_serve.py: SO_REUSEPORT)."""
 
-    def __init__(self, workers: int) -> None:
+    def __init__(
+        self, workers: int, app: str = "config.asgi:application", env: dict[str, str] | None = None
+    ) -> None:
         port = free_port()
-        env = {**os.environ, "DATABASE_POOL": "true"}  # as `make run` serves: pooled connections
+        env = {**os.environ, "DATABASE_POOL": "true", **(env or {})}  # as `make run` serves: pooled
         serve = str(ROOT / "bench" / "ingest_serve.py")
         self.processes = [
-            subprocess.Popen([sys.executable, serve, str(port)], cwd=ROOT, env=env) for _ in range(workers)
+            subprocess.Popen([sys.executable, serve, str(port), app], cwd=ROOT, env=env)
+            for _ in range(workers)
         ]
         self.url = f"http://127.0.0.1:{port}"
         self.pids = [process.pid for process in self.processes]
@@ -388,6 +392,23 @@ def decoded_rows(project_id: int, logs_body: bytes, metrics_body: bytes) -> tupl
     return logs.logs, points
 
 
+def _measured(
+    servers: Servers, path: str, body: Path, content_type: str, key: str, seconds: int, connections: int
+) -> dict[str, Any]:
+    """One wrk run, with the CPU of the workers and of PostgreSQL and how busy the machine was."""
+    before, started = [cpu_seconds(pid) for pid in servers.pids], time.monotonic()
+    postgres_before, ticks_before = postgres_cpu_seconds(), machine_busy_ticks()
+    run = wrk(servers.url, path, body, content_type, key, seconds, connections)
+    elapsed = time.monotonic() - started
+    run["worker_cpu"] = [
+        round(100 * (cpu_seconds(pid) - b) / elapsed) for pid, b in zip(servers.pids, before, strict=True)
+    ]
+    run["postgres_cpu"] = round(100 * (postgres_cpu_seconds() - postgres_before) / elapsed)
+    all_ticks, idle_ticks = (a - b for a, b in zip(machine_busy_ticks(), ticks_before, strict=True))
+    run["machine_busy"] = round(100 * (1 - idle_ticks / all_ticks)) if all_ticks else 0
+    return run
+
+
 def empty_tables() -> None:
     """Drop the rows of earlier phases (partitions and metric series stay) and checkpoint."""
     import psycopg
@@ -420,11 +441,12 @@ def run_all(duration: int, connections: int) -> dict[str, Any]:
     # The COPY ceilings are measured right before the endpoint runs they are compared with, so
     # both see the same machine (this box is shared; other load comes and goes).
     copies = {
-        "otlp_logs": lambda: raw_copy(writer.LOG_COPY, writer.LOG_TYPES, log_rows, duration),
-        "native_logs": lambda: raw_copy(writer.LOG_COPY, writer.LOG_TYPES, log_rows, duration),
-        "otlp_metrics": lambda: raw_copy(writer.POINT_COPY, writer.POINT_TYPES, point_rows, duration),
+        "otlp_logs": lambda seconds: raw_copy(writer.LOG_COPY, writer.LOG_TYPES, log_rows, seconds),
+        "native_logs": lambda seconds: raw_copy(writer.LOG_COPY, writer.LOG_TYPES, log_rows, seconds),
+        "otlp_metrics": lambda seconds: raw_copy(writer.POINT_COPY, writer.POINT_TYPES, point_rows, seconds),
     }
     results["load_average_before"] = os.getloadavg()
+    results["bare_native_logs"] = bare_endpoint(project_id, workers, tmp, duration, connections)
     servers = Servers(workers)
     try:
         results.update(_load(servers, key, tmp, duration, connections, bodies, copies))
@@ -432,6 +454,20 @@ def run_all(duration: int, connections: int) -> dict[str, Any]:
         servers.stop()
     results["load_average_after"] = os.getloadavg()
     return results
+
+
+def bare_endpoint(project_id: int, workers: int, tmp: Path, duration: int, connections: int) -> dict:
+    """The calibration endpoint (bench/ingest_bare.py) under the native JSON load."""
+    empty_tables()
+    bare = Servers(workers, "bench.ingest_bare:app", {"BENCH_PROJECT_ID": str(project_id)})
+    try:
+        path, content_type = "/api/v1/ingest/logs", "application/json"
+        wrk(bare.url, path, tmp / "native_logs", content_type, "-", 3, connections)
+        empty_tables()
+        result = wrk(bare.url, path, tmp / "native_logs", content_type, "-", duration, connections)
+    finally:
+        bare.stop()
+    return result
 
 
 def _load(
@@ -451,24 +487,27 @@ def _load(
         "otlp_metrics": ("/v1/metrics", protobuf),
     }
     results: dict[str, Any] = {}
+    seconds = max(5, duration // 2)
     for name, (path, content_type) in scenarios.items():
-        # Each measured phase starts from the same tables: empty, checkpointed. Otherwise the
-        # endpoint would write into indexes that the COPY phase just grew by millions of rows.
-        empty_tables()
-        results[f"copy_{name}"] = copies[name]()
         wrk(url, path, tmp / name, content_type, key, 3, connections)  # warm-up: connections, caches
-        empty_tables()
-        before, started = [cpu_seconds(pid) for pid in servers.pids], time.monotonic()
-        postgres_before, ticks_before = postgres_cpu_seconds(), machine_busy_ticks()
-        results[name] = wrk(url, path, tmp / name, content_type, key, duration, connections)
-        elapsed = time.monotonic() - started
-        results[name]["worker_cpu"] = [
-            round(100 * (cpu_seconds(pid) - b) / elapsed) for pid, b in zip(servers.pids, before, strict=True)
-        ]
-        results[name]["postgres_cpu"] = round(100 * (postgres_cpu_seconds() - postgres_before) / elapsed)
-        ticks_after = machine_busy_ticks()
-        all_ticks, idle_ticks = (a - b for a, b in zip(ticks_after, ticks_before, strict=True))
-        results[name]["machine_busy"] = round(100 * (1 - idle_ticks / all_ticks)) if all_ticks else 0
+        # This machine's speed drifts by ±15 % between half-minute runs, so COPY and endpoint are
+        # measured in ROUNDS adjacent pairs and the ratio is taken per pair. Each phase starts from
+        # the same tables: empty, checkpointed (else the endpoint would write into indexes the COPY
+        # phase just grew by a million rows).
+        rounds = []
+        for _ in range(ROUNDS):
+            empty_tables()
+            copy_rate = copies[name](seconds)
+            empty_tables()
+            run = _measured(servers, path, tmp / name, content_type, key, seconds, connections)
+            rounds.append({**run, "copy": copy_rate, "ratio": run["events_per_s"] / copy_rate})
+        by_rate = sorted(rounds, key=lambda run: run["events_per_s"])
+        results[name] = {
+            **by_rate[ROUNDS // 2],
+            "ratio_median": statistics.median(run["ratio"] for run in rounds),
+            "rounds": [(run["events_per_s"], run["copy"], run["ratio"]) for run in rounds],
+        }
+        results[f"copy_{name}"] = statistics.median(run["copy"] for run in rounds)
     results["rss_mb"] = [rss_mb(pid) for pid in servers.pids]
     half = results["otlp_logs"]["requests_per_s"] / 2
     results["half_rate_otlp_logs"] = paced(

@@ -1,7 +1,7 @@
 """One uvicorn worker bound with SO_REUSEPORT, so that N of them share a port and the kernel
 spreads connections evenly. (`uvicorn --workers N` shares one accept queue, and a burst of
 keep-alive connections, as from wrk or a load balancer, can all land on one worker.)
-Usage: python bench/ingest_serve.py PORT
+Usage: python bench/ingest_serve.py PORT [APP]   (APP defaults to config.asgi:application)
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ def main() -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind(("127.0.0.1", port))
-    uvicorn.run("config.asgi:application", fd=sock.fileno(), log_level="warning", access_log=False)
+    app = sys.argv[2] if len(sys.argv) > 2 else "config.asgi:application"
+    uvicorn.run(app, fd=sock.fileno(), log_level="warning", access_log=False)
 
 
 if __name__ == "__main__":
