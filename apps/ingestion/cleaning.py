@@ -52,7 +52,7 @@ class Cleaner:
         # Records of short plain values that the redactor's quick check clears skip the per-value
         # walk and regex scans: the hot path's main cost. Surrogate checking needs the walk.
         self.is_fast = not check_surrogates
-        self._plain_keys: dict[str, bool] = {}
+        self.plain_keys: dict[str, bool] = {}  # is_plain_key's memo
         self.max_message = settings.INGEST_MAX_MESSAGE_BYTES
         self.max_value = settings.INGEST_MAX_VALUE_BYTES
         self.max_key = settings.INGEST_MAX_KEY_BYTES
@@ -103,11 +103,11 @@ class Cleaner:
 
     def is_plain_key(self, key: str) -> bool:
         """Short, not sensitive, no NUL: such a key needs no work (memoised; keys repeat)."""
-        plain = self._plain_keys.get(key)
+        plain = self.plain_keys.get(key)
         if plain is None:
             plain = len(key) <= 64 and "\x00" not in key and not self.redactor.is_sensitive_key(key)
-            if len(self._plain_keys) < 10_000:
-                self._plain_keys[key] = plain
+            if len(self.plain_keys) < 10_000:
+                self.plain_keys[key] = plain
         return plain
 
     def is_plain(self, items: dict[str, Any]) -> bool:

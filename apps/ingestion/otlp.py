@@ -216,7 +216,7 @@ def kv_dict_checked(items: Any, cleaner: Any) -> tuple[dict[str, Any], bool]:
     """kv_dict and Cleaner.is_plain in one pass: the OTLP hot path's attribute conversion."""
     result: dict[str, Any] = {}
     plain = len(items) <= cleaner.max_attributes
-    short, plain_key = cleaner.max_value // 4, cleaner.is_plain_key
+    short, known_keys = cleaner.max_value // 4, cleaner.plain_keys
     for kv in items:
         key, value = kv.key, kv.value
         kind = value.WhichOneof("value")
@@ -235,6 +235,6 @@ def kv_dict_checked(items: Any, cleaner: Any) -> tuple[dict[str, Any], bool]:
         else:
             result[key] = any_value(value)
             plain = False
-        if plain and not plain_key(key):
+        if plain and not (known_keys.get(key) or cleaner.is_plain_key(key)):  # memo first: keys repeat
             plain = False
     return result, plain

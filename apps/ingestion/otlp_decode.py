@@ -83,9 +83,9 @@ def _log_row(
     resource_json: bytes,
     scope_name: str,
 ) -> tuple[Any, ...]:
-    observed_ns = record.observed_time_unix_nano
+    observed_ns, ts_ns = record.observed_time_unix_nano, record.time_unix_nano
     observed = _time(observed_ns, window) if observed_ns else window.now
-    ts = _time(record.time_unix_nano, window) if record.time_unix_nano else observed
+    ts = observed if not ts_ns else observed if ts_ns == observed_ns else _time(ts_ns, window)
     body = record.body
     if body.WhichOneof("value") == "string_value":
         message = cleaner.message(body.string_value, verbatim=True)
