@@ -46,7 +46,13 @@
       signal: options && options.signal,
     });
     let body = null;
-    try { body = await response.json(); } catch (_) { body = null; }
+    try {
+      body = await response.json();
+    } catch (error) {
+      // Aborted while the body was read (a newer load replaced this one): never hand back null.
+      if (options && options.signal && options.signal.aborted) throw error;
+      body = null;
+    }
     if (!response.ok) throw new ApiError(response.status, body);
     return body;
   }
