@@ -303,6 +303,7 @@ def profile(pid: int, seconds: int, output: Path) -> list[tuple[str, float]]:
             "--output",
             str(output),
             "--nonblocking",
+            "--gil",  # only the thread holding the GIL: where the worker's Python CPU goes
             "--rate",
             "200",
         ],
