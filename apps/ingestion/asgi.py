@@ -28,7 +28,7 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from apps.ingestion import endpoint
-from apps.ingestion.body import max_body_bytes, media_type
+from apps.ingestion.body import declared_length, max_body_bytes, media_type
 from apps.ops.errors import error_body
 from apps.ops.metrics import record_request
 from apps.ops.middleware import bound_request_id, request_id_for
@@ -64,8 +64,9 @@ def ingest_fast_path(app: App) -> App:
         headers = _wanted_headers(scope["headers"])
         limit = max_body_bytes()
         declared = headers.get(b"content-length", "")
+        length = declared_length(declared)
         body: bytes | None = b""  # when refused (413) by its declared length: not worth reading
-        if not (declared.isdigit() and int(declared) > limit):
+        if length is None or length <= limit:
             body = await _read_body(receive, limit)
         if body is None:
             return  # the client went away before sending its whole body: nothing to answer
@@ -81,7 +82,7 @@ def ingest_fast_path(app: App) -> App:
         loop = asyncio.get_running_loop()
         reply = await loop.run_in_executor(_pool(), _serve, route, request, request_id)
         # A body left unread (over the cap) would have to be read to its end to keep the connection.
-        unread = len(body) > limit or (declared.isdigit() and int(declared) > len(body))
+        unread = len(body) > limit or (length is not None and length > len(body))
         await _send_reply(send, reply, request_id, close=unread)
         record_request(request.method, route.name, reply.status, started)
 

@@ -32,6 +32,11 @@ def media_type(header: str) -> str:
     return header.split(";", 1)[0].strip().lower()
 
 
+def declared_length(header: str) -> int | None:
+    """A Content-Length header's value, or None when absent or not a plain ASCII number."""
+    return int(header) if header.isascii() and header.isdigit() else None
+
+
 def read_body(request: IngestRequest) -> bytes:
     """The decompressed body, or IngestError 413/415/400. The transport read at most the cap + 1
     bytes into `request.body` (apps.ingestion.asgi, apps.ingestion.views)."""
@@ -39,8 +44,8 @@ def read_body(request: IngestRequest) -> bytes:
     if encoding not in ("", "identity", "gzip", "x-gzip", "deflate"):
         raise IngestError(415, f"Unsupported Content-Encoding {encoding!r}; use gzip or none.")
     limit = max_body_bytes()
-    declared = request.content_length
-    if declared.isdigit() and int(declared) > limit:
+    declared = declared_length(request.content_length)
+    if declared is not None and declared > limit:
         raise IngestError(413, f"Body larger than {limit} bytes.", {"limit": limit})
     raw = request.body
     if len(raw) > limit:
