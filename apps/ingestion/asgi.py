@@ -8,7 +8,9 @@ a bare ASGI app reading the same body (BENCHMARKS.md). Here a request costs: rea
 the cap + 1 bytes, so an endless chunked body is never read to its end), one hop to a small
 thread pool (the database work is synchronous), the reply. What the middleware gave these routes is
 kept: request id (logs and `X-Request-ID`), request metrics, `nosniff`, database connections
-handled as Django handles them around a request.
+handled as Django handles them around a request. Not applied, on purpose: Host validation (these
+routes build no URL from the Host) and SECURE_SSL_REDIRECT (an exporter that gets a redirect for
+a POST drops the data; terminate TLS in front instead).
 
 Wire it around the Django app in config/asgi.py: `http_app = ingest_fast_path(get_asgi_application())`.
 """
