@@ -14,20 +14,11 @@ from django.utils import timezone
 
 from apps.dashboards import demo
 from apps.dashboards.models import DemoFeed
-from apps.ingestion import partitions, writer
 from apps.logs import counts
 from apps.metrics import rollups
 from apps.projects.models import Project
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _fresh_process_caches():
-    # Partitions and series ids created inside a rolled-back test transaction must be forgotten.
-    partitions.forget_partitions()
-    writer._series_ids.clear()
-    yield
 
 
 def scalar(sql: str, params: list | None = None):

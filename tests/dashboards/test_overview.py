@@ -13,21 +13,12 @@ from django.test import Client
 from apps.audit.models import AuditEvent
 from apps.dashboards import counts as event_counts
 from apps.dashboards.models import DemoFeed
-from apps.ingestion import partitions, writer
 from apps.logs import counts
 from apps.projects.models import Project
 from config.celery import app as celery_app
 from tests.conftest import make_tenant
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _fresh_process_caches():
-    # Partitions and series ids created inside a rolled-back test transaction must be forgotten.
-    partitions.forget_partitions()
-    writer._series_ids.clear()
-    yield
 
 
 @pytest.fixture

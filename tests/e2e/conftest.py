@@ -21,6 +21,41 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+TELEMETRY_TABLES = (
+    "logs_event",
+    "traces_span",
+    "metrics_point",
+    "metrics_series",
+    "metrics_rollup_1m",
+    "metrics_rollup_1h",
+    "logs_count_1m",
+    "logs_count_level_1m",
+    "logs_count_service_1h",
+)
+
+
+@pytest.fixture(autouse=True)
+def _drop_telemetry(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Telemetry tables are not Django models: the transactional flush leaves their rows behind, so
+    they are deleted here, and this process's memories of partitions and series ids with them."""
+    if request.node.get_closest_marker("django_db") is None:
+        yield
+        return
+    from django.db import connection
+
+    from apps.dashboards import live
+    from apps.ingestion import partitions, writer
+    from apps.projects.models import Project
+
+    partitions.forget_partitions()
+    writer._series_ids.clear()
+    ids = set(Project.objects.values_list("pk", flat=True))
+    yield
+    live.drain()
+    ids |= set(Project.objects.values_list("pk", flat=True))
+    with connection.cursor() as cursor:
+        for table in TELEMETRY_TABLES:
+            cursor.execute(f"DELETE FROM {table} WHERE project_id = ANY(%s)", [list(ids)])
 
 
 # Package scope: while Playwright's sync API is open it owns this thread's event loop, and tests

@@ -7,7 +7,6 @@ import re
 import time
 
 import pytest
-from django.db import connection
 from playwright.sync_api import expect
 
 from tests.dashboards.live_client import forget_live_state
@@ -26,14 +25,6 @@ RECORDER = """() => {
   });
   window.live.setTail("");
 }"""
-
-
-@pytest.fixture(autouse=True)
-def _drop_telemetry():
-    """Telemetry tables are not Django models: the transactional flush leaves their rows behind."""
-    yield
-    with connection.cursor() as cursor:
-        cursor.execute("DELETE FROM logs_event")
 
 
 def wait_until(page, expression: str, timeout: float = 10) -> object:

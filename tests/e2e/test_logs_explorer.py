@@ -11,7 +11,6 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from django.db import connection
 from django.test import Client
 from playwright.sync_api import expect
 
@@ -22,15 +21,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 TRACE = "5b8efff798038103d269b633813fc60c"
 HOSTILE_MESSAGE = "<img src=x onerror=alert(1)>"
 HOSTILE_ATTRIBUTE = '"><script>alert(1)</script>'
-
-
-@pytest.fixture(autouse=True)
-def _drop_telemetry():
-    """Telemetry tables are not Django models: the transactional flush leaves their rows behind."""
-    yield
-    with connection.cursor() as cursor:
-        cursor.execute("DELETE FROM logs_event")
-        cursor.execute("DELETE FROM traces_span")
 
 
 def ago(minutes: float) -> str:

@@ -9,33 +9,16 @@ import re
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from django.db import connection
 from django.test import Client
 from playwright.sync_api import expect
 
-from apps.dashboards import demo, live
-from apps.ingestion import partitions, writer
-from apps.projects.models import Project
+from apps.dashboards import demo
 from tests.e2e.conftest import console_errors, screenshot
-from tests.e2e.test_overview import TELEMETRY_TABLES
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 HOSTILE_NAME = "<img src=x onerror=alert(1)>"
 HOSTILE_VALUE = '"><script>alert(2)</script>'
-
-
-@pytest.fixture(autouse=True)
-def _drop_telemetry():
-    """Telemetry tables are not Django models: the transactional flush leaves their rows behind."""
-    partitions.forget_partitions()
-    writer._series_ids.clear()
-    yield
-    live.drain()
-    ids = list(Project.objects.values_list("pk", flat=True))
-    with connection.cursor() as cursor:
-        for table in TELEMETRY_TABLES:
-            cursor.execute(f"DELETE FROM {table} WHERE project_id = ANY(%s)", [ids])
 
 
 def ingest_metrics(key: str, records: list[dict]) -> None:

@@ -9,41 +9,13 @@ import re
 import time
 
 import pytest
-from django.db import connection
 from playwright.sync_api import expect
 
-from apps.dashboards import demo, live
-from apps.ingestion import partitions, writer
+from apps.dashboards import demo
 from apps.projects.models import Project
 from tests.e2e.conftest import acknowledged_sdk_export, console_errors, screenshot, sign_up_with_ingest_key
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-TELEMETRY_TABLES = (
-    "logs_event",
-    "traces_span",
-    "metrics_point",
-    "metrics_series",
-    "metrics_rollup_1m",
-    "metrics_rollup_1h",
-    "logs_count_1m",
-    "logs_count_level_1m",
-    "logs_count_service_1h",
-)
-
-
-@pytest.fixture(autouse=True)
-def _drop_telemetry():
-    """Telemetry tables are not Django models: the transactional flush leaves their rows behind."""
-    partitions.forget_partitions()
-    writer._series_ids.clear()
-    ids = set(Project.objects.values_list("pk", flat=True))
-    yield
-    live.drain()
-    ids |= set(Project.objects.values_list("pk", flat=True))
-    with connection.cursor() as cursor:
-        for table in TELEMETRY_TABLES:
-            cursor.execute(f"DELETE FROM {table} WHERE project_id = ANY(%s)", [list(ids)])
 
 
 def chart_total(page, test_id: str) -> float:

@@ -10,7 +10,6 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from django.db import connection
 from django.test import Client
 from playwright.sync_api import expect
 
@@ -20,15 +19,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 HOSTILE = '"><script>alert(1)</script>'
-
-
-@pytest.fixture(autouse=True)
-def _drop_telemetry():
-    """Telemetry tables are not Django models: the transactional flush leaves their rows behind."""
-    yield
-    with connection.cursor() as cursor:
-        cursor.execute("DELETE FROM logs_event")
-        cursor.execute("DELETE FROM traces_span")
 
 
 def attrs(mapping: dict[str, Any]) -> list[dict[str, Any]]:
