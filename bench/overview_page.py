@@ -330,7 +330,7 @@ def render(
     ]
     if timings:
         lines += ["## Loading and maintenance", "", "| step | seconds (COPY: rows/s) |", "| --- | ---: |"]
-        # build_text_indexes names every index it built: the count says enough here.
+        # build_indexes names every index it built: the count says enough here.
         short = {re.sub(r"(built): .*", r"\1)", name): value for name, value in timings.items()}
         lines += [f"| {name} | {value:,.1f} |" for name, value in short.items()]
         lines.append("")

@@ -4,7 +4,7 @@ What runs: a fresh `vigil_bench_logs` database (production schema via migrations
 10 million log rows over the last 4 days (2.5 million a day, one project holds half) with
 realistic messages and attributes, loaded with COPY into the partitioned table with its indexes
 in place (partitions made by ensure_partitions). Then the background maintenance exactly as beat
-would run it, synchronously: count_logs until caught up, build_text_indexes for every sealed
+would run it, synchronously: count_logs until caught up, build_indexes for every sealed
 partition, and a VACUUM ANALYZE standing in for autovacuum. Then p50/p95 over repeated runs of
 the read paths (apps.logs selectors, as the API calls them), sizes, and EXPLAIN of the slowest.
 Environment: BENCH_ROWS (default 10_000_000), BENCH_DAYS (4), BENCH_RUNS (30), DATABASE_HOST_URL.
@@ -166,7 +166,7 @@ def maintain(now: datetime, ids: list[int]) -> dict[str, float]:
     slice indexes exist, since their whole point is to leave ingestion alone."""
     from django.db import connection
 
-    from apps.logs import counts, textindex
+    from apps.logs import counts, indexes
 
     timings = {}
     started = time.monotonic()
@@ -176,10 +176,17 @@ def maintain(now: datetime, ids: list[int]) -> dict[str, float]:
         cursor.execute("SET maintenance_work_mem = '256MB'")
     timings["COPY rows/s into the open partition, before slice indexes"] = copy_rate(ids)
     started = time.monotonic()
-    built = textindex.build_text_indexes(now=now, max_builds=100)
+    built = indexes.build_indexes(now=now, max_builds=1000)
     slices = sum(1 for name in built if "_message_trgm_h" in name)
-    label = f"{len(built) - slices} on sealed day leaves, {slices} hourly slices of today's leaves"
-    timings[f"build_text_indexes ({len(built)} built: {label})"] = time.monotonic() - started
+    traces = sum(1 for name in built if name.endswith("_trace"))
+    label = (
+        f"{len(built) - slices - traces} trigram and {traces} trace on sealed day leaves,"
+        f" {slices} hourly slices of today's leaves"
+    )
+    timings[f"build_indexes ({len(built)} built: {label})"] = time.monotonic() - started
+    started = time.monotonic()
+    indexes.summarize_trace_blooms(now=now)
+    timings["summarize_trace_blooms"] = time.monotonic() - started
     timings["COPY rows/s into the open partition, with slice indexes"] = copy_rate(ids)
     started = time.monotonic()
     with connection.cursor() as cursor:

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.db import connection, transaction
 
-from apps.logs import textindex
+from apps.logs import indexes
 from apps.logs.params import TimeRange
 from apps.logs.query import parse
 from apps.logs.selectors import log_patterns, search_logs
@@ -136,9 +136,9 @@ def worst_case_search(big: int, rare: Any, rare_word: str, runs: int) -> Result:
     so 70 minutes of the open partition have no trigram index. Emulated by dropping that hour's
     slice index inside a transaction that is rolled back afterwards."""
     newest = newest_data(big, minutes=1).end.astimezone(UTC)
-    hour = newest.replace(minute=0, second=0, microsecond=0) - textindex.SLICE
-    window = TimeRange(hour, hour + textindex.SLICE + textindex.SLICE_SEAL_DELAY)
-    name = textindex.slice_index_name(f"logs_event_p{hour:%Y%m%d}", hour)
+    hour = newest.replace(minute=0, second=0, microsecond=0) - indexes.SLICE
+    window = TimeRange(hour, hour + indexes.SLICE + indexes.SLICE_SEAL_DELAY)
+    name = indexes.slice_index_name(f"logs_event_p{hour:%Y%m%d}", hour)
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute(f"DROP INDEX IF EXISTS {name}")

@@ -24,7 +24,8 @@ app.conf.beat_schedule = {
     },
     "metrics-rollup": {"task": "apps.metrics.tasks.rollup_metrics", "schedule": 60.0},
     "logs-count": {"task": "apps.logs.tasks.count_logs", "schedule": 60.0},
-    "logs-text-indexes": {"task": "apps.logs.tasks.build_text_indexes", "schedule": 600.0},
+    "logs-indexes": {"task": "apps.logs.tasks.build_indexes", "schedule": 600.0},
+    "logs-trace-blooms": {"task": "apps.logs.tasks.summarize_trace_blooms", "schedule": 60.0},
     "dashboards-count-events": {"task": "apps.dashboards.tasks.count_events", "schedule": 60.0},
     # Demo projects only (manage.py demo): one cheap query when there are none. Expires so a
     # backlog after a worker outage is dropped instead of replayed (each run covers the gap anyway).

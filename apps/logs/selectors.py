@@ -14,10 +14,10 @@ from typing import Any, TypedDict
 import orjson
 from django.db import connection
 
+from apps.logs.indexes import SLICE
 from apps.logs.params import Cursor, TimeRange
 from apps.logs.query import And, Node, Not, Or, Text
 from apps.logs.sql import compile_for_project
-from apps.logs.textindex import SLICE
 
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # slices align to UTC midnight (SLICE divides a day)
 
@@ -99,7 +99,7 @@ def has_text(node: Node | None) -> bool:
 def _pieces(window: TimeRange, cursor: Cursor | None) -> list[TimeRange]:
     """The window cut at SLICE boundaries, newest first.
 
-    Each piece lies inside one trigram slice index's `ts` range (apps.logs.textindex), which is
+    Each piece lies inside one trigram slice index's `ts` range (apps.logs.indexes), which is
     what lets the planner use a partial index: it must prove the query's constant bounds imply
     the index predicate. Sealed partitions have a full index and do not care about the cut.
     """

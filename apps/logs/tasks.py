@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from apps.logs import counts, textindex
+from apps.logs import counts, indexes
 
 
 @shared_task(name="apps.logs.tasks.count_logs")
@@ -13,7 +13,14 @@ def count_logs() -> int:
     return counts.count_logs().chunks
 
 
-@shared_task(name="apps.logs.tasks.build_text_indexes")
-def build_text_indexes() -> list[str]:
-    """Every 10 minutes: trigram indexes on finished slices and sealed days, two per run at most."""
-    return textindex.build_text_indexes()
+@shared_task(name="apps.logs.tasks.build_indexes")
+def build_indexes() -> list[str]:
+    """Every 10 minutes: trigram indexes on finished slices and sealed days, trace B-trees on sealed
+    days; two builds per run at most."""
+    return indexes.build_indexes()
+
+
+@shared_task(name="apps.logs.tasks.summarize_trace_blooms")
+def summarize_trace_blooms() -> int:
+    """Every minute: summarise the new page ranges of the open days' trace bloom indexes."""
+    return indexes.summarize_trace_blooms()
