@@ -91,8 +91,10 @@ def main() -> None:
         f"| trace list, last 1 h (root spans, newest first) | {len(listing)} "
         f"| {statistics.median(listing):.1f} | {percentile(listing, 0.95):.1f} | - | |",
         "",
-        "(f) reads `traces_span` by `(project_id, trace_id)` and `logs_event` by its partial",
-        "`(project_id, trace_id)` index, both bounded by the project's retention.",
+        "(f) reads `traces_span` by `(project_id, trace_id)`, and `logs_event` by the BRIN bloom index on",
+        "trace ids of the days still written and the `(project_id, trace_id)` B-tree of sealed days",
+        "(apps/logs/indexes.py), both bounded by the project's retention. The trace list computes the",
+        "error flag for its page of roots only.",
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.",
         "",
     ]

@@ -37,7 +37,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.db import OperationalError, connection, transaction
 
-TEXT_INDEX_LOCK_KEY = 0x5647_4C54  # "VGLT"
+INDEX_LOCK_KEY = 0x5647_4C54  # "VGLT"
 SEAL_DELAY = timedelta(minutes=30)  # after midnight, stragglers for the past day still arrive
 # One hour divides a day (slices never straddle partitions) and bounds what a search must scan
 # without an index to ~70 minutes of data; a COPY pays one cheap predicate test per slice index.
@@ -144,7 +144,7 @@ def build_indexes(now: datetime | None = None, max_builds: int = 2) -> list[str]
         raise RuntimeError("CREATE INDEX CONCURRENTLY cannot run inside a transaction")
     now = now or datetime.now(UTC)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s)", [TEXT_INDEX_LOCK_KEY])
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [INDEX_LOCK_KEY])
         if not cursor.fetchone()[0]:
             return []
     try:
@@ -153,7 +153,7 @@ def build_indexes(now: datetime | None = None, max_builds: int = 2) -> list[str]
         return built
     finally:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(%s)", [TEXT_INDEX_LOCK_KEY])
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [INDEX_LOCK_KEY])
 
 
 def _build(jobs: list[IndexJob], max_builds: int) -> list[str]:

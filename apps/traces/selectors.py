@@ -147,9 +147,14 @@ def recent_traces(project_id: int, filters: TraceFilter) -> list[dict[str, Any]]
     )
     if filters.errors_only:
         where.append(has_error)
+    # The error flag is computed for the page of roots only: in the select list of the same query the
+    # planner may expect thousands of roots and hash every error span of the table instead (measured
+    # 3 ms -> 65 ms for one hour of a 1 M-span project, depending on the hour's statistics).
     sql = (
         f"SELECT r.trace_id, r.name, r.service, r.start_ts, r.duration_ns, {has_error} AS has_error"  # noqa: S608
-        f" FROM traces_span r WHERE {' AND '.join(where)} ORDER BY r.start_ts DESC LIMIT %s"
+        f" FROM (SELECT r.project_id, r.trace_id, r.name, r.service, r.start_ts, r.duration_ns"
+        f" FROM traces_span r WHERE {' AND '.join(where)} ORDER BY r.start_ts DESC LIMIT %s) r"
+        " ORDER BY r.start_ts DESC"
     )
     rows = _rows(sql, [*params, filters.limit])
     return [
