@@ -38,10 +38,15 @@ _CARD = r"(?<![0-9A-Za-z])(?:[0-9][ -]?){12,18}[0-9](?![0-9A-Za-z])"
 _CREDENTIAL = r"(?i:\b(?:bearer|basic)\s+[A-Za-z0-9._~+/=\-]{8,})"
 _VIGIL_KEY = r"vgl_(?:ingest|read)_[0-9A-Za-z]{8,}"
 DEFAULT_PATTERNS = (_CARD, _CREDENTIAL, _VIGIL_KEY)
-# The quick check below maps digits, spaces and dashes to 1 and every other byte to 0: a card
-# number needs 13 such bytes in a row. translate + `in` run in C, a fraction of a regex scan.
-_CARD_CHARS = bytes(1 if chr(byte) in "0123456789 -" else 0 for byte in range(256))
-_CARD_RUN = b"\x01" * 13
+# The quick check below translates once: digits, spaces and dashes to 1 (a card number needs 13
+# such bytes in a row), ASCII letters to lower case, "_" to itself, every other byte to 0; then it
+# looks for a run or a needle. translate + rfind run in C, a fraction of a regex scan (rfind
+# rather than `in`: it skips on the needle's first byte, rarer in text than the last).
+_QUICK_TABLE = bytes(
+    1 if chr(byte) in "0123456789 -" else ord(chr(byte).lower()) if chr(byte).isalpha() or byte == 95 else 0
+    for byte in range(128)
+) + bytes(128)
+_QUICK_NEEDLES = (b"\x01" * 13, b"bearer", b"basic", b"vgl_")
 SETTINGS_CACHE_SECONDS = 30.0
 _KEY_MEMO_LIMIT = 50_000
 
@@ -81,10 +86,10 @@ class Redactor:
         """The same for UTF-8 bytes, and for orjson output: it escapes only quotes, backslashes and
         control characters, none of which can hide a digit run, a scheme name or a key prefix.
         Every text the default patterns match also passes this check (it is looser)."""
-        if self.has_custom_patterns or b"vgl_" in data or _CARD_RUN in data.translate(_CARD_CHARS):
+        if self.has_custom_patterns:
             return True
-        lowered = data.lower()
-        return b"bearer" in lowered or b"basic" in lowered
+        folded = data.translate(_QUICK_TABLE)
+        return any(folded.rfind(needle) >= 0 for needle in _QUICK_NEEDLES)
 
     def text(self, value: str) -> str:
         if self.pattern.search(value) is None:
