@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -55,7 +56,7 @@ class Batch:
         """Reject log records already past retention for their level class: they would never be
         served, and their level's partition of that day may already be dropped (a COPY into it
         would fail the whole batch). Rows are (project_id, ts, observed_ts, level, ...)."""
-        if not self.logs or min(row[1] for row in self.logs) >= newest_cutoff:
+        if not self.logs or min(map(itemgetter(1), self.logs)) >= newest_cutoff:
             return
         kept = []
         for row in self.logs:

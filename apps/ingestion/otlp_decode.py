@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -85,7 +86,10 @@ def _log_row(
 ) -> tuple[Any, ...]:
     observed_ns, ts_ns = record.observed_time_unix_nano, record.time_unix_nano
     observed = _time(observed_ns, window) if observed_ns else window.now
-    ts = observed if not ts_ns else observed if ts_ns == observed_ns else _time(ts_ns, window)
+    if window.earliest_ns <= ts_ns <= window.latest_ns and ts_ns != observed_ns:  # the common case, inline
+        ts = datetime.fromtimestamp(ts_ns // 1000 / 1e6, UTC)  # as ns_to_datetime
+    else:
+        ts = observed if not ts_ns or ts_ns == observed_ns else _time(ts_ns, window)
     body = record.body
     if body.WhichOneof("value") == "string_value":
         message = cleaner.message(body.string_value, verbatim=True)

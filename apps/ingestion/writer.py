@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -105,15 +106,15 @@ def _write_once(project_id: int, batch: Batch) -> None:
         now = datetime.now(UTC)
         if batch.logs:
             _copy(raw, LOG_COPY, LOG_TYPES, batch.logs)
-            counts.note_late_rows(raw, project_id, (row[1] for row in batch.logs), now)
+            counts.note_late_rows(raw, project_id, list(map(itemgetter(1), batch.logs)), now)
         if batch.spans:
             _copy(raw, SPAN_COPY, SPAN_TYPES, batch.spans)
-            counts.note_late_rows(raw, project_id, (row[6] for row in batch.spans), now, EVENT_STALE)
+            counts.note_late_rows(raw, project_id, list(map(itemgetter(6), batch.spans)), now, EVENT_STALE)
         if batch.points:
             ids = _series_ids_for(raw, project_id, batch, new_series)
             rows = [(row[0], ids[row[1]], *row[2:]) for row in batch.points]
             _copy(raw, POINT_COPY, POINT_TYPES, rows)
-            counts.note_late_rows(raw, project_id, (row[2] for row in batch.points), now, EVENT_STALE)
+            counts.note_late_rows(raw, project_id, list(map(itemgetter(2), batch.points)), now, EVENT_STALE)
     # Cache series ids only once committed: a rolled-back series row has no id to remember.
     if new_series:
         with _series_lock:
@@ -169,7 +170,7 @@ def _ensure_partitions(batch: Batch) -> None:
 
 
 def _time_range(rows: list[tuple[Any, ...]], column: int) -> tuple[datetime, datetime]:
-    times = [row[column] for row in rows]
+    times = list(map(itemgetter(column), rows))  # map + itemgetter: C loops over a big batch
     return min(times), max(times)
 
 

@@ -16,7 +16,7 @@ the rows (`note_late_rows`), and each run recounts the noted minutes of the note
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -122,13 +122,15 @@ STALE_TABLES = ("logs_count_stale", "dashboards_event_count_stale")  # the notes
 
 
 def note_late_rows(
-    cursor: Any, project_id: int, timestamps: Iterable[datetime], now: datetime, table: str = STALE_TABLES[0]
+    cursor: Any, project_id: int, timestamps: list[datetime], now: datetime, table: str = STALE_TABLES[0]
 ) -> None:
     """Called by ingestion inside its write transaction: note the minutes of rows that arrived
     too late for the regular recount (one row per batch; nothing when there are none)."""
     if table not in STALE_TABLES:
         raise ValueError(table)
     threshold = now - late_window() + STALE_MARGIN
+    if not timestamps or min(timestamps) >= threshold:  # the common case: nothing late
+        return
     late = [ts for ts in timestamps if ts < threshold]
     if late:
         cursor.execute(
