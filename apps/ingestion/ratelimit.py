@@ -56,22 +56,25 @@ class _Redis:
     """One client per process, with a breaker shared by the limiter and live announcements."""
 
     def __init__(self) -> None:
-        self.client: Any = None
-        self.script: Any = None
+        self.script: Any = None  # the token-bucket script, bound to this process's client
         self.down_until = 0.0
         self.lock = threading.Lock()
 
-    def get(self) -> Any | None:
+    def bucket_script(self) -> Any | None:
+        """The token-bucket script bound to the client, or None while the breaker is open. One
+        object: a thread never sees a client whose script another thread has not made yet."""
         if time.monotonic() < self.down_until:
             return None
-        if self.client is None:
+        script = self.script
+        if script is None:
             with self.lock:
-                if self.client is None:
-                    self.client = redis.Redis.from_url(
+                if self.script is None:
+                    client = redis.Redis.from_url(
                         settings.REDIS_URL, socket_timeout=0.25, socket_connect_timeout=0.25
                     )
-                    self.script = self.client.register_script(TOKEN_BUCKET)
-        return self.client
+                    self.script = client.register_script(TOKEN_BUCKET)
+                script = self.script
+        return script
 
     def trip(self, error: Exception) -> None:
         logger.warning(
@@ -84,7 +87,7 @@ class _Redis:
     def reset(self) -> None:
         """Forget the client and the breaker (after REDIS_URL changed, e.g. in tests)."""
         with self.lock:
-            self.client = self.script = None
+            self.script = None
             self.down_until = 0.0
 
     def is_up(self) -> bool:
@@ -97,12 +100,11 @@ shared_redis = _Redis()
 def consume(key_id: int, events: int) -> RateDecision:
     rate = float(settings.INGEST_RATE_PER_SECOND)
     burst = float(settings.INGEST_RATE_BURST)
-    if rate <= 0 or shared_redis.get() is None:
+    script = shared_redis.bucket_script() if rate > 0 else None
+    if script is None:
         return RateDecision(True)
     try:
-        allowed, wait = shared_redis.script(
-            keys=[f"vigil:ingest:bucket:{key_id}"], args=[rate, burst, max(events, 1)]
-        )
+        allowed, wait = script(keys=[f"vigil:ingest:bucket:{key_id}"], args=[rate, burst, max(events, 1)])
     except redis.RedisError as exc:
         shared_redis.trip(exc)
         return RateDecision(True)

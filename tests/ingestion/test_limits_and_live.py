@@ -1,4 +1,5 @@
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import orjson
 import pytest
@@ -52,6 +53,23 @@ def test_the_rate_limit_answers_otlp_clients_with_a_retryable_429(org_a, tight_r
     )
     response = post("/v1/logs", body, org_a.ingest_key, "application/x-protobuf")
     assert response.status_code == 429 and response["Retry-After"]
+
+
+def test_threads_that_meet_the_limiter_while_its_client_is_made_wait_for_it(monkeypatch):
+    # A worker's first requests arrive on several threads at once. One makes the Redis client; the
+    # others used to see the client before its script existed and answered 500 (TypeError).
+    ratelimit.shared_redis.reset()
+    register_script = redis.Redis.register_script
+
+    def slowly(client, script):
+        time.sleep(0.2)
+        return register_script(client, script)
+
+    monkeypatch.setattr(redis.Redis, "register_script", slowly)
+    with ThreadPoolExecutor(8) as pool:
+        decisions = list(pool.map(lambda key_id: ratelimit.consume(key_id, 1), range(8)))
+    assert all(decision.allowed for decision in decisions)
+    ratelimit.shared_redis.reset()
 
 
 def test_each_key_has_its_own_bucket(org_a, org_b, tight_rate_limit):
