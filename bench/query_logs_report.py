@@ -159,6 +159,15 @@ def _second_page(big: int) -> Any:
     return search_logs(big, None, window, 100, first.next_cursor)
 
 
+_INDEX_LABELS = {  # index name suffixes (per leaf partition) -> what they are
+    "project_id_ts_idx": "index (project_id, ts DESC) B-tree",
+    "ts_idx": "index ts BRIN",
+    "trace_id_idx": "index trace_id bloom BRIN (every day)",
+    "trace": "index (project_id, trace_id) B-tree (sealed days)",
+    "message_trgm": "index message trigram GIN (sealed days, finished hours)",
+}
+
+
 def sizes() -> list[tuple[str, float, float]]:
     """(relation, total MB, MB per million rows) for logs_event's table and index parts, summed over
     its leaf partitions (days, split by level class); hourly slice indexes count as message_trgm."""
@@ -191,7 +200,8 @@ def sizes() -> list[tuple[str, float, float]]:
             " WHERE i.inhparent = 'logs_count_1m'::regclass"
         )
         count_bytes = cursor.fetchone()[0]
-    rows = [("heap", heap), ("toast", toast), *[(f"index {name or '?'}", size) for name, size in indexes]]
+    labelled = [(_INDEX_LABELS.get(name, f"index {name}"), size) for name, size in indexes]
+    rows = [("heap", heap), ("toast", toast), *labelled]
     rows.append(("logs_count_1m (table + pk)", count_bytes))
     return [(name, float(size) / 2**20, float(size) / 2**20 / millions) for name, size in rows]
 
