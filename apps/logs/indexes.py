@@ -124,7 +124,7 @@ def pending_jobs(now: datetime) -> list[IndexJob]:
     return slices + wholes
 
 
-def _index_state(name: str) -> str:
+def index_state(name: str) -> str:
     """'missing', 'valid' or 'invalid' (a CONCURRENTLY build that died)."""
     with connection.cursor() as cursor:
         cursor.execute(
@@ -161,7 +161,7 @@ def _build(jobs: list[IndexJob], max_builds: int) -> list[str]:
     for job in jobs:
         if len(built) >= max_builds:
             break
-        state = _index_state(job.name)
+        state = index_state(job.name)
         if state == "valid":
             continue
         with connection.cursor() as cursor:
@@ -175,7 +175,7 @@ def _build(jobs: list[IndexJob], max_builds: int) -> list[str]:
 def _drop_slices_of_sealed(now: datetime) -> None:
     """Slice indexes are redundant once their partition's full index is valid."""
     for partition in sealed_partitions(now):
-        if _index_state(index_name(partition)) != "valid":
+        if index_state(index_name(partition)) != "valid":
             continue
         with connection.cursor() as cursor:
             cursor.execute(

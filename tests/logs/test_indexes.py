@@ -11,6 +11,7 @@ from apps.logs.indexes import (
     SLICE,
     build_indexes,
     index_name,
+    index_state,
     slice_index_name,
     summarize_trace_blooms,
     trace_index_name,
@@ -25,14 +26,7 @@ def partition(day: datetime) -> str:
 
 
 def indexed(name: str) -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT i.indisvalid FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid"
-            " WHERE c.relname = %s",
-            [name],
-        )
-        row = cursor.fetchone()
-    return bool(row and row[0])
+    return index_state(name) == "valid"
 
 
 def search(org, q: str) -> list[str]:
