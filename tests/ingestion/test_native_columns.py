@@ -1,5 +1,5 @@
-"""Native log batches are decoded a column at a time when every record is plain (apps.ingestion.native
-._plain_log_rows): what is stored must be exactly what record-by-record decoding stores."""
+"""Native log batches whose records are all plain are decoded a column at a time
+(`native._plain_log_rows`): what is stored must be exactly what record-by-record decoding stores."""
 
 import time
 from typing import Any
