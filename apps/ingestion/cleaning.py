@@ -74,9 +74,13 @@ class Cleaner:
             result = decode()
         finally:
             self._deferred = None
-        if self.redactor.may_match("\n".join(texts)) or self.redactor.may_match_bytes(b"\n".join(blobs)):
+        if self.may_need_masking("\n".join(texts), b"\n".join(blobs)):
             return decode()
         return result
+
+    def may_need_masking(self, texts: str, blobs: bytes) -> bool:
+        """The redactor's quick check of a batch's texts and attribute JSON, each joined with "\n"."""
+        return self.redactor.may_match(texts) or self.redactor.may_match_bytes(blobs)
 
     def text(self, value: str, limit: int) -> str:
         # len() counts characters, each at most 4 bytes: only long strings pay for encoding.

@@ -76,7 +76,7 @@ def decode_logs(project_id: int, records: list[Any], cleaner: Cleaner) -> Batch:
     if plain is None:
         return cleaner.optimistically(lambda: _decode_logs(project_id, records, cleaner))
     rows, messages, blobs = plain
-    if cleaner.redactor.may_match(messages) or cleaner.redactor.may_match_bytes(blobs):
+    if cleaner.may_need_masking(messages, blobs):
         return _decode_logs(project_id, records, cleaner)  # record by record, masking what needs it
     batch = Batch()
     batch.logs = rows
