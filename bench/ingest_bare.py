@@ -14,13 +14,14 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 import psycopg
 
+from apps.ingestion.batch import pg_micros
 from apps.ingestion.writer import LOG_COPY, LOG_TYPES, PreEncodedJsonbDumper
 
 _pool = ThreadPoolExecutor(max_workers=4)
@@ -37,11 +38,11 @@ def _connection() -> psycopg.Connection[Any]:
 
 
 def _store(body: bytes) -> int:
-    now = datetime.now(UTC)
+    now = pg_micros(time.time_ns())
     rows = [
         (
             _PROJECT,
-            datetime.fromtimestamp(record["timestamp"] // 1000 / 1e6, UTC),
+            pg_micros(record["timestamp"]),
             now,
             record["level"],
             record["service"],

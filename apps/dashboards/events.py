@@ -15,6 +15,7 @@ from typing import Any, TypedDict
 
 import orjson
 
+from apps.ingestion.batch import pg_datetime
 from apps.logs.selectors import level_name
 
 LINES_PER_EVENT = 300
@@ -58,7 +59,8 @@ def _event(kind: str, count: int, at: int) -> LiveEvent:
 
 def logs_event(rows: list[tuple[Any, ...]], at: int) -> LiveEvent:
     """Rows in apps.ingestion.writer.LOG_COPY column order: (project_id, ts, observed_ts, level,
-    service, trace_id, span_id, message, attributes, resource)."""
+    service, trace_id, span_id, message, attributes, resource); times as apps.ingestion.batch's
+    pg_micros."""
     event = _event("logs", len(rows), at)
     levels: Counter[str] = Counter()
     for severity, n in Counter(map(_LEVEL, rows)).items():  # map + itemgetter: C loops, per batch
@@ -67,7 +69,8 @@ def logs_event(rows: list[tuple[Any, ...]], at: int) -> LiveEvent:
     event["services"] = [service for service in dict.fromkeys(map(_SERVICE, rows)) if service][
         :SERVICES_PER_EVENT
     ]
-    event["ts_min"], event["ts_max"] = min(map(_TS, rows)).isoformat(), max(map(_TS, rows)).isoformat()
+    event["ts_min"] = pg_datetime(min(map(_TS, rows))).isoformat()
+    event["ts_max"] = pg_datetime(max(map(_TS, rows))).isoformat()
     event["rows"] = [rows]
     return event
 
@@ -95,12 +98,14 @@ def finish(event: LiveEvent) -> LiveEvent:
 
 
 def log_line(row: tuple[Any, ...]) -> dict[str, Any]:
-    """One row as the search API returns it (apps.logs.selectors.LogRecord). The jsonb columns are
-    JSON text already (orjson wrote them): embedded as fragments, never parsed and re-encoded."""
+    """One row as the search API returns it (apps.logs.selectors.LogRecord), once orjson has
+    written it: the times stay datetimes (orjson writes a UTC datetime as isoformat() does, for a
+    twelfth of its cost), and the jsonb columns are JSON text already (orjson wrote them),
+    embedded as fragments, never parsed and re-encoded."""
     _, ts, observed, level, service, trace_id, span_id, message, attributes, resource = row
     return {
-        "timestamp": ts.isoformat(),
-        "observed_timestamp": observed.isoformat(),
+        "timestamp": pg_datetime(ts),
+        "observed_timestamp": pg_datetime(observed),
         "level": level_name(level),
         "severity": level,
         "service": service,

@@ -9,13 +9,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from itertools import chain, repeat
 from typing import Any
 
 import orjson
 
-from apps.ingestion.batch import JSONB_EMPTY_OBJECT, Batch, TimeWindow, ns_to_datetime
+from apps.ingestion.batch import (
+    JSONB_EMPTY_OBJECT,
+    PG_EPOCH_MICROS,
+    Batch,
+    TimeWindow,
+    ns_to_datetime,
+    pg_micros,
+)
 from apps.ingestion.cleaning import Cleaner
 from apps.ingestion.errors import IngestError
 from apps.ingestion.records import (
@@ -98,7 +104,8 @@ def _log_row(project_id: int, record: Any, window: TimeWindow, cleaner: Cleaner)
     if type(record) is not dict:
         raise RecordRejected("a log record must be a JSON object")
     get = record.get
-    ts = _accepted_time(get("timestamp"), window)
+    ns = _accepted_ns(get("timestamp"), window)
+    ts = pg_micros(ns) if ns else window.now_micros
     message = get("message", "")
     message = cleaner.message(message if type(message) is str else orjson.dumps(message).decode())
     attributes = get("attributes") or {}
@@ -111,7 +118,7 @@ def _log_row(project_id: int, record: Any, window: TimeWindow, cleaner: Cleaner)
     return (
         project_id,
         ts,
-        window.now,
+        window.now_micros,
         level if type(level) is int and 0 <= level <= 24 else _level(level),
         service
         if cleaner.is_fast and len(service) <= 64 and "\x00" not in service
@@ -124,15 +131,19 @@ def _log_row(project_id: int, record: Any, window: TimeWindow, cleaner: Cleaner)
     )
 
 
-def _accepted_time(value: Any, window: TimeWindow) -> Any:
+def _accepted_ns(value: Any, window: TimeWindow) -> int:
+    """A record's time in nanoseconds, 0 when it has none (it is then "now")."""
     if type(value) is int and window.earliest_ns <= value <= window.latest_ns:  # the common case: ns
-        return ns_to_datetime(value)
+        return value
     ns = timestamp_ns(value)
-    if ns == 0:
-        return window.now
-    if not window.accepts(ns):
+    if ns and not window.accepts(ns):
         raise RecordRejected("timestamp outside the accepted window (30 days back, 1 day ahead)")
-    return ns_to_datetime(ns)
+    return ns
+
+
+def _accepted_time(value: Any, window: TimeWindow) -> Any:
+    ns = _accepted_ns(value, window)
+    return ns_to_datetime(ns) if ns else window.now
 
 
 def _level(value: Any) -> int:
@@ -167,10 +178,9 @@ def _plain_log_rows(
     times: list[Any] = list(map(get, records, repeat("timestamp")))
     time_kinds = set(map(type, times))
     if time_kinds == {_NONE}:  # no timestamps: all "now"
-        timestamps: Iterable[datetime] = repeat(window.now)
+        timestamps: Iterable[int] = repeat(window.now_micros)
     elif time_kinds == {int} and min(times) >= window.earliest_ns and max(times) <= window.latest_ns:
-        fromtimestamp = datetime.fromtimestamp
-        timestamps = [fromtimestamp(ns // 1000 / 1e6, UTC) for ns in times]  # as ns_to_datetime
+        timestamps = [ns // 1000 - PG_EPOCH_MICROS for ns in times]  # as pg_micros
     else:
         return None
     messages = list(map(get, records, repeat("message"), repeat("")))
@@ -193,7 +203,7 @@ def _plain_log_rows(
         zip(
             repeat(project_id),
             timestamps,
-            repeat(window.now),
+            repeat(window.now_micros),
             levels,
             services,
             trace_ids,

@@ -180,8 +180,8 @@ def any_value(value: Any, depth: int = 0) -> Any:
     if depth >= MAX_DEPTH:
         return DEPTH_LIMIT_MARKER
     if kind == "array_value":
-        return [any_value(item, depth + 1) for item in value.array_value.values]
-    return {kv.key: any_value(kv.value, depth + 1) for kv in value.kvlist_value.values}
+        return [any_value(item, depth + 1) for item in value.array_value.values[:]]  # [:]: see kv_dict
+    return {kv.key: any_value(kv.value, depth + 1) for kv in value.kvlist_value.values[:]}
 
 
 _SCALARS: dict[str, Callable[[Any], Any]] = {
@@ -195,8 +195,9 @@ _SCALARS: dict[str, Callable[[Any], Any]] = {
 
 def kv_dict(items: Any) -> dict[str, Any]:
     result = {}
-    # Scalars inline: this loop runs for every attribute of every record.
-    for kv in items:
+    # Scalars inline: this loop runs for every attribute of every record. items[:] is a list made
+    # in one call; iterating the container itself ends with an IndexError, formatted, every time.
+    for kv in items[:]:
         value = kv.value
         kind = value.WhichOneof("value")
         if kind == "string_value":
@@ -217,7 +218,7 @@ def kv_dict_checked(items: Any, cleaner: Any) -> tuple[dict[str, Any], bool]:
     result: dict[str, Any] = {}
     plain = len(items) <= cleaner.max_attributes
     short, known_keys = cleaner.max_value // 4, cleaner.plain_keys
-    for kv in items:
+    for kv in items[:]:  # [:]: see kv_dict
         key, value = kv.key, kv.value
         kind = value.WhichOneof("value")
         if kind == "string_value":

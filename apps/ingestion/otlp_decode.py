@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import orjson
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
-from apps.ingestion.batch import Batch, TimeWindow, jsonb, ns_to_datetime
+from apps.ingestion.batch import PG_EPOCH_MICROS, Batch, TimeWindow, jsonb, ns_to_datetime, pg_micros
 from apps.ingestion.cleaning import Cleaner, clean_resource
 from apps.ingestion.native import LEVELS
 from apps.ingestion.otlp import any_value, kv_dict, kv_dict_checked
@@ -37,27 +38,37 @@ def _time(ns: int, window: TimeWindow) -> Any:
     return ns_to_datetime(ns)
 
 
+def _log_time(ns: int, window: TimeWindow) -> int:
+    """As _time, in a log row's representation (apps.ingestion.batch.PG_EPOCH)."""
+    if not window.accepts(ns):
+        raise RecordRejected(WINDOW_REASON)
+    return pg_micros(ns)
+
+
+RowFunction = Callable[[Any], tuple[Any, ...]]
+
+
 def _decode_each(
     project_id: int,
     cleaner: Cleaner,
     resources: Any,
     scopes_field: str,
     records_field: str,
-    make_row: Callable[..., tuple[Any, ...]],
+    rows_for: Callable[[int, TimeWindow, Cleaner, str, bytes, str], RowFunction],
 ) -> tuple[Batch, list[tuple[Any, ...]]]:
     """Walk resource → scope → record (the shape of every OTLP export), collecting rows and
-    counting each rejected record by its position, for partial_success."""
+    counting each rejected record by its position, for partial_success. `rows_for` gives the row
+    function of one scope's records (what they share is bound once)."""
     batch, window, index = Batch(), TimeWindow(), 0
     rows: list[tuple[Any, ...]] = []
     for resource_group in resources:
         _, resource_json, service = _resource(cleaner, resource_group.resource)
         for scope_group in getattr(resource_group, scopes_field):
             scope_name = cleaner.text(scope_group.scope.name, 256)
+            make_row = rows_for(project_id, window, cleaner, service, resource_json, scope_name)
             for record in getattr(scope_group, records_field):
                 try:
-                    rows.append(
-                        make_row(project_id, record, window, cleaner, service, resource_json, scope_name)
-                    )
+                    rows.append(make_row(record))
                 except RecordRejected as exc:
                     batch.reject(str(exc), index)
                 index += 1
@@ -67,7 +78,7 @@ def _decode_each(
 def decode_logs(project_id: int, request: Any, cleaner: Cleaner) -> Batch:
     def decode() -> Batch:
         batch, rows = _decode_each(
-            project_id, cleaner, request.resource_logs, "scope_logs", "log_records", _log_row
+            project_id, cleaner, request.resource_logs, "scope_logs", "log_records", _log_rows
         )
         batch.logs = rows
         return batch
@@ -75,21 +86,109 @@ def decode_logs(project_id: int, request: Any, cleaner: Cleaner) -> Batch:
     return decode() if cleaner.body_is_clean else cleaner.optimistically(decode)
 
 
+def _log_rows(
+    project_id: int, window: TimeWindow, cleaner: Cleaner, service: str, resource_json: bytes, scope_name: str
+) -> RowFunction:
+    """The row function of one scope's log records. When the body's text needs no masking
+    (`Cleaner.body_is_clean`), a record of the common shape (a short string body, ids absent or
+    well formed, a severity number, times in the window, at most max_attributes short scalar
+    attributes under plain keys) is built here with nothing but reads and checks; any other record
+    goes to `_log_row`, which handles every case. Both store the same row
+    (tests/ingestion/test_otlp_plain_rows.py); this path only spares the calls per record."""
+    general = partial(_log_row, project_id, window, cleaner, service, resource_json, scope_name)
+    if not (cleaner.body_is_clean and cleaner.is_fast) or cleaner.truncated:
+        return general  # (truncated: the scope name was cut, which flags the next record)
+    earliest, latest, now = window.earliest_ns, window.latest_ns, window.now_micros
+    max_message, max_attributes = cleaner.max_message // 4, cleaner.max_attributes  # // 4: UTF-8 bytes
+    short, known_keys, is_plain_key = cleaner.max_value // 4, cleaner.plain_keys, cleaner.is_plain_key
+    dumps = orjson.dumps
+
+    def plain_row(record: Any) -> tuple[Any, ...]:
+        observed_ns, ts_ns = record.observed_time_unix_nano, record.time_unix_nano
+        if observed_ns:
+            if not earliest <= observed_ns <= latest:
+                return general(record)
+            observed = observed_ns // 1000 - PG_EPOCH_MICROS  # as pg_micros
+        else:
+            observed = now
+        if ts_ns and ts_ns != observed_ns:
+            if not earliest <= ts_ns <= latest:
+                return general(record)
+            ts = ts_ns // 1000 - PG_EPOCH_MICROS
+        else:
+            ts = observed
+        body = record.body
+        if _which(body, "value") != "string_value":
+            return general(record)
+        message = body.string_value
+        level, trace_id, span_id = record.severity_number, record.trace_id, record.span_id
+        if len(message) > max_message or "\x00" in message or not level:
+            return general(record)
+        if len(trace_id) == 16 and trace_id != _ZERO_TRACE:
+            trace = trace_id.hex()
+        elif trace_id:
+            return general(record)
+        else:
+            trace = None
+        if len(span_id) == 8 and span_id != _ZERO_SPAN:
+            span = span_id.hex()
+        elif span_id:
+            return general(record)
+        else:
+            span = None
+        items = record.attributes
+        if len(items) > max_attributes:
+            return general(record)
+        attributes: dict[str, Any] = {}
+        for kv in items[:]:  # kv_dict_checked's loop ([:]: see kv_dict), leaving at the first non-plain value
+            key, value = kv.key, kv.value
+            kind = _which(value, "value")
+            if kind == "string_value":
+                text = attributes[key] = value.string_value
+                if len(text) > short or "\x00" in text:
+                    return general(record)
+            elif kind == "int_value":
+                attributes[key] = value.int_value
+            elif kind == "double_value":
+                number = attributes[key] = value.double_value
+                if number - number != 0:  # NaN or ±Inf
+                    return general(record)
+            elif kind == "bool_value":
+                attributes[key] = value.bool_value
+            else:
+                return general(record)
+            if not (known_keys.get(key) or is_plain_key(key)):
+                return general(record)
+        if scope_name and "otel.scope.name" not in attributes:
+            attributes["otel.scope.name"] = scope_name
+        return (
+            project_id,
+            ts,
+            observed,
+            level,
+            service,
+            trace,
+            span,
+            message,
+            b"\x01" + dumps(attributes),
+            resource_json,
+        )
+
+    return plain_row
+
+
 def _log_row(
     project_id: int,
-    record: Any,
     window: TimeWindow,
     cleaner: Cleaner,
     service: str,
     resource_json: bytes,
     scope_name: str,
+    record: Any,
 ) -> tuple[Any, ...]:
     observed_ns, ts_ns = record.observed_time_unix_nano, record.time_unix_nano
-    observed = _time(observed_ns, window) if observed_ns else window.now
-    if window.earliest_ns <= ts_ns <= window.latest_ns and ts_ns != observed_ns:  # the common case, inline
-        ts = datetime.fromtimestamp(ts_ns // 1000 / 1e6, UTC)  # as ns_to_datetime
-    else:
-        ts = observed if not ts_ns or ts_ns == observed_ns else _time(ts_ns, window)
+    observed = _log_time(observed_ns, window) if observed_ns else window.now_micros
+    ts = observed if not ts_ns or ts_ns == observed_ns else _log_time(ts_ns, window)
     body = record.body
     if body.WhichOneof("value") == "string_value":
         message = cleaner.message(body.string_value, verbatim=True)
@@ -115,6 +214,7 @@ def _log_row(
 
 
 _ZERO_TRACE, _ZERO_SPAN = bytes(16), bytes(8)
+_which = AnyValue.WhichOneof  # the method itself: value.WhichOneof would look the name up first
 
 
 def _trace_id(value: bytes) -> str | None:
@@ -127,19 +227,27 @@ def _span_id(value: bytes) -> str | None:
 
 
 def decode_traces(project_id: int, request: Any, cleaner: Cleaner) -> Batch:
-    batch, rows = _decode_each(project_id, cleaner, request.resource_spans, "scope_spans", "spans", _span_row)
+    batch, rows = _decode_each(
+        project_id, cleaner, request.resource_spans, "scope_spans", "spans", _span_rows
+    )
     batch.spans = rows
     return batch
 
 
+def _span_rows(
+    project_id: int, window: TimeWindow, cleaner: Cleaner, service: str, resource_json: bytes, scope_name: str
+) -> RowFunction:
+    return partial(_span_row, project_id, window, cleaner, service, resource_json, scope_name)
+
+
 def _span_row(
     project_id: int,
-    span: Any,
     window: TimeWindow,
     cleaner: Cleaner,
     service: str,
     resource_json: bytes,
     scope_name: str,
+    span: Any,
 ) -> tuple[Any, ...]:
     trace_id = bytes_id(span.trace_id, 16, "trace_id")
     span_id = bytes_id(span.span_id, 8, "span_id")
@@ -181,7 +289,7 @@ def _events_and_links(span: Any, cleaner: Cleaner) -> tuple[bytes, bytes]:
             "time_unix_nano": event.time_unix_nano,
             "attributes": cleaner.mapping(kv_dict(event.attributes)),
         }
-        for event in span.events
+        for event in span.events[:]  # [:]: see otlp.kv_dict
     ]
     links = [
         {
@@ -190,7 +298,7 @@ def _events_and_links(span: Any, cleaner: Cleaner) -> tuple[bytes, bytes]:
             "trace_state": cleaner.text(link.trace_state, 1024),
             "attributes": cleaner.mapping(kv_dict(link.attributes)),
         }
-        for link in span.links
+        for link in span.links[:]
     ]
     return jsonb(events), jsonb(links)
 

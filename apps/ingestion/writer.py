@@ -22,7 +22,7 @@ from psycopg.postgres import types as pg_types
 from psycopg.pq import Format
 
 from apps.ingestion import partitions
-from apps.ingestion.batch import Batch
+from apps.ingestion.batch import Batch, datetime_pg_micros, pg_datetime
 from apps.ingestion.errors import IngestError
 from apps.logs import counts
 
@@ -34,7 +34,8 @@ LOG_COPY = (
     "COPY logs_event (project_id, ts, observed_ts, level, service, trace_id, span_id, message, attributes,"
     " resource) FROM STDIN (FORMAT BINARY)"
 )
-LOG_TYPES = ["int8", "timestamptz", "timestamptz", "int2", "text", "text", "text", "text", "jsonb", "jsonb"]
+# ts and observed_ts go as int8: rows carry them as timestamptz's binary form (batch.PG_EPOCH).
+LOG_TYPES = ["int8", "int8", "int8", "int2", "text", "text", "text", "text", "jsonb", "jsonb"]
 SPAN_COPY = (
     "COPY traces_span (project_id, trace_id, span_id, parent_span_id, name, kind, start_ts, end_ts,"
     " duration_ns, status_code, status_message, service, trace_state, attributes, resource, events, links)"
@@ -106,7 +107,12 @@ def _write_once(project_id: int, batch: Batch) -> None:
         now = datetime.now(UTC)
         if batch.logs:
             _copy(raw, LOG_COPY, LOG_TYPES, batch.logs)
-            counts.note_late_rows(raw, project_id, list(map(itemgetter(1), batch.logs)), now)
+            # counts.note_late_rows, in the rows' integer times (no datetime per row).
+            log_times = list(map(itemgetter(1), batch.logs))
+            threshold = datetime_pg_micros(counts.late_threshold(now))
+            if min(log_times) < threshold:  # rare: stragglers
+                late = [ts for ts in log_times if ts < threshold]
+                counts.note_late_range(raw, project_id, pg_datetime(min(late)), pg_datetime(max(late)))
         if batch.spans:
             _copy(raw, SPAN_COPY, SPAN_TYPES, batch.spans)
             counts.note_late_rows(raw, project_id, list(map(itemgetter(6), batch.spans)), now, EVENT_STALE)
@@ -166,10 +172,12 @@ def _ensure_partitions(batch: Batch) -> None:
     ):
         if rows:
             first, last = _time_range(rows, column)
+            if table == "logs_event":
+                first, last = pg_datetime(first), pg_datetime(last)
             partitions.ensure_partitions(table, partitions.days_between(first, last))
 
 
-def _time_range(rows: list[tuple[Any, ...]], column: int) -> tuple[datetime, datetime]:
+def _time_range(rows: list[tuple[Any, ...]], column: int) -> tuple[Any, Any]:
     times = list(map(itemgetter(column), rows))  # map + itemgetter: C loops over a big batch
     return min(times), max(times)
 

@@ -121,22 +121,34 @@ STALE_MARGIN = timedelta(minutes=5)
 STALE_TABLES = ("logs_count_stale", "dashboards_event_count_stale")  # the notes of each count table
 
 
+def late_threshold(now: datetime) -> datetime:
+    """Rows older than this, arriving now, are noted by note_late_rows."""
+    return now - late_window() + STALE_MARGIN
+
+
 def note_late_rows(
     cursor: Any, project_id: int, timestamps: list[datetime], now: datetime, table: str = STALE_TABLES[0]
 ) -> None:
     """Called by ingestion inside its write transaction: note the minutes of rows that arrived
     too late for the regular recount (one row per batch; nothing when there are none)."""
-    if table not in STALE_TABLES:
-        raise ValueError(table)
-    threshold = now - late_window() + STALE_MARGIN
+    threshold = late_threshold(now)
     if not timestamps or min(timestamps) >= threshold:  # the common case: nothing late
         return
     late = [ts for ts in timestamps if ts < threshold]
-    if late:
-        cursor.execute(
-            f"INSERT INTO {table} (project_id, minute_from, minute_to) VALUES (%s, %s, %s)",  # noqa: S608
-            [project_id, floor_minute(min(late)), floor_minute(max(late)) + MINUTE],
-        )
+    note_late_range(cursor, project_id, min(late), max(late), table)
+
+
+def note_late_range(
+    cursor: Any, project_id: int, first: datetime, last: datetime, table: str = STALE_TABLES[0]
+) -> None:
+    """Note the minutes from `first` to `last`, the oldest and newest late row of a batch (for a
+    caller that found them itself: ingestion's log rows carry integer times)."""
+    if table not in STALE_TABLES:
+        raise ValueError(table)
+    cursor.execute(
+        f"INSERT INTO {table} (project_id, minute_from, minute_to) VALUES (%s, %s, %s)",  # noqa: S608
+        [project_id, floor_minute(first), floor_minute(last) + MINUTE],
+    )
 
 
 def claim_stale(cursor: CursorWrapper, table: str = STALE_TABLES[0]) -> list[tuple[int, datetime, datetime]]:
