@@ -201,4 +201,6 @@ def acknowledged_sdk_export(script: str, server_url: str, ingest_key: str, *args
         timeout=60,
         check=True,
     )
+    # The SDK never raises on a refused export; it logs it. A refusal is this test's failure, said.
+    assert "Failed to export" not in sender.stderr, sender.stderr
     return float(json.loads(sender.stdout)["acknowledged_at"])

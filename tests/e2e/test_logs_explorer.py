@@ -416,7 +416,10 @@ def test_sign_up_create_project_and_key_then_sdk_logs_appear_in_the_open_explore
 
         marker = f"sdk-line-{int(time.time() * 1000)}"
         acknowledged = acknowledged_sdk_export(SDK_SENDER, asgi_server.url, secret, marker)
-        expect(page.locator("#log-rows tr.logrow", has_text=marker)).to_have_count(3, timeout=15_000)
+        try:
+            expect(page.locator("#log-rows tr.logrow", has_text=marker)).to_have_count(3, timeout=15_000)
+        except AssertionError as failure:
+            raise AssertionError(f"{failure}\n{live_tail_state(page, project_id)}") from None
         visible = time.time()
         latency_ms = (visible - acknowledged) * 1000
         print(f"\nlive tail latency, ingest acknowledged -> visible in page: {latency_ms:.0f} ms")
@@ -424,6 +427,27 @@ def test_sign_up_create_project_and_key_then_sdk_logs_appear_in_the_open_explore
         assert errors == []
     finally:
         context.close()
+
+
+def live_tail_state(page, project_id: int) -> str:
+    """What a failed live tail expectation needs to be understood: the page's state and the rows."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM logs_event WHERE project_id = %s", [project_id])
+        stored = cursor.fetchone()[0]
+    shown = page.evaluate(
+        """() => ({
+            live: document.getElementById("logs-explorer").dataset.live,
+            loading: document.getElementById("logs-explorer").classList.contains("is-loading"),
+            tail: document.querySelector("[data-testid=tail-state]").textContent,
+            resume: document.querySelector("[data-testid=tail-resume]").hidden ? null
+                : document.querySelector("[data-testid=tail-resume]").textContent,
+            rows: document.querySelectorAll("#log-rows tr.logrow").length,
+            results: document.querySelector("[data-testid=results-state]")?.textContent,
+        })"""
+    )
+    return f"rows stored for the project: {stored}; page: {shown}"
 
 
 # Runs in a subprocess with the stock SDK, configured only by OTEL_* variables. It exports
