@@ -24,7 +24,10 @@ Design note (the protocol the browser sees is in apps.dashboards.consumers).
 * Never in ingestion's way. `announce*` only hands the rows to a publisher thread (its own
   asyncio loop) and returns; building the event and Redis happen there. When
   Redis fails, a breaker skips announcements for BREAKER_SECONDS; the project's next event then
-  skips an id, so open pages learn that something was missed.
+  skips an id, so open pages learn that something was missed. A project that sends nothing more
+  would leave its pages unaware: once the breaker closes, the counters of the projects whose
+  announcements were dropped are bumped (RESYNC_SCRIPT), and the sockets' periodic read reports
+  the gap.
 * Access changes. `access_changed(user_ids, project_ids)` (called on commit by
   apps.projects.services) sends `live.access` over the Channels layer to the users' and projects'
   groups: their sockets re-check membership at once.
@@ -82,6 +85,11 @@ redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], id .. '-0', 'e', ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
 return id
+"""
+# KEYS: counter. ARGV: TTL ms. An id that will never be in the stream: a gap for open pages.
+RESYNC_SCRIPT = """
+redis.call('INCR', KEYS[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
 """
 
 
@@ -156,6 +164,8 @@ class _Publisher:
     missed: set[int] = field(default_factory=set)  # projects whose announcements were dropped
     redis: Any = None
     script: Any = None
+    resync_script: Any = None
+    resync_timer: asyncio.TimerHandle | None = None  # bumps the missed projects' counters
     redis_url: str = ""
     busy: int = 0  # offers and sends not finished yet (drain waits for 0)
 
@@ -188,6 +198,7 @@ class _Publisher:
                 loop = asyncio.new_event_loop()
                 threading.Thread(target=loop.run_forever, name="vigil-live", daemon=True).start()
                 self.loop, self.pid, self.slots, self.redis, self.busy = loop, os.getpid(), {}, None, 0
+                self.resync_timer = None
             return self.loop
 
     def drain(self, timeout: float = 2.0) -> bool:
@@ -214,6 +225,9 @@ class _Publisher:
                 self.slots.clear()
                 self.down_until, self.redis = 0.0, None
                 self.missed.clear()
+                if self.resync_timer is not None:
+                    self.resync_timer.cancel()
+                    self.resync_timer = None
                 done.set()
 
             loop.call_soon_threadsafe(clear)
@@ -254,6 +268,7 @@ class _Publisher:
         assert self.loop is not None
         if time.monotonic() < self.down_until:
             self.missed.add(project_id)
+            self._resync_later()
             return
         slot = self.slots.setdefault((project_id, event["kind"]), _Slot())
         slot.pending = event if slot.pending is None else merge(slot.pending, event)
@@ -291,22 +306,58 @@ class _Publisher:
         try:
             await self._publish(project_id, event)
         except Exception as exc:  # any transport error: skip, never fail ingestion
-            self.down_until = time.monotonic() + BREAKER_SECONDS
+            self._trip(exc)
             self.missed.add(project_id)
-            self.redis = None
-            logger.warning("live: announcement skipped, Redis unavailable", extra={"error": str(exc)[:200]})
+            self._resync_later()
         finally:
             slot.sending = False
             self._schedule(project_id, kind, slot)
 
-    async def _publish(self, project_id: int, event: LiveEvent) -> int:
-        if time.monotonic() < self.down_until:
-            self.missed.add(project_id)
-            return 0
+    def _trip(self, exc: Exception) -> None:
+        self.down_until = time.monotonic() + BREAKER_SECONDS
+        self.redis = None
+        logger.warning("live: announcement skipped, Redis unavailable", extra={"error": str(exc)[:200]})
+
+    def _connect(self) -> None:
         if self.redis is None or self.redis_url != settings.REDIS_URL:
             self.redis_url = settings.REDIS_URL
             self.redis = aioredis.Redis.from_url(self.redis_url, socket_timeout=1, socket_connect_timeout=0.5)
             self.script = self.redis.register_script(PUBLISH_SCRIPT)
+            self.resync_script = self.redis.register_script(RESYNC_SCRIPT)
+
+    def _resync_later(self) -> None:
+        """Once the breaker has closed, tell the missed projects' pages (see the module docstring).
+        Not counted by drain(): it is owed to pages, not to the ingestion that was answered."""
+        if self.resync_timer is None:
+            assert self.loop is not None
+            delay = max(0.0, self.down_until - time.monotonic()) + 0.01
+            self.resync_timer = self.loop.call_later(delay, self._resync)
+
+    def _resync(self) -> None:
+        self.resync_timer = None
+        if not self.missed:
+            return
+        if time.monotonic() < self.down_until:
+            self._resync_later()
+            return
+        self._spawn(self._bump_missed())
+
+    async def _bump_missed(self) -> None:
+        try:
+            self._connect()
+            for project_id in list(self.missed):
+                await self.resync_script(keys=[counter_key(project_id)], args=[STREAM_TTL_MS])
+                self.missed.discard(project_id)
+        except Exception as exc:  # still down: try again when the breaker closes
+            self._trip(exc)
+            self._resync_later()
+
+    async def _publish(self, project_id: int, event: LiveEvent) -> int:
+        if time.monotonic() < self.down_until:
+            self.missed.add(project_id)
+            self._resync_later()
+            return 0
+        self._connect()
         skip = 1 if project_id in self.missed else 0
         finish(event)  # builds the log lines, once per published event
         stream_id = int(

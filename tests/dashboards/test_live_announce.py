@@ -141,6 +141,29 @@ def test_with_redis_down_events_are_skipped_and_then_a_skipped_id_reveals_the_ga
     assert resumed.gap is True  # id 2 never existed: the page refetches
 
 
+def test_a_dropped_announcement_is_revealed_even_if_the_project_sends_nothing_more(
+    org_a, settings, monkeypatch
+):
+    """A quiet project: no later event would skip an id, so the counter is bumped once Redis is back."""
+    monkeypatch.setattr(live, "BREAKER_SECONDS", 0.2)
+    live.announce(org_a.project.pk, "logs", {"count": 1})
+    assert live.drain(5)
+    good_url = settings.REDIS_URL
+    settings.REDIS_URL = DEAD_REDIS
+    live.announce(org_a.project.pk, "logs", {"count": 2})  # lost: Redis is down
+    assert live.drain(5)
+    assert read(org_a.project.pk, after=1, redis_url=good_url).gap is False  # nothing tells yet
+    settings.REDIS_URL = good_url
+    deadline = time.monotonic() + 5
+    while not (resumed := read(org_a.project.pk, after=1)).gap and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert resumed.gap is True and resumed.events == []  # the page refetches
+    live.announce(org_a.project.pk, "logs", {"count": 3})
+    assert live.drain(5)
+    later = read(org_a.project.pk, after=resumed.cursor)
+    assert [event["count"] for event in later.events] == [3] and later.gap is False  # told once
+
+
 def test_access_changes_reach_the_users_and_projects_groups(org_a, bob):
     layer = get_channel_layer()
 
