@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -414,7 +415,7 @@ def test_sign_up_create_project_and_key_then_sdk_logs_appear_in_the_open_explore
         expect(page.get_by_test_id("tail-state")).to_have_text("Streaming new lines", timeout=15_000)
         page.mouse.move(5, 5)
 
-        marker = f"sdk-line-{int(time.time() * 1000)}"
+        marker = f"sdk-line-{secrets.token_hex(6)}"  # no long digit run: redaction could mask it
         acknowledged = acknowledged_sdk_export(SDK_SENDER, asgi_server.url, secret, marker)
         try:
             expect(page.locator("#log-rows tr.logrow", has_text=marker)).to_have_count(3, timeout=15_000)

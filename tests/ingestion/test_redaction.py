@@ -1,3 +1,4 @@
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -76,6 +77,32 @@ def test_the_quick_check_never_clears_text_the_full_patterns_would_mask(text):
     redactor = Redactor()
     if redactor.pattern.search(text):
         assert redactor.may_match(text)
+
+
+@pytest.mark.parametrize(
+    ("number", "masked"),
+    [
+        ("378282246310005", True),  # Amex, 15 digits
+        ("30569309025904", True),  # Diners, 14 digits
+        ("6011111111111117", True),  # Discover
+        ("2221000000000009", True),  # Mastercard 2-series
+        ("135412345678911", True),  # UATP: 15 digits starting with 1
+        ("1795413592993", False),  # epoch milliseconds (it made the live tail browser test flaky)
+        ("1795413592993002", False),  # epoch microseconds
+        ("1795413592993000000", False),  # epoch nanoseconds
+        ("9111111111111110", False),  # no card network issues numbers starting with 9
+        ("7111111111111114", False),
+    ],
+)
+def test_a_digit_run_is_a_card_number_only_if_a_card_could_have_it(org_a, number, masked):
+    from apps.ingestion.redaction import luhn_valid
+
+    assert luhn_valid(number)  # every one passes the Luhn check: the issuer's digit decides
+    body = [{"message": f"at {number} paid", "attributes": {"n": f"ref-{number}"}}]
+    assert post_json("/api/v1/ingest/logs", body, org_a.ingest_key).status_code == 200
+    (row,) = logs_of(org_a.project.id)
+    shown = REDACTED if masked else number
+    assert (row["message"], row["attributes"]["n"]) == (f"at {shown} paid", f"ref-{shown}")
 
 
 def test_a_luhn_valid_digit_run_inside_a_hex_id_is_not_a_card_number(org_a):
