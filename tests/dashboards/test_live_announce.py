@@ -122,17 +122,23 @@ def test_a_summary_announcement_tells_a_tail_its_lines_were_not_sent(org_a):
     assert spans["kind"] == "spans" and spans["errors"] == 1
 
 
-def test_with_redis_down_events_are_skipped_and_then_a_skipped_id_reveals_the_gap(
-    org_a, settings, monkeypatch
-):
+def lose_the_second_announcement(project_id: int, settings, monkeypatch) -> str:
+    """Event 1 published, event 2 dropped with Redis down (left down: REDIS_URL is dead). Returns
+    the working URL."""
     monkeypatch.setattr(live, "BREAKER_SECONDS", 0.2)
-    live.announce(org_a.project.pk, "logs", {"count": 1})
+    live.announce(project_id, "logs", {"count": 1})
     assert live.drain(5)
     good_url = settings.REDIS_URL
     settings.REDIS_URL = DEAD_REDIS
-    live.announce(org_a.project.pk, "logs", {"count": 2})  # lost: Redis is down
+    live.announce(project_id, "logs", {"count": 2})  # lost: Redis is down
     assert live.drain(5)
-    settings.REDIS_URL = good_url
+    return good_url
+
+
+def test_with_redis_down_events_are_skipped_and_then_a_skipped_id_reveals_the_gap(
+    org_a, settings, monkeypatch
+):
+    settings.REDIS_URL = lose_the_second_announcement(org_a.project.pk, settings, monkeypatch)
     time.sleep(0.3)  # let the breaker close
     live.announce(org_a.project.pk, "logs", {"count": 3})
     assert live.drain(5)
@@ -145,13 +151,7 @@ def test_a_dropped_announcement_is_revealed_even_if_the_project_sends_nothing_mo
     org_a, settings, monkeypatch
 ):
     """A quiet project: no later event would skip an id, so the counter is bumped once Redis is back."""
-    monkeypatch.setattr(live, "BREAKER_SECONDS", 0.2)
-    live.announce(org_a.project.pk, "logs", {"count": 1})
-    assert live.drain(5)
-    good_url = settings.REDIS_URL
-    settings.REDIS_URL = DEAD_REDIS
-    live.announce(org_a.project.pk, "logs", {"count": 2})  # lost: Redis is down
-    assert live.drain(5)
+    good_url = lose_the_second_announcement(org_a.project.pk, settings, monkeypatch)
     assert read(org_a.project.pk, after=1, redis_url=good_url).gap is False  # nothing tells yet
     settings.REDIS_URL = good_url
     deadline = time.monotonic() + 5
