@@ -210,6 +210,7 @@ class ProjectLiveConsumer(AsyncWebsocketConsumer):
         await self.accept()
         params = parse_qs(self.scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         tail_answer = self._set_tail(params["tail"][0]) if "tail" in params else None
+        await self._keep_tailing()
         try:
             await self._replay(params.get("after", [None])[0])
         except Exception:
@@ -265,7 +266,18 @@ class ProjectLiveConsumer(AsyncWebsocketConsumer):
         if isinstance(content, dict) and content.get("type") == "tail":
             q = content.get("q")
             if q is None or isinstance(q, str):
-                await self._send(self._set_tail(q))
+                answer = self._set_tail(q)
+                await self._keep_tailing()  # before the answer: lines are built from now on
+                await self._send(answer)
+
+    async def _keep_tailing(self) -> None:
+        """While this socket tails, the project's publishers build lines (live.tailing_key)."""
+        if self.tail is None:
+            return
+        try:
+            await _redis().set(live.tailing_key(self.project_id), 1, ex=live.TAILING_TTL_SECONDS)
+        except Exception:  # Redis down: nothing is published either; the next tick sets it again
+            logger.warning("live: could not mark the project tailed", extra={"project_id": self.project_id})
 
     def _set_tail(self, q: str | None) -> dict[str, Any]:
         if q is None:
@@ -379,6 +391,7 @@ class ProjectLiveConsumer(AsyncWebsocketConsumer):
         checked = 0.0
         while not self.closing:
             await asyncio.sleep(POLL_SECONDS)
+            await self._keep_tailing()
             self.must_read = True  # backstop: whatever the follower may have missed
             self._read_soon()
             checked += POLL_SECONDS

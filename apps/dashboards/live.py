@@ -17,6 +17,13 @@ Design note (the protocol the browser sees is in apps.dashboards.consumers).
   whichever of several web processes published them; and resuming a socket (`?after=<id>`) is
   the same read. Consecutive ids make a gap visible: an id missing from the stream was trimmed
   (or skipped on purpose, see the breaker), and the page must refetch.
+* Lines only for a tail. Building a logs event's lines is most of publishing it, and they are most
+  of what Redis holds (up to STREAM_LENGTH events of LINE_BUDGET bytes per busy project). They are
+  built only while one of the project's sockets tails: such a socket keeps `tailing_key` alive
+  (TAILING_TTL_SECONDS, refreshed by apps.dashboards.consumers), and sets it before it answers the
+  tail request. An event published while nobody tailed counts its lines in `lines_omitted`; a
+  page starting a tail reloads its first page anyway, and one that resumes after its key expired
+  says how many lines it was not sent.
 * Throttle. Per (project, kind), an event is published at once if none was in the last
   THROTTLE_SECONDS (leading edge); batches that arrive within the interval are folded into one
   pending event published when the interval ends (trailing flush, a timer) — nothing waits for a
@@ -73,6 +80,7 @@ THROTTLE_SECONDS = 0.25
 BREAKER_SECONDS = 5.0
 STREAM_LENGTH = 300  # events kept per project for resuming sockets (approximate: MAXLEN ~)
 STREAM_TTL_MS = 7 * 24 * 3600 * 1000  # an idle project's stream and counter expire together
+TAILING_TTL_SECONDS = 30  # three of a tailing socket's refreshes (consumers.POLL_SECONDS)
 SUMMARY_FIELDS = {"levels", "services", "ts_min", "ts_max", "names", "errors", "trace_ids"}
 KINDS = {"logs": "logs", "metrics": "metrics", "spans": "spans", "traces": "spans"}
 
@@ -107,6 +115,11 @@ def stream_key(project_id: int) -> str:
 
 def counter_key(project_id: int) -> str:
     return f"vigil:live:{int(project_id)}:id"
+
+
+def tailing_key(project_id: int) -> str:
+    """Present while a socket of the project tails (see "Lines only for a tail")."""
+    return f"vigil:live:{int(project_id)}:tailing"
 
 
 # --- Building events from a committed batch ---------------------------------------------------
@@ -359,7 +372,9 @@ class _Publisher:
             return 0
         self._connect()
         skip = 1 if project_id in self.missed else 0
-        finish(event)  # builds the log lines, once per published event
+        if "rows" in event and not await self.redis.exists(tailing_key(project_id)):
+            event["lines_omitted"] = event.get("lines_omitted", 0) + sum(map(len, event.pop("rows")))
+        finish(event)  # builds the log lines (when tailed), once per published event
         stream_id = int(
             await self.script(
                 keys=[stream_key(project_id), counter_key(project_id)],

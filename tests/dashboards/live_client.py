@@ -36,7 +36,7 @@ def forget_live_state(*project_ids: int) -> None:
     """Test databases reuse project ids from earlier runs; their streams must not leak in."""
     client = redis.Redis.from_url(settings.REDIS_URL)
     for project_id in project_ids:
-        client.delete(live.stream_key(project_id), live.counter_key(project_id))
+        client.delete(live.stream_key(project_id), live.counter_key(project_id), live.tailing_key(project_id))
 
 
 def drop_telemetry(*project_ids: int) -> None:

@@ -261,6 +261,35 @@ def test_the_tail_sends_exactly_the_lines_its_query_matches(server, org_a, bob_h
     assert watching.lines == []
 
 
+def test_lines_travel_only_while_a_socket_of_the_project_tails(server, org_a, bob_headers):
+    """Nobody tailing: events count their lines as omitted and Redis holds none. A tail answer
+    means the lines of every later batch are on their way."""
+    url = live_url(server, org_a.project.pk)
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    stream = live.stream_key(org_a.project.pk)
+
+    async def scenario() -> tuple[list[dict], LiveSocket]:
+        await send(server, org_a, [{"message": "nobody tails this"}] * 3)
+        deadline = time.monotonic() + 5
+        while not client.xlen(stream) and time.monotonic() < deadline:  # published before the socket
+            await asyncio.sleep(0.02)
+        async with LiveSocket(url, bob_headers) as tailing:
+            await tailing.wait_for(lambda s: s.hello)
+            await tailing.send({"type": "tail", "q": ""})
+            await tailing.wait_for(lambda s: s.of_type("tail"))
+            await send(server, org_a, [{"message": "a tail sees this"}] * 2)
+            await tailing.wait_for(lambda s: s.counted() == 2)
+        return [orjson.loads(fields[b"e"]) for _, fields in client.xrange(stream)], tailing
+
+    stored, tailing = asyncio.run(scenario())
+    untailed, tailed = stored
+    assert "lines" not in untailed and untailed["lines_omitted"] == 3
+    assert [line["message"] for line in tailed["lines"]] == ["a tail sees this"] * 2
+    assert [line["message"] for line in tailing.lines] == ["a tail sees this"] * 2
+    assert tailing.events[0]["lines_omitted"] == 0
+
+
 def test_tail_lines_have_the_shape_of_search_results(server, org_a, bob_client, bob_headers):
     record = {
         "message": "shape",
