@@ -182,6 +182,9 @@ class ProjectLiveConsumer(AsyncWebsocketConsumer):
     project_id: int = 0
     cursor: int = 0
     tail: Predicate | None = None
+    # Events up to this id were published before this socket's tail began (live.tailing_key):
+    # their lines were not built, and the page's reload on starting the tail shows them.
+    tail_since: int = 0
     joined: tuple[str, ...] = ()
     closing: bool = False
     last_frame: float = 0.0
@@ -266,9 +269,18 @@ class ProjectLiveConsumer(AsyncWebsocketConsumer):
         if isinstance(content, dict) and content.get("type") == "tail":
             q = content.get("q")
             if q is None or isinstance(q, str):
+                starts = self.tail is None
                 answer = self._set_tail(q)
                 await self._keep_tailing()  # before the answer: lines are built from now on
+                if starts and self.tail is not None:
+                    self.tail_since = await self._last_id()
                 await self._send(answer)
+
+    async def _last_id(self) -> int:
+        try:
+            return await live.last_id(_redis(), self.project_id)
+        except Exception:  # Redis down: count every line not sent, as before any tail
+            return 0
 
     async def _keep_tailing(self) -> None:
         """While this socket tails, the project's publishers build lines (live.tailing_key)."""
@@ -379,6 +391,9 @@ class ProjectLiveConsumer(AsyncWebsocketConsumer):
         """The event as this socket sees it: lines only while tailing, and only matching ones."""
         shown = {name: value for name, value in event.items() if name not in ("lines", "lines_omitted")}
         if event.get("kind") != "logs" or self.tail is None:
+            return shown, room
+        if "lines" not in event and int(event["id"]) <= self.tail_since:
+            shown["lines"], shown["lines_omitted"] = [], 0  # published before the tail began
             return shown, room
         matching = [line for line in event.get("lines", ()) if self.tail(line)]
         shown["lines"] = matching[:room]

@@ -21,9 +21,9 @@ Design note (the protocol the browser sees is in apps.dashboards.consumers).
   of what Redis holds (up to STREAM_LENGTH events of LINE_BUDGET bytes per busy project). They are
   built only while one of the project's sockets tails: such a socket keeps `tailing_key` alive
   (TAILING_TTL_SECONDS, refreshed by apps.dashboards.consumers), and sets it before it answers the
-  tail request. An event published while nobody tailed counts its lines in `lines_omitted`; a
-  page starting a tail reloads its first page anyway, and one that resumes after its key expired
-  says how many lines it was not sent.
+  tail request. An event published while nobody tailed counts its lines in `lines_omitted`:
+  a socket whose tail began after it says none (the page reloads its first page when it starts
+  a tail), one that resumes with its tail after the key expired says how many it was not sent.
 * Throttle. Per (project, kind), an event is published at once if none was in the last
   THROTTLE_SECONDS (leading edge); batches that arrive within the interval are folded into one
   pending event published when the interval ends (trailing flush, a timer) — nothing waits for a

@@ -280,14 +280,38 @@ def test_lines_travel_only_while_a_socket_of_the_project_tails(server, org_a, bo
             await tailing.wait_for(lambda s: s.of_type("tail"))
             await send(server, org_a, [{"message": "a tail sees this"}] * 2)
             await tailing.wait_for(lambda s: s.counted() == 2)
-        return [orjson.loads(fields[b"e"]) for _, fields in client.xrange(stream)], tailing
+        # A tail resuming from before its key existed (as after a long disconnect) is told.
+        async with LiveSocket(live_url(server, org_a.project.pk, after="0", tail=""), bob_headers) as resumed:
+            await resumed.wait_for(lambda s: s.counted() == 5)
+        return [orjson.loads(fields[b"e"]) for _, fields in client.xrange(stream)], tailing, resumed
 
-    stored, tailing = asyncio.run(scenario())
+    stored, tailing, resumed = asyncio.run(scenario())
     untailed, tailed = stored
     assert "lines" not in untailed and untailed["lines_omitted"] == 3
     assert [line["message"] for line in tailed["lines"]] == ["a tail sees this"] * 2
     assert [line["message"] for line in tailing.lines] == ["a tail sees this"] * 2
     assert tailing.events[0]["lines_omitted"] == 0
+    assert [event["lines_omitted"] for event in resumed.events] == [3, 0]
+    assert [line["message"] for line in resumed.lines] == ["a tail sees this"] * 2
+
+
+def test_a_tail_is_not_told_of_lines_published_before_it_began():
+    """Events in flight when a tail starts carry no lines; the page's reload shows their rows, so
+    the tail must not call them omitted. Later ones without lines are (the key had expired)."""
+    from apps.dashboards.consumers import ProjectLiveConsumer, tail_predicate
+
+    socket = ProjectLiveConsumer()
+    socket.tail, socket.tail_since = tail_predicate(""), 7
+    before = {"id": "7", "kind": "logs", "count": 3, "lines_omitted": 3}
+    after = {"id": "8", "kind": "logs", "count": 2, "lines_omitted": 2}
+    assert socket._for_this_socket(before, 1000)[0] == {
+        "id": "7",
+        "kind": "logs",
+        "count": 3,
+        "lines": [],
+        "lines_omitted": 0,
+    }
+    assert socket._for_this_socket(after, 1000)[0]["lines_omitted"] == 2
 
 
 def test_tail_lines_have_the_shape_of_search_results(server, org_a, bob_client, bob_headers):
