@@ -32,17 +32,19 @@ def _resource(cleaner: Cleaner, resource: Any) -> tuple[dict[str, Any], bytes, s
     return attributes, jsonb(attributes), service if isinstance(service, str) else str(service)
 
 
-def _time(ns: int, window: TimeWindow) -> Any:
+def _accepted(ns: int, window: TimeWindow) -> int:
     if not window.accepts(ns):
         raise RecordRejected(WINDOW_REASON)
-    return ns_to_datetime(ns)
+    return ns
+
+
+def _time(ns: int, window: TimeWindow) -> Any:
+    return ns_to_datetime(_accepted(ns, window))
 
 
 def _log_time(ns: int, window: TimeWindow) -> int:
     """As _time, in a log row's representation (apps.ingestion.batch.PG_EPOCH)."""
-    if not window.accepts(ns):
-        raise RecordRejected(WINDOW_REASON)
-    return pg_micros(ns)
+    return pg_micros(_accepted(ns, window))
 
 
 RowFunction = Callable[[Any], tuple[Any, ...]]

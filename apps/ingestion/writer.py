@@ -108,11 +108,10 @@ def _write_once(project_id: int, batch: Batch) -> None:
         if batch.logs:
             _copy(raw, LOG_COPY, LOG_TYPES, batch.logs)
             # counts.note_late_rows, in the rows' integer times (no datetime per row).
-            log_times = list(map(itemgetter(1), batch.logs))
             threshold = datetime_pg_micros(counts.late_threshold(now))
-            if min(log_times) < threshold:  # rare: stragglers
-                late = [ts for ts in log_times if ts < threshold]
-                counts.note_late_range(raw, project_id, pg_datetime(min(late)), pg_datetime(max(late)))
+            span = counts.late_span(list(map(itemgetter(1), batch.logs)), threshold)
+            if span is not None:
+                counts.note_late_range(raw, project_id, pg_datetime(span[0]), pg_datetime(span[1]))
         if batch.spans:
             _copy(raw, SPAN_COPY, SPAN_TYPES, batch.spans)
             counts.note_late_rows(raw, project_id, list(map(itemgetter(6), batch.spans)), now, EVENT_STALE)

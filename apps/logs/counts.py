@@ -131,18 +131,24 @@ def note_late_rows(
 ) -> None:
     """Called by ingestion inside its write transaction: note the minutes of rows that arrived
     too late for the regular recount (one row per batch; nothing when there are none)."""
-    threshold = late_threshold(now)
-    if not timestamps or min(timestamps) >= threshold:  # the common case: nothing late
-        return
+    span = late_span(timestamps, late_threshold(now))
+    if span is not None:
+        note_late_range(cursor, project_id, *span, table)
+
+
+def late_span(timestamps: list[Any], threshold: Any) -> tuple[Any, Any] | None:
+    """The oldest and newest of the times before `threshold` (in any unit: ingestion's log rows
+    carry integer times), or None; a single min() in the common case of none."""
+    if not timestamps or min(timestamps) >= threshold:
+        return None
     late = [ts for ts in timestamps if ts < threshold]
-    note_late_range(cursor, project_id, min(late), max(late), table)
+    return min(late), max(late)
 
 
 def note_late_range(
     cursor: Any, project_id: int, first: datetime, last: datetime, table: str = STALE_TABLES[0]
 ) -> None:
-    """Note the minutes from `first` to `last`, the oldest and newest late row of a batch (for a
-    caller that found them itself: ingestion's log rows carry integer times)."""
+    """Note the minutes from `first` to `last`, the oldest and newest late row of a batch."""
     if table not in STALE_TABLES:
         raise ValueError(table)
     cursor.execute(
