@@ -64,10 +64,10 @@ bench-query-logs: $(VENV)/.installed
 bench-query-metrics: $(VENV)/.installed
 	$(PY) bench/query_metrics.py
 
-# 200 WebSocket subscribers over 20 projects while logs arrive at 5,000 events/s.
 bench-query-traces: $(VENV)/.installed
 	$(PY) bench/query_traces.py
 
+# 200 WebSocket subscribers over 20 projects while logs arrive at 5,000 events/s.
 bench-live: $(VENV)/.installed
 	$(PY) bench/live_fanout.py
 
