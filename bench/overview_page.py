@@ -58,9 +58,20 @@ def reset_database() -> None:
     subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, check=True)
 
 
+def database_exists() -> bool:
+    import psycopg
+
+    with psycopg.connect(query_logs.SERVER_URL + "/postgres") as admin:
+        found = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE]).fetchone()
+    return found is not None
+
+
 def is_loaded() -> bool:
+    """Whether the data set is there to reuse (a fresh machine has not even the database)."""
     from django.db import connection
 
+    if not database_exists():
+        return False
     with connection.cursor() as cursor:
         cursor.execute("SELECT to_regclass('bench_overview_state')")
         if cursor.fetchone()[0] is None:
@@ -362,7 +373,7 @@ def main() -> None:
     days = int(os.environ.get("BENCH_DAYS", "4"))
     runs = int(os.environ.get("BENCH_RUNS", "30"))
     reuse = os.environ.get("BENCH_REUSE") == "1"
-    if not reuse:
+    if not reuse or not database_exists():
         reset_database()
     import django
 
