@@ -187,6 +187,36 @@ def _drop_slices_of_sealed(now: datetime) -> None:
                 cursor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
 
 
+def trace_bloom_days() -> list[tuple[str, datetime]]:
+    """The newest days of logs_event whose leaves are not all served by a valid trace B-tree yet
+    (today, the days made ahead, a sealed day until its build): (day table, day), oldest first.
+    The planner never chooses the bloom index for them by itself: trace ids are random, so it
+    estimates a BRIN lookup as reading the whole table and scans 8 hours of a busy day (~60 ms)
+    instead of ~1 ms through the bloom. The trace view reads these days through a query that
+    leaves it no other path (apps.logs.selectors.trace_logs)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname, coalesce(i.indisvalid, false) FROM pg_partition_tree('logs_event') t"
+            " JOIN pg_class c ON c.oid = t.relid"
+            " LEFT JOIN pg_class x ON x.relname = c.relname || '_trace' AND x.relnamespace = c.relnamespace"
+            " LEFT JOIN pg_index i ON i.indexrelid = x.oid WHERE t.isleaf"
+        )
+        leaves = cursor.fetchall()
+    covered: dict[datetime, bool] = {}
+    for name, has_btree in leaves:
+        match = _PARTITION_RE.match(name)
+        if match:
+            day = datetime.strptime(match.group(1), "%Y%m%d").replace(tzinfo=UTC)
+            covered[day] = covered.get(day, True) and has_btree
+    newest_first = sorted(covered, reverse=True)
+    uncovered = []
+    for day in newest_first:
+        if covered[day]:
+            break
+        uncovered.append((f"logs_event_p{day:%Y%m%d}", day))
+    return uncovered[::-1]
+
+
 def summarize_trace_blooms(now: datetime | None = None) -> int:
     """Summarise the new page ranges of the bloom indexes of partitions not yet sealed; returns how
     many ranges were summarised. A partition busy with another summary, a vacuum or an index build

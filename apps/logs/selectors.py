@@ -1,4 +1,5 @@
-"""Reads of logs_event: search, stats and patterns. Raw SQL on purpose (hot path, no ORM model).
+"""Reads of logs_event: search, stats, patterns and a trace's logs. Raw SQL on purpose (hot path,
+no ORM model).
 
 Every statement starts with `project_id = %s AND ts >= %s AND ts < %s`: partition pruning on ts
 and the (project_id, ts DESC) index do the heavy lifting; the compiled query only filters. The
@@ -12,9 +13,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypedDict
 
 import orjson
-from django.db import connection
+from django.db import connection, transaction
 
-from apps.logs.indexes import SLICE
+from apps.billing import retention
+from apps.logs.indexes import SLICE, trace_bloom_days
 from apps.logs.params import Cursor, TimeRange
 from apps.logs.query import And, Node, Not, Or, Text
 from apps.logs.sql import compile_for_project
@@ -202,3 +204,57 @@ def log_patterns(
         for fp, count, first, last, level, example, _ in rows
     ]
     return PatternReport(patterns, scanned, scanned >= sample)
+
+
+TRACE_LOG_COLUMNS = "ts, level, service, span_id, message, attributes::text"
+# How trace_logs_sql runs: sequential scans off (see there); ~1 ms lookups need no parallel workers.
+TRACE_LOOKUP_SETTINGS = ("SET LOCAL enable_seqscan = off", "SET LOCAL max_parallel_workers_per_gather = 0")
+
+
+def trace_logs(project_id: int, trace_id: str, limit: int) -> list[dict[str, Any]]:
+    """The logs that carry one trace id, within the project's retention, oldest first."""
+    sql, params = trace_logs_sql(project_id, trace_id, limit, datetime.now(UTC))
+    with transaction.atomic(), connection.cursor() as cursor:
+        for setting in TRACE_LOOKUP_SETTINGS:
+            cursor.execute(setting)
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    return [
+        {
+            "ts": ts,
+            "level": level,
+            "service": service,
+            "span_id": span_id,
+            "message": message,
+            "attributes": orjson.loads(attributes),
+        }
+        for ts, level, service, span_id, message, attributes in rows
+    ]
+
+
+def trace_logs_sql(project_id: int, trace_id: str, limit: int, now: datetime) -> tuple[str, list[Any]]:
+    """Days served by the exact trace B-tree are read through it. The newest days have only the
+    bloom index (indexes.trace_bloom_days), which the planner would pass over for a scan: each is
+    read behind an OFFSET 0 fence that keeps the project, time and retention filters outside, so
+    inside it only `trace_id = %s` remains and the bloom is the one index that serves it (with
+    sequential scans off, TRACE_LOOKUP_SETTINGS; else small days would still be scanned)."""
+    kept, cutoffs = retention.log_cutoffs(project_id, now).sql()
+    bloom_days = trace_bloom_days()
+    # The rest: older days, and any day made after the catalog was read.
+    rest = ""
+    params: list[Any] = []
+    if bloom_days:
+        rest = "(ts < %s OR ts >= %s) AND "
+        params = [bloom_days[0][1], bloom_days[-1][1] + timedelta(days=1)]
+    parts = [
+        f"SELECT {TRACE_LOG_COLUMNS} FROM logs_event WHERE {rest}project_id = %s AND trace_id = %s AND {kept}"  # noqa: S608 (constants)
+    ]
+    params += [project_id, trace_id, *cutoffs]
+    for table, _ in bloom_days:  # names from pg_class, matched by indexes._PARTITION_RE
+        parts.append(
+            f"SELECT {TRACE_LOG_COLUMNS} FROM (SELECT * FROM {table} WHERE trace_id = %s OFFSET 0) fenced"  # noqa: S608
+            f" WHERE project_id = %s AND {kept}"
+        )
+        params += [trace_id, project_id, *cutoffs]
+    sql = " UNION ALL ".join(f"({part})" for part in parts) + " ORDER BY ts LIMIT %s"
+    return sql, [*params, limit]

@@ -14,6 +14,7 @@ import orjson
 from django.db import connection
 
 from apps.billing import retention
+from apps.logs.selectors import trace_logs
 
 TRACE_SPAN_LIMIT = 10_000
 TRACE_LOG_LIMIT = 1_000
@@ -82,12 +83,7 @@ def trace_detail(project_id: int, trace_id: str) -> dict[str, Any] | None:
         " AND start_ts >= %s ORDER BY start_ts, span_id LIMIT %s",
         [project_id, trace_id, retention.cutoff(project_id, now, "span"), TRACE_SPAN_LIMIT],
     )
-    kept, cutoffs = retention.log_cutoffs(project_id, now).sql()
-    logs = _rows(
-        "SELECT ts, level, service, span_id, message, attributes FROM logs_event"  # noqa: S608
-        f" WHERE project_id = %s AND trace_id = %s AND {kept} ORDER BY ts LIMIT %s",
-        [project_id, trace_id, *cutoffs, TRACE_LOG_LIMIT],
-    )
+    logs = trace_logs(project_id, trace_id, TRACE_LOG_LIMIT)
     if not rows and not logs:
         return None
     spans = [_span(row) for row in rows]

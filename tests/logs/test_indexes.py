@@ -4,7 +4,7 @@ searches answer the same with them, and the partitions being written carry neith
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test import Client
 
 from apps.logs.indexes import (
@@ -14,8 +14,10 @@ from apps.logs.indexes import (
     index_state,
     slice_index_name,
     summarize_trace_blooms,
+    trace_bloom_days,
     trace_index_name,
 )
+from apps.logs.selectors import TRACE_LOOKUP_SETTINGS, trace_logs_sql
 from tests.logs.conftest import at, ingest, logs_url, read
 
 pytestmark = pytest.mark.usefixtures("committed_logs_cleanup")
@@ -133,6 +135,47 @@ def test_trace_lookups_use_a_bloom_index_while_a_day_is_written_and_a_btree_once
     assert not indexed(trace_index_name(today))
     assert trace_index_name(sealed) in plan(org_a.project.pk, old_trace)
     assert {q: search(org_a, q) for q in queries} == before
+
+
+def test_the_trace_view_finds_a_traces_logs_of_every_day_and_reads_the_open_day_through_its_bloom(
+    org_a, org_b, drop_built_indexes
+):
+    now = datetime.now(UTC)
+    two_days_ago = now - timedelta(days=2)
+    trace = "ef" * 16
+    ingest(
+        org_a.ingest_key,
+        [
+            {"timestamp": two_days_ago.isoformat(), "message": "old", "trace_id": trace},
+            {"timestamp": at(1, now), "message": "new", "trace_id": trace},
+            *(
+                {"timestamp": at(2, now), "message": f"other {n}", "trace_id": f"{n:032x}"}
+                for n in range(1, 200)
+            ),
+        ],
+    )
+    ingest(org_b.ingest_key, [{"timestamp": at(1, now), "message": "theirs", "trace_id": trace}])
+    drop_built_indexes.extend(build_indexes(now=now, max_builds=100))
+    today, sealed = partition(now), partition(two_days_ago)
+    assert indexed(trace_index_name(sealed)) and not indexed(trace_index_name(today))
+    assert f"logs_event_p{now:%Y%m%d}" in [table for table, _ in trace_bloom_days()]
+
+    response = Client().get(
+        f"/api/v1/projects/{org_a.project.pk}/traces/{trace}", HTTP_AUTHORIZATION=f"Bearer {org_a.read_key}"
+    )
+    assert response.status_code == 200, response.content
+    assert [log["message"] for log in response.json()["logs"]] == ["old", "new"]
+
+    # The planner costs a bloom lookup as reading the whole day: it must have no other path.
+    sql, params = trace_logs_sql(org_a.project.pk, trace, 1000, now)
+    with transaction.atomic(), connection.cursor() as cursor:
+        for setting in TRACE_LOOKUP_SETTINGS:
+            cursor.execute(setting)
+        cursor.execute("EXPLAIN " + sql, params)
+        lines = "\n".join(row[0] for row in cursor.fetchall())
+    assert f"Bitmap Index Scan on {today}_trace_id_idx" in lines, lines
+    assert f"Index Scan using {trace_index_name(sealed)} on {sealed}" in lines, lines
+    assert f"Seq Scan on {today}" not in lines, lines
 
 
 def test_beat_runs_the_index_builds_and_the_bloom_summaries():
