@@ -4,6 +4,7 @@ import io
 import json
 import logging
 import re
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -38,14 +39,28 @@ def unreachable_redis(settings, closed_port: int) -> None:
 @pytest.mark.django_db
 @pytest.mark.usefixtures("unreachable_redis")
 def test_log_lines_emitted_during_a_request_are_json_and_carry_its_request_id(console):
-    # A failing readiness check logs from the view, and django.request logs the 503 after the middleware.
-    response = Client().get("/health/ready", HTTP_X_REQUEST_ID="req-42")
+    # Only this thread's lines: threads that earlier tests started log meanwhile, outside any
+    # request (seen: the live publisher, finding this test's unreachable Redis). The test client
+    # serves on this thread.
+    handler = next(h for h in logging.getLogger().handlers if h.name == "console")
+    this_thread = threading.get_ident()
+
+    def from_this_thread(record: logging.LogRecord) -> bool:
+        return record.thread == this_thread
+
+    handler.addFilter(from_this_thread)
+    try:
+        # A failing readiness check logs from the view, and django.request logs the 503 after the
+        # middleware.
+        response = Client().get("/health/ready", HTTP_X_REQUEST_ID="req-42")
+    finally:
+        handler.removeFilter(from_this_thread)
 
     assert response.status_code == 503
     records = lines(console)
     loggers = {record["logger"] for record in records}
     assert {"apps.ops.health", "django.request"} <= loggers
-    assert all(record["request_id"] == "req-42" for record in records)
+    assert all(record["request_id"] == "req-42" for record in records), records
     assert all({"time", "level", "logger", "message"} <= record.keys() for record in records)
 
 
