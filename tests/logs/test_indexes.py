@@ -147,9 +147,9 @@ def test_the_trace_view_finds_a_traces_logs_of_every_day_and_reads_the_open_day_
         org_a.ingest_key,
         [
             {"timestamp": two_days_ago.isoformat(), "message": "old", "trace_id": trace},
-            {"timestamp": at(1, now), "message": "new", "trace_id": trace},
+            {"timestamp": now.isoformat(), "message": "new", "trace_id": trace},  # today even at 00:00
             *(
-                {"timestamp": at(2, now), "message": f"other {n}", "trace_id": f"{n:032x}"}
+                {"timestamp": now.isoformat(), "message": f"other {n}", "trace_id": f"{n:032x}"}
                 for n in range(1, 200)
             ),
         ],
