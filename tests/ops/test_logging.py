@@ -15,10 +15,14 @@ from apps.projects import keyformat
 GENERATED_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
+def console_handler() -> logging.Handler:
+    return next(h for h in logging.getLogger().handlers if h.name == "console")
+
+
 @pytest.fixture
 def console() -> Iterator[io.StringIO]:
     """What the configured console handler (JSON formatter + filters from settings.LOGGING) writes."""
-    handler = next(h for h in logging.getLogger().handlers if h.name == "console")
+    handler = console_handler()
     assert isinstance(handler, logging.StreamHandler)
     buffer = io.StringIO()
     previous = handler.setStream(buffer)
@@ -42,7 +46,7 @@ def test_log_lines_emitted_during_a_request_are_json_and_carry_its_request_id(co
     # Only this thread's lines: threads that earlier tests started log meanwhile, outside any
     # request (seen: the live publisher, finding this test's unreachable Redis). The test client
     # serves on this thread.
-    handler = next(h for h in logging.getLogger().handlers if h.name == "console")
+    handler = console_handler()
     this_thread = threading.get_ident()
 
     def from_this_thread(record: logging.LogRecord) -> bool:
