@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 CHROMIUM_PATH ?= /usr/bin/chromium
 PYTEST_ARGS ?=
 
-.PHONY: run test lint fmt bench bench-ingest bench-query bench-query-logs bench-query-metrics bench-query-traces bench-live bench-overview clean-var
+.PHONY: run test test-deps lint fmt bench bench-ingest bench-query bench-query-logs bench-query-metrics bench-query-traces bench-live bench-overview clean-var
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("Vigil needs Python 3.11 or newer") if sys.version_info < (3, 11) else None'
@@ -27,8 +27,19 @@ $(ASSETS): config/assets.py $(VENV)/.installed
 run: $(VENV)/.installed $(ASSETS)
 	$(PY) -m config.devstack run
 
+# Test-only clients from the npm registry (the stock OTel JavaScript exporters), installed once
+# from their lock file. Without npm the tests that need them say so (and fail in CI).
+JS_CLIENTS := tests/ingestion/clients/js/node_modules/.installed
+$(JS_CLIENTS): tests/ingestion/clients/js/package-lock.json
+	@if command -v npm >/dev/null; then \
+		cd tests/ingestion/clients/js && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed; \
+	else echo "[vigil] npm not found: the JavaScript exporter tests will be skipped"; fi
+
+# Everything `make test` fetches from the network; CI runs it first, then the tests without a network.
+test-deps: $(VENV)/.installed $(ASSETS) $(JS_CLIENTS)
+
 # Browser tests use Debian's Chromium when present (CI installs it); elsewhere Playwright's own build.
-test: $(VENV)/.installed $(ASSETS)
+test: test-deps
 	@test -x $(CHROMIUM_PATH) || $(VENV)/bin/playwright install chromium >/dev/null 2>&1 || \
 		echo "[vigil] no Chromium at $(CHROMIUM_PATH) and none downloadable: browser tests will be skipped"
 	$(PY) -m config.devstack test $(PYTEST_ARGS)

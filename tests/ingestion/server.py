@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
 from django.conf import settings
@@ -26,8 +27,10 @@ def free_port() -> int:
 
 
 def database_url() -> str:
-    db = settings.DATABASES["default"]
-    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    """The test database's URL: the run's own DATABASE_URL with the test database's name, so a
+    socket directory (`?host=/…/var/postgres`, the embedded server) or any other option survives."""
+    url = urlsplit(os.environ["DATABASE_URL"])
+    return urlunsplit(url._replace(path="/" + quote(settings.DATABASES["default"]["NAME"])))
 
 
 class Server:
