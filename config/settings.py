@@ -9,6 +9,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from config.stackenv import stack_env_read
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -45,6 +47,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI served from our static files: no CDN at run time
     "channels",
     "csp",
     "apps.projects",
@@ -92,7 +95,14 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {"default": env.db_url("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/vigil")}
+# A variable left unset is taken from the running `make run` stack (config/stackenv.py); with neither,
+# there is no database rather than a guess at 127.0.0.1:5432 (config/no_database explains).
+STACK = stack_env_read()
+DATABASE_URL = env.str("DATABASE_URL", default="") or STACK.get("DATABASE_URL", "")
+if DATABASE_URL:
+    DATABASES = {"default": env.db_url_config(DATABASE_URL)}
+else:
+    DATABASES = {"default": {"ENGINE": "config.no_database", "NAME": "vigil"}}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if env_flag("DATABASE_POOL", default=False):
@@ -110,7 +120,9 @@ if env_flag("DATABASE_POOL", default=False):
 DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+REDIS_URL = env.str("REDIS_URL", default="") or STACK.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+# Where users open Vigil, for links printed by commands (`manage.py demo`); `make run` records its own.
+VIGIL_URL = (env.str("VIGIL_URL", default="") or STACK.get("VIGIL_URL", "")).rstrip("/")
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -217,12 +229,18 @@ X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
-if not DEBUG:
+# A local stack opened from another machine over plain http://<lan-address> (no TLS on a trusted
+# network): browsers never send Secure cookies there, so sign-in would fail the CSRF check.
+ALLOW_PLAIN_HTTP = env_flag("ALLOW_PLAIN_HTTP", default=False)
+if not DEBUG and not ALLOW_PLAIN_HTTP:
     # __Host- cookies must be Secure, host-only and Path=/; browsers treat http://localhost as secure.
     SESSION_COOKIE_NAME = "__Host-sessionid"
     CSRF_COOKIE_NAME = "__Host-csrftoken"
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+# Explains a refused form (plain HTTP with Secure cookies, an expired page) instead of a bare 403.
+CSRF_FAILURE_VIEW = "apps.ops.views.csrf_failure"
+if not DEBUG:
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = env_flag("SECURE_HSTS_PRELOAD", default=False)
@@ -264,6 +282,13 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
     "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "apps.ingestion.schema.add_ingestion_paths",
+    ],
 }
 
 # --- Operations -----------------------------------------------------------------------------

@@ -159,3 +159,37 @@ def test_the_command_refuses_an_unknown_project_and_a_silly_history():
         call_command("demo", "--project", "999999", stdout=StringIO())
     with pytest.raises(CommandError, match="--hours"):
         call_command("demo", "--hours", "0", stdout=StringIO())
+
+
+def test_an_unknown_project_is_answered_with_the_projects_that_exist(org_a, org_b):
+    with pytest.raises(CommandError) as refused:
+        call_command("demo", "--project", "999999", stdout=StringIO())
+
+    message = str(refused.value)
+    for cast in (org_a, org_b):
+        assert f"#{cast.project.pk} {cast.project.name} ({cast.organization.name})" in message
+
+
+def test_an_unknown_project_on_an_empty_installation_says_how_to_make_one():
+    with pytest.raises(CommandError, match=r"no projects yet: run `manage\.py bootstrap`"):
+        call_command("demo", "--project", "1", stdout=StringIO())
+
+
+def test_the_command_links_to_the_server_that_is_running(org_a, settings):
+    settings.VIGIL_URL = "http://127.0.0.1:18123"
+    out = StringIO()
+
+    call_command("demo", "--project", str(org_a.project.pk), "--hours", "0.1", stdout=out)
+
+    assert f"Open http://127.0.0.1:18123/projects/{org_a.project.pk}/" in out.getvalue()
+    assert ":8000" not in out.getvalue()
+
+
+def test_without_a_known_server_the_command_gives_the_path_and_no_guessed_address(org_a, settings):
+    settings.VIGIL_URL = ""
+    out = StringIO()
+
+    call_command("demo", "--project", str(org_a.project.pk), "--hours", "0.1", stdout=out)
+
+    assert f"Open /projects/{org_a.project.pk}/ on your Vigil server." in out.getvalue()
+    assert "http://" not in out.getvalue()

@@ -4,6 +4,10 @@ It starts the real thing twice on one temporary var dir (DATABASE_URL and REDIS_
 from the environment, so config/devstack.py starts the embedded servers), waits for
 /health/ready and a fresh beat heartbeat, stops it with SIGINT like a terminal's Ctrl-C and
 checks that nothing is left running; the second start must find the first run's data.
+
+While it is up, the README's commands run as a user types them in a new shell — no URL set, the
+stack found through var/stack.env: `bootstrap --json`, `demo` (and its `--project`/`--stop`
+forms), the curl examples and the OpenTelemetry snippet.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
+import shlex
 import shutil
 import signal
 import socket
@@ -36,6 +42,7 @@ POLL_SECONDS = 0.5
 METRICS_TOKEN = "smoke-test-metrics-token"
 SMOKE_EMAIL = "smoke@vigil.test"
 IMPORT_USER = "from apps.accounts.models import User"
+README_URL = "http://127.0.0.1:8000"
 
 
 def free_port() -> int:
@@ -155,22 +162,83 @@ def stop_with_ctrl_c(stack: Stack) -> int:
         raise AssertionError(f"make run did not stop within {STOP_TIMEOUT_SECONDS}s\n{stack.log()}") from None
 
 
-def manage_shell(var_dir: Path, code: str) -> str:
-    """Run `manage.py shell -c` against the embedded PostgreSQL while the stack is up."""
-    lines = (var_dir / "postgres" / "postmaster.pid").read_text().splitlines()
-    port, socket_dir = lines[3].strip(), lines[4].strip()
-    env = stack_environment(var_dir, 0)
-    env["DATABASE_URL"] = f"postgresql://postgres@/vigil?host={socket_dir}&port={port}"
-    result = subprocess.run(
-        [str(ROOT / ".venv" / "bin" / "python"), "manage.py", "shell", "--no-imports", "-c", code],
+def new_shell(var_dir: Path, script: str, **variables: str) -> subprocess.CompletedProcess[str]:
+    """Run a shell script in ROOT as a user's new terminal would: no DATABASE_URL or REDIS_URL."""
+    env = {**stack_environment(var_dir, 0), **variables}
+    env.pop("PORT")
+    return subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
-        timeout=60,
-        check=True,
+        timeout=180,
     )
-    return result.stdout.strip()
+
+
+def manage_shell(var_dir: Path, code: str) -> str:
+    """Run `manage.py shell -c` in a new shell: it finds the stack's PostgreSQL through var/stack.env."""
+    done = new_shell(var_dir, f".venv/bin/python manage.py shell --no-imports -c {shlex.quote(code)}")
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def read_stack_env(var_dir: Path) -> dict[str, str]:
+    lines = (var_dir / "stack.env").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines)
+
+
+def code_blocks(language: str, containing: str) -> list[str]:
+    blocks = re.findall(rf"```{language}\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.DOTALL)
+    return [block for block in blocks if containing in block]
+
+
+def run_readme_commands(stack: Stack, var_dir: Path) -> None:
+    """The README's commands after `make run`, each as written, in a new shell."""
+    (bootstrap,) = code_blocks("sh", "manage.py bootstrap")
+    done = new_shell(var_dir, bootstrap)
+    assert done.returncode == 0, done.stderr
+    keys = json.loads(done.stdout)
+    assert keys["user"] == "you@example.com" and keys["ingest_key"].startswith("vgl_ingest_")
+
+    (demo_block,) = code_blocks("sh", "manage.py demo")
+    fill, fill_project, stop = [line.split("#")[0].strip() for line in demo_block.strip().splitlines()]
+    done = new_shell(var_dir, fill)
+    assert done.returncode == 0, done.stderr
+    # The address of the server that is running, not a hard-coded :8000.
+    assert re.search(rf"Open http://127\.0\.0\.1:{stack.port}/projects/\d+/", done.stdout), done.stdout
+    missing = new_shell(var_dir, fill_project.replace("--project 3", "--project 999999"))
+    assert missing.returncode == 1
+    assert f"#{keys['project_id']} checkout (Acme)" in missing.stderr, missing.stderr
+    project = f"--project {keys['project_id']}"
+    done = new_shell(var_dir, fill_project.replace("--project 3", project) + " --hours 0.1")
+    assert done.returncode == 0, done.stderr
+    done = new_shell(var_dir, stop)
+    assert done.returncode == 0 and "trickle stopped" in done.stdout, done.stdout + done.stderr
+
+    url = read_stack_env(var_dir)["VIGIL_URL"]
+    (curl,) = code_blocks("sh", "/api/v1/ingest/")
+    done = new_shell(var_dir, curl.replace(README_URL, url), VIGIL_INGEST_KEY=keys["ingest_key"])
+    assert done.returncode == 0, done.stderr
+    assert [answer["accepted"] for answer in map(json.loads, re.findall(r"\{.*?\}", done.stdout))] == [1, 1]
+
+    (exports,) = code_blocks("sh", "OTEL_EXPORTER_OTLP_ENDPOINT")
+    (program,) = code_blocks("python", "OTLPLogExporter")
+    otel = {
+        name: value.replace("${VIGIL_INGEST_KEY}", keys["ingest_key"]).replace(README_URL, url)
+        for name, value in re.findall(r'export (\w+)="?([^"\n]*)"?', exports)
+    }
+    done = new_shell(var_dir, f".venv/bin/python -c {shlex.quote(program)}", **otel)
+    assert done.returncode == 0, done.stderr
+
+    # One log from curl, one from the SDK (the demo's simulated shop never says this).
+    stored = manage_shell(
+        var_dir,
+        "from django.db import connection; cursor = connection.cursor(); cursor.execute("
+        "\"SELECT count(*) FROM logs_event WHERE message = 'payment failed' AND project_id = %s\", "
+        f"[{keys['project_id']}]); print(cursor.fetchone()[0])",
+    )
+    assert stored == "2"
 
 
 def force_cleanup(stack: Stack, var_dir: Path) -> None:
@@ -225,8 +293,16 @@ def test_make_run_comes_up_from_nothing_stops_on_ctrl_c_and_comes_back_with_its_
         assert 'task="apps.ops.tasks.beat_heartbeat"' in body.decode()
         # Worker logs go through settings.LOGGING too (JSON), not Celery's own text handler.
         assert '"logger": "celery.app.trace"' in first.log()
+        recorded = read_stack_env(var_dir)
+        assert recorded["VIGIL_URL"] == f"http://127.0.0.1:{first.port}"
+        assert recorded["REDIS_URL"].startswith("redis://127.0.0.1:")
+        assert "host=" in recorded["DATABASE_URL"]  # the socket under var/postgres, not a TCP port
         manage_shell(var_dir, f"{IMPORT_USER}; User.objects.create_user({SMOKE_EMAIL!r}, 'smoke-pass-12345')")
+        run_readme_commands(first, var_dir)
         assert_clean_stop(first, var_dir)
+        assert not (var_dir / "stack.env").exists()
+        done = new_shell(var_dir, ".venv/bin/python manage.py demo")
+        assert done.returncode == 1 and "make run" in done.stderr, done.stderr
     finally:
         force_cleanup(first, var_dir)
 
@@ -237,6 +313,8 @@ def test_make_run_comes_up_from_nothing_stops_on_ctrl_c_and_comes_back_with_its_
             var_dir, f"{IMPORT_USER}; print(User.objects.filter(email={SMOKE_EMAIL!r}).exists())"
         )
         assert still_there == "True"
+        # Same Redis port as the first run: clients that kept the URL find it again.
+        assert read_stack_env(var_dir)["REDIS_URL"] == recorded["REDIS_URL"]
         assert_clean_stop(second, var_dir)
     finally:
         force_cleanup(second, var_dir)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.dashboards import demo, live
@@ -46,19 +46,22 @@ class Command(BaseCommand):
             if written.total
             else "Already filled up to now: nothing to backfill."
         )
-        port = os.environ.get("PORT", "8000")
+        page = f"/projects/{project.pk}/"
+        # The running stack's own address (var/stack.env or VIGIL_URL), never a guessed :8000.
+        link = (
+            f"Open {settings.VIGIL_URL}{page}" if settings.VIGIL_URL else f"Open {page} on your Vigil server."
+        )
         self.stdout.write(
             "A trickle keeps coming every few seconds while `make run` (Celery worker and beat) is up; it "
             "stops after a day without a page view, or now with "
-            f"`manage.py demo --project {project.pk} --stop`.\n"
-            f"Open http://127.0.0.1:{port}/projects/{project.pk}/"
+            f"`manage.py demo --project {project.pk} --stop`.\n" + link
         )
 
     def _project(self, project_id: int | None, organization_id: int | None) -> Project:
         if project_id is not None:
             project = Project.objects.select_related("organization").filter(pk=project_id).first()
             if project is None:
-                raise CommandError(f"No project #{project_id}.")
+                raise CommandError(f"No project #{project_id}. {_existing_projects()}")
             return project
         organizations = Organization.objects.order_by("pk")
         organization = (
@@ -71,6 +74,14 @@ class Command(BaseCommand):
                 else "No organization yet: sign up at /signup/ or run `manage.py bootstrap` first."
             )
         return demo.demo_project(organization)
+
+
+def _existing_projects(shown: int = 20) -> str:
+    projects = list(Project.objects.select_related("organization").order_by("pk")[: shown + 1])
+    if not projects:
+        return "There are no projects yet: run `manage.py bootstrap` or `manage.py demo` without --project."
+    listed = ", ".join(f"#{p.pk} {p.name} ({p.organization.name})" for p in projects[:shown])
+    return f"Projects: {listed}" + (", …" if len(projects) > shown else "") + "."
 
 
 def _duration(seconds: float) -> str:
