@@ -29,14 +29,22 @@ QUERY_PARAMETERS = [
 
 
 class MetricList(ApiView):
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(
+        description="The project's metric names with their kind, unit and label keys.",
+        responses=OpenApiTypes.OBJECT,
+    )
     def get(self, request: Request, project_id: int) -> Response:
         project, _ = get_project_for(request, project_id)
         return Response({"metrics": metric_list_for(project.pk)})
 
 
 class MetricQueryView(ApiView):
-    @extend_schema(parameters=QUERY_PARAMETERS, responses=OpenApiTypes.OBJECT)
+    @extend_schema(
+        description="One metric as chart series: an aggregation per step, grouped and filtered by labels, "
+        "read from raw points or the 1m/1h rollups by step (README, Metrics).",
+        parameters=QUERY_PARAMETERS,
+        responses=OpenApiTypes.OBJECT,
+    )
     def get(self, request: Request, project_id: int) -> Response:
         project, _ = get_project_for(request, project_id)
         query = parse_query(request.query_params, timezone.now())

@@ -114,7 +114,11 @@ class InvitationSerializer(serializers.ModelSerializer):
 
 
 class OrganizationList(ApiView):
-    @extend_schema(responses=OrganizationSerializer(many=True))
+    @extend_schema(
+        description="The organizations the signed-in user belongs to, with their role in each. Session "
+        "only: a project key is refused (403).",
+        responses=OrganizationSerializer(many=True),
+    )
     def get(self, request: Request) -> Response:
         if request.auth is not None:
             raise PermissionDenied("API keys belong to a project, not to an organization.")
@@ -123,7 +127,11 @@ class OrganizationList(ApiView):
         organizations = [m.organization for m in memberships]
         return Response(OrganizationSerializer(organizations, many=True, context={"roles": roles}).data)
 
-    @extend_schema(request=NameSerializer, responses={201: OrganizationSerializer})
+    @extend_schema(
+        description="Create an organization; the signed-in user becomes its owner.",
+        request=NameSerializer,
+        responses={201: OrganizationSerializer},
+    )
     def post(self, request: Request) -> Response:
         if request.auth is not None:
             raise PermissionDenied("API keys cannot create organizations.")
@@ -134,13 +142,20 @@ class OrganizationList(ApiView):
 
 
 class OrganizationDetail(ApiView):
-    @extend_schema(responses=OrganizationSerializer)
+    @extend_schema(
+        description="One organization the user belongs to, with their role; 404 for any other.",
+        responses=OrganizationSerializer,
+    )
     def get(self, request: Request, organization_id: int) -> Response:
         organization, access = get_organization_for(request, organization_id)
         roles = {organization.pk: access.membership.role if access.membership else None}
         return Response(OrganizationSerializer(organization, context={"roles": roles}).data)
 
-    @extend_schema(request=NameSerializer, responses=OrganizationSerializer)
+    @extend_schema(
+        description="Rename the organization (admins and owners).",
+        request=NameSerializer,
+        responses=OrganizationSerializer,
+    )
     def patch(self, request: Request, organization_id: int) -> Response:
         organization, access = get_organization_for(request, organization_id, need=Role.ADMIN)
         data = _valid(NameSerializer, request)
@@ -148,7 +163,10 @@ class OrganizationDetail(ApiView):
         roles = {organization.pk: access.membership.role if access.membership else None}
         return Response(OrganizationSerializer(organization, context={"roles": roles}).data)
 
-    @extend_schema(responses={204: None})
+    @extend_schema(
+        description="Delete the organization with its projects and all their data (owners only).",
+        responses={204: None},
+    )
     def delete(self, request: Request, organization_id: int) -> Response:
         organization, _ = get_organization_for(request, organization_id, need=Role.OWNER)
         services.organization_delete(organization, request._request)
@@ -156,12 +174,18 @@ class OrganizationDetail(ApiView):
 
 
 class ProjectList(ApiView):
-    @extend_schema(responses=ProjectSerializer(many=True))
+    @extend_schema(
+        description="The organization's projects, by name.", responses=ProjectSerializer(many=True)
+    )
     def get(self, request: Request, organization_id: int) -> Response:
         organization, _ = get_organization_for(request, organization_id)
         return Response(ProjectSerializer(organization.projects.order_by("name"), many=True).data)
 
-    @extend_schema(request=NameSerializer, responses={201: ProjectSerializer})
+    @extend_schema(
+        description="Create a project in the organization (admins and owners).",
+        request=NameSerializer,
+        responses={201: ProjectSerializer},
+    )
     def post(self, request: Request, organization_id: int) -> Response:
         organization, _ = get_organization_for(request, organization_id, need=Role.ADMIN)
         data = _valid(NameSerializer, request)
@@ -170,19 +194,28 @@ class ProjectList(ApiView):
 
 
 class ProjectDetail(ApiView):
-    @extend_schema(responses=ProjectSerializer)
+    @extend_schema(
+        description="One project; 404 when it belongs to an organization the caller is not in.",
+        responses=ProjectSerializer,
+    )
     def get(self, request: Request, project_id: int) -> Response:
         project, _ = get_project_for(request, project_id)
         return Response(ProjectSerializer(project).data)
 
-    @extend_schema(request=NameSerializer, responses=ProjectSerializer)
+    @extend_schema(
+        description="Rename the project (admins and owners).",
+        request=NameSerializer,
+        responses=ProjectSerializer,
+    )
     def patch(self, request: Request, project_id: int) -> Response:
         project, _ = get_project_for(request, project_id, need=Role.ADMIN)
         data = _valid(NameSerializer, request)
         services.project_rename(project, data["name"], request._request)
         return Response(ProjectSerializer(project).data)
 
-    @extend_schema(responses={204: None})
+    @extend_schema(
+        description="Delete the project and all its telemetry (admins and owners).", responses={204: None}
+    )
     def delete(self, request: Request, project_id: int) -> Response:
         project, _ = get_project_for(request, project_id, need=Role.ADMIN)
         services.project_delete(project, request._request)
@@ -190,14 +223,23 @@ class ProjectDetail(ApiView):
 
 
 class ApiKeyList(ApiView):
-    @extend_schema(responses=ApiKeySerializer(many=True))
+    @extend_schema(
+        description="The project's API keys (prefix, scope, who created them, revoked or not); never the "
+        "secrets.",
+        responses=ApiKeySerializer(many=True),
+    )
     def get(self, request: Request, project_id: int) -> Response:
         project, access = get_project_for(request, project_id)
         require_member(access)
         keys = project.api_keys.select_related("created_by")
         return Response(ApiKeySerializer(keys, many=True).data)
 
-    @extend_schema(request=ApiKeyCreateSerializer, responses={201: ApiKeySerializer})
+    @extend_schema(
+        description="Issue a key of scope `ingest` or `read` (admins and owners). The secret is in this "
+        "answer only.",
+        request=ApiKeyCreateSerializer,
+        responses={201: ApiKeySerializer},
+    )
     def post(self, request: Request, project_id: int) -> Response:
         project, _ = get_project_for(request, project_id, need=Role.ADMIN)
         data = _valid(ApiKeyCreateSerializer, request)
@@ -219,14 +261,21 @@ class ApiKeyDetail(ApiView):
 
 
 class MemberList(ApiView):
-    @extend_schema(responses=MembershipSerializer(many=True))
+    @extend_schema(
+        description="The organization's members and their roles.", responses=MembershipSerializer(many=True)
+    )
     def get(self, request: Request, organization_id: int) -> Response:
         organization, _ = get_organization_for(request, organization_id)
         return Response(MembershipSerializer(organization.memberships.select_related("user"), many=True).data)
 
 
 class MemberDetail(ApiView):
-    @extend_schema(request=RoleSerializer, responses=MembershipSerializer)
+    @extend_schema(
+        description="Change a member's role (admins, for roles below owner; owners for any). The last "
+        "owner keeps the role.",
+        request=RoleSerializer,
+        responses=MembershipSerializer,
+    )
     def patch(self, request: Request, organization_id: int, membership_id: int) -> Response:
         organization, access = get_organization_for(request, organization_id, need=Role.ADMIN)
         assert access.membership is not None
@@ -235,7 +284,11 @@ class MemberDetail(ApiView):
         services.membership_set_role(access.membership, target, data["role"], request._request)
         return Response(MembershipSerializer(target).data)
 
-    @extend_schema(responses={204: None})
+    @extend_schema(
+        description="Remove a member (admins and owners), or leave the organization (anyone, for "
+        "themselves). The last owner cannot leave.",
+        responses={204: None},
+    )
     def delete(self, request: Request, organization_id: int, membership_id: int) -> Response:
         organization, access = get_organization_for(request, organization_id)
         assert access.membership is not None
@@ -247,14 +300,22 @@ class MemberDetail(ApiView):
 
 
 class InvitationList(ApiView):
-    @extend_schema(responses=InvitationSerializer(many=True))
+    @extend_schema(
+        description="Pending invitations of the organization (admins and owners).",
+        responses=InvitationSerializer(many=True),
+    )
     def get(self, request: Request, organization_id: int) -> Response:
         organization, _ = get_organization_for(request, organization_id, need=Role.ADMIN)
         return Response(
             InvitationSerializer(organization.invitations.filter(accepted_at__isnull=True), many=True).data
         )
 
-    @extend_schema(request=InvitationSerializer, responses={201: InvitationSerializer})
+    @extend_schema(
+        description="Invite an email address with a role (admins and owners); the link is mailed and valid "
+        "for INVITATION_TTL_DAYS.",
+        request=InvitationSerializer,
+        responses={201: InvitationSerializer},
+    )
     def post(self, request: Request, organization_id: int) -> Response:
         organization, access = get_organization_for(request, organization_id, need=Role.ADMIN)
         assert access.membership is not None
@@ -270,7 +331,7 @@ class InvitationList(ApiView):
 
 
 class InvitationDetail(ApiView):
-    @extend_schema(responses={204: None})
+    @extend_schema(description="Revoke a pending invitation (admins and owners).", responses={204: None})
     def delete(self, request: Request, organization_id: int, invitation_id: int) -> Response:
         organization, _ = get_organization_for(request, organization_id, need=Role.ADMIN)
         invitation = organization.invitations.filter(pk=invitation_id, accepted_at__isnull=True).first()
