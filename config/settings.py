@@ -229,12 +229,18 @@ X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
-if not DEBUG:
+# A local stack opened from another machine over plain http://<lan-address> (no TLS on a trusted
+# network): browsers never send Secure cookies there, so sign-in would fail the CSRF check.
+ALLOW_PLAIN_HTTP = env_flag("ALLOW_PLAIN_HTTP", default=False)
+if not DEBUG and not ALLOW_PLAIN_HTTP:
     # __Host- cookies must be Secure, host-only and Path=/; browsers treat http://localhost as secure.
     SESSION_COOKIE_NAME = "__Host-sessionid"
     CSRF_COOKIE_NAME = "__Host-csrftoken"
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+# Explains a refused form (plain HTTP with Secure cookies, an expired page) instead of a bare 403.
+CSRF_FAILURE_VIEW = "apps.ops.views.csrf_failure"
+if not DEBUG:
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = env_flag("SECURE_HSTS_PRELOAD", default=False)

@@ -103,6 +103,33 @@ def forbidden(request: HttpRequest, exception: Exception | None = None) -> HttpR
     return render(request, "errors/403.html", {"message": message}, status=403)
 
 
+def _is_loopback(host: str) -> bool:
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    return name in {"localhost", "127.0.0.1", "[::1]"} or name.endswith(".localhost")
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF_FAILURE_VIEW: say why a form was refused and what to do, never a bare 403.
+
+    The common case on a local stack: opened over plain HTTP from another machine, where browsers
+    do not send the Secure (`__Host-`) cookies, so no form can ever pass the check.
+    """
+    host = request.get_host()
+    plain_http = not request.is_secure() and settings.CSRF_COOKIE_SECURE and not _is_loopback(host)
+    if plain_http:
+        message = (
+            f"This page was opened over plain HTTP at {host}, and Vigil's cookies are Secure: browsers send "
+            "them only over HTTPS (or to localhost), so the form could not be verified. Open Vigil over "
+            "HTTPS, or, on a trusted network only, start it with ALLOW_PLAIN_HTTP=true."
+        )
+    else:
+        message = f"The form could not be verified ({reason.rstrip('.')}). Reload the page and try again."
+    if _wants_json(request):
+        return json_error(403, message, code="csrf_failed")
+    context = {"message": message, "plain_http": plain_http, "host": host}
+    return render(request, "errors/csrf.html", context, status=403)
+
+
 def server_error(request: HttpRequest) -> HttpResponse:
     if _wants_json(request):
         return json_error(500, "Internal error; it has been logged.", code="internal_error")
