@@ -9,9 +9,16 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 
 # pyproject.toml alone installs every dependency (the project itself is not a package):
-# this layer is rebuilt only when dependencies change, not on every code change.
+# this layer is rebuilt only when dependencies change, not on every code change. No extras:
+# the embedded PostgreSQL and Redis (`local`) are for machines without servers, not for this image.
 COPY pyproject.toml ./
 RUN pip install .
+
+# Front-end libraries (uPlot) from the npm registry, checked against their pinned sha512; without
+# them the dashboards have no charts. Its own layer, rebuilt only when the pins change.
+ARG NPM_REGISTRY=https://registry.npmjs.org
+COPY config/__init__.py config/assets.py config/
+RUN NPM_REGISTRY="$NPM_REGISTRY" python -m config.assets && python -m config.assets --check
 
 COPY . .
 # STATIC_ROOT must exist even though WhiteNoise serves from the finders; var/ is also

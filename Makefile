@@ -11,7 +11,7 @@ $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("Vigil needs Python 3.11 or newer") if sys.version_info < (3, 11) else None'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,local]'
 	# Test-only: the OTLP/JSON Python exporter pins pre-release helpers one build older than the
 	# proto exporter's; no resolver run can hold both, and it works with the newer ones.
 	$(PY) -m pip install --quiet --no-deps opentelemetry-exporter-otlp-json-http==0.66b1 \
