@@ -6,7 +6,8 @@ limit), and `wrk` replaying prepared bodies of 1,000 records (OTLP protobuf logs
 logs, OTLP protobuf metrics). Then the same rows through raw psycopg binary COPY from two
 processes (two connections), the ceiling the endpoint is compared with. Then a paced client at
 half the peak rate for latency, and a py-spy profile of one worker under load.
-Environment: BENCH_DURATION (s, default 20), BENCH_CONNECTIONS (default 16), DATABASE_HOST_URL.
+Environment: BENCH_DURATION (s, default 20), BENCH_CONNECTIONS (default 16), DATABASE_HOST_URL or
+DATABASE_URL and REDIS_URL (embedded servers when unset: bench/servers.py).
 16 connections, 8 per worker: with 8 the closed-loop clients left the machine ~20 % idle (native
 JSON: 80 % busy, 77-80k records/s; with 16: 95 % busy, 87-90k), so the peak was not measured.
 """
@@ -14,27 +15,25 @@ JSON: 80 % busy, 77-80k records/s; with 16: 95 % busy, 87-90k), so the peak was 
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-SERVER_URL = os.environ.get("DATABASE_HOST_URL", "postgres://postgres@127.0.0.1:5432")
-DATABASE_URL = f"{SERVER_URL}/vigil_bench"
+from bench import servers  # noqa: E402
+
+servers.ensure()
+DATABASE_URL = servers.database_url("vigil_bench")
 os.environ["DATABASE_URL"] = DATABASE_URL
-os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/7")
+os.environ["REDIS_URL"] = servers.redis_url(7)
 os.environ["DJANGO_SETTINGS_MODULE"] = "bench.ingest_settings"
 
 from bench import ingest_runs  # noqa: E402
 
 
 def reset_database() -> None:
-    admin = SERVER_URL + "/postgres"
-    subprocess.run(["psql", admin, "-qc", "DROP DATABASE IF EXISTS vigil_bench"], check=True)
-    subprocess.run(["psql", admin, "-qc", "CREATE DATABASE vigil_bench"], check=True)
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, check=True)
+    servers.recreate_database("vigil_bench")
 
 
 def main() -> None:

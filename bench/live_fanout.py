@@ -34,10 +34,12 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-SERVER_URL = os.environ.get("DATABASE_HOST_URL", "postgres://postgres@127.0.0.1:5432")
+from bench import servers as bench_servers  # noqa: E402 (main() has its own `servers`)
+
+bench_servers.ensure()
 DATABASE_NAME = "vigil_bench_live"
-os.environ["DATABASE_URL"] = f"{SERVER_URL}/{DATABASE_NAME}"
-os.environ["REDIS_URL"] = os.environ.get("BENCH_LIVE_REDIS_URL", "redis://127.0.0.1:6379/8")
+os.environ["DATABASE_URL"] = bench_servers.database_url(DATABASE_NAME)
+os.environ["REDIS_URL"] = os.environ.get("BENCH_LIVE_REDIS_URL") or bench_servers.redis_url(8)
 os.environ["DJANGO_SETTINGS_MODULE"] = "bench.ingest_settings"  # per-key rate limit raised
 
 PROJECTS = 20
@@ -48,10 +50,7 @@ TARGET_P95_MS = 500
 
 
 def reset_database() -> None:
-    admin = SERVER_URL + "/postgres"
-    subprocess.run(["psql", admin, "-qc", f"DROP DATABASE IF EXISTS {DATABASE_NAME}"], check=True)
-    subprocess.run(["psql", admin, "-qc", f"CREATE DATABASE {DATABASE_NAME}"], check=True)
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, check=True)
+    bench_servers.recreate_database(DATABASE_NAME)
 
 
 def create_tenants() -> list[dict[str, Any]]:

@@ -32,11 +32,10 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench import query_logs  # noqa: E402 (sets DATABASE_URL for its own database: replaced below)
+from bench import query_logs, servers  # noqa: E402 (query_logs points DATABASE_URL at its database: replaced below)
 
 DATABASE = "vigil_bench_overview"
-os.environ["DATABASE_URL"] = f"{query_logs.SERVER_URL}/{DATABASE}"
-os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/9")
+os.environ["DATABASE_URL"] = servers.database_url(DATABASE)
 os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
 
 WARMUP = 3
@@ -52,18 +51,11 @@ EMAIL = "bench@example.test"
 
 
 def reset_database() -> None:
-    admin = query_logs.SERVER_URL + "/postgres"
-    subprocess.run(["psql", admin, "-qc", f"DROP DATABASE IF EXISTS {DATABASE}"], check=True)
-    subprocess.run(["psql", admin, "-qc", f"CREATE DATABASE {DATABASE}"], check=True)
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, check=True)
+    servers.recreate_database(DATABASE)
 
 
 def database_exists() -> bool:
-    import psycopg
-
-    with psycopg.connect(query_logs.SERVER_URL + "/postgres") as admin:
-        found = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE]).fetchone()
-    return found is not None
+    return servers.database_exists(DATABASE)
 
 
 def is_loaded() -> bool:

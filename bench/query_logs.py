@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import random
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -22,10 +21,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-SERVER_URL = os.environ.get("DATABASE_HOST_URL", "postgres://postgres@127.0.0.1:5432")
+from bench import servers  # noqa: E402
+
+servers.ensure()
 DATABASE = "vigil_bench_logs"
-os.environ["DATABASE_URL"] = f"{SERVER_URL}/{DATABASE}"
-os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/9")
+os.environ["DATABASE_URL"] = servers.database_url(DATABASE)
+os.environ["REDIS_URL"] = servers.redis_url(9)
 os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
 
 PROJECTS = 100
@@ -64,10 +65,7 @@ RARE_EVERY = 200_000
 
 
 def reset_database() -> None:
-    admin = SERVER_URL + "/postgres"
-    subprocess.run(["psql", admin, "-qc", f"DROP DATABASE IF EXISTS {DATABASE}"], check=True)
-    subprocess.run(["psql", admin, "-qc", f"CREATE DATABASE {DATABASE}"], check=True)
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, check=True)
+    servers.recreate_database(DATABASE)
 
 
 def make_projects() -> list[int]:

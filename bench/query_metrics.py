@@ -15,7 +15,6 @@ DATABASE_HOST_URL.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -24,10 +23,12 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-SERVER_URL = os.environ.get("DATABASE_HOST_URL", "postgres://postgres@127.0.0.1:5432")
+from bench import servers  # noqa: E402
+
+servers.ensure()
 DATABASE = "vigil_bench_metrics"
-os.environ["DATABASE_URL"] = f"{SERVER_URL}/{DATABASE}"
-os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/9")
+os.environ["DATABASE_URL"] = servers.database_url(DATABASE)
+os.environ["REDIS_URL"] = servers.redis_url(9)
 os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
 
 DAYS = 30
@@ -53,10 +54,7 @@ SERIES = [
 
 
 def reset_database() -> None:
-    admin = SERVER_URL + "/postgres"
-    subprocess.run(["psql", admin, "-qc", f"DROP DATABASE IF EXISTS {DATABASE}"], check=True)
-    subprocess.run(["psql", admin, "-qc", f"CREATE DATABASE {DATABASE}"], check=True)
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, check=True)
+    servers.recreate_database(DATABASE)
 
 
 def create_series(cursor: Any) -> None:

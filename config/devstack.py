@@ -9,6 +9,7 @@ after that is the production code path; only the URLs differ.
 
     python -m config.devstack run            # migrate, then uvicorn + celery worker + beat
     python -m config.devstack test [ARGS]    # pytest ARGS against the same services
+    python -m config.devstack exec CMD...    # any command against them (the benchmarks)
 
 Ctrl-C (SIGINT) or SIGTERM stops the children first, then the servers this
 process started; servers given by URL are never touched.
@@ -278,12 +279,20 @@ def test(pytest_args: list[str]) -> int:
         return subprocess.run([PYTHON, "-m", "pytest", *pytest_args], cwd=ROOT, env=env).returncode
 
 
+def exec_with_services(argv: list[str]) -> int:
+    """Run any command (the benchmarks, bench/servers.py) with both URLs set, embedded where unset."""
+    with services(persistent=False) as env:
+        return subprocess.run(argv, cwd=ROOT, env=env).returncode
+
+
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"run", "test"}:
+    if not argv or argv[0] not in {"run", "test", "exec"} or argv == ["exec"]:
         print(__doc__, file=sys.stderr)
         return 2
     if argv[0] == "run":
         return run()
+    if argv[0] == "exec":
+        return exec_with_services(argv[1:])
     return test(argv[1:])
 
 
