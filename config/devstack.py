@@ -12,7 +12,8 @@ after that is the production code path; only the URLs differ.
     python -m config.devstack exec CMD...    # any command against them (the benchmarks)
 
 Ctrl-C (SIGINT) or SIGTERM stops the children first, then the servers this
-process started; servers given by URL are never touched.
+process started; servers given by URL are never touched. While `run` is up,
+var/stack.env tells commands in other shells where its servers are (config/stackenv.py).
 """
 
 from __future__ import annotations
