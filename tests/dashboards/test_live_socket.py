@@ -107,8 +107,11 @@ def test_the_last_burst_is_delivered_without_a_later_batch(server, org_a, alice_
     async def scenario() -> LiveSocket:
         async with LiveSocket(live_url(server, org_a.project.pk), alice_headers) as socket:
             await socket.wait_for(lambda s: s.hello)
-            for n in range(6):  # faster than the throttle interval: folded, then flushed by the timer
-                await send(server, org_a, [{"message": f"burst {n}"}] * (n + 1))
+            # All at once, so they land within one throttle interval even on a loaded machine (sent
+            # one after another, each waits for its commit): folded, then flushed by the timer.
+            await asyncio.gather(
+                *(send(server, org_a, [{"message": f"burst {n}"}] * (n + 1)) for n in range(6))
+            )
             await socket.wait_for(lambda s: s.counted() >= 21, timeout=5)
             await asyncio.sleep(0.6)
             return socket
