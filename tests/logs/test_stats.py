@@ -13,6 +13,14 @@ from tests.logs.conftest import ingest, logs_url, read
 NOW = floor_minute(datetime.now(UTC))
 
 
+@pytest.fixture(autouse=True)
+def _now_is_when_the_test_starts():
+    """Each test's "now", not the module's import time: in a long, loaded suite a test may start
+    minutes after the import, and "2 minutes ago" would be past the late window of the counts."""
+    global NOW
+    NOW = floor_minute(datetime.now(UTC))
+
+
 def mixed_logs(org, minutes_ago: list[float]) -> None:
     levels = ["error", "warn", "info", "info", "debug"]
     services = ["api", "api", "db", "worker", "api"]
