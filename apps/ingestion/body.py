@@ -58,14 +58,45 @@ def read_body(request: IngestRequest) -> bytes:
 
 
 def inflate(raw: bytes, wbits: int) -> bytes:
+    """Every member of a gzip body (`cat a.gz b.gz`, some HTTP clients and streaming compressors
+    send several; stopping after the first would drop acknowledged records), each streamed under one
+    shared decompressed cap. Input is fed in slices: at the end of each member zlib copies the input
+    it has not used, and a 5 MiB body of 20-byte empty members would otherwise copy megabytes per
+    member. Zero padding after the last member is ignored (as gzip(1) does); other trailing bytes
+    are a 400, never silently dropped."""
     limit = max_decompressed_bytes()
-    inflater = zlib.decompressobj(wbits)
-    try:
-        data = inflater.decompress(raw, limit + 1)
-    except zlib.error as exc:
-        raise IngestError(400, f"Malformed compressed body: {exc}.") from None
-    if len(data) > limit or inflater.unconsumed_tail:
-        raise IngestError(413, f"Decompressed body larger than {limit} bytes.", {"limit": limit})
-    if not inflater.eof:
+    view = memoryview(raw)
+    parts: list[bytes] = []
+    pending: bytes | memoryview = b""  # input of the current member not yet fed to zlib
+    position, size, member_start = 0, 0, 0
+    inflater, started = zlib.decompressobj(wbits), False
+    while True:
+        if not pending:
+            if position >= len(raw):
+                break
+            pending, position = view[position : position + _INFLATE_SLICE], position + _INFLATE_SLICE
+        try:
+            data = inflater.decompress(pending, limit - size + 1)
+        except zlib.error as exc:
+            if parts and not started and not bytes(view[member_start:]).strip(b"\0"):
+                return b"".join(parts)  # zero padding after the last member
+            raise IngestError(400, f"Malformed compressed body: {exc}.") from None
+        started = True
+        size += len(data)
+        parts.append(data)
+        if size > limit:
+            raise IngestError(413, f"Decompressed body larger than {limit} bytes.", {"limit": limit})
+        if inflater.eof:
+            pending = inflater.unused_data
+            member_start = min(position, len(raw)) - len(pending)
+            inflater, started = zlib.decompressobj(wbits), False
+        else:
+            pending = inflater.unconsumed_tail
+    if started:
         raise IngestError(400, "Truncated compressed body.")
-    return data
+    if not parts:
+        raise IngestError(400, "Truncated compressed body.")  # an empty body is not a compressed one
+    return b"".join(parts)
+
+
+_INFLATE_SLICE = 16 * 1024
