@@ -107,7 +107,9 @@ def _log_row(project_id: int, record: Any, window: TimeWindow, cleaner: Cleaner)
     ns = _accepted_ns(get("timestamp"), window)
     ts = pg_micros(ns) if ns else window.now_micros
     message = get("message", "")
-    message = cleaner.message(message if type(message) is str else orjson.dumps(message).decode())
+    if type(message) is not str:  # stored as its JSON text, cleaned first (it may hold lone surrogates)
+        message = orjson.dumps(cleaner.value(message)).decode()
+    message = cleaner.message(message)
     attributes = get("attributes") or {}
     if type(attributes) is not dict:
         raise RecordRejected("attributes must be an object")
@@ -299,7 +301,7 @@ def _point_row(
     name, kind = record.get("name"), record.get("type")
     if not isinstance(name, str) or not 0 < len(name) <= MAX_NAME_LENGTH:
         raise RecordRejected(f"name must be a string of 1 to {MAX_NAME_LENGTH} characters")
-    if kind not in METRIC_TYPES:
+    if not isinstance(kind, str) or kind not in METRIC_TYPES:
         raise RecordRejected("type must be counter, gauge or histogram")
     labels = record.get("labels") or {}
     if not isinstance(labels, dict):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from datetime import UTC, datetime
 from itertools import pairwise
 from typing import Any
@@ -26,7 +27,11 @@ def loads_json(data: bytes) -> tuple[Any, bool]:
     """Parse JSON; returns (value, may_hold_lone_surrogates).
 
     orjson refuses lone surrogate escapes ("\\ud800"), which are valid JSON; the stdlib parser
-    keeps them, and the Cleaner then stores them escaped. Anything else malformed is a 400.
+    keeps them, and the Cleaner then stores them escaped. That second parser is held to accept no
+    more than orjson: strict UTF-8 without a BOM, no NaN/Infinity, no number that overflows a
+    double, and integers beyond 64 bits read as floats, as orjson reads them. Anything else
+    malformed is a 400 — a laxer fallback once let a lone surrogate smuggle NaN and 70-bit integers
+    past validation into a 500 that lost the whole request.
     """
     try:
         return orjson.loads(data), False
@@ -34,9 +39,32 @@ def loads_json(data: bytes) -> tuple[Any, bool]:
         if "surrogate" not in str(exc):
             raise IngestError(400, f"Malformed JSON: {exc}.") from None
     try:
-        return json.loads(data), True
+        # Decoding first (strictly) keeps json.loads from guessing UTF-16/32 or passing raw
+        # UTF-8-encoded surrogates, which orjson refuses.
+        return _STRICT_DECODER.decode(data.decode("utf-8")), True
     except (ValueError, RecursionError) as exc:
         raise IngestError(400, f"Malformed JSON: {exc}.") from None
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _orjson_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError("number is infinity when parsed as double")
+    return value
+
+
+def _orjson_int(text: str) -> int | float:
+    value = int(text)  # (Python refuses more than 4,300 digits: a ValueError, so a 400)
+    return value if -(2**63) <= value < 2**64 else _orjson_float(text)
+
+
+_STRICT_DECODER = json.JSONDecoder(
+    parse_constant=_refuse_constant, parse_float=_orjson_float, parse_int=_orjson_int
+)
 
 
 def hex_id(value: Any, length: int, field: str) -> str | None:

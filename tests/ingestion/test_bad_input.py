@@ -1,12 +1,15 @@
 """Every bad input: the right status, the error body, and not a row stored."""
 
 import gzip
+import json
 import random
 import tracemalloc
 import zlib
 
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.ingestion.conftest import count, logs_of, points_of, post, post_json, spans_of
 from tests.ingestion.messages import log_record, logs_request, now_ns
@@ -257,3 +260,166 @@ def test_nul_bytes_in_names_units_scopes_and_trace_states_are_stored_escaped(org
         ("m\\u0000", "b\\u0000"),
         ("n", "u\\u0000"),
     ]
+
+
+# --- One bad record is a rejection of that record, never a 500 ------------------------------------
+
+SURROGATE_BODY_RECORD = b'{"message": "lone \\ud800 surrogate"}'
+
+
+@pytest.mark.parametrize(
+    ("path", "odd", "field"),
+    [
+        ("/api/v1/ingest/metrics", b'{"name": "m", "type": "gauge", "value": NaN}', "NaN"),
+        ("/api/v1/ingest/metrics", b'{"name": "m", "type": "gauge", "value": -Infinity}', "Infinity"),
+        ("/api/v1/ingest/metrics", b'{"name": "m", "type": "gauge", "value": 1e400}', "infinity"),
+        ("/api/v1/ingest/logs", b'{"message": "m", "attributes": {"n": Infinity}}', "Infinity"),
+        ("/api/v1/ingest/logs", b'{"message": "m", "level": NaN}', "NaN"),
+    ],
+)
+def test_a_lone_surrogate_does_not_make_the_parser_accept_what_json_refuses(org_a, path, odd, field):
+    """orjson refuses lone surrogate escapes, so such bodies go to a second parser: it must refuse
+    exactly what orjson refuses (here NaN/Infinity, not JSON), with the same 400, not a 500."""
+    for body in (b"[" + SURROGATE_BODY_RECORD + b", " + odd + b"]", SURROGATE_BODY_RECORD + b"\n" + odd):
+        response = post(path, body, org_a.ingest_key)
+        assert response.status_code == 400, response.content
+        assert "Malformed JSON" in response.json()["error"]["message"]
+    assert nothing_stored(org_a.project.id)
+
+
+def test_seventy_bit_integers_next_to_a_lone_surrogate_are_read_as_orjson_reads_them(org_a):
+    huge = 2**70
+    records = [
+        b'{"message": "lone \\ud800", "attributes": {"big": %d, "small": 18446744073709551615}}' % huge,
+        b'{"message": "plain", "level": %d}' % huge,  # a bad level: this record alone is rejected
+        b'{"message": "ts", "timestamp": %d}' % huge,  # out of the accepted window: rejected
+    ]
+    records += [b'{"message": "valid %d"}' % i for i in range(100)]
+    response = post("/api/v1/ingest/logs", b"[" + b",".join(records) + b"]", org_a.ingest_key)
+    assert response.status_code == 200, response.content
+    assert response.json()["accepted"] == 101 and response.json()["rejected"] == 2
+    assert count("logs_event", org_a.project.id) == 101
+    lone = next(row for row in logs_of(org_a.project.id) if row["message"].startswith("lone"))
+    assert lone["message"] == "lone \\ud800"
+    assert lone["attributes"] == {"big": float(huge), "small": 18446744073709551615}  # as orjson: a float
+
+
+def test_raw_utf8_encoded_surrogates_are_malformed_as_without_an_escaped_one(org_a):
+    body = b'[{"message": "escaped \\ud800"}, {"message": "raw \xed\xa0\x80"}]'
+    response = post("/api/v1/ingest/logs", body, org_a.ingest_key)
+    assert response.status_code == 400
+    assert nothing_stored(org_a.project.id)
+
+
+# --- Fuzzing the native endpoints: never a 500, and what is acknowledged is stored -----------------
+
+ODD_TEXT = st.one_of(
+    st.text(max_size=12),
+    st.sampled_from(
+        ["\ud800", "a\udfffb", "\x00", "Bearer abcdef123456", "4111 1111 1111 1111", "", "é" * 5]
+    ),
+)
+ODD_NUMBERS = st.one_of(
+    st.integers(-(2**80), 2**80),
+    st.sampled_from([0, -1, 2**63 - 1, 2**63, 2**64 - 1, 2**64, 2**70, -(2**63) - 1, now_ns()]),
+    st.floats(),  # NaN and infinities included: written as JSON's lookalikes NaN / Infinity
+    st.sampled_from([1e18, 1.7e9, -0.0, 1e308]),
+)
+ODD_SCALARS = st.one_of(st.none(), st.booleans(), ODD_NUMBERS, ODD_TEXT)
+ODD_VALUES = st.recursive(
+    ODD_SCALARS,
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(ODD_TEXT, inner, max_size=3)),
+    max_leaves=8,
+)
+
+
+def field(valid: st.SearchStrategy) -> st.SearchStrategy:
+    return st.one_of(valid, ODD_VALUES)
+
+
+LOG_RECORDS = st.fixed_dictionaries(
+    {},
+    optional={
+        "timestamp": field(st.sampled_from([now_ns(), "2026-01-01T00:00:00Z", 1.7e9])),
+        "level": field(st.sampled_from(["info", "ERROR", 9, 17, "warn"])),
+        "message": field(st.text(max_size=20)),
+        "service": field(st.sampled_from(["api", "checkout"])),
+        "trace_id": field(st.sampled_from(["ab" * 16, "0" * 32])),
+        "span_id": field(st.sampled_from(["cd" * 8, "0" * 16])),
+        "attributes": field(st.dictionaries(ODD_TEXT, ODD_VALUES, max_size=4)),
+    },
+)
+METRIC_RECORDS = st.fixed_dictionaries(
+    {},
+    optional={
+        "name": field(st.sampled_from(["jobs", "latency", "x" * 255])),
+        "type": field(st.sampled_from(["counter", "gauge", "histogram"])),
+        "value": ODD_NUMBERS,
+        "buckets": field(
+            st.fixed_dictionaries(
+                {"bounds": st.lists(ODD_NUMBERS, max_size=3), "counts": st.lists(ODD_NUMBERS, max_size=4)}
+            )
+        ),
+        "count": ODD_NUMBERS,
+        "sum": ODD_NUMBERS,
+        "timestamp": field(st.sampled_from([now_ns(), "2026-01-01T00:00:00+02:00"])),
+        "labels": field(st.dictionaries(ODD_TEXT, ODD_SCALARS, max_size=3)),
+        "unit": field(st.sampled_from(["ms", "By"])),
+    },
+)
+
+
+def json_text(value: object) -> bytes:
+    """JSON as a lax writer produces it: lone surrogates escaped, NaN/Infinity and huge integers
+    written out (json.dumps does all three)."""
+    return json.dumps(value, ensure_ascii=True, allow_nan=True).encode()
+
+
+@st.composite
+def native_bodies(draw: st.DrawFn, records: st.SearchStrategy) -> tuple[bytes, int | None]:
+    """(body, number of records) — the number is None when the body is not a list of records."""
+    items = draw(st.lists(st.one_of(records, records, ODD_VALUES), max_size=6))
+    shape = draw(st.sampled_from(["array", "ndjson", "mangled", "other"]))
+    if shape == "array":
+        return json_text(items), len(items)
+    if shape == "ndjson":
+        lines = [json_text(item) for item in items if isinstance(item, dict)]
+        return b"\n".join(lines), len(lines) if lines else None
+    if shape == "mangled":
+        body = bytearray(json_text(items))
+        for _ in range(draw(st.integers(1, 3))):
+            if body:
+                body[draw(st.integers(0, len(body) - 1))] = draw(st.integers(0, 255))
+        return bytes(body), None
+    return draw(st.one_of(st.binary(max_size=40), ODD_VALUES.map(json_text))), None
+
+
+def stored(project_id: int) -> int:
+    return count("logs_event", project_id) + count("metrics_point", project_id)
+
+
+@pytest.mark.parametrize(
+    ("path", "records"), [("/api/v1/ingest/logs", LOG_RECORDS), ("/api/v1/ingest/metrics", METRIC_RECORDS)]
+)
+@settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_no_native_body_causes_a_server_error_and_every_acknowledged_record_is_stored(
+    org_a, path, records, data
+):
+    body, sent = data.draw(native_bodies(records))
+    before = stored(org_a.project.id)
+    response = post(path, body, org_a.ingest_key)
+    assert response.status_code < 500, response.content
+    answer = response.json()
+    if response.status_code != 200:
+        assert set(answer["error"]) == {"code", "message", "details"}
+        assert stored(org_a.project.id) == before
+        return
+    assert stored(org_a.project.id) - before == answer["accepted"]
+    assert answer["rejected"] == len(answer["errors"])
+    if sent is not None:
+        assert answer["accepted"] + answer["rejected"] == sent
