@@ -7,15 +7,25 @@ Projects extend both lists (IngestionSettings); they cannot remove defaults.
 
 Hot path: key verdicts are memoised per rule set (the same few keys repeat across millions of
 records) and the value patterns are one alternation, so clean text costs one regex scan.
+
+Project patterns are written by tenants, so they run in RE2 (google-re2), never in Python's
+backtracking `re`: a pattern such as `(a+)+$` made one 25-character line stall a worker — and with
+it every tenant's requests — for seconds. RE2 matches in time linear in the text; a pattern it
+cannot compile (backreferences, lookaround) is refused when it is saved (validate_patterns), and
+their number and length are capped. The default patterns are ours, bounded, and use lookbehind
+(which RE2 lacks): they stay in `re`.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
 
-from apps.ingestion.models import IngestionSettings
+from apps.ingestion.models import IngestionSettings, compile_patterns
+
+logger = logging.getLogger(__name__)
 
 REDACTED = "[REDACTED]"
 DEFAULT_KEYS = (
@@ -74,7 +84,12 @@ def luhn_valid(digits: str) -> bool:
 class Redactor:
     def __init__(self, extra_keys: tuple[str, ...] = (), extra_patterns: tuple[str, ...] = ()) -> None:
         self.key_fragments = tuple(k.lower() for k in DEFAULT_KEYS + extra_keys)
-        self.pattern = re.compile("|".join(f"(?:{p})" for p in DEFAULT_PATTERNS + extra_patterns))
+        self.pattern = _DEFAULT_PATTERN
+        # Validated when saved; a pattern stored before RE2 was required and that RE2 refuses is
+        # left out (and logged) rather than run in a backtracking engine.
+        self.custom_pattern = (
+            compile_patterns(extra_patterns, on_error=_skip_pattern) if extra_patterns else None
+        )
         self._key_memo: dict[str, bool] = {}
         # Project patterns are arbitrary regular expressions: no prefilter can vouch for them.
         self.has_custom_patterns = bool(extra_patterns)
@@ -102,9 +117,16 @@ class Redactor:
         return any(folded.rfind(needle) >= 0 for needle in _QUICK_NEEDLES)
 
     def text(self, value: str) -> str:
-        if self.pattern.search(value) is None:
-            return value
-        return self.pattern.sub(self._mask, value)
+        if self.pattern.search(value) is not None:
+            value = self.pattern.sub(self._mask, value)
+        if self.custom_pattern is not None:
+            try:
+                if self.custom_pattern.search(value) is not None:
+                    value = self.custom_pattern.sub(REDACTED, value)
+            except UnicodeEncodeError:  # a lone surrogate (RE2 matches UTF-8): stored escaped anyway
+                value = value.encode("utf-8", "backslashreplace").decode("utf-8")
+                value = self.custom_pattern.sub(REDACTED, value)
+        return value
 
     @staticmethod
     def _mask(match: re.Match[str]) -> str:
@@ -115,6 +137,13 @@ class Redactor:
         return REDACTED
 
 
+def _skip_pattern(pattern: str, message: str) -> None:
+    logger.warning(
+        "redaction pattern skipped: RE2 refuses it", extra={"pattern": pattern[:200], "error": message}
+    )
+
+
+_DEFAULT_PATTERN = re.compile("|".join(f"(?:{p})" for p in DEFAULT_PATTERNS))
 _default = Redactor()
 _per_project: dict[int, tuple[float, Redactor]] = {}
 _lock = threading.Lock()
