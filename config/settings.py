@@ -184,6 +184,8 @@ INGEST_RATE_PER_SECOND = env.int("INGEST_RATE_PER_SECOND", default=100_000)
 INGEST_RATE_BURST = env.int("INGEST_RATE_BURST", default=1_000_000)
 # Threads per web process that decode and write ingestion requests (apps.ingestion.asgi).
 INGEST_WORKER_THREADS = env.int("INGEST_WORKER_THREADS", default=4)
+# Seconds the ASGI fast path waits for the next chunk of a request body before answering 408.
+INGEST_BODY_TIMEOUT_SECONDS = env.float("INGEST_BODY_TIMEOUT_SECONDS", default=30.0)
 
 # Minutes of late-arriving logs recounted each minute for the level-count rollup (apps/logs/counts.py).
 LOGS_COUNT_LATE_MINUTES = env.int("LOGS_COUNT_LATE_MINUTES", default=15)

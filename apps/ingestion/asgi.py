@@ -30,7 +30,7 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from apps.ingestion import endpoint
-from apps.ingestion.body import declared_length, max_body_bytes, media_type
+from apps.ingestion.body import charset, declared_length, max_body_bytes, media_type
 from apps.ops.errors import error_body
 from apps.ops.metrics import record_request
 from apps.ops.middleware import bound_request_id, request_id_for
@@ -69,12 +69,17 @@ def ingest_fast_path(app: App) -> App:
         length = declared_length(declared)
         body: bytes | None = b""  # when refused (413) by its declared length: not worth reading
         if length is None or length <= limit:
-            body = await _read_body(receive, limit)
+            try:
+                body = await _read_body(receive, limit, settings.INGEST_BODY_TIMEOUT_SECONDS)
+            except TimeoutError:
+                await _send_timeout(send, scope["method"], headers, route, started)
+                return
         if body is None:
             return  # the client went away before sending its whole body: nothing to answer
         request = endpoint.IngestRequest(
             method=scope["method"],
             content_type=media_type(headers.get(b"content-type", "")),
+            charset=charset(headers.get(b"content-type", "")),
             content_encoding=headers.get(b"content-encoding", "").strip().lower(),
             content_length=declared,
             secret=key_from_values(headers.get(b"authorization", ""), headers.get(b"x-api-key", "")),
@@ -95,13 +100,15 @@ def _wanted_headers(raw: list[tuple[bytes, bytes]]) -> dict[bytes, str]:
     return {name.lower(): value.decode("latin-1") for name, value in raw if name.lower() in _HEADERS}
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes | None:
+async def _read_body(receive: Receive, limit: int, timeout: float) -> bytes | None:
     """The body, or its first chunks once they pass `limit` (enough to answer 413); None when the
-    client disconnects first."""
+    client disconnects first. TimeoutError when `timeout` seconds pass without a chunk: a client
+    that declares more than it sends (or trickles) would otherwise hold a connection and a
+    request's memory for as long as it likes, since the server has no body timeout of its own."""
     chunks: list[bytes] = []
     size = 0
     while True:
-        message = await receive()
+        message = await asyncio.wait_for(receive(), timeout)
         if message["type"] != "http.request":
             return None
         chunk = message.get("body", b"")
@@ -110,6 +117,18 @@ async def _read_body(receive: Receive, limit: int) -> bytes | None:
             size += len(chunk)
         if size > limit or not message.get("more_body", False):
             return b"".join(chunks)
+
+
+async def _send_timeout(
+    send: Send, method: str, headers: dict[bytes, str], route: endpoint.Route, started: float
+) -> None:
+    """408 and close: the rest of the body may still come, and this connection cannot be reused."""
+    request_id = request_id_for(headers.get(b"x-request-id", ""))
+    timeout = settings.INGEST_BODY_TIMEOUT_SECONDS
+    message = f"No request body data for {timeout:g} s; send the whole body promptly."
+    body = orjson.dumps(error_body(408, message, {"timeout_seconds": timeout}, code="request_timeout"))
+    await _send_reply(send, endpoint.Reply(408, endpoint.JSON_TYPE, body), request_id, close=True)
+    record_request(method, route.name, 408, started)
 
 
 def _pool() -> ThreadPoolExecutor:

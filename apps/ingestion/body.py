@@ -12,6 +12,7 @@ import zlib
 from typing import TYPE_CHECKING
 
 from django.conf import settings
+from django.utils.http import parse_header_parameters
 
 from apps.ingestion.errors import IngestError
 
@@ -30,6 +31,11 @@ def max_decompressed_bytes() -> int:
 def media_type(header: str) -> str:
     """`application/json; charset=utf-8` -> `application/json`."""
     return header.split(";", 1)[0].strip().lower()
+
+
+def charset(header: str) -> str:
+    """`application/json; charset=UTF-16` -> `utf-16`; "" when the header names none."""
+    return parse_header_parameters(header)[1].get("charset", "").strip().lower()
 
 
 def declared_length(header: str) -> int | None:

@@ -13,7 +13,7 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from apps.ingestion import endpoint
-from apps.ingestion.body import max_body_bytes, media_type
+from apps.ingestion.body import charset, max_body_bytes, media_type
 from apps.projects.authentication import key_from_headers
 
 
@@ -25,6 +25,7 @@ def ingest_view(route: endpoint.Route) -> Callable[[HttpRequest], HttpResponse]:
         ingest_request = endpoint.IngestRequest(
             method=request.method or "",
             content_type=media_type(meta.get("CONTENT_TYPE", "")),
+            charset=charset(meta.get("CONTENT_TYPE", "")),
             content_encoding=meta.get("HTTP_CONTENT_ENCODING", "").strip().lower(),
             content_length=meta.get("CONTENT_LENGTH") or "",
             secret=key_from_headers(request),
