@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 CHROMIUM_PATH ?= /usr/bin/chromium
 PYTEST_ARGS ?=
 
-.PHONY: run test test-deps lint fmt bench bench-ingest bench-query bench-query-logs bench-query-metrics bench-query-traces bench-live bench-overview clean-var
+.PHONY: run test test-deps lint fmt bench bench-ingest bench-query bench-query-logs bench-query-metrics bench-query-traces bench-live bench-overview bench-chaos clean-var
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("Vigil needs Python 3.11 or newer") if sys.version_info < (3, 11) else None'
@@ -57,7 +57,7 @@ clean-var:
 	rm -rf var
 
 # Every benchmark, then BENCHMARKS.md from their results (bench/*_RESULTS.md).
-bench: bench-ingest bench-query bench-live bench-overview
+bench: bench-ingest bench-query bench-live bench-overview bench-chaos
 	$(PY) bench/assemble.py
 
 # The load generator is wrk (a Debian package): low overhead, so the client does not eat the cores.
@@ -77,6 +77,11 @@ bench-query-metrics: $(VENV)/.installed
 
 bench-query-traces: $(VENV)/.installed
 	$(PY) bench/query_traces.py
+
+# Faults under steady ingestion (web worker kill, PostgreSQL and Redis restarts, Celery worker kill):
+# acknowledged vs stored records, errors and recovery times. `ARGS="--seconds 30"` for a quick run.
+bench-chaos: $(VENV)/.installed
+	$(PY) bench/chaos.py $(ARGS)
 
 # 200 WebSocket subscribers over 20 projects while logs arrive at 5,000 events/s.
 bench-live: $(VENV)/.installed

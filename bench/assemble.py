@@ -15,6 +15,7 @@ SECTIONS = [
     ("QUERY_TRACES_RESULTS.md", "make bench-query-traces"),
     ("LIVE_RESULTS.md", "make bench-live"),
     ("OVERVIEW_RESULTS.md", "make bench-overview"),
+    ("CHAOS_RESULTS.md", "make bench-chaos"),
 ]
 HEADER = """# Benchmarks
 
