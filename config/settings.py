@@ -186,6 +186,10 @@ INGEST_RATE_BURST = env.int("INGEST_RATE_BURST", default=1_000_000)
 INGEST_WORKER_THREADS = env.int("INGEST_WORKER_THREADS", default=4)
 # Seconds the ASGI fast path waits for the next chunk of a request body before answering 408.
 INGEST_BODY_TIMEOUT_SECONDS = env.float("INGEST_BODY_TIMEOUT_SECONDS", default=30.0)
+# OTLP/gRPC receiver (`manage.py otlp_grpc`, its own process); 0 turns it off. /health/ready asks it
+# at OTLP_GRPC_CHECK_ADDRESS (host:port; empty: 127.0.0.1 and this port, the receiver next to the web server).
+OTLP_GRPC_PORT = env.int("OTLP_GRPC_PORT", default=4317)
+OTLP_GRPC_CHECK_ADDRESS = env.str("OTLP_GRPC_CHECK_ADDRESS", default="")
 
 # Minutes of late-arriving logs recounted each minute for the level-count rollup (apps/logs/counts.py).
 LOGS_COUNT_LATE_MINUTES = env.int("LOGS_COUNT_LATE_MINUTES", default=15)

