@@ -63,4 +63,4 @@ class IngestionSettingsTenantAdmin(AuditedSettingsMixin, TenantScopedAdmin):
 
     organization_lookup = "project__organization"
     list_display = ["project", "updated_at"]
-    fields = ["project", "redact_keys", "redact_patterns"]
+    fields = ["project", "redact_keys", "redact_patterns", "log_time_zone"]

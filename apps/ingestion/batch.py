@@ -50,6 +50,8 @@ class Batch:
     series: dict[bytes, SeriesSpec] = field(default_factory=dict)
     rejected: int = 0
     reasons: list[str] = field(default_factory=list)
+    # Things the client should know about accepted records (native answer's `warnings`).
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def accepted(self) -> int:

@@ -110,7 +110,14 @@ def _native(signal: str, request: IngestRequest) -> Reply:
     except IngestError as exc:
         body = orjson.dumps(error_body(exc.status, exc.message, exc.details, exc.code))
         return Reply(exc.status, JSON_TYPE, body, _headers(exc))
-    body = orjson.dumps({"accepted": batch.accepted, "rejected": batch.rejected, "errors": batch.reasons})
+    body = orjson.dumps(
+        {
+            "accepted": batch.accepted,
+            "rejected": batch.rejected,
+            "errors": batch.reasons,
+            "warnings": batch.warnings,
+        }
+    )
     return Reply(200, JSON_TYPE, body)
 
 

@@ -1,7 +1,8 @@
-"""Per-project ingestion settings. Only redaction lives here for now; limits are global settings."""
+"""Per-project ingestion settings: redaction and the zone of zoneless log times; limits are global."""
 
 from __future__ import annotations
 
+import zoneinfo
 from collections.abc import Callable
 
 import re2
@@ -83,6 +84,11 @@ def validate_keys(value: object) -> None:
         raise ValidationError("A list of attribute key fragments is expected.")
 
 
+def validate_time_zone(value: object) -> None:
+    if not isinstance(value, str) or value not in zoneinfo.available_timezones() | {"UTC"}:
+        raise ValidationError(f"Unknown time zone {value!r}; use an IANA name such as Europe/Paris.")
+
+
 class IngestionSettings(models.Model):
     """Extends (never replaces) the default redaction of apps.ingestion.redaction."""
 
@@ -100,6 +106,13 @@ class IngestionSettings(models.Model):
         blank=True,
         validators=[validate_patterns],
         help_text="Extra regular expressions; matching text in messages and attribute values is masked.",
+    )
+    log_time_zone = models.CharField(
+        max_length=64,
+        default="UTC",
+        blank=True,  # empty means UTC; the redaction forms need not mention it
+        validators=[validate_time_zone],
+        help_text="IANA zone of log timestamps written without one (python-json-logger's asctime).",
     )
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 
 from django.db import DatabaseError
 
 from apps.billing import quota, retention
 from apps.dashboards import live
-from apps.ingestion import native, otlp, otlp_decode, ratelimit, writer
+from apps.ingestion import logshapes, native, otlp, otlp_decode, ratelimit, writer
 from apps.ingestion.batch import Batch
 from apps.ingestion.body import read_body
 from apps.ingestion.cleaning import Cleaner
@@ -67,6 +67,13 @@ def _cleaner(project_id: int, check_surrogates: bool = False, clean_body: bytes 
     return Cleaner(redactor, check_surrogates=check_surrogates, clean_body=clean_body)
 
 
+def _time_zone(project_id: int) -> tzinfo:
+    try:
+        return logshapes.time_zone_for(project_id)  # a cached read of the project's setting
+    except DatabaseError:
+        raise _unavailable() from None
+
+
 def ingest_otlp(request: IngestRequest, identity: KeyIdentity, signal: str, content_type: str) -> Batch:
     body = read_body(request)
     message, _ = otlp.parse_request(signal, body, content_type)
@@ -84,8 +91,12 @@ def ingest_native(request: IngestRequest, identity: KeyIdentity, signal: str) ->
         raise IngestError(400, "Expected a JSON array or NDJSON objects.")
     if len(records) > MAX_NATIVE_RECORDS:
         raise IngestError(413, f"More than {MAX_NATIVE_RECORDS} records in one request.")
+    warnings: list[str] = []
+    if signal == "logs":  # the field names of common loggers (python-json-logger, pino, ECS, ...)
+        records, warnings = logshapes.as_native(records, lambda: _time_zone(identity.project_id))
     cleaner = _cleaner(identity.project_id, check_surrogates=surrogates)
     batch = NATIVE_DECODERS[signal](identity.project_id, records, cleaner)
+    batch.warnings = warnings
     if batch.rejected and not batch.accepted:
         raise IngestError(
             422, "No valid record in the request.", {"rejected": batch.rejected, "errors": batch.reasons}

@@ -11,7 +11,7 @@ from django.db import connection
 from django.test import Client
 
 from apps.dashboards import live
-from apps.ingestion import partitions, redaction, writer
+from apps.ingestion import logshapes, partitions, redaction, writer
 
 
 @pytest.fixture(autouse=True)
@@ -20,6 +20,7 @@ def _fresh_process_caches():
     # but partitions may be dropped and redaction settings change).
     partitions.forget_partitions()
     redaction.forget_settings()
+    logshapes.forget_time_zones()
     writer._series_ids.clear()
     live.reset()
     yield

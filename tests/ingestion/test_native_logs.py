@@ -21,7 +21,7 @@ def test_a_json_array_of_logs_is_stored_with_every_field(org_a):
     ]
     response = post_json(URL, records, org_a.ingest_key)
     assert response.status_code == 200, response.content
-    assert response.json() == {"accepted": 2, "rejected": 0, "errors": []}
+    assert response.json() == {"accepted": 2, "rejected": 0, "errors": [], "warnings": []}
     stored = logs_of(org_a.project.id)
     assert [row["message"] for row in stored] == ["started", "payment failed"]
     failed = stored[1]
