@@ -35,8 +35,15 @@ $(JS_CLIENTS): tests/ingestion/clients/js/package-lock.json
 		cd tests/ingestion/clients/js && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed; \
 	else echo "[vigil] npm not found: the JavaScript exporter tests will be skipped"; fi
 
+# Real pino, bunyan and winston write the NDJSON of the JSON-logs mapping tests.
+JS_LOGGERS := tests/ingestion/clients/jslogs/node_modules/.installed
+$(JS_LOGGERS): tests/ingestion/clients/jslogs/package-lock.json
+	@if command -v npm >/dev/null; then \
+		cd tests/ingestion/clients/jslogs && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed; \
+	else echo "[vigil] npm not found: the JavaScript logger tests will be skipped"; fi
+
 # Everything `make test` fetches from the network; CI runs it first, then the tests without a network.
-test-deps: $(VENV)/.installed $(ASSETS) $(JS_CLIENTS)
+test-deps: $(VENV)/.installed $(ASSETS) $(JS_CLIENTS) $(JS_LOGGERS)
 
 # Browser tests use Debian's Chromium when present (CI installs it); elsewhere Playwright's own build.
 test: test-deps
