@@ -23,7 +23,7 @@ from apps.ops.errors import error_body
 
 @dataclass(frozen=True)
 class Route:
-    encoding: str  # "otlp" | "native"
+    encoding: str  # "otlp" | "native" | "prom" (Prometheus remote-write)
     signal: str  # "logs" | "metrics" | "traces"
     name: str  # the URL name, as Django's resolver would report it (metrics label)
 
@@ -41,6 +41,7 @@ ROUTES: dict[str, Route] = {
     **_both("/v1/traces", "otlp", "traces", "otlp-traces"),
     **_both("/api/v1/ingest/logs", "native", "logs", "native-logs"),
     **_both("/api/v1/ingest/metrics", "native", "metrics", "native-metrics"),
+    **_both("/api/v1/prom/write", "prom", "metrics", "prom-write"),
 }
 
 NATIVE_TYPES = {
@@ -78,6 +79,8 @@ class Reply:
 def handle(route: Route, request: IngestRequest) -> Reply:
     if route.encoding == "otlp":
         return _otlp(route.signal, request)
+    if route.encoding == "prom":
+        return _prom(request)
     return _native(route.signal, request)
 
 
@@ -118,6 +121,24 @@ def _native(signal: str, request: IngestRequest) -> Reply:
             "warnings": batch.warnings,
         }
     )
+    return Reply(200, JSON_TYPE, body)
+
+
+def _prom(request: IngestRequest) -> Reply:
+    """Remote-write 1.0 answers: 2xx only after commit (204, or 200 with the counts when some
+    samples were refused); 400/413/415 are final for Prometheus, 429 and 5xx are retried."""
+    try:
+        _check_method(request)
+        identity = services.authenticate(request.secret)
+        if request.content_type != otlp.PROTOBUF:
+            raise IngestError(415, "Content-Type must be application/x-protobuf (remote-write 1.0).")
+        batch = services.ingest_prom(request, identity)
+    except IngestError as exc:
+        body = orjson.dumps(error_body(exc.status, exc.message, exc.details, exc.code))
+        return Reply(exc.status, JSON_TYPE, body, _headers(exc))
+    if not batch.rejected:
+        return Reply(204, JSON_TYPE, b"")
+    body = orjson.dumps({"accepted": batch.accepted, "rejected": batch.rejected, "errors": batch.reasons})
     return Reply(200, JSON_TYPE, body)
 
 

@@ -34,9 +34,19 @@ DESCRIPTIONS: dict[str, tuple[str, str]] = {
     ),
     "ingestion:native-logs": (
         "Send logs as JSON",
-        "A JSON array of log records, or NDJSON (one record per line). A 2xx answer means every "
-        "accepted record is committed; the answer counts accepted and rejected records with the "
-        "reasons.",
+        "A JSON array of log records, or NDJSON (one record per line), in the native shape or as "
+        "common loggers write them (python-json-logger, structlog, pino, bunyan, winston, ECS, Docker "
+        "json-file: see the README's mapping table; unknown fields become attributes). A 2xx answer "
+        "means every accepted record is committed; the answer counts accepted and rejected records "
+        "with the reasons, and `warnings` says how many times without a zone were read in the "
+        "project's log time zone.",
+    ),
+    "ingestion:prom-write": (
+        "Prometheus remote-write",
+        "Prometheus remote-write 1.0: a snappy-compressed protobuf `WriteRequest` "
+        "(`Content-Encoding: snappy`), the ingest key as bearer token or basic-auth password. "
+        "Answers 204 once committed (200 with the counts when some samples were refused); 4xx are "
+        "final for Prometheus, 429 and 503 are retried.",
     ),
     "ingestion:native-metrics": (
         "Send metric points as JSON",
@@ -117,6 +127,7 @@ NATIVE_ANSWER = {
         "accepted": {"type": "integer"},
         "rejected": {"type": "integer"},
         "errors": {"type": "array", "items": {"type": "object"}},
+        "warnings": {"type": "array", "items": {"type": "string"}},
     },
 }
 
@@ -136,10 +147,21 @@ FAILURES = {
 
 def _operation(route_name: str, encoding: str, signal: str) -> dict[str, Any]:
     summary, description = DESCRIPTIONS[route_name]
-    if encoding == "otlp":
-        body = {"type": "string", "format": "binary", "description": "OTLP protobuf or OTLP/JSON"}
-        request_content: dict[str, Any] = {media: {"schema": body} for media in OTLP_TYPES}
+    if encoding == "prom":
+        body = {
+            "type": "string",
+            "format": "binary",
+            "description": "snappy-compressed prometheus.WriteRequest",
+        }
+        request_content: dict[str, Any] = {"application/x-protobuf": {"schema": body}}
         answer: dict[str, Any] = {
+            "description": "Committed, some samples refused (all committed: 204, no body).",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/IngestAnswer"}}},
+        }
+    elif encoding == "otlp":
+        body = {"type": "string", "format": "binary", "description": "OTLP protobuf or OTLP/JSON"}
+        request_content = {media: {"schema": body} for media in OTLP_TYPES}
+        answer = {
             "description": f"Committed; refused {signal} counted in partialSuccess.",
             "content": {media: {"schema": body} for media in OTLP_TYPES},
         }
@@ -166,7 +188,11 @@ def _operation(route_name: str, encoding: str, signal: str) -> dict[str, Any]:
         "tags": [TAG],
         "security": [{"ApiKey": []}],
         "requestBody": {"required": True, "content": request_content},
-        "responses": {"200": answer, **failures},
+        "responses": {
+            **({"204": {"description": "Committed."}} if encoding == "prom" else {}),
+            "200": answer,
+            **failures,
+        },
     }
 
 

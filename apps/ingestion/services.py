@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 
@@ -14,9 +15,9 @@ from django.db import DatabaseError
 
 from apps.billing import quota, retention
 from apps.dashboards import live
-from apps.ingestion import logshapes, native, otlp, otlp_decode, ratelimit, writer
+from apps.ingestion import logshapes, native, otlp, otlp_decode, promwrite, ratelimit, writer
 from apps.ingestion.batch import Batch
-from apps.ingestion.body import read_body
+from apps.ingestion.body import max_decompressed_bytes, read_body
 from apps.ingestion.cleaning import Cleaner
 from apps.ingestion.errors import IngestError
 from apps.ingestion.redaction import redactor_for
@@ -100,6 +101,21 @@ def ingest_native(request: IngestRequest, identity: KeyIdentity, signal: str) ->
     if batch.rejected and not batch.accepted:
         raise IngestError(
             422, "No valid record in the request.", {"rejected": batch.rejected, "errors": batch.reasons}
+        )
+    store(identity, batch)
+    return batch
+
+
+def ingest_prom(request: IngestRequest, identity: KeyIdentity) -> Batch:
+    if request.content_encoding != "snappy":
+        raise IngestError(415, "Content-Encoding must be snappy (remote-write 1.0).")
+    raw = read_body(replace(request, content_encoding=""))  # the caps on the body as sent
+    message = promwrite.parse(promwrite.decompress(raw, max_decompressed_bytes()))
+    batch = promwrite.decode(identity.project_id, message, _cleaner(identity.project_id))
+    if batch.rejected and not batch.accepted:
+        # 400: Prometheus drops the batch instead of retrying what can never be stored.
+        raise IngestError(
+            400, "No valid sample in the request.", {"rejected": batch.rejected, "errors": batch.reasons}
         )
     store(identity, batch)
     return batch

@@ -9,6 +9,7 @@ unreachable we fall back to the TTL alone (revocation within KEY_CACHE_SECONDS).
 
 from __future__ import annotations
 
+import base64
 import hmac
 import logging
 import threading
@@ -152,11 +153,20 @@ def key_from_headers(request: HttpRequest) -> str | None:
 
 
 def key_from_values(authorization: str, api_key: str) -> str | None:
-    """key_from_headers for callers that hold the two header values (the ingestion ASGI path)."""
+    """key_from_headers for callers that hold the two header values (the ingestion ASGI path).
+    Basic auth's password is a key too: Prometheus' remote_write (and many shippers) can only
+    send a basic_auth block or a bearer token."""
     if authorization:
         scheme, _, value = authorization.partition(" ")
         if scheme.lower() == "bearer" and value.strip():
             return value.strip()
+        if scheme.lower() == "basic" and value.strip():
+            try:
+                decoded = base64.b64decode(value.strip(), validate=True).decode()
+            except (ValueError, UnicodeDecodeError):
+                return None
+            password = decoded.partition(":")[2].strip()
+            return password or None
     return api_key.strip() or None
 
 
