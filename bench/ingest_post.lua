@@ -6,6 +6,10 @@ wrk.body = file:read("*a")
 file:close()
 wrk.headers["Content-Type"] = os.getenv("BENCH_CONTENT_TYPE")
 wrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_KEY")
+local encoding = os.getenv("BENCH_CONTENT_ENCODING")
+if encoding and encoding ~= "" then
+  wrk.headers["Content-Encoding"] = encoding  -- remote-write bodies are snappy
+end
 
 done = function(summary, latency, requests)
   io.write(string.format("BENCH_JSON {\"requests\": %d, \"non2xx\": %d, \"errors\": %d, \"seconds\": %f, " ..

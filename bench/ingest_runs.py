@@ -15,11 +15,15 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
+
+from bench import ingest_grpc
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORDS = 1000
@@ -233,13 +237,21 @@ def rss_mb(pid: int) -> float:
 
 # --- load -----------------------------------------------------------------------------------
 def wrk(
-    url: str, path: str, body: Path, content_type: str, key: str, duration: int, connections: int
+    url: str,
+    path: str,
+    body: Path,
+    content_type: str,
+    key: str,
+    duration: int,
+    connections: int,
+    content_encoding: str = "",
 ) -> dict:
     env = {
         **os.environ,
         "BENCH_BODY": str(body),
         "BENCH_PATH": path,
         "BENCH_CONTENT_TYPE": content_type,
+        "BENCH_CONTENT_ENCODING": content_encoding,
         "BENCH_KEY": key,
     }
     script = ROOT / "bench" / "ingest_post.lua"
@@ -371,6 +383,22 @@ def raw_copy(
     return counter.value / (time.monotonic() - started)
 
 
+def decoded_prom_points(project_id: int, body: bytes) -> list:
+    """The point rows the endpoint writes for a remote-write body (series created once)."""
+    from django.db import connection
+
+    from apps.ingestion import promwrite, writer
+    from apps.ingestion.cleaning import Cleaner
+    from apps.ingestion.redaction import Redactor
+
+    message = promwrite.parse(promwrite.decompress(body, 50 * 1024 * 1024))
+    batch = promwrite.decode(project_id, message, Cleaner(Redactor()))
+    writer.write_batch(project_id, batch)
+    ids = {h: writer._series_ids[(project_id, h)] for h in batch.series}
+    connection.close()
+    return [(row[0], ids[row[1]], *row[2:]) for row in batch.points]
+
+
 def decoded_rows(project_id: int, logs_body: bytes, metrics_body: bytes) -> tuple[list, list]:
     """The exact rows the endpoint writes for these bodies (series resolved once for metrics)."""
     from django.db import connection
@@ -393,16 +421,15 @@ def decoded_rows(project_id: int, logs_body: bytes, metrics_body: bytes) -> tupl
     return logs.logs, points
 
 
-def _measured(
-    servers: Servers, path: str, body: Path, content_type: str, key: str, seconds: int, connections: int
-) -> dict[str, Any]:
-    """One wrk run, with the CPU of the workers and of PostgreSQL and how busy the machine was."""
-    before, started = [cpu_seconds(pid) for pid in servers.pids], time.monotonic()
+def _measured(pids: list[int], load: Callable[[], dict]) -> dict[str, Any]:
+    """One load run (wrk or the gRPC client), with the CPU of the workers (`pids`) and of
+    PostgreSQL and how busy the machine was."""
+    before, started = [cpu_seconds(pid) for pid in pids], time.monotonic()
     postgres_before, ticks_before = postgres_cpu_seconds(), machine_busy_ticks()
-    run = wrk(servers.url, path, body, content_type, key, seconds, connections)
+    run = load()
     elapsed = time.monotonic() - started
     run["worker_cpu"] = [
-        round(100 * (cpu_seconds(pid) - b) / elapsed) for pid, b in zip(servers.pids, before, strict=True)
+        round(100 * (cpu_seconds(pid) - b) / elapsed) for pid, b in zip(pids, before, strict=True)
     ]
     run["postgres_cpu"] = round(100 * (postgres_cpu_seconds() - postgres_before) / elapsed)
     all_ticks, idle_ticks = (a - b for a, b in zip(machine_busy_ticks(), ticks_before, strict=True))
@@ -432,11 +459,14 @@ def run_all(duration: int, connections: int) -> dict[str, Any]:
         "otlp_logs": otlp_logs_body(records),
         "native_logs": native_logs_body(records),
         "otlp_metrics": otlp_metrics_body(rng),
+        "prom_write": ingest_grpc.remote_write_body(),
     }
+    bodies["grpc_logs"] = bodies["otlp_logs"]  # the same ExportLogsServiceRequest, over gRPC
     tmp = Path(tempfile.mkdtemp(prefix="vigil-bench-"))
     for name, body in bodies.items():
         (tmp / name).write_bytes(body)
     log_rows, point_rows = decoded_rows(project_id, bodies["otlp_logs"], bodies["otlp_metrics"])
+    prom_rows = decoded_prom_points(project_id, bodies["prom_write"])
     workers = os.cpu_count() or 2
     results: dict[str, Any] = {"workers": workers, "body_bytes": {k: len(v) for k, v in bodies.items()}}
     # The COPY ceilings are measured right before the endpoint runs they are compared with, so
@@ -445,14 +475,18 @@ def run_all(duration: int, connections: int) -> dict[str, Any]:
         "otlp_logs": lambda seconds: raw_copy(writer.LOG_COPY, writer.LOG_TYPES, log_rows, seconds),
         "native_logs": lambda seconds: raw_copy(writer.LOG_COPY, writer.LOG_TYPES, log_rows, seconds),
         "otlp_metrics": lambda seconds: raw_copy(writer.POINT_COPY, writer.POINT_TYPES, point_rows, seconds),
+        "grpc_logs": lambda seconds: raw_copy(writer.LOG_COPY, writer.LOG_TYPES, log_rows, seconds),
+        "prom_write": lambda seconds: raw_copy(writer.POINT_COPY, writer.POINT_TYPES, prom_rows, seconds),
     }
     results["load_average_before"] = os.getloadavg()
     results["bare_native_logs"] = bare_endpoint(project_id, workers, tmp, duration, connections)
     servers = Servers(workers)
+    grpc_servers = ingest_grpc.GrpcServers(workers, free_port())
     try:
-        results.update(_load(servers, key, tmp, duration, connections, bodies, copies))
+        results.update(_load(servers, grpc_servers, key, tmp, duration, connections, bodies, copies))
     finally:
         servers.stop()
+        grpc_servers.stop()
     results["load_average_after"] = os.getloadavg()
     return results
 
@@ -473,6 +507,7 @@ def bare_endpoint(project_id: int, workers: int, tmp: Path, duration: int, conne
 
 def _load(
     servers: Servers,
+    grpc_servers: ingest_grpc.GrpcServers,
     key: str,
     tmp: Path,
     duration: int,
@@ -483,14 +518,27 @@ def _load(
     url = servers.url
     protobuf, json_type = "application/x-protobuf", "application/json"
     scenarios = {
-        "otlp_logs": ("/v1/logs", protobuf),
-        "native_logs": ("/api/v1/ingest/logs", json_type),
-        "otlp_metrics": ("/v1/metrics", protobuf),
+        "otlp_logs": ("/v1/logs", protobuf, ""),
+        "native_logs": ("/api/v1/ingest/logs", json_type, ""),
+        "otlp_metrics": ("/v1/metrics", protobuf, ""),
+        "prom_write": ("/api/v1/prom/write", protobuf, "snappy"),
+        "grpc_logs": ("", "", ""),
     }
+    loads: dict[str, Callable[[int], dict]] = {
+        name: partial(
+            wrk, url, path, tmp / name, content_type, key, connections=connections, content_encoding=enc
+        )
+        for name, (path, content_type, enc) in scenarios.items()
+        if path
+    }
+    loads["grpc_logs"] = lambda seconds: ingest_grpc.grpc_load(
+        grpc_servers.address, tmp / "grpc_logs", key, seconds, connections, RECORDS
+    )
     results: dict[str, Any] = {}
     seconds = max(5, duration // 2)
-    for name, (path, content_type) in scenarios.items():
-        wrk(url, path, tmp / name, content_type, key, 3, connections)  # warm-up: connections, caches
+    for name in scenarios:
+        pids = grpc_servers.pids if name == "grpc_logs" else servers.pids
+        loads[name](3)  # warm-up: connections, caches
         # This machine's speed drifts by ±15 % between half-minute runs, so COPY and endpoint are
         # measured in ROUNDS adjacent pairs and the ratio is taken per pair. Each phase starts from
         # the same tables: empty, checkpointed (else the endpoint would write into indexes the COPY
@@ -500,7 +548,7 @@ def _load(
             empty_tables()
             copy_rate = copies[name](seconds)
             empty_tables()
-            run = _measured(servers, path, tmp / name, content_type, key, seconds, connections)
+            run = _measured(pids, partial(loads[name], seconds))
             rounds.append({**run, "copy": copy_rate, "ratio": run["events_per_s"] / copy_rate})
         by_rate = sorted(rounds, key=lambda run: run["events_per_s"])
         results[name] = {
