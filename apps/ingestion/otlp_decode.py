@@ -56,7 +56,7 @@ def _decode_each(
     resources: Any,
     scopes_field: str,
     records_field: str,
-    rows_for: Callable[[int, TimeWindow, Cleaner, str, bytes, str], RowFunction],
+    rows_for: Callable[[int, TimeWindow, Cleaner, str, bytes, dict[str, Any]], RowFunction],
 ) -> tuple[Batch, list[tuple[Any, ...]]]:
     """Walk resource → scope → record (the shape of every OTLP export), collecting rows and
     counting each rejected record by its position, for partial_success. `rows_for` gives the row
@@ -66,8 +66,8 @@ def _decode_each(
     for resource_group in resources:
         _, resource_json, service = _resource(cleaner, resource_group.resource)
         for scope_group in getattr(resource_group, scopes_field):
-            scope_name = cleaner.text(scope_group.scope.name, 256)
-            make_row = rows_for(project_id, window, cleaner, service, resource_json, scope_name)
+            scope = _scope(cleaner, scope_group.scope)
+            make_row = rows_for(project_id, window, cleaner, service, resource_json, scope)
             for record in getattr(scope_group, records_field):
                 try:
                     rows.append(make_row(record))
@@ -75,6 +75,49 @@ def _decode_each(
                     batch.reject(str(exc), index)
                 index += 1
     return batch, rows
+
+
+def _scope(cleaner: Cleaner, scope: Any) -> dict[str, Any]:
+    """What a record keeps of its instrumentation scope: `otel.scope.name`, and `.version` and
+    `.attributes` when sent (cleaned once per scope, added to each record's attributes)."""
+    found: dict[str, Any] = {}
+    if scope.name:
+        found["otel.scope.name"] = cleaner.text(scope.name, 256)
+    if scope.version:
+        found["otel.scope.version"] = cleaner.text(scope.version, 256)
+    if len(scope.attributes):
+        found["otel.scope.attributes"] = cleaner.mapping(kv_dict(scope.attributes))
+    return found
+
+
+# Log data model: a severity text that only names its number says nothing more; any other is kept.
+SEVERITY_NAMES = {
+    number: f"{name}{number - base + 1 if number > base else ''}"
+    for base, name in ((1, "TRACE"), (5, "DEBUG"), (9, "INFO"), (13, "WARN"), (17, "ERROR"), (21, "FATAL"))
+    for number in range(base, base + 4)
+}
+_says_more: dict[tuple[str, int], bool] = {}
+
+
+def severity_text_says_more(text: str, number: int) -> bool:
+    """True when `text` is not just the name of `number` (WARN, warning, Error, ... are not)."""
+    verdict = _says_more.get((text, number))
+    if verdict is None:
+        verdict = text.upper() != SEVERITY_NAMES.get(number) and LEVELS.get(text.lower()) != number
+        if len(_says_more) < 10_000:
+            _says_more[(text, number)] = verdict
+    return verdict
+
+
+def _log_extras(record: Any, level: int, attributes: dict[str, Any]) -> None:
+    """The log record fields with no column of their own, as attributes when they carry something."""
+    text = record.severity_text
+    if text and severity_text_says_more(text, level):
+        attributes.setdefault("otel.severity_text", text)
+    if record.event_name:
+        attributes.setdefault("event.name", record.event_name)
+    if record.dropped_attributes_count:
+        attributes.setdefault("otel.dropped_attributes_count", record.dropped_attributes_count)
 
 
 def decode_logs(project_id: int, request: Any, cleaner: Cleaner) -> Batch:
@@ -89,7 +132,12 @@ def decode_logs(project_id: int, request: Any, cleaner: Cleaner) -> Batch:
 
 
 def _log_rows(
-    project_id: int, window: TimeWindow, cleaner: Cleaner, service: str, resource_json: bytes, scope_name: str
+    project_id: int,
+    window: TimeWindow,
+    cleaner: Cleaner,
+    service: str,
+    resource_json: bytes,
+    scope: dict[str, Any],
 ) -> RowFunction:
     """The row function of one scope's log records. When the body's text needs no masking
     (`Cleaner.body_is_clean`), a record of the common shape (a short string body, ids absent or
@@ -97,13 +145,15 @@ def _log_rows(
     attributes under plain keys) is built here with nothing but reads and checks; any other record
     goes to `_log_row`, which handles every case. Both store the same row
     (tests/ingestion/test_otlp_plain_rows.py); this path only spares the calls per record."""
-    general = partial(_log_row, project_id, window, cleaner, service, resource_json, scope_name)
+    general = partial(_log_row, project_id, window, cleaner, service, resource_json, scope)
     if not (cleaner.body_is_clean and cleaner.is_fast) or cleaner.truncated:
-        return general  # (truncated: the scope name was cut, which flags the next record)
+        return general  # (truncated: a scope field was cut, which flags the next record)
     earliest, latest, now = window.earliest_ns, window.latest_ns, window.now_micros
     max_message, max_attributes = cleaner.max_message // 4, cleaner.max_attributes  # // 4: UTF-8 bytes
     short, known_keys, is_plain_key = cleaner.max_value // 4, cleaner.plain_keys, cleaner.is_plain_key
     dumps = orjson.dumps
+    says_more = severity_text_says_more
+    scope_items = list(scope.items())
 
     def plain_row(record: Any) -> tuple[Any, ...]:
         observed_ns, ts_ns = record.observed_time_unix_nano, record.time_unix_nano
@@ -125,6 +175,9 @@ def _log_rows(
         message = body.string_value
         level, trace_id, span_id = record.severity_number, record.trace_id, record.span_id
         if len(message) > max_message or "\x00" in message or not level:
+            return general(record)
+        text = record.severity_text  # (the SDKs send the number's name: one memo lookup)
+        if (text and says_more(text, level)) or record.event_name or record.dropped_attributes_count:
             return general(record)
         if len(trace_id) == 16 and trace_id != _ZERO_TRACE:
             trace = trace_id.hex()
@@ -161,8 +214,9 @@ def _log_rows(
                 return general(record)
             if not (known_keys.get(key) or is_plain_key(key)):
                 return general(record)
-        if scope_name and "otel.scope.name" not in attributes:
-            attributes["otel.scope.name"] = scope_name
+        for key, value in scope_items:
+            if key not in attributes:
+                attributes[key] = value
         return (
             project_id,
             ts,
@@ -185,7 +239,7 @@ def _log_row(
     cleaner: Cleaner,
     service: str,
     resource_json: bytes,
-    scope_name: str,
+    scope: dict[str, Any],
     record: Any,
 ) -> tuple[Any, ...]:
     observed_ns, ts_ns = record.observed_time_unix_nano, record.time_unix_nano
@@ -199,8 +253,11 @@ def _log_row(
         message = cleaner.message("" if value is None else orjson.dumps(cleaner.value(value)).decode())
     level = record.severity_number or LEVELS.get(record.severity_text.lower(), 0)
     attributes, plain = kv_dict_checked(record.attributes, cleaner)
-    if scope_name and "otel.scope.name" not in attributes:
-        attributes["otel.scope.name"] = scope_name
+    for key, value in scope.items():
+        attributes.setdefault(key, value)
+    extras = len(attributes)
+    _log_extras(record, level, attributes)
+    plain = plain and len(attributes) == extras  # record fields are not cleaned yet: not plain
     return (
         project_id,
         ts,
@@ -237,9 +294,14 @@ def decode_traces(project_id: int, request: Any, cleaner: Cleaner) -> Batch:
 
 
 def _span_rows(
-    project_id: int, window: TimeWindow, cleaner: Cleaner, service: str, resource_json: bytes, scope_name: str
+    project_id: int,
+    window: TimeWindow,
+    cleaner: Cleaner,
+    service: str,
+    resource_json: bytes,
+    scope: dict[str, Any],
 ) -> RowFunction:
-    return partial(_span_row, project_id, window, cleaner, service, resource_json, scope_name)
+    return partial(_span_row, project_id, window, cleaner, service, resource_json, scope)
 
 
 def _span_row(
@@ -248,7 +310,7 @@ def _span_row(
     cleaner: Cleaner,
     service: str,
     resource_json: bytes,
-    scope_name: str,
+    scope: dict[str, Any],
     span: Any,
 ) -> tuple[Any, ...]:
     trace_id = bytes_id(span.trace_id, 16, "trace_id")
@@ -261,8 +323,10 @@ def _span_row(
     start, end = _time(start_ns, window), _time(end_ns, window)
     events, links = _events_and_links(span, cleaner)
     attributes = kv_dict(span.attributes)
-    if scope_name and "otel.scope.name" not in attributes:
-        attributes["otel.scope.name"] = scope_name
+    for key, value in scope.items():
+        attributes.setdefault(key, value)
+    if span.dropped_attributes_count:
+        attributes.setdefault("otel.dropped_attributes_count", span.dropped_attributes_count)
     return (
         project_id,
         trace_id,

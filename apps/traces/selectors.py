@@ -22,7 +22,7 @@ STATUS_ERROR = 2
 
 SPAN_COLUMNS = (
     "span_id, parent_span_id, name, kind, start_ts, end_ts, duration_ns, status_code, status_message,"
-    " service, attributes, resource, events, links"
+    " service, trace_state, attributes, resource, events, links"
 )
 
 
@@ -54,6 +54,7 @@ def _span(row: dict[str, Any]) -> dict[str, Any]:
         "duration_ms": row["duration_ns"] / 1e6,
         "status": {"code": row["status_code"], "message": row["status_message"]},
         "is_error": row["status_code"] == STATUS_ERROR,
+        "trace_state": row["trace_state"],
         "attributes": row["attributes"],
         "resource": row["resource"],
         "events": row["events"],

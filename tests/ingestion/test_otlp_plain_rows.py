@@ -63,7 +63,9 @@ def log_record(draw: st.DrawFn) -> LogRecord:
         time_unix_nano=ts,
         observed_time_unix_nano=draw(st.one_of(st.just(0), st.just(ts), TIMES)),
         severity_number=draw(st.sampled_from([0, 9, 17, 24])),
-        severity_text=draw(st.sampled_from(["", "WARN", "bogus"])),
+        severity_text=draw(st.sampled_from(["", "WARN", "Warning", "INFO", "bogus"])),
+        event_name=draw(st.sampled_from(["", "", "", "checkout.done"])),
+        dropped_attributes_count=draw(st.sampled_from([0, 0, 0, 3])),
         trace_id=draw(st.one_of(st.just(b""), st.binary(min_size=16, max_size=16), st.just(bytes(16)))),
         span_id=draw(st.one_of(st.just(b""), st.binary(min_size=8, max_size=8), st.just(bytes(8)))),
     )
@@ -155,7 +157,9 @@ def test_each_odd_record_among_plain_ones_is_stored_as_record_by_record_decoding
 
 def test_typical_records_take_the_plain_path():
     cleaner = Cleaner(Redactor(), clean_body=b"a clean body")
-    make_row = otlp_decode._log_rows(7, otlp_decode.TimeWindow(), cleaner, "checkout", b"\x01{}", "app")
+    make_row = otlp_decode._log_rows(
+        7, otlp_decode.TimeWindow(), cleaner, "checkout", b"\x01{}", {"otel.scope.name": "app"}
+    )
     assert make_row.__name__ == "plain_row"
     row = make_row(plain_record(3))
     attributes = b'\x01{"n":3,"ok":true,"ratio":0.5,"who":"ann","otel.scope.name":"app"}'
