@@ -455,7 +455,9 @@ def _exponential_point(point: Any) -> tuple[Any, ...]:
         _optional(point, "min"),
         _optional(point, "max"),
         EXP_GRID,
-        exponential_to_grid(point.scale, point.zero_count, point.positive.offset, positive, negative),
+        exponential_to_grid(
+            point.scale, point.zero_count, point.positive.offset, positive, negative, point.negative.offset
+        ),
         point.scale,
         point.zero_count,
         point.positive.offset,

@@ -152,33 +152,49 @@ def check_histogram(bounds: list[float], counts: list[int]) -> None:
 # Exponential histograms are also stored as explicit bucket counts on one fixed grid, so rollups,
 # charts and percentiles treat them like any histogram: each export may use its own scale and
 # offset, and only a shared grid lets points (and series) be merged by adding counts. The grid
-# has half-powers of two from 2^-20 (~1e-6) to 2^30 (~1e9): a bucket is at most sqrt(2) wide,
-# which bounds a percentile's error; values outside fall into the first or last bucket.
-EXP_GRID = [2.0 ** (half / 2) for half in range(-40, 61)]
-_EXP_OFFSET = 41  # grid bucket j covers (EXP_GRID[j-1], EXP_GRID[j]]; 2^(m/2) ends bucket m + 40
+# has half-powers of two from 2^-20 (~1e-6) to 2^30 (~1e9), and their negatives: a bucket is at
+# most sqrt(2) wide, which bounds a percentile's error; values outside fall into the end buckets.
+_HALF_POWERS = [2.0 ** (half / 2) for half in range(-40, 61)]  # 2^-20 ... 2^30, 101 bounds
+# Mirrored for negative values, so the bucket between the last negative and the first positive bound,
+# (-2^-20, 2^-20], holds the zeros: a percentile that falls there comes out as 0 (the bucket's middle),
+# not as an interpolation between the smallest negative value and 2^-20.
+EXP_GRID = [-bound for bound in reversed(_HALF_POWERS)] + _HALF_POWERS
+ZERO_BUCKET = len(_HALF_POWERS)  # grid bucket j covers (EXP_GRID[j-1], EXP_GRID[j]]
+_EXP_OFFSET = ZERO_BUCKET + 41  # 2^(m/2) ends positive bucket m + 40 (counted from the zero bucket + 1)
 
 
 def exponential_to_grid(
-    scale: int, zero_count: int, offset: int, positive: list[int], negative: list[int]
+    scale: int,
+    zero_count: int,
+    offset: int,
+    positive: list[int],
+    negative: list[int],
+    negative_offset: int = 0,
 ) -> list[int]:
     """Bucket counts of an OTLP exponential histogram on EXP_GRID (len(EXP_GRID) + 1 counts).
 
     Positive bucket i at `scale` covers (2^(i/2^scale), 2^((i+1)/2^scale)]. At scale >= 1 it lies
     inside one grid bucket; at coarser scales it spans several and is counted in the one holding
-    its upper end. The zero bucket and negative values go to the first bucket."""
+    its upper end. Negative bucket i (values whose magnitude is in that range) goes to the mirror
+    image of that grid bucket; the zero count, and magnitudes up to 2^-20, to the zero bucket."""
     counts = [0] * (len(EXP_GRID) + 1)
-    last = len(counts) - 1
-    counts[0] = zero_count + sum(negative)
+    counts[ZERO_BUCKET] = zero_count
     for position, count in enumerate(positive):
-        if not count:
-            continue
-        index = offset + position
-        if scale >= 1:
-            bucket = (index >> (scale - 1)) + _EXP_OFFSET
-        else:
-            bucket = ((index + 1) << (1 - scale)) + _EXP_OFFSET - 1
-        counts[min(max(bucket, 0), last)] += count
+        if count:
+            counts[_positive_bucket(scale, offset + position)] += count
+    for position, count in enumerate(negative):
+        if count:
+            counts[2 * ZERO_BUCKET - _positive_bucket(scale, negative_offset + position)] += count
     return counts
+
+
+def _positive_bucket(scale: int, index: int) -> int:
+    """The grid bucket of positive exponential bucket `index` (clamped to the grid's ends)."""
+    if scale >= 1:
+        bucket = (index >> (scale - 1)) + _EXP_OFFSET
+    else:
+        bucket = ((index + 1) << (1 - scale)) + _EXP_OFFSET - 1
+    return min(max(bucket, ZERO_BUCKET), 2 * ZERO_BUCKET + 1)
 
 
 def check_count(value: int) -> int:

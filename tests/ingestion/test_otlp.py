@@ -234,10 +234,12 @@ def test_otlp_metrics_of_every_kind_are_stored_as_sent(org_a):
         size["exp_positive_offset"],
         size["exp_positive_counts"],
     ) == (2, 1, -1, [1, 3])
-    # Also on the fixed grid of half-powers of two that rollups and percentiles use: the zero
-    # bucket first, (2^-0.25, 1] inside (2^-0.5, 1], (1, 2^0.25] inside (1, 2^0.5].
+    # Also on the fixed grid of ± half-powers of two that rollups and percentiles use: the zero
+    # bucket (-2^-20, 2^-20] between the negative and positive halves, (2^-0.25, 1] inside
+    # (2^-0.5, 1], (1, 2^0.25] inside (1, 2^0.5].
     grid = {index: count for index, count in enumerate(size["bucket_counts"]) if count}
-    assert grid == {0: 1, 40: 1, 41: 3} and size["bounds"][40] == 1.0
+    assert grid == {101: 1, 141: 1, 142: 3} and size["bounds"][141] == 1.0
+    assert size["bounds"][100] == -(2**-20) and size["bounds"][101] == 2**-20
 
 
 def test_non_finite_metric_values_are_stored_and_a_mismatched_histogram_is_rejected(org_a):
