@@ -1,5 +1,5 @@
 """The stock OpenTelemetry JavaScript exporters (installed with npm at test time into a gitignored
-node_modules) deliver logs, metrics and spans to a real server, in OTLP/JSON and protobuf."""
+node_modules) deliver logs, metrics and spans to a real server, in OTLP/JSON, protobuf and gRPC."""
 
 import json
 import os
@@ -23,7 +23,7 @@ CLIENT_DIR = Path(__file__).parent / "clients" / "js"
 def js_client() -> Path:
     if shutil.which("node") is None or shutil.which("npm") is None:
         missing_tool("node/npm not installed: the OTel JS exporter test needs Node 18+ and npm")
-    if not (CLIENT_DIR / "node_modules" / "@opentelemetry" / "exporter-trace-otlp-proto").exists():
+    if not (CLIENT_DIR / "node_modules" / "@opentelemetry" / "exporter-trace-otlp-grpc").exists():
         done = subprocess.run(
             ["npm", "ci", "--no-audit", "--no-fund"],
             cwd=CLIENT_DIR,
@@ -48,10 +48,25 @@ def js_client() -> Path:
 def test_the_js_exporters_deliver_logs_metrics_and_spans(
     vigil_server, org_a, js_client, mode, headers, compression
 ):
+    assert_js_client_delivers(vigil_server.url, org_a, js_client, mode, headers, compression)
+
+
+@pytest.mark.parametrize(
+    ("headers", "compression"), [("authorization=Bearer%20{key}", "none"), ("x-api-key={key}", "gzip")]
+)
+def test_the_js_grpc_exporters_deliver_logs_metrics_and_spans(
+    vigil_grpc_server, org_a, js_client, headers, compression
+):
+    assert_js_client_delivers(vigil_grpc_server.url, org_a, js_client, "grpc", headers, compression)
+
+
+def assert_js_client_delivers(
+    url: str, org_a, js_client: Path, mode: str, headers: str, compression: str
+) -> None:
     run_id = uuid.uuid4().hex
     env = {
         **os.environ,
-        "OTEL_EXPORTER_OTLP_ENDPOINT": vigil_server.url,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": url,
         "OTEL_EXPORTER_OTLP_HEADERS": headers.format(key=org_a.ingest_key),
         "OTEL_EXPORTER_OTLP_COMPRESSION": compression,
     }

@@ -1,5 +1,5 @@
 // Run by tests/ingestion/test_js_clients.py: the stock OTel JS exporters, configured only by
-// OTEL_* environment variables. Usage: node client.cjs http|proto RUN_ID
+// OTEL_* environment variables. Usage: node client.cjs http|proto|grpc RUN_ID
 // Prints the ids it used as JSON so the test can compare with what was stored.
 const { trace, context } = require("@opentelemetry/api");
 const { resourceFromAttributes } = require("@opentelemetry/resources");
@@ -8,7 +8,7 @@ const { LoggerProvider, BatchLogRecordProcessor } = require("@opentelemetry/sdk-
 const { MeterProvider, PeriodicExportingMetricReader } = require("@opentelemetry/sdk-metrics");
 
 const [mode, runId] = process.argv.slice(2);
-const flavour = mode === "proto" ? "proto" : "http";
+const flavour = { proto: "proto", grpc: "grpc" }[mode] || "http";
 const { OTLPTraceExporter } = require(`@opentelemetry/exporter-trace-otlp-${flavour}`);
 const { OTLPLogExporter } = require(`@opentelemetry/exporter-logs-otlp-${flavour}`);
 const { OTLPMetricExporter } = require(`@opentelemetry/exporter-metrics-otlp-${flavour}`);
