@@ -143,3 +143,20 @@ def test_the_error_status_of_an_unavailable_store_carries_retry_info():
     info = error_details_pb2.RetryInfo()
     assert status.details[0].Unpack(info) and info.retry_delay.seconds == 5
     assert isinstance(status, status_pb2.Status)
+
+
+def test_an_export_while_the_database_is_down_is_unavailable_with_retry_info(org_a):
+    import socket
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+        port = closed.getsockname()[1]
+        server = GrpcServer({"DATABASE_URL": f"postgres://vigil@127.0.0.1:{port}/vigil"})
+        try:
+            error = refusal(server.address, a_log_request(), [("x-api-key", org_a.ingest_key)])
+        finally:
+            server.stop()
+    assert error.code() == grpc.StatusCode.UNAVAILABLE
+    status = rpc_status.from_call(error)
+    info = error_details_pb2.RetryInfo()
+    assert status is not None and status.details[0].Unpack(info) and info.retry_delay.seconds >= 1
