@@ -1,7 +1,7 @@
 """The OTLP/gRPC and remote-write pieces of `make bench-ingest` (bench/ingest_runs.py runs them).
 
-- `GrpcServers`: `workers` receiver processes (`manage.py otlp_grpc`) on one port; grpcio sets
-  SO_REUSEPORT, so the kernel spreads connections over them as over the uvicorn workers.
+- `GrpcServers`: `workers` receiver processes (`manage.py otlp_grpc --reuse-port`) on one port:
+  the kernel spreads connections over them as over the uvicorn workers.
 - `grpc_load`: the gRPC counterpart of wrk: this file run as its own process (`python
   bench/ingest_grpc.py ADDRESS BODY KEY SECONDS CONCURRENCY`), `CONCURRENCY` calls in flight on
   one channel, each sending the prepared ExportLogsServiceRequest bytes as they are (no
@@ -29,7 +29,16 @@ LOGS_EXPORT = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
 class GrpcServers:
     def __init__(self, workers: int, port: int, env: dict[str, str] | None = None) -> None:
         env = {**os.environ, "DATABASE_POOL": "true", **(env or {})}  # as `make run` serves: pooled
-        command = [sys.executable, "manage.py", "otlp_grpc", "--host", "127.0.0.1", "--port", str(port)]
+        command = [
+            sys.executable,
+            "manage.py",
+            "otlp_grpc",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--reuse-port",
+        ]
         self.processes = [subprocess.Popen(command, cwd=ROOT, env=env) for _ in range(workers)]
         self.address = f"127.0.0.1:{port}"
         self.pids = [process.pid for process in self.processes]

@@ -106,10 +106,16 @@ def handlers() -> list[grpc.GenericRpcHandler]:
     ]
 
 
-async def serve(host: str, port: int) -> None:
-    """Serve until SIGINT/SIGTERM; in-flight exports then finish (commit and answer) before exit."""
+async def serve(host: str, port: int, reuse_port: bool = False) -> None:
+    """Serve until SIGINT/SIGTERM; in-flight exports then finish (commit and answer) before exit.
+    grpcio would share a taken port silently (SO_REUSEPORT): a second stack on the same machine
+    would then get half of the first one's exports. Off unless asked (several receivers on one
+    port, as bench/ingest_grpc.py runs them)."""
     server = grpc.aio.server(
-        options=[("grpc.max_receive_message_length", int(settings.INGEST_MAX_BODY_BYTES))],
+        options=[
+            ("grpc.max_receive_message_length", int(settings.INGEST_MAX_BODY_BYTES)),
+            ("grpc.so_reuseport", int(reuse_port)),
+        ],
     )
     server.add_generic_rpc_handlers(handlers())
     bound = server.add_insecure_port(f"{host}:{port}")

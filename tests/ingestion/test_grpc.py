@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from time import time_ns
 
 import grpc
@@ -14,7 +16,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_serv
 from opentelemetry.proto.logs.v1 import logs_pb2
 
 from tests.ingestion.conftest import count, logs_of
-from tests.ingestion.server import GrpcServer
+from tests.ingestion.server import ROOT, GrpcServer, server_env
 from tests.ingestion.test_real_clients import (
     assert_logs_match,
     assert_metrics_match,
@@ -160,3 +162,13 @@ def test_an_export_while_the_database_is_down_is_unavailable_with_retry_info(org
     status = rpc_status.from_call(error)
     info = error_details_pb2.RetryInfo()
     assert status is not None and status.details[0].Unpack(info) and info.retry_delay.seconds >= 1
+
+
+def test_a_second_receiver_on_a_taken_port_fails_instead_of_sharing_it(vigil_grpc_server):
+    # grpcio would bind with SO_REUSEPORT and silently take half of the first stack's exports.
+    command = ["manage.py", "otlp_grpc", "--host", "127.0.0.1", "--port", str(vigil_grpc_server.port)]
+    done = subprocess.run(
+        [sys.executable, *command], cwd=ROOT, env=server_env(), capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode != 0
+    assert "bind" in done.stderr.lower()

@@ -18,9 +18,12 @@ class Command(BaseCommand):
         # A receiver listens for other hosts by default; `make run` passes its own HOST.
         parser.add_argument("--host", default="0.0.0.0")  # noqa: S104
         parser.add_argument("--port", type=int, default=int(settings.OTLP_GRPC_PORT))
+        parser.add_argument(
+            "--reuse-port", action="store_true", help="share the port with other receivers (SO_REUSEPORT)"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["port"] == 0:
             self.stderr.write("OTLP_GRPC_PORT is 0: the OTLP/gRPC receiver is turned off.")
             return
-        asyncio.run(serve(options["host"], options["port"]))
+        asyncio.run(serve(options["host"], options["port"], options["reuse_port"]))
