@@ -5,9 +5,9 @@ prometheus/prompb's types.proto and remote.proto that remote-write 1.0 sends): t
 maintained PyPI package of them, and six small messages do not justify vendoring one.
 
 Samples become Vigil series: the `__name__` label is the metric name, the other labels the
-series' labels. Prometheus sends no type with a sample (metadata comes in separate requests, if
-at all), so the kind is read from the request's metadata when present, else from the naming
-conventions: `_total` (and `_count`, `_sum`, `_bucket` of a histogram or summary) are counters,
+series' labels. Prometheus sends no type with a sample (metadata comes in requests of its own),
+so the kind is read from the metadata it sent (remembered per project for an hour), else from
+the naming conventions: `_total` (and `_count`, `_sum`, `_bucket` of a histogram or summary) are counters,
 stored cumulative and monotonic so that `rate` and `sum` queries take increases and handle
 resets (apps/metrics/rollups.py); everything else is a gauge. A `_bucket` family with `le`
 labels whose metadata says HISTOGRAM becomes one Vigil histogram per timestamp (bucket counts
@@ -17,12 +17,14 @@ skipped, as are other NaN and infinite samples.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import defaultdict
 from itertools import pairwise
 from typing import Any
 
 import cramjam
+from django.core.cache import cache
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError
 
@@ -32,6 +34,8 @@ from apps.ingestion.errors import IngestError
 from apps.ingestion.records import RecordRejected, add_series, check_histogram
 
 COUNTER_SUFFIXES = ("_total", "_count", "_sum", "_bucket")
+logger = logging.getLogger(__name__)
+METADATA_SECONDS = 3600
 # MetricMetadata.MetricType
 COUNTER, GAUGE, HISTOGRAM, GAUGE_HISTOGRAM, SUMMARY = 1, 2, 3, 4, 5
 
@@ -112,8 +116,36 @@ def parse(body: bytes) -> Any:
     return request
 
 
-def _kinds(request: Any) -> dict[str, int]:
-    return {meta.metric_family_name: meta.type for meta in request.metadata}
+def _kinds(project_id: int, request: Any) -> dict[str, int]:
+    """Metric family -> MetricMetadata type. Prometheus sends metadata in requests of its own (once
+    a minute by default), not with the samples: what it sent is remembered per project in the
+    cache (Redis) for METADATA_SECONDS. The cache failing only means the naming rules decide."""
+    sent = {meta.metric_family_name: meta.type for meta in request.metadata if meta.metric_family_name}
+    families = {_family(_name(series)) for series in request.timeseries} - sent.keys()
+    try:
+        if sent:
+            cache.set_many(
+                {_metadata_key(project_id, name): kind for name, kind in sent.items()}, METADATA_SECONDS
+            )
+        remembered = (
+            cache.get_many([_metadata_key(project_id, family) for family in families]) if families else {}
+        )
+    except Exception:  # a cache outage must not lose samples
+        logger.warning("remote-write metadata cache unavailable; metric kinds follow the naming rules")
+        remembered = {}
+    prefix = len(_metadata_key(project_id, ""))
+    return {**{key[prefix:]: kind for key, kind in remembered.items()}, **sent}
+
+
+def _metadata_key(project_id: int, family: str) -> str:
+    return f"prom-meta:{project_id}:{family}"
+
+
+def _name(series: Any) -> str:
+    for label in series.labels:
+        if label.name == "__name__":
+            return str(label.value)
+    return ""
 
 
 def _family(name: str) -> str:
@@ -131,7 +163,7 @@ def _is_counter(name: str, kinds: dict[str, int]) -> bool:
 
 
 def decode(project_id: int, request: Any, cleaner: Cleaner) -> Batch:
-    batch, window, kinds = Batch(), TimeWindow(), _kinds(request)
+    batch, window, kinds = Batch(), TimeWindow(), _kinds(project_id, request)
     histograms: dict[tuple[str, bytes], dict[int, dict[str, Any]]] = defaultdict(dict)
     index = 0
     for series in request.timeseries:

@@ -329,3 +329,26 @@ def _points(project_id: int, name: str) -> int:
         " WHERE p.project_id = %s AND s.name = %s",
         [project_id, name],
     )[0]["n"]
+
+
+@pytest.mark.django_db
+def test_metadata_sent_in_a_request_of_its_own_decides_later_samples(org_a):
+    # Prometheus sends metadata apart from samples (once a minute): it must still count.
+    metadata_only = write_request([], metadata=[("queue_seconds", HISTOGRAM)])
+    assert post_write(metadata_only, f"Bearer {org_a.ingest_key}").status_code == 204
+    ms = now_ms(5)
+    body = write_request(
+        [
+            ({"__name__": "queue_seconds_bucket", "le": le}, [(value, ms)])
+            for le, value in [("1", 2.0), ("+Inf", 5.0)]
+        ]
+    )
+
+    assert post_write(body, f"Bearer {org_a.ingest_key}").status_code == 204
+
+    [histogram] = points_of(org_a.project.id)
+    assert (histogram["name"], histogram["type"], histogram["bucket_counts"]) == (
+        "queue_seconds",
+        "histogram",
+        [2, 3],
+    )
