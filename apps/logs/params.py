@@ -1,4 +1,8 @@
-"""Request parameters of the log read API: time ranges, limits and keyset cursors.
+"""Request parameters of the read APIs: time ranges, limits, text and keyset cursors.
+
+Every parser here raises BadParameter (a 400 naming the parameter and its allowed range) for any
+input it cannot serve, before anything reaches the database: PostgreSQL text cannot hold NUL, and
+datetime arithmetic overflows near year 1 and 9999, either of which would otherwise be a 500.
 
 Cursor design. Results are ordered by (ts DESC, ctid DESC). logs_event has no id column, and
 adding one would cost every COPY a sequence call; ctid serves as the tie-break instead because:
@@ -26,6 +30,10 @@ DEFAULT_RANGE = timedelta(hours=1)
 MAX_RANGE = timedelta(days=31)
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
+# Telemetry is stored with Unix timestamps; nothing a query can mean lies outside this span, and
+# keeping away from datetime's ends leaves room for range arithmetic (end - 1h, bucket rounding).
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 _RELATIVE_RE = re.compile(r"^(?:now)?-(\d{1,6})(s|m|h|d|w)$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _UNIX_RE = re.compile(r"^\d{1,12}(\.\d{1,9})?$")
@@ -54,24 +62,49 @@ class Cursor:
     ctid: str  # "(page,offset)" as PostgreSQL prints a tid
 
 
+def parse_text(name: str, value: str | None, max_length: int, default: str = "") -> str:
+    """A free-text parameter: at most `max_length` characters, no NUL (PostgreSQL refuses it)."""
+    if value is None:
+        return default
+    if len(value) > max_length:
+        raise BadParameter(name, f"{name} must be at most {max_length} characters.")
+    if "\x00" in value:
+        raise BadParameter(name, f"{name} must not contain a NUL character.")
+    return value
+
+
 def parse_time(name: str, value: str, now: datetime) -> datetime:
     """ISO 8601 (a naive value is UTC), Unix seconds, `now`, or relative to now: -15m, -24h, -7d,
     now-30s. The one parser of times in query strings: logs, traces and metrics all use it."""
-    value = value.strip()
+    moment = _parse_moment(name, parse_text(name, value, 64).strip(), now)
+    try:
+        in_range = EARLIEST <= moment <= LATEST
+    except OverflowError:  # comparing converts to UTC: 9999-12-31T23:00-05:00 is past year 9999
+        in_range = False
+    if not in_range:
+        raise _out_of_range(name)
+    return moment
+
+
+def _out_of_range(name: str) -> BadParameter:
+    return BadParameter(name, f"{name} must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}.")
+
+
+def _parse_moment(name: str, value: str, now: datetime) -> datetime:
     if value == "now":
         return now
     if _UNIX_RE.match(value):
         try:
             return datetime.fromtimestamp(float(value), tz=UTC)
         except (OverflowError, OSError, ValueError):
-            raise BadParameter(name, f"{name} is out of range.") from None
+            raise _out_of_range(name) from None
     relative = _RELATIVE_RE.match(value)
     if relative:
         amount, unit = int(relative.group(1)), relative.group(2)
         try:
             return now - timedelta(**{_UNITS[unit]: amount})
         except OverflowError:
-            raise BadParameter(name, f"{name} is too far in the past.") from None
+            raise _out_of_range(name) from None
     try:
         parsed = parse_datetime(value.replace(" ", "+", 1) if "T" in value and " " in value else value)
     except ValueError:
@@ -99,7 +132,8 @@ def parse_range(start: str | None, end: str | None, now: datetime | None = None)
 def parse_limit(value: str | None, default: int = DEFAULT_LIMIT, maximum: int = MAX_LIMIT) -> int:
     if value is None or value == "":
         return default
-    if not value.isdigit() or not 1 <= int(value) <= maximum:
+    # isascii: str.isdigit() also admits other scripts' digits and superscripts.
+    if not (value.isascii() and value.isdigit() and len(value) <= 9) or not 1 <= int(value) <= maximum:
         raise BadParameter("limit", f"limit must be an integer from 1 to {maximum}.")
     return int(value)
 

@@ -7,8 +7,11 @@ Parameters (all but `name` optional):
   start, end  RFC 3339 (`2026-11-22T10:00:00Z`), Unix seconds, `now`, or relative to now (`-15m`,
               `-24h`, `-30d`); default: the last hour
   step        seconds (`60`) or a duration (`30s`, `5m`, `1h`, `1d`); default: about 300 points
-  group_by    label names, comma-separated or repeated; default: one series for all
-  label.<k>   label filter, exact match; repeat it for "any of" (`label.route=/pay&label.route=/cart`)
+  group_by    label names, comma-separated or repeated (at most MAX_GROUP_BY); default: one series
+  label.<k>   label filter, exact match; repeat it for "any of" (`label.route=/pay&label.route=/cart`);
+              at most MAX_LABEL_FILTERS labels and MAX_LABEL_VALUES values
+Names (metric, label) are 1 to MAX_NAME_LENGTH characters and label values at most
+MAX_LABEL_VALUE_LENGTH, as ingestion stores them; none may contain NUL.
 
 Source: a step of an hour or more is served from 1h rollups (step rounded up to whole hours), a
 step of a minute or more from 1m rollups (whole minutes), shorter steps from raw points. A series
@@ -39,7 +42,7 @@ from datetime import datetime, timedelta
 from django.http import QueryDict
 from rest_framework.exceptions import ValidationError
 
-from apps.logs.params import BadParameter, parse_time
+from apps.logs.params import BadParameter, parse_text, parse_time
 from apps.metrics.rollups import EPOCH, HOUR, MINUTE, floor_to
 
 AGGS = ("avg", "sum", "min", "max", "count", "rate", "p50", "p90", "p95", "p99")
@@ -51,8 +54,15 @@ NICE_STEPS = [1, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800,
 TARGET_POINTS = 300
 KNOWN_PARAMS = {"name", "agg", "start", "end", "step", "group_by"}
 LABEL_PREFIX = "label."
+MAX_STEP = MAX_RANGE
+MAX_NAME_LENGTH = 255  # as apps.ingestion.native accepts metric names
+MAX_LABEL_VALUE_LENGTH = 16 * 1024  # INGEST_MAX_VALUE_BYTES' default: no stored value is longer
+MAX_GROUP_BY = 10
+MAX_LABEL_FILTERS = 20
+MAX_LABEL_VALUES = 100
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_DURATION = re.compile(r"^(\d+)([smhdw]?)$")
+# Nine digits bound the number before timedelta sees it (10**9 weeks would overflow it).
+_DURATION = re.compile(r"^(\d{1,9})([smhdw]?)$")
 
 
 @dataclass(frozen=True)
@@ -75,14 +85,16 @@ def parse_query(params: QueryDict, now: datetime) -> MetricQuery:
         errors["params"] = (
             f"unknown parameter(s): {', '.join(unknown)}; filter labels with label.<name>=<value>"
         )
-    name = params.get("name", "").strip()
-    if not name:
+    name = _text("name", params.get("name", ""), MAX_NAME_LENGTH, errors).strip()
+    if not name and "name" not in errors:
         errors["name"] = "name is required (the metric name)"
     agg = params.get("agg", "avg")
     if agg not in AGGS:
         errors["agg"] = f"agg must be one of {', '.join(AGGS)}"
     start, end = _time_range(params, now, errors)
     step = _step(params.get("step"), start, end, errors)
+    group_by = _group_by(params, errors)
+    label_filters = _label_filters(params, errors)
     if errors:
         raise ValidationError(errors)
     resolution, step = resolution_for(step)
@@ -93,9 +105,17 @@ def parse_query(params: QueryDict, now: datetime) -> MetricQuery:
         end=end,
         step=step,
         resolution=resolution,
-        group_by=_group_by(params),
-        label_filters=_label_filters(params),
+        group_by=group_by,
+        label_filters=label_filters,
     )
+
+
+def _text(name: str, value: str, max_length: int, errors: dict[str, str]) -> str:
+    try:
+        return parse_text(name, value, max_length)
+    except BadParameter as bad:
+        errors[name] = str(bad)
+        return ""
 
 
 def resolution_for(step: timedelta) -> tuple[str, timedelta]:
@@ -110,7 +130,10 @@ def parse_duration(value: str) -> timedelta:
     match = _DURATION.match(value.strip())
     if not match:
         raise ValueError(value)
-    return timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2) or "s"])
+    try:
+        return timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2) or "s"])
+    except OverflowError:
+        raise ValueError(value) from None
 
 
 def _time_range(params: QueryDict, now: datetime, errors: dict[str, str]) -> tuple[datetime, datetime]:
@@ -139,27 +162,45 @@ def _step(raw: str | None, start: datetime, end: datetime, errors: dict[str, str
     try:
         step = parse_duration(raw)
     except ValueError:
-        errors["step"] = "step must be seconds (60) or a duration like 30s, 5m, 1h, 1d"
+        errors["step"] = (
+            f"step must be seconds (60) or a duration like 30s, 5m, 1h, 1d, from 1s to {MAX_STEP.days}d"
+        )
         return MINUTE
-    if step <= timedelta(0):
-        errors["step"] = "step must be positive"
+    if not timedelta(0) < step <= MAX_STEP:
+        errors["step"] = f"step must be positive: from 1s to {MAX_STEP.days}d"
     elif span / resolution_for(step)[1] > MAX_POINTS:
         shortest = math.ceil(span.total_seconds() / MAX_POINTS)
         errors["step"] = f"at most {MAX_POINTS} points per series: use a step of {shortest}s or more"
     return step
 
 
-def _group_by(params: QueryDict) -> tuple[str, ...]:
+def _group_by(params: QueryDict, errors: dict[str, str]) -> tuple[str, ...]:
     names = [n.strip() for value in params.getlist("group_by") for n in value.split(",")]
-    return tuple(dict.fromkeys(n for n in names if n))
+    unique = tuple(dict.fromkeys(n for n in names if n))
+    if len(unique) > MAX_GROUP_BY:
+        errors["group_by"] = f"group_by takes at most {MAX_GROUP_BY} label names"
+    for label in unique:
+        _text("group_by", label, MAX_NAME_LENGTH, errors)
+    return unique
 
 
-def _label_filters(params: QueryDict) -> dict[str, list[str]]:
-    return {
+def _label_filters(params: QueryDict, errors: dict[str, str]) -> dict[str, list[str]]:
+    filters = {
         key[len(LABEL_PREFIX) :]: params.getlist(key)
         for key in sorted(params)
         if key.startswith(LABEL_PREFIX) and len(key) > len(LABEL_PREFIX)
     }
+    if len(filters) > MAX_LABEL_FILTERS:
+        errors["label"] = f"at most {MAX_LABEL_FILTERS} label.<name> filters"
+    for label, values in filters.items():
+        if not _text("label name", label, MAX_NAME_LENGTH, errors):
+            continue
+        key = LABEL_PREFIX + label
+        if len(values) > MAX_LABEL_VALUES:
+            errors[key] = f"{key} takes at most {MAX_LABEL_VALUES} values"
+        for value in values:
+            _text(key, value, MAX_LABEL_VALUE_LENGTH, errors)
+    return filters
 
 
 def bucket_quantile(

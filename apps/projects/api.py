@@ -356,17 +356,22 @@ class AuditEventSerializer(serializers.Serializer):
     changes = serializers.JSONField()
 
 
+class AuditQuerySerializer(serializers.Serializer):
+    # DRF's CharField refuses NUL; the bounds are those of the column and of a bigint id.
+    action = serializers.CharField(required=False, allow_blank=True, max_length=64, default="")
+    before = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
+
+
 class AuditList(ApiView):
-    @extend_schema(responses=AuditEventSerializer(many=True))
+    @extend_schema(parameters=[AuditQuerySerializer], responses=AuditEventSerializer(many=True))
     def get(self, request: Request, organization_id: int) -> Response:
         """Newest first, 100 per page; pass `before=<id of the last event>` for the next page."""
         organization, _ = get_organization_for(request, organization_id, need=Role.ADMIN)
-        events = audit_events_for(organization, AuditFilter(action=request.query_params.get("action", "")))
-        before = request.query_params.get("before")
-        if before:
-            if not before.isdigit():
-                raise serializers.ValidationError({"before": "Must be an event id."})
-            events = events.filter(id__lt=int(before))
+        query = AuditQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        events = audit_events_for(organization, AuditFilter(action=query.validated_data["action"]))
+        if before := query.validated_data.get("before"):
+            events = events.filter(id__lt=before)
         return Response(AuditEventSerializer(events[:100], many=True).data)
 
 

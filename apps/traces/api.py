@@ -16,15 +16,16 @@ from apps.projects.scoping import get_project_for
 from apps.traces.selectors import TraceFilter, recent_traces, trace_detail
 
 TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
+MAX_DURATION_MS = 400 * 86_400_000  # a span lasting longer than the longest range any chart shows
 
 
 class TraceListParams(serializers.Serializer):
     q = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
     service = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
-    start = serializers.CharField(required=False, default="-1h")
-    end = serializers.CharField(required=False, default="")
-    min_duration_ms = serializers.FloatField(required=False, min_value=0)
-    max_duration_ms = serializers.FloatField(required=False, min_value=0)
+    start = serializers.CharField(required=False, default="-1h", max_length=64)
+    end = serializers.CharField(required=False, default="", allow_blank=True, max_length=64)
+    min_duration_ms = serializers.FloatField(required=False, min_value=0, max_value=MAX_DURATION_MS)
+    max_duration_ms = serializers.FloatField(required=False, min_value=0, max_value=MAX_DURATION_MS)
     status = serializers.ChoiceField(choices=["any", "error"], required=False, default="any")
     limit = serializers.IntegerField(required=False, min_value=1, max_value=500, default=50)
 

@@ -26,6 +26,19 @@ def gauge(org_a):
         ({"name": "temp", "labels.room": "a"}, "params", "unknown parameter(s): labels.room"),
         ({"name": "temp", "agg": "p95"}, "agg", "agg=p95 is not defined for a gauge metric"),
         ({"name": "temp", "agg": "rate"}, "agg", "agg=rate is not defined for a gauge metric"),
+        # Each of these was a 500 (a NUL reached PostgreSQL text, a step overflowed timedelta).
+        ({"name": "\x00"}, "name", "name must not contain a NUL character"),
+        ({"name": "te\x00mp"}, "name", "name must not contain a NUL character"),
+        ({"name": "temp", "label.ro\x00om": "a"}, "label name", "label name must not contain a NUL"),
+        ({"name": "temp", "label.room": "a\x00"}, "label.room", "label.room must not contain a NUL"),
+        ({"name": "temp", "group_by": "ro\x00om"}, "group_by", "group_by must not contain a NUL"),
+        ({"name": "temp", "step": "100000000d"}, "step", "from 1s to 400d"),
+        ({"name": "temp", "step": "99999999999999999999"}, "step", "from 1s to 400d"),
+        ({"name": "temp", "step": "401d"}, "step", "step must be positive: from 1s to 400d"),
+        ({"name": "x" * 256}, "name", "name must be at most 255 characters"),
+        ({"name": "temp", "group_by": ",".join(f"l{i}" for i in range(11))}, "group_by", "at most 10"),
+        ({"name": "temp", "end": "0001-01-01T00:00:00Z"}, "end", "between 1970-01-01 and 2100-01-01"),
+        ({"name": "temp", "start": "9999-12-31T23:00:00-05:00"}, "start", "between 1970-01-01 and"),
     ],
 )
 def test_bad_parameters_are_a_400_that_names_the_parameter(client, org_a, gauge, params, field, message):
