@@ -102,7 +102,7 @@ async def subscribe(config: dict[str, Any]) -> dict[str, Any]:
         }
         sockets.append(record)
         url = f"{base}/ws/projects/{project['id']}/live/"
-        headers = {"Cookie": cookie, "Origin": "http://127.0.0.1"}
+        headers = {"Cookie": cookie, "Origin": config["url"]}  # a page of the server it talks to
         async with websockets.connect(url, additional_headers=headers, open_timeout=30, max_size=None) as ws:
             total = 0
             async for message in ws:

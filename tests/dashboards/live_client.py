@@ -18,11 +18,12 @@ from django.test import Client
 from apps.dashboards import live
 
 
-def cookie_for(user) -> dict[str, str]:
+def cookie_for(user, server) -> dict[str, str]:
+    """What a page of `server` sends with its handshake: the session cookie and its own origin."""
     client = Client()
     client.force_login(user)
     session = client.cookies[settings.SESSION_COOKIE_NAME].value
-    return {"Cookie": f"{settings.SESSION_COOKIE_NAME}={session}", "Origin": "http://127.0.0.1"}
+    return {"Cookie": f"{settings.SESSION_COOKIE_NAME}={session}", "Origin": server.url}
 
 
 def live_url(server, project_id: int, **params: str) -> str:

@@ -8,6 +8,7 @@ import time
 import orjson
 import pytest
 import redis
+import websockets
 from django.conf import settings
 
 from apps.dashboards import live
@@ -23,6 +24,7 @@ from tests.dashboards.live_client import (
     stream_ids,
 )
 from tests.ingestion.conftest import post_json_to, vigil_server  # noqa: F401  (the fixture below uses it)
+from tests.ingestion.server import Server
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -35,18 +37,18 @@ def server(vigil_server):  # noqa: F811  (the uvicorn server of the ingestion te
 
 
 @pytest.fixture
-def bob_headers(bob):
-    return cookie_for(bob)
+def bob_headers(bob, server):
+    return cookie_for(bob, server)
 
 
 @pytest.fixture
-def alice_headers(alice):
-    return cookie_for(alice)
+def alice_headers(alice, server):
+    return cookie_for(alice, server)
 
 
 @pytest.fixture
-def mallory_headers(mallory):
-    return cookie_for(mallory)
+def mallory_headers(mallory, server):
+    return cookie_for(mallory, server)
 
 
 @pytest.fixture(autouse=True)
@@ -416,3 +418,60 @@ def test_another_organizations_project_and_a_missing_one_look_the_same(server, o
 
     assert asyncio.run(close_code(org_a.project.pk)) == 4403
     assert asyncio.run(close_code(10**9)) == 4403
+
+
+async def handshake(url: str, headers: dict[str, str]) -> int:
+    """The HTTP status of the WebSocket handshake: 101 when the socket opened and said hello."""
+    try:
+        async with LiveSocket(url, headers) as socket:
+            await socket.wait_for(lambda s: s.hello)
+            return 101
+    except websockets.InvalidStatus as refused:
+        return refused.response.status_code
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "http://127.0.0.1:9999",  # another port of the same host: was let in
+        "http://localhost:3000",  # a dev server on localhost: was let in
+        "https://127.0.0.1:{port}",  # same host and port, other scheme
+        "http://127.0.0.1",  # same host, default port
+        "http://evil.test:{port}",
+        "null",  # sandboxed frames and file:// pages
+        "",
+    ],
+)
+def test_a_members_cookie_sent_from_another_origin_is_refused(server, org_a, bob_headers, origin):
+    headers = {**bob_headers, "Origin": origin.format(port=server.port)}
+
+    assert asyncio.run(handshake(live_url(server, org_a.project.pk), headers)) == 403
+
+
+def test_a_handshake_without_an_origin_is_refused(server, org_a, bob_headers):
+    headers = {name: value for name, value in bob_headers.items() if name != "Origin"}
+
+    assert asyncio.run(handshake(live_url(server, org_a.project.pk), headers)) == 403
+
+
+def test_a_page_of_the_site_itself_is_let_in(server, org_a, bob_headers):
+    assert bob_headers["Origin"] == f"http://127.0.0.1:{server.port}"
+
+    assert asyncio.run(handshake(live_url(server, org_a.project.pk), bob_headers)) == 101
+
+
+def test_an_origin_listed_in_csrf_trusted_origins_is_let_in(org_a, bob):
+    server = Server(extra_env={"CSRF_TRUSTED_ORIGINS": "https://vigil.example.test,https://*.corp.test"})
+    try:
+        url = live_url(server, org_a.project.pk)
+        headers = cookie_for(bob, server)
+        for origin, status in [
+            ("https://vigil.example.test", 101),
+            ("https://eu.corp.test", 101),
+            ("http://vigil.example.test", 403),  # the scheme is part of the origin
+            ("https://vigil.example.test:8443", 403),
+            ("https://evilcorp.test", 403),
+        ]:
+            assert asyncio.run(handshake(url, {**headers, "Origin": origin})) == status, origin
+    finally:
+        server.stop()

@@ -39,7 +39,7 @@ def gauge_request(name: str):
 
 
 def test_a_member_sees_logs_spans_and_metrics_announced_by_kind(vigil_server, org_a, bob):
-    headers = cookie_for(bob)
+    headers = cookie_for(bob, vigil_server)
     start = now_ns()
     failed = span("GET /pay", start, start + 5_000_000, status={"code": 2})
     fine = span("GET /", start, start + 1_000_000, span_id=b"\x02" * 8)
@@ -68,7 +68,7 @@ def test_a_member_sees_logs_spans_and_metrics_announced_by_kind(vigil_server, or
 
 
 def test_a_native_json_batch_is_announced_once_with_its_count(vigil_server, org_a, bob):
-    headers = cookie_for(bob)
+    headers = cookie_for(bob, vigil_server)
 
     async def scenario() -> LiveSocket:
         async with LiveSocket(live_url(vigil_server, org_a.project.id), headers) as socket:
@@ -86,7 +86,7 @@ def test_a_native_json_batch_is_announced_once_with_its_count(vigil_server, org_
 
 
 def test_another_organizations_member_is_closed_with_4403(vigil_server, org_a, mallory):
-    headers = cookie_for(mallory)
+    headers = cookie_for(mallory, vigil_server)
 
     async def close_code() -> int | None:
         async with LiveSocket(live_url(vigil_server, org_a.project.id), headers) as socket:
@@ -98,7 +98,7 @@ def test_another_organizations_member_is_closed_with_4403(vigil_server, org_a, m
 def test_an_anonymous_visitor_is_not_let_in(vigil_server, org_a):
     async def close_code() -> int | None:
         async with LiveSocket(
-            live_url(vigil_server, org_a.project.id), {"Origin": "http://127.0.0.1"}
+            live_url(vigil_server, org_a.project.id), {"Origin": vigil_server.url}
         ) as socket:
             return await socket.closed(timeout=5)
 
