@@ -100,17 +100,20 @@ def audit_export(request: HttpRequest, organization_id: int) -> HttpResponseBase
         for event in events.iterator(chunk_size=2000):
             yield writer.writerow(
                 [
-                    event.created_at.isoformat(),
-                    event.action,
-                    event.actor_email,
-                    event.actor_key_prefix,
-                    event.target_type,
-                    event.target_id,
-                    _csv_safe(event.target_repr),
-                    event.ip or "",
-                    _csv_safe(event.user_agent),
-                    event.request_id,
-                    _csv_safe(str(event.changes)),
+                    _csv_safe(str(value))
+                    for value in (
+                        event.created_at.isoformat(),
+                        event.action,
+                        event.actor_email,
+                        event.actor_key_prefix,
+                        event.target_type,
+                        event.target_id,
+                        event.target_repr,
+                        event.ip or "",
+                        event.user_agent,
+                        event.request_id,
+                        event.changes,
+                    )
                 ]
             )
 
@@ -119,6 +122,12 @@ def audit_export(request: HttpRequest, organization_id: int) -> HttpResponseBase
     return response
 
 
+# What makes a spreadsheet read a cell as a formula (OWASP, "CSV Injection").
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _csv_safe(value: str) -> str:
-    """Neutralise spreadsheet formulas: audit fields can carry user-controlled text."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@") else value
+    """Neutralise spreadsheet formulas in every cell: an email, a name, a user agent, a key prefix,
+    even a value inside `changes` can be chosen by whoever caused the event. The leading quote
+    makes the cell text; it is what OWASP recommends and spreadsheets hide it."""
+    return "'" + value if value.startswith(FORMULA_TRIGGERS) else value

@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from apps.audit.models import AuditEvent, AuditImmutableError
 from apps.projects.models import ApiKey, Invitation, Membership, Project, Role
-from tests.conftest import make_member
+from tests.conftest import client_for, make_member
 
 
 def org_url(name, org, *extra):
@@ -192,3 +192,27 @@ def test_csv_cells_that_look_like_formulas_are_neutralised(alice_client, org_a):
     ).decode()
 
     assert "'=HYPERLINK" in export
+
+
+def test_no_exported_cell_begins_like_a_formula_whichever_field_carries_it(org_a):
+    # The actor's email (a valid address) was written unescaped, and tab / CR were not covered.
+    admin = make_member(org_a.organization, "=1+2@x.test", Role.ADMIN)
+    client = client_for(admin)
+    for name, user_agent in [
+        ("-2+3", "=cmd|' /C calc'!A0"),
+        ("@SUM(A1)", "\tcmd"),  # names are stripped of whitespace, user agents are not
+        ("+cmd", "\r=cmd"),
+    ]:
+        response = client.post(
+            org_url("project-new", org_a.organization), {"name": name}, HTTP_USER_AGENT=user_agent
+        )
+        assert response.status_code == 302
+
+    export = b"".join(client.get(org_url("audit-export", org_a.organization)).streaming_content).decode()
+
+    rows = list(csv.reader(io.StringIO(export, newline="")))
+    cells = [cell for row in rows[1:] for cell in row]
+    assert [cell for cell in cells if cell[:1] in ("=", "+", "-", "@", "\t", "\r")] == []
+    assert "'=1+2@x.test" in cells
+    assert "'=cmd|' /C calc'!A0" in cells
+    assert {"'-2+3", "'@SUM(A1)", "'+cmd", "'\tcmd", "'\r=cmd"} <= set(cells)
