@@ -9,9 +9,10 @@ from dataclasses import dataclass
 import pytest
 from django.urls import reverse
 
+from apps.audit.models import AuditEvent
 from apps.projects.models import ApiKey, Invitation, Membership, Organization, Project, Role
 from apps.projects.services import invitation_create
-from tests.conftest import client_for, make_member
+from tests.conftest import PASSWORD, client_for, make_member
 
 ROLES = [Role.VIEWER, Role.MEMBER, Role.ADMIN, Role.OWNER]
 
@@ -199,6 +200,20 @@ ACTIONS = [
         ui_post(lambda w: o("organization-delete", w), {"confirm": "Acme"}),
         api("delete", lambda w: f"/api/v1/orgs/{w.org.pk}"),
         lambda w: not Organization.objects.filter(pk=w.org.pk).exists(),
+    ),
+    Action(
+        "change own password",
+        Role.VIEWER,
+        ui_post(
+            lambda w: reverse("accounts:password-change"),
+            {
+                "old_password": PASSWORD,
+                "new_password1": "new-phrase-4-all",
+                "new_password2": "new-phrase-4-all",
+            },
+        ),
+        None,
+        lambda w: AuditEvent.objects.filter(action="user.password_change").exists(),
     ),
 ]
 

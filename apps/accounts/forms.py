@@ -62,27 +62,39 @@ class SignupForm(forms.Form):
 
 
 class ThrottledAuthenticationForm(AuthenticationForm):
-    """Email + password sign-in that refuses further attempts after repeated failures."""
+    """Email + password sign-in that refuses further attempts after repeated failures and slows
+    down attempts on an account under attack (apps.accounts.throttle)."""
 
     error_messages = {
         **AuthenticationForm.error_messages,
         "throttled": "Too many failed sign-in attempts. Wait 15 minutes, or reset your password.",
+        "slowed": (
+            "Too many failed sign-in attempts on this account: try again in %(seconds)s seconds,"
+            " or reset your password."
+        ),
     }
 
     def __init__(self, request: HttpRequest | None = None, *args: Any, **kwargs: Any) -> None:
         super().__init__(request, *args, **kwargs)
         self.fields["username"].label = "Email"
         self.fields["username"].widget.attrs["maxlength"] = 254
+        self.login_burst = False  # this failure started an attack's backoff: tell the owner
 
     def clean(self) -> dict[str, Any]:
-        email = self.data.get("username", "") if self.data else ""
+        email = str(self.data.get("username", "")) if self.data else ""
         ip = client_ip(self.request) if self.request is not None else None
         if throttle.is_throttled(ip, email):
             raise forms.ValidationError(self.error_messages["throttled"], code="throttled")
+        known_device = throttle.is_known_device(self.request, email)
+        wait = 0 if known_device else throttle.account_wait(email)
+        if wait:
+            raise forms.ValidationError(
+                self.error_messages["slowed"], code="slowed", params={"seconds": wait}
+            )
         try:
             cleaned = super().clean()
         except forms.ValidationError:
-            throttle.note_failure(ip, email)
+            self.login_burst = throttle.note_failure(ip, email, known_device)
             raise
         throttle.note_success(ip, email)
         return cleaned
