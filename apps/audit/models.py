@@ -1,7 +1,9 @@
 """Append-only audit trail of security-relevant changes.
 
 Rows are never updated or deleted: the model and its queryset refuse it, and a database
-trigger (migration 0002) refuses it for anything that bypasses the ORM. Organization and
+trigger (migration 0002) refuses it for anything that bypasses the ORM. Each event is hash-chained
+to the previous one of its organization (apps.audit.chain), so a change made by someone who can
+get past both (a database superuser) shows up in `manage.py audit verify`. Organization and
 actor are stored as ids plus a readable snapshot, not foreign keys, so that deleting an
 organization or a user keeps the trail of what they did.
 """
@@ -45,6 +47,9 @@ class AuditEvent(models.Model):
     user_agent = models.CharField(max_length=512, blank=True)
     request_id = models.CharField(max_length=64, blank=True)
     changes = models.JSONField(default=dict, blank=True)
+    # The hash chain of the organization's events (apps.audit.chain): tamper evidence.
+    prev_hash = models.CharField(max_length=64, blank=True, editable=False)
+    event_hash = models.CharField(max_length=64, blank=True, editable=False)
 
     objects = AuditEventQuerySet.as_manager()
 

@@ -2,9 +2,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from django.db import models
+from django.db import models, transaction
 from django.http import HttpRequest
+from django.utils import timezone
 
+from apps.audit import chain
 from apps.audit.models import AuditEvent
 from apps.ops.middleware import client_ip, current_request_id
 
@@ -39,7 +41,8 @@ def record(
         changes["after"] = after
     if extra:
         changes.update(extra)
-    return AuditEvent.objects.create(
+    event = AuditEvent(
+        created_at=timezone.now(),
         action=action,
         organization_id=organization.pk if organization else None,
         organization_name=organization.name if organization else "",
@@ -55,3 +58,17 @@ def record(
         request_id=current_request_id() or "",
         changes=changes,
     )
+    with transaction.atomic():
+        # Serialise this organization's writers: read the chain's head only once no other
+        # transaction can add to it before we do (the lock is held until our commit).
+        chain.lock_chain(event.organization_id)
+        head = (
+            AuditEvent.objects.filter(organization_id=event.organization_id)
+            .order_by("-id")
+            .values_list("event_hash", flat=True)
+            .first()
+        )
+        event.prev_hash = head or chain.GENESIS
+        event.event_hash = chain.event_digest(event.prev_hash, event)
+        event.save(force_insert=True)
+    return event
