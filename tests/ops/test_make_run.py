@@ -73,7 +73,13 @@ class Stack:
 
 
 def stack_environment(var_dir: Path, port: int) -> dict[str, str]:
-    removed = {"DATABASE_URL", "REDIS_URL", "PROMETHEUS_MULTIPROC_DIR"}
+    removed = {
+        "DATABASE_URL",
+        "DATABASE_RUNTIME_URL",
+        "DATABASE_RUNTIME_ROLE",
+        "REDIS_URL",
+        "PROMETHEUS_MULTIPROC_DIR",
+    }
     env = {name: value for name, value in os.environ.items() if name not in removed}
     env.update(
         VIGIL_VAR_DIR=str(var_dir),
