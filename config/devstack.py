@@ -319,7 +319,13 @@ def recorded_stack(env: dict[str, str], url: str) -> Iterator[None]:
     """Record where this stack's servers are (var/stack.env) while it runs, for commands in other shells."""
     pid = os.getpid()
     path = stack_env_write(
-        {"DATABASE_URL": env["DATABASE_URL"], "REDIS_URL": env["REDIS_URL"], "VIGIL_URL": url}, pid
+        {
+            "DATABASE_URL": env["DATABASE_URL"],  # the owner's, when the roles are split: for migrate
+            "DATABASE_RUNTIME_ROLE": env.get("DATABASE_RUNTIME_ROLE", ""),
+            "REDIS_URL": env["REDIS_URL"],
+            "VIGIL_URL": url,
+        },
+        pid,
     )
     log(f"recorded the stack's URLs in {path}")
     try:

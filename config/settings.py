@@ -120,7 +120,7 @@ if env_flag("DATABASE_POOL", default=False):
 DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # The role the app runs as, when migrations run as a separate owner role (apps/audit/roles.py).
-DATABASE_RUNTIME_ROLE = env.str("DATABASE_RUNTIME_ROLE", default="")
+DATABASE_RUNTIME_ROLE = env.str("DATABASE_RUNTIME_ROLE", default="") or STACK.get("DATABASE_RUNTIME_ROLE", "")
 
 REDIS_URL = env.str("REDIS_URL", default="") or STACK.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 # Where users open Vigil, for links printed by commands (`manage.py demo`); `make run` records its own.

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 FILE_NAME = "stack.env"
 PID_VARIABLE = "VIGIL_STACK_PID"
 # The variables a stack records, in the order they are written.
-VARIABLES = ("DATABASE_URL", "REDIS_URL", "VIGIL_URL")
+VARIABLES = ("DATABASE_URL", "DATABASE_RUNTIME_ROLE", "REDIS_URL", "VIGIL_URL")
 
 
 def stack_env_path() -> Path:
