@@ -128,7 +128,10 @@ def policy_evaluate(claim: Claim, now: datetime | None = None) -> list[Transitio
         # Our token still on the row, locked: nobody else can commit this slot now.
         if not Policy.objects.select_for_update().filter(pk=policy.pk, claim_token=claim.token).exists():
             return None
-        instances = {i.labels_key: i for i in policy.instances.select_for_update().select_related("incident")}
+        instances = {
+            i.labels_key: i
+            for i in policy.instances.select_for_update(of=("self",)).select_related("incident")
+        }
         for key, (labels, sample) in samples.items():
             instance = instances.get(key) or AlertInstance.objects.create(
                 policy=policy, labels=labels, labels_key=key, since=now
