@@ -17,7 +17,7 @@ from apps.alerts.services import policy_create
 from apps.dashboards import live
 from apps.ingestion import partitions, writer
 from apps.projects.models import Project
-from tests.logs.conftest import ingest as ingest_logs  # noqa: F401
+from tests.logs.conftest import committed_logs_cleanup  # noqa: F401
 
 # Whole minutes, two hours back: data written "now" in a travelled clock stays within retention
 # and ingestion's accepted range, and real time never reaches it during a test.
