@@ -17,8 +17,9 @@ from apps.ingestion.models import IngestionSettings
 from apps.projects.models import ApiKey, Invitation, Membership
 from apps.projects.services import invitation_create
 
-# Capability URLs: knowing the secret in the URL *is* the authorisation (the invitation link).
-CAPABILITY_PARAMS = {"token", "uidb64"}
+# Capability URLs: knowing the secret in the URL *is* the authorisation (the invitation link, a
+# heartbeat's ping URL).
+CAPABILITY_PARAMS = {"token", "uidb64", "ping_uuid"}
 # Parameters that name no tenant object (/manage/<app_label>/); every other parameter is swept and
 # must be given a value in a_ids, so a new endpoint cannot slip past this test.
 NON_TENANT_PARAMS = {"app_label", "url"}
