@@ -11,7 +11,10 @@ import re
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
 
+from apps.alerts.models import AlertInstance, Incident
+from apps.alerts.services import heartbeat_create, policy_create
 from apps.audit.models import AuditEvent
 from apps.ingestion.models import IngestionSettings
 from apps.projects.models import ApiKey, Invitation, Membership
@@ -63,7 +66,28 @@ def a_ids(org_a, alice, bob):
         "ingestion_settings_id": str(
             IngestionSettings.objects.create(project=org_a.project, redact_keys=["x"]).pk
         ),
+        **alert_ids(org_a),
     }
+
+
+def alert_ids(org_a) -> dict[str, str]:
+    """A policy with a firing incident and a heartbeat of organization A."""
+    policy = policy_create(
+        org_a.project,
+        {"name": "Acme errors", "kind": "log_count", "spec": {"query": "level>=error"}},
+        actor=None,
+    )
+    instance = AlertInstance.objects.create(policy=policy, labels={}, labels_key="{}")
+    incident = Incident.objects.create(
+        project=org_a.project,
+        policy=policy,
+        instance=instance,
+        title="Acme errors",
+        priority="P3",
+        opened_at=timezone.now(),
+    )
+    heartbeat = heartbeat_create(org_a.project, {"name": "Acme backup"}, actor=None)
+    return {"policy_id": str(policy.pk), "incident_id": str(incident.pk), "heartbeat_id": str(heartbeat.pk)}
 
 
 def admin_object_id(route: str, org_a, a_ids) -> str:
