@@ -239,8 +239,42 @@ def alerts(w, suffix=""):
 
 POLICY_BODY = {"name": "New policy", "kind": "log_count", "query": "level>=error"}
 
+
+def policy_form(w, **changes):
+    """The /manage/ policy form as a browser posts it."""
+    form = {
+        "project": w.project.pk,
+        "name": "New policy",
+        "description": "",
+        "kind": "log_count",
+        "spec": '{"query": "level>=error"}',
+        "op": ">",
+        "threshold": "0",
+        "resolve_threshold": "",
+        "window_seconds": "300",
+        "for_seconds": "0",
+        "keep_firing_for_seconds": "0",
+        "interval_seconds": "60",
+        "no_data": "keep_last",
+        "on_error": "keep_last",
+        "flap_stable_seconds": "600",
+        "priority": "P3",
+        "runbook_url": "",
+        "labels": "{}",
+        "enabled": "on",
+    }
+    form.update(changes)
+    return form
+
+
 ACTIONS += [
-    Action("view alert policies", Role.VIEWER, None, api("get", lambda w: alerts(w, "/policies")), None),
+    Action(
+        "view alert policies",
+        Role.VIEWER,
+        None,
+        api("get", lambda w: alerts(w, "/policies")),
+        None,
+    ),
     Action(
         "view incidents",
         Role.VIEWER,
@@ -261,6 +295,7 @@ ACTIONS += [
         None,
         api("post", lambda w: alerts(w, "/policies"), POLICY_BODY),
         lambda w: Policy.objects.filter(name="New policy").exists(),
+        ui_post(lambda w: m("alerts/policy/add/"), policy_form),
     ),
     Action(
         "change alert policy",
@@ -268,6 +303,10 @@ ACTIONS += [
         None,
         api("patch", lambda w: alerts(w, f"/policies/{w.policy.pk}"), {"name": "Renamed policy"}),
         lambda w: Policy.objects.filter(name="Renamed policy").exists(),
+        ui_post(
+            lambda w: m(f"alerts/policy/{w.policy.pk}/change/"),
+            lambda w: policy_form(w, name="Renamed policy"),
+        ),
     ),
     Action(
         "delete alert policy",
@@ -275,6 +314,7 @@ ACTIONS += [
         None,
         api("delete", lambda w: alerts(w, f"/policies/{w.policy.pk}")),
         lambda w: not Policy.objects.filter(pk=w.policy.pk).exists(),
+        ui_post(lambda w: m(f"alerts/policy/{w.policy.pk}/delete/"), {"post": "yes"}),
     ),
     Action(
         "acknowledge incident",

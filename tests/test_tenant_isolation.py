@@ -101,6 +101,7 @@ def admin_object_id(route: str, org_a, a_ids) -> str:
         "audit/auditevent": a_ids["audit_event_id"],
         "ingestion/ingestionsettings": a_ids["ingestion_settings_id"],
         "accounts/user": a_ids["user_id"],
+        "alerts/policy": a_ids["policy_id"],
     }
     for model, pk in by_model.items():
         if model in route:
