@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from apps.alerts.evaluation import Change
 from apps.alerts.models import AlertInstance, Incident, IncidentState, Policy, State, Transition
-from apps.dashboards import live
+from apps.dashboards import events, live
 
 LIVE_KIND = "alerts"
 
@@ -163,5 +163,8 @@ def transition_payload(row: Transition) -> dict[str, Any]:
 def announce_on_commit(project_id: int, rows: list[Transition]) -> None:
     if not rows:
         return
-    payload = {"count": len(rows), "transitions": [transition_payload(row) for row in rows]}
+    payload = {
+        "count": len(rows),
+        "transitions": [transition_payload(row) for row in rows][: events.TRANSITIONS_PER_EVENT],
+    }
     transaction.on_commit(lambda: live.announce(project_id, LIVE_KIND, payload))
