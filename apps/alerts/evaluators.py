@@ -19,7 +19,7 @@ from cronsim import CronSim
 from apps.alerts.evaluation import Sample
 from apps.alerts.models import Heartbeat, PingKind, Policy, ScheduleKind
 from apps.logs import selectors as logs
-from apps.logs.query import parse
+from apps.logs.query import Equals, parse
 from apps.metrics import selectors as metrics
 from apps.traces import selectors as traces
 
@@ -127,21 +127,22 @@ def _absence(policy: Policy, start: datetime, now: datetime, known: dict[str, La
     spec, project_id = policy.spec, policy.project_id
     group_by = spec.get("group_by")
     since = now - timedelta(seconds=int(spec.get("lookback", 86400)))
-    counts: dict[str, float]
+    counts: dict[str, float] = {}
     seen: list[str] = []
-    if spec["source"] == "logs":
-        counts = {
-            k: float(v)
-            for k, v in logs.log_counts(
-                project_id, parse(spec.get("query", "")), start, now, group_by
-            ).items()
-        }
-        seen = logs.log_services_seen(project_id, since) if group_by else []
-    elif spec["source"] == "spans":
+    source = spec["source"]
+    if source in ("logs", "any"):
+        query = parse(spec.get("query", "")) if source == "logs" else None
+        if source == "any" and spec.get("service"):
+            query = Equals("service", spec["service"])
+        for key, count in logs.log_counts(project_id, query, start, now, group_by).items():
+            counts[key] = counts.get(key, 0.0) + count
+        seen += logs.log_services_seen(project_id, since) if group_by else []
+    if source in ("spans", "any"):
         stats = traces.span_window_stats(project_id, start, now, spec.get("service", ""), group_by=group_by)
-        counts = {k: float(v.count) for k, v in stats.items()}
-        seen = traces.span_services_seen(project_id, since) if group_by else []
-    else:
+        for key, window in stats.items():
+            counts[key] = counts.get(key, 0.0) + window.count
+        seen += traces.span_services_seen(project_id, since) if group_by else []
+    if source == "metrics":
         values = metrics.metric_window_values(
             project_id, spec["name"], spec.get("labels") or {}, "count", start, now
         )

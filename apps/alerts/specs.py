@@ -7,7 +7,7 @@ normalisation (defaults filled in), shared by the API, the admin forms and the r
                 "divide_by": null | {"name", "labels", "agg"}}            (A / B when divide_by)
     span       {"measure": "error_ratio" (%) | "p50" | "p90" | "p95" | "p99" (ms) | "count",
                 "service": "", "name": "", "group_by": null | "service" | "name"}
-    absence    {"source": "logs" | "spans" | "metrics", "query" (logs), "service" (spans),
+    absence    {"source": "logs" | "spans" | "any" | "metrics", "query" (logs), "service" (spans, any),
                 "name" (metrics), "group_by": null | "service", "lookback": "24h"}
                value = items in the window; with group_by service, every service seen within
                the lookback is an instance, so one that stops sending counts 0 (and fires).
@@ -23,7 +23,7 @@ from apps.logs.query import QuerySyntaxError, parse
 
 METRIC_AGGS = ("avg", "min", "max", "sum", "count", "last", "rate", "p50", "p90", "p95", "p99")
 SPAN_MEASURES = ("error_ratio", "p50", "p90", "p95", "p99", "count")
-ABSENCE_SOURCES = ("logs", "spans", "metrics")
+ABSENCE_SOURCES = ("logs", "spans", "any", "metrics")  # any = logs and spans
 LOG_GROUP_PREFIXES = ("attr.", "attributes.", "resource.")
 MAX_LOOKBACK_SECONDS = 7 * 86400
 
@@ -157,7 +157,7 @@ def _absence(spec: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
         errors["source"] = f"must be one of {', '.join(ABSENCE_SOURCES)}"
     group_by = spec.get("group_by") or None
     if group_by not in (None, "service") or (group_by and source == "metrics"):
-        errors["group_by"] = "must be null, or 'service' for logs and spans"
+        errors["group_by"] = "must be null, or 'service' for logs, spans and any"
     try:
         lookback = parse_duration(spec.get("lookback", "24h"))
         if not 60 <= lookback <= MAX_LOOKBACK_SECONDS:
@@ -168,7 +168,7 @@ def _absence(spec: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
     result: dict[str, Any] = {"source": source, "group_by": group_by, "lookback": lookback}
     if source == "logs":
         result["query"] = _query(spec, "query", errors)
-    elif source == "spans":
+    elif source in ("spans", "any"):
         result["service"] = _text(spec, "service", errors)
     else:
         result["name"] = _text(spec, "name", errors, required=True)
