@@ -17,8 +17,8 @@ from apps.alerts.models import AlertInstance, Incident
 from apps.alerts.services import heartbeat_create, policy_create
 from apps.audit.models import AuditEvent
 from apps.ingestion.models import IngestionSettings
-from apps.projects.models import ApiKey, Invitation, Membership
-from apps.projects.services import invitation_create
+from apps.projects.models import ApiKey, Invitation, KeyScope, Membership
+from apps.projects.services import api_key_create, invitation_create
 
 # Capability URLs: knowing the secret in the URL *is* the authorisation (the invitation link, a
 # heartbeat's ping URL).
@@ -130,6 +130,7 @@ def assert_no_leak(response, route):
 
 
 def test_every_tenant_url_is_404_for_another_organization(mallory_client, client, org_a, org_b, a_ids):
+    _, b_manage_key = api_key_create(org_b.project, KeyScope.MANAGE, "B as code", created_by=org_b.owner)
     routes = list(tenant_routes())
     assert len(routes) > 20  # the sweep really sees the URL conf
     for route in routes:
@@ -153,7 +154,7 @@ def test_every_tenant_url_is_404_for_another_organization(mallory_client, client
                 and "/manage/" in response["Location"]
             ), f"mallory {method.upper()} {url} → {response.status_code}"
             assert_no_leak(response, url)
-            for key in (org_b.read_key, org_b.ingest_key):
+            for key in (org_b.read_key, org_b.ingest_key, b_manage_key):
                 response = getattr(client, method)(url, HTTP_AUTHORIZATION=f"Bearer {key}")
                 assert response.status_code in KEY_OK or (
                     response.status_code == 302 and "login" in response["Location"]

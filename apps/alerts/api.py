@@ -3,14 +3,16 @@
 Access (DESIGN.md §5), always through get_project_for, so other tenants get 404:
   read (GET, preview)          a viewer, or a project read key
   acknowledge / resolve        a member
-  create / change / delete     an admin (policies and heartbeats; each change audited)
-Ingest keys get 403 everywhere here. Bad bodies are 400 with each bad field in details.
+  create / change / delete     an admin, or a manage key (`vgl_manage_…`, alerts as code) of the
+                               project (policies and heartbeats; each change audited with the key)
+Read keys only read; ingest keys get 403 everywhere here. Bad bodies are 400 with each bad field in details.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -81,6 +83,16 @@ class AlertsView(ApiView):
         return super().handle_exception(exc)
 
 
+def project_for_writing(request: Request, project_id: Any) -> tuple[Project, Access]:
+    """The project, for an admin or a manage key of it; 403 for anyone else who may see it."""
+    project, access = get_project_for(request, project_id)
+    if not (access.can(Role.ADMIN) or access.is_manage_key):
+        raise PermissionDenied(
+            "This needs a manage key." if access.key else f"This needs the {Role.ADMIN} role or higher."
+        )
+    return project, access
+
+
 def actor_of(request: Request, access: Access) -> tuple[Any, Any]:
     """(user, key) for services and the audit log."""
     if access.key is not None:
@@ -128,7 +140,7 @@ class PolicyList(AlertsView):
     )
     def post(self, request: Request, project_id: int) -> Response:
         """Create a policy (admins, or a manage key)."""
-        project, access = get_project_for(request, project_id, need=Role.ADMIN)
+        project, access = project_for_writing(request, project_id)
         user, key = actor_of(request, access)
         policy = services.policy_create(project, policy_fields(request.data), user, key)
         return Response(policy_json(policy, []), status=status.HTTP_201_CREATED)
@@ -144,14 +156,14 @@ class PolicyDetail(AlertsView):
     @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT, examples=[POLICY_EXAMPLE])
     def patch(self, request: Request, project_id: int, policy_id: int) -> Response:
         """Change some fields of a policy; the audit log records before/after of each."""
-        project, access = get_project_for(request, project_id, need=Role.ADMIN)
+        project, access = project_for_writing(request, project_id)
         policy = _policy(project, policy_id)
         user, key = actor_of(request, access)
         policy = services.policy_update(policy, policy_fields(request.data, policy), user, key)
         return Response(policy_json(policy, list(policy.instances.select_related("incident"))))
 
     def delete(self, request: Request, project_id: int, policy_id: int) -> Response:
-        project, access = get_project_for(request, project_id, need=Role.ADMIN)
+        project, access = project_for_writing(request, project_id)
         policy = _policy(project, policy_id)
         user, key = actor_of(request, access)
         services.policy_delete(policy, user, key)
@@ -263,7 +275,7 @@ class HeartbeatList(AlertsView):
     )
     def post(self, request: Request, project_id: int) -> Response:
         """Create a monitor; the answer carries its ping_url (GET or POST it, /start, /fail)."""
-        project, access = get_project_for(request, project_id, need=Role.ADMIN)
+        project, access = project_for_writing(request, project_id)
         fields = heartbeat_fields(request.data, partial=False)
         priority = fields.pop("priority", None) or "P2"
         user, key = actor_of(request, access)
@@ -281,7 +293,7 @@ class HeartbeatDetail(AlertsView):
 
     @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
     def patch(self, request: Request, project_id: int, heartbeat_id: int) -> Response:
-        project, access = get_project_for(request, project_id, need=Role.ADMIN)
+        project, access = project_for_writing(request, project_id)
         heartbeat = _heartbeat(project, heartbeat_id)
         user, key = actor_of(request, access)
         heartbeat = services.heartbeat_update(
@@ -290,7 +302,7 @@ class HeartbeatDetail(AlertsView):
         return Response(heartbeat_json(heartbeat, _ping_url(request, heartbeat), timezone.now()))
 
     def delete(self, request: Request, project_id: int, heartbeat_id: int) -> Response:
-        project, access = get_project_for(request, project_id, need=Role.ADMIN)
+        project, access = project_for_writing(request, project_id)
         user, key = actor_of(request, access)
         services.heartbeat_delete(_heartbeat(project, heartbeat_id), user, key)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -228,3 +228,32 @@ def test_heartbeats_api_answers_with_the_ping_url(alice_client, bob_client, org_
     )
     assert alice_client.delete(f"{base}/{heartbeat.pk}").status_code == 204
     assert not Policy.objects.filter(pk=heartbeat.policy_id).exists()
+
+
+def test_a_manage_key_manages_policies_as_code_and_is_audited(alice_client, client, org_a):
+    created = post(
+        alice_client, f"/api/v1/projects/{org_a.project.pk}/keys", {"scope": "manage", "name": "terraform"}
+    )
+    assert created.status_code == 201, created.content
+    secret = created.json()["secret"]
+    assert secret.startswith("vgl_manage_")
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
+
+    response = post(client, url(org_a.project.pk), BODY, **auth)
+    assert response.status_code == 201, response.content
+    policy_id = response.json()["id"]
+    assert client.get(url(org_a.project.pk, f"/{policy_id}"), **auth).status_code == 200
+    patched = client.patch(
+        url(org_a.project.pk, f"/{policy_id}"), {"enabled": False}, content_type="application/json", **auth
+    )
+    assert patched.status_code == 200 and patched.json()["enabled"] is False
+    event = AuditEvent.objects.get(action="alerts.policy.create")
+    assert event.actor_key_prefix == secret[: len("vgl_manage_") + 8] and event.actor_email == ""
+    # Acknowledging is a person's act, and managing the project is not alerts-as-code.
+    incident = firing_incident(org_a)
+    assert client.post(incidents_url(org_a.project.pk, f"/{incident.pk}/ack"), **auth).status_code == 403
+    assert client.post(f"/api/v1/projects/{org_a.project.pk}/keys", {}, **auth).status_code == 403
+    # Ingestion refuses it, as it refuses read keys.
+    assert (
+        client.post("/api/v1/ingest/logs", "[]", content_type="application/json", **auth).status_code == 403
+    )
