@@ -1,5 +1,9 @@
-"""Heartbeat pings: `GET|POST|HEAD /ping/<uuid>[/start|/fail]`.
+"""The project's Alerts tab, and heartbeat pings: `GET|POST|HEAD /ping/<uuid>[/start|/fail]`.
 
+The Alerts tab is a shell filled by static/js/alerts.js from the alerts API (policies with their
+state, incidents, ack / resolve) and kept current by the live socket's `alerts` events.
+
+Pings:
 Public on purpose: the uuid in the URL is the secret (as Healthchecks' ping URLs), so these
 views are marked login_not_required, and csrf_exempt because cron jobs and scripts post without
 a session or token. An unknown uuid is 404, whatever the method.
@@ -11,11 +15,27 @@ import uuid
 
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods
 
 from apps.alerts.models import PingKind
 from apps.alerts.services import heartbeat_ping
+from apps.projects.models import Role
+from apps.projects.scoping import get_project_for
+
+
+@require_GET
+def alerts_page(request: HttpRequest, project_id: int) -> HttpResponse:
+    project, access = get_project_for(request, project_id)
+    context = {
+        "project": project,
+        "organization": project.organization,
+        "access": access,
+        "tab": "alerts",
+        "can_respond": access.can(Role.MEMBER),
+    }
+    return render(request, "alerts/alerts.html", context)
 
 
 def _ping(ping_uuid: uuid.UUID, kind: str) -> HttpResponse:
