@@ -185,6 +185,31 @@ def _heartbeat(policy: Policy, start: datetime, now: datetime, known: dict[str, 
     return {labels_key({}): ({}, Sample(1.0 if heartbeat_is_down(heartbeat, now) else 0.0))}
 
 
+PATTERN_LABEL_LENGTH = 300  # the labels_key column holds the labels as JSON
+
+
+def _new_pattern(policy: Policy, start: datetime, now: datetime, known: dict[str, Labels]) -> Samples:
+    spec, project_id = policy.spec, policy.project_id
+    query = parse(spec.get("query", "level>=warn"))
+    recent = logs.log_pattern_counts(project_id, query, start, now)
+    baseline_start = start - timedelta(seconds=int(spec.get("baseline", 7 * 86400)))
+    before = (
+        logs.log_pattern_counts(project_id, query, baseline_start, start, only=list(recent)) if recent else {}
+    )
+    window_minutes = max((now - start).total_seconds() / 60, 1.0)
+    baseline_minutes = max((start - baseline_start).total_seconds() / 60, 1.0)
+    samples: Samples = {}
+    for fingerprint, (count, _) in recent.items():
+        labels = {"pattern": fingerprint[:PATTERN_LABEL_LENGTH]}
+        usual = before.get(fingerprint, (0, ""))[0]
+        if spec.get("mode") == "spike":
+            value = (count / window_minutes) / (max(usual, 1) / baseline_minutes)
+        else:
+            value = 0.0 if usual else float(count)
+        samples[labels_key(labels)] = (labels, Sample(value))
+    return _complete(samples, known, Sample(0.0))
+
+
 EVALUATORS: dict[str, Callable[[Policy, datetime, datetime, dict[str, Labels]], Samples]] = {
     "log_count": _log_count,
     "log_ratio": _log_ratio,
@@ -192,6 +217,7 @@ EVALUATORS: dict[str, Callable[[Policy, datetime, datetime, dict[str, Labels]], 
     "span": _span,
     "absence": _absence,
     "heartbeat": _heartbeat,
+    "new_pattern": _new_pattern,
 }
 
 

@@ -30,6 +30,7 @@ class Kind(models.TextChoices):
     SPAN = "span", "Spans (errors, latency)"
     ABSENCE = "absence", "Absence of data"
     HEARTBEAT = "heartbeat", "Heartbeat"
+    NEW_PATTERN = "new_pattern", "New or spiking log pattern"
 
 
 class Op(models.TextChoices):

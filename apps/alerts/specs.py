@@ -12,6 +12,12 @@ normalisation (defaults filled in), shared by the API, the admin forms and the r
                value = items in the window; with group_by service, every service seen within
                the lookback is an instance, so one that stops sending counts 0 (and fires).
     heartbeat  {"heartbeat": "<uuid>"}                      (made by the heartbeats API only)
+    new_pattern {"mode": "new" | "spike", "query": "level>=warn", "baseline": "7d"}
+               one instance per message pattern (apps.logs' fingerprints) seen in the window;
+               new: value = its count if it never occurred in the baseline before the window,
+               else 0 (use > 0); spike: value = its rate in the window / its baseline rate
+               (a pattern absent from the baseline counts as once in it), so the threshold
+               is the factor (> 5 = five times the usual rate).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from apps.logs.query import QuerySyntaxError, parse
 
 METRIC_AGGS = ("avg", "min", "max", "sum", "count", "last", "rate", "p50", "p90", "p95", "p99")
 SPAN_MEASURES = ("error_ratio", "p50", "p90", "p95", "p99", "count")
+PATTERN_MODES = ("new", "spike")
 ABSENCE_SOURCES = ("logs", "spans", "any", "metrics")  # any = logs and spans
 LOG_GROUP_PREFIXES = ("attr.", "attributes.", "resource.")
 MAX_LOOKBACK_SECONDS = 7 * 86400
@@ -176,6 +183,21 @@ def _absence(spec: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
     return result
 
 
+def _new_pattern(spec: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
+    mode = spec.get("mode", "new")
+    if mode not in PATTERN_MODES:
+        errors["mode"] = f"must be one of {', '.join(PATTERN_MODES)}"
+    try:
+        baseline = parse_duration(spec.get("baseline", "7d"))
+        if not 3600 <= baseline <= MAX_LOOKBACK_SECONDS:
+            raise ValueError("must be from 1h to 7d")
+    except ValueError as exc:
+        errors["baseline"] = str(exc)
+        baseline = MAX_LOOKBACK_SECONDS
+    query = _query(spec, "query", errors) if "query" in spec else "level>=warn"
+    return {"mode": mode, "query": query or "level>=warn", "baseline": baseline}
+
+
 def _heartbeat(spec: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
     value = spec.get("heartbeat")
     if not isinstance(value, str) or not value:
@@ -190,6 +212,7 @@ VALIDATORS = {
     "span": _span,
     "absence": _absence,
     "heartbeat": _heartbeat,
+    "new_pattern": _new_pattern,
 }
 
 

@@ -301,3 +301,31 @@ def log_services_seen(project_id: int, since: datetime) -> list[str]:
             [project_id, since.replace(minute=0, second=0, microsecond=0)],
         )
         return sorted(row[0] for row in cursor.fetchall())
+
+
+# Up to this many patterns per call: a flood of distinct messages must not flood the caller.
+PATTERN_COUNT_LIMIT = 500
+
+
+def log_pattern_counts(
+    project_id: int,
+    query: Node | None,
+    start: datetime,
+    end: datetime,
+    only: list[str] | None = None,
+    limit: int = PATTERN_COUNT_LIMIT,
+) -> dict[str, tuple[int, str]]:
+    """fingerprint -> (rows in [start, end), newest example) of the logs matching `query`, the
+    most frequent first; `only` restricts to given fingerprints (a baseline for known ones).
+    Every matching row's message is fingerprinted: the cost grows with the rows in the range."""
+    condition, params = compile_for_project(project_id, query)
+    restrict, restrict_params = ("", []) if only is None else ("WHERE fingerprint = ANY(%s)", [only])
+    sql = (
+        f"SELECT fingerprint, count(*), (array_agg(message ORDER BY ts DESC))[1] FROM ("  # noqa: S608
+        f" SELECT ts, message, {FINGERPRINT} AS fingerprint FROM logs_event"
+        f" WHERE project_id = %s AND ts >= %s AND ts < %s AND {condition}) fingerprinted"
+        f" {restrict} GROUP BY 1 ORDER BY 2 DESC LIMIT %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [project_id, start, end, *params, *restrict_params, limit])
+        return {fingerprint: (int(count), example) for fingerprint, count, example in cursor.fetchall()}
