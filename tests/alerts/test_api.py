@@ -257,3 +257,13 @@ def test_a_manage_key_manages_policies_as_code_and_is_audited(alice_client, clie
     assert (
         client.post("/api/v1/ingest/logs", "[]", content_type="application/json", **auth).status_code == 403
     )
+
+
+def test_the_organization_home_counts_open_incidents_per_project(alice_client, org_a):
+    page = alice_client.get(f"/orgs/{org_a.organization.pk}/").content.decode()
+    assert "open-incidents" not in page  # no policies yet: the cell says so with a dash
+    firing_incident(org_a)
+    # Evaluated data makes the project card show figures, and the cell its open incident.
+    page = alice_client.get(f"/orgs/{org_a.organization.pk}/").content.decode()
+    assert 'data-testid="open-incidents"' in page
+    assert 'title="1 firing, 1 open">1</dd>' in page
