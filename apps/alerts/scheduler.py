@@ -1,13 +1,15 @@
 """Running policies on their slots: which are due, the claim of one slot, and one evaluation.
 
 Design note — exactly one evaluation per slot, and none lost.
-* A slot is `next_due_at`. The beat tick (tasks.tick, every 10 s) lists due policies and enqueues
-  one task each; duplicates (two ticks, a redelivered task) are harmless because of the claim.
-* Claim: one conditional UPDATE sets a fresh `claim_token` and a lease, only if the slot is due
-  and nobody holds an unexpired claim. PostgreSQL serialises the two UPDATEs of a race on the row
-  lock and re-checks the WHERE clause for the second, so exactly one worker gets rowcount 1.
+* A slot is `next_due_at`. The beat tick (tasks.tick, every 10 s) counts due policies and
+  enqueues one batch task per BATCH of them; surplus tasks (two ticks, a redelivered task) claim
+  nothing and are harmless.
+* Claim: one UPDATE sets a fresh `claim_token` and a lease on up to BATCH due slots nobody holds
+  (CLAIM_BATCH, `FOR UPDATE SKIP LOCKED`), or on one given policy (policy_claim, a conditional
+  UPDATE: PostgreSQL serialises the UPDATEs of a race on the row lock and re-checks the WHERE
+  clause for the second, so exactly one worker gets rowcount 1).
 * The telemetry is read outside any transaction (long reads must not hold row locks), then the
-  result is written in one transaction that first re-locks the policy row *with our token*: a
+  batch's results are written in one transaction that first re-locks the policy rows *with our token*: a
   worker whose lease expired meanwhile (it stalled, another took over) finds the token changed
   and writes nothing. Instance states, transitions, incidents and the next slot commit together,
   so a crash at any point leaves either the whole evaluation or none of it; the slot stays due
@@ -19,6 +21,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import Q, QuerySet
@@ -123,48 +126,115 @@ INSTANCE_FIELDS = [
 
 
 def policy_evaluate(claim: Claim, now: datetime | None = None) -> list[Transition] | None:
-    """Evaluate a claimed slot and commit its outcome; None if the claim was lost meanwhile."""
+    """Evaluate one claimed slot and commit its outcome; None if the claim was lost meanwhile."""
+    return claims_evaluate([claim], now).get(claim.policy_id)
+
+
+def claims_evaluate(claims: list[Claim], now: datetime | None = None) -> dict[int, list[Transition]]:
+    """Evaluate claimed slots (one token) and commit them in one transaction: policy id ->
+    transitions written, for each claim still held. A handful of statements per batch plus each
+    policy's telemetry reads: the per-evaluation cost is its reads, not round trips and commits."""
+    if not claims:
+        return {}
     now = now or timezone.now()
-    policy = Policy.objects.select_related("project").get(pk=claim.policy_id)
-    known: dict[str, Labels] = {i.labels_key: i.labels for i in policy.instances.all()}
-    samples = measure(policy, now, known)
-    rules = rules_of(policy)
-    written: list[Transition] = []
+    slots = {claim.policy_id: claim.slot for claim in claims}
+    policies = {p.pk: p for p in Policy.objects.filter(pk__in=slots).select_related("project")}
+    known: dict[int, dict[str, Labels]] = {pk: {} for pk in policies}
+    for policy_id, key, labels in AlertInstance.objects.filter(policy_id__in=policies).values_list(
+        "policy_id", "labels_key", "labels"
+    ):
+        known[policy_id][key] = labels
+    # Telemetry is read outside the transaction: long reads must not hold the row locks.
+    measured = {pk: measure(policy, now, known[pk]) for pk, policy in policies.items()}
+    results: dict[int, list[Transition]] = {}
     with transaction.atomic():
-        # Our token still on the row, locked: nobody else can commit this slot now.
-        if not Policy.objects.select_for_update().filter(pk=policy.pk, claim_token=claim.token).exists():
-            return None
-        instances = {
-            i.labels_key: i
-            for i in policy.instances.select_for_update(of=("self",)).select_related("incident")
-        }
-        evaluated = []
-        for key, (labels, sample) in samples.items():
-            instance = instances.get(key) or AlertInstance.objects.create(
-                policy=policy, labels=labels, labels_key=key, since=now
-            )
-            outcome = step(rules, state_of(instance), sample, now)
-            for name, value in vars(outcome.state).items():
-                setattr(instance, name, list(value) if name == "recent_changes" else value)
-            instance.last_evaluated_at = now
-            written += incidents.apply_changes(policy, instance, outcome.changes, now)
-            evaluated.append(instance)
+        # Our token still on the rows, locked: nobody else can commit these slots now.
+        held = set(
+            Policy.objects.select_for_update()
+            .filter(pk__in=policies, claim_token=claims[0].token)
+            .values_list("pk", flat=True)
+        )
+        instances: dict[int, dict[str, AlertInstance]] = {pk: {} for pk in held}
+        locked = AlertInstance.objects.select_for_update(of=("self",)).select_related("incident")
+        for instance in locked.filter(policy_id__in=held):
+            instances[instance.policy_id][instance.labels_key] = instance
+        evaluated: list[AlertInstance] = []
+        finished: list[Policy] = []
+        for pk in sorted(held):
+            policy = policies[pk]
+            results[pk] = _apply(policy, measured[pk], instances[pk], now, evaluated)
+            errors = sorted({s.error for _, s in measured[pk].values() if s.error})
+            policy.next_due_at = next_slot(slots[pk], policy.interval_seconds, now)
+            policy.claim_token = policy.claim_expires_at = None
+            policy.last_evaluated_at, policy.last_error = now, errors[0] if errors else ""
+            finished.append(policy)
         AlertInstance.objects.bulk_update(evaluated, INSTANCE_FIELDS)  # one UPDATE for all groups
-        if not written:
+        Policy.objects.bulk_update(finished, SLOT_FIELDS)
+        if not any(results.values()):
             # Nothing for the outbox: losing this commit in a crash loses only last values, which
             # the next slot measures again. Commits with transitions wait for the WAL flush.
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL synchronous_commit = off")
-        errors = sorted({s.error for _, s in samples.values() if s.error})
-        Policy.objects.filter(pk=policy.pk).update(
-            next_due_at=next_slot(claim.slot, policy.interval_seconds, now),
-            claim_token=None,
-            claim_expires_at=None,
-            last_evaluated_at=now,
-            last_error=errors[0] if errors else "",
+        for pk, written in results.items():
+            incidents.announce_on_commit(policies[pk].project_id, written)
+    return results
+
+
+SLOT_FIELDS = ["next_due_at", "claim_token", "claim_expires_at", "last_evaluated_at", "last_error"]
+
+
+def _apply(
+    policy: Policy,
+    samples: dict[str, Any],
+    instances: dict[str, AlertInstance],
+    now: datetime,
+    evaluated: list[AlertInstance],
+) -> list[Transition]:
+    """Step each group's instance (made on first sight) and write its transitions and incidents."""
+    rules = rules_of(policy)
+    written: list[Transition] = []
+    for key, (labels, sample) in samples.items():
+        instance = instances.get(key) or AlertInstance.objects.create(
+            policy=policy, labels=labels, labels_key=key, since=now
         )
-        incidents.announce_on_commit(policy.project_id, written)
+        outcome = step(rules, state_of(instance), sample, now)
+        for name, value in vars(outcome.state).items():
+            setattr(instance, name, list(value) if name == "recent_changes" else value)
+        instance.last_evaluated_at = now
+        written += incidents.apply_changes(policy, instance, outcome.changes, now)
+        evaluated.append(instance)
     return written
+
+
+BATCH = 50
+CLAIM_BATCH = """
+UPDATE alerts_policy SET claim_token = %s, claim_expires_at = %s
+WHERE id IN (
+    SELECT id FROM alerts_policy
+    WHERE enabled AND next_due_at <= %s AND (claim_token IS NULL OR claim_expires_at <= %s)
+    ORDER BY next_due_at LIMIT %s
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING id, next_due_at
+"""
+# SKIP LOCKED: a concurrent claimer passes over rows being claimed instead of waiting for them;
+# a row claimed and committed meanwhile fails the re-checked WHERE clause. Either way one owner.
+
+
+def policies_claim(now: datetime, limit: int = BATCH) -> list[Claim]:
+    """Up to `limit` due slots, oldest first, under one token; [] when none is due and free."""
+    token = uuid.uuid4()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL synchronous_commit = off")  # see policy_claim
+        cursor.execute(CLAIM_BATCH, [token, now + LEASE, now, now, limit])
+        rows = cursor.fetchall()
+    return [Claim(policy_id, token, slot) for policy_id, slot in rows]
+
+
+def evaluate_batch(now: datetime | None = None, limit: int = BATCH) -> int:
+    """A worker task's body: claim a batch of due slots and evaluate them. Slots evaluated."""
+    now = now or timezone.now()
+    return len(claims_evaluate(policies_claim(now, limit), now))
 
 
 def evaluate_due(policy_id: int, now: datetime | None = None) -> list[Transition] | None:

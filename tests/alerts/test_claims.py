@@ -117,17 +117,57 @@ def test_disabled_policies_are_never_due(db, org_a):
     assert scheduler.evaluate_due(policy.pk, NOW + timedelta(days=1)) is None
 
 
-def test_the_tick_enqueues_one_task_per_due_policy_on_the_broker(db, org_a, settings):
+def test_the_tick_enqueues_one_batch_task_per_fifty_due_policies_on_the_broker(db, org_a, settings):
     import redis
 
-    make_policy(org_a.project, "log_count", {"query": ""}, name="a")
-    make_policy(org_a.project, "log_count", {"query": ""}, name="b")
+    for n in range(51):
+        make_policy(org_a.project, "log_count", {"query": ""}, name=f"p{n}")
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     broker.delete("celery")
     try:
         assert tick() == 2
         bodies = [b.decode() for b in broker.lrange("celery", 0, -1)]
-        assert len(bodies) == 2 and all("apps.alerts.tasks.evaluate_policy" in b for b in bodies)
+        assert len(bodies) == 2 and all("apps.alerts.tasks.evaluate_due_policies" in b for b in bodies)
     finally:
         broker.delete("celery")
         broker.close()
+
+
+def test_two_workers_claiming_batches_evaluate_every_due_policy_exactly_once(committed, org_a):
+    policies = [
+        make_policy(org_a.project, "log_count", {"query": "level>=error"}, name=f"p{i}", threshold=0)
+        for i in range(30)
+    ]
+    Policy.objects.update(next_due_at=NOW)
+    with time_machine.travel(NOW, tick=False):
+        ingest(org_a.ingest_key, [log(1, NOW)])
+
+        def worker(index: int) -> int:
+            done = 0
+            while evaluated := scheduler.evaluate_batch(NOW, limit=4):
+                done += evaluated
+            return done
+
+        evaluated = race(2, worker)
+
+    assert sum(evaluated) == 30
+    rows = Transition.objects.filter(policy__in=policies).values_list("policy_id", "to_state")
+    assert sorted(rows) == sorted((p.pk, "firing") for p in policies)
+    assert scheduler.policies_claim(NOW) == []  # all evaluated, none due until the next slot
+
+
+def test_a_batch_whose_claim_expired_writes_only_the_slots_it_still_holds(committed, org_a):
+    first = make_policy(org_a.project, "log_count", {"query": "level>=error"}, name="a", threshold=0)
+    second = make_policy(org_a.project, "log_count", {"query": "level>=error"}, name="b", threshold=0)
+    Policy.objects.update(next_due_at=NOW)
+    with time_machine.travel(NOW, tick=False):
+        ingest(org_a.ingest_key, [log(1, NOW)])
+    stalled = scheduler.policies_claim(NOW)
+    assert {c.policy_id for c in stalled} == {first.pk, second.pk}
+    after_lease = NOW + scheduler.LEASE + timedelta(seconds=1)
+    # Another worker takes over one of the two slots after the lease and evaluates it.
+    assert scheduler.evaluate_due(first.pk, after_lease) is not None
+    results = scheduler.claims_evaluate(stalled, NOW + timedelta(seconds=5))
+    assert set(results) == {second.pk}
+    assert Transition.objects.filter(policy=first).count() == 1
+    assert Transition.objects.filter(policy=second).count() == 1
