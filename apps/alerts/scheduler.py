@@ -158,6 +158,15 @@ def claims_evaluate(claims: list[Claim], now: datetime | None = None) -> dict[in
         locked = AlertInstance.objects.select_for_update(of=("self",)).select_related("incident")
         for instance in locked.filter(policy_id__in=held):
             instances[instance.policy_id][instance.labels_key] = instance
+        # Groups seen for the first time: one INSERT for the batch (ids come back from PostgreSQL).
+        new = [
+            AlertInstance(policy=policies[pk], labels=labels, labels_key=key, since=now)
+            for pk in held
+            for key, (labels, _) in measured[pk].items()
+            if key not in instances[pk]
+        ]
+        for instance in AlertInstance.objects.bulk_create(new):
+            instances[instance.policy_id][instance.labels_key] = instance
         evaluated: list[AlertInstance] = []
         finished: list[Policy] = []
         for pk in sorted(held):
@@ -190,13 +199,11 @@ def _apply(
     now: datetime,
     evaluated: list[AlertInstance],
 ) -> list[Transition]:
-    """Step each group's instance (made on first sight) and write its transitions and incidents."""
+    """Step each group's instance and write its transitions and incidents."""
     rules = rules_of(policy)
     written: list[Transition] = []
-    for key, (labels, sample) in samples.items():
-        instance = instances.get(key) or AlertInstance.objects.create(
-            policy=policy, labels=labels, labels_key=key, since=now
-        )
+    for key, (_, sample) in samples.items():
+        instance = instances[key]
         outcome = step(rules, state_of(instance), sample, now)
         for name, value in vars(outcome.state).items():
             setattr(instance, name, list(value) if name == "recent_changes" else value)
