@@ -33,8 +33,13 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench import servers  # noqa: E402
+
+servers.ensure()
 RESULTS = ROOT / "bench" / "ALERTS_RESULTS.md"
 DATABASE = "vigil_bench_alerts"
+os.environ["DATABASE_URL"] = servers.database_url(DATABASE)
+os.environ["REDIS_URL"] = servers.redis_url(10)
 os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
 
 PROJECTS = int(os.environ.get("BENCH_PROJECTS", "1000"))
@@ -296,11 +301,6 @@ def inner() -> None:
 
     from apps.alerts.models import Transition
 
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, check=True)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM alerts_policy")
-        if cursor.fetchone()[0]:
-            raise SystemExit(f"{DATABASE} is not empty: drop it first")
     loaded = load()
     with connection.cursor() as cursor:
         # Slots spread evenly over the coming minute, from now: loading took its time.
@@ -404,39 +404,8 @@ def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
         worker(float(sys.argv[2]), int(sys.argv[3]))
         return
-    if len(sys.argv) > 1 and sys.argv[1] == "--inner":
-        inner()
-        return
-    # Its own database on the server of DATABASE_HOST_URL, or an embedded one in var/ (as `make run`).
-    from config import devstack
-
-    env = dict(os.environ)
-    with devstack.contextlib.ExitStack() as stack:
-        host = env.get("DATABASE_HOST_URL")
-        if host:
-            subprocess.run(
-                ["psql", f"{host}/postgres", "-qc", f"DROP DATABASE IF EXISTS {DATABASE}"], check=True
-            )
-            subprocess.run(["psql", f"{host}/postgres", "-qc", f"CREATE DATABASE {DATABASE}"], check=True)
-            env["DATABASE_URL"] = f"{host}/{DATABASE}"
-        else:
-            env["DATABASE_URL"] = stack.enter_context(
-                devstack.embedded_postgres(devstack.var_dir() / "postgres", DATABASE)
-            )
-            drop_tables(env["DATABASE_URL"])
-        if not env.get("REDIS_URL"):
-            env["REDIS_URL"] = stack.enter_context(
-                devstack.embedded_redis(devstack.var_dir() / "redis-bench", False)
-            )
-        subprocess.run([sys.executable, __file__, "--inner"], cwd=ROOT, env=env, check=True)
-
-
-def drop_tables(url: str) -> None:
-    """A fresh schema in the embedded server's bench database (it cannot drop the database it serves)."""
-    import psycopg
-
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+    servers.recreate_database(DATABASE)
+    inner()
 
 
 if __name__ == "__main__":
