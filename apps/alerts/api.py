@@ -149,6 +149,7 @@ class PolicyList(AlertsView):
 class PolicyDetail(AlertsView):
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request: Request, project_id: int, policy_id: int) -> Response:
+        """One policy with the state of each of its instances."""
         project, _ = get_project_for(request, project_id)
         policy = _policy(project, policy_id)
         return Response(policy_json(policy, list(policy.instances.select_related("incident"))))
@@ -162,7 +163,9 @@ class PolicyDetail(AlertsView):
         policy = services.policy_update(policy, policy_fields(request.data, policy), user, key)
         return Response(policy_json(policy, list(policy.instances.select_related("incident"))))
 
+    @extend_schema(request=None, responses={204: None})
     def delete(self, request: Request, project_id: int, policy_id: int) -> Response:
+        """Delete a policy with its instances, incidents and transitions (audited)."""
         project, access = project_for_writing(request, project_id)
         policy = _policy(project, policy_id)
         user, key = actor_of(request, access)
@@ -209,6 +212,7 @@ class IncidentList(AlertsView):
         responses=OpenApiTypes.OBJECT,
     )
     def get(self, request: Request, project_id: int) -> Response:
+        """Incidents of the project, newest first, optionally only those in one state."""
         project, _ = get_project_for(request, project_id)
         incidents = Incident.objects.filter(project=project).select_related("acknowledged_by", "resolved_by")
         state = request.query_params.get("state")
@@ -233,6 +237,7 @@ class IncidentDetail(AlertsView):
 class IncidentAcknowledge(AlertsView):
     @extend_schema(request=None, responses=OpenApiTypes.OBJECT)
     def post(self, request: Request, project_id: int, incident_id: int) -> Response:
+        """Acknowledge a firing incident (members); 409 if it is resolved or acknowledged already."""
         project, _ = get_project_for(request, project_id, need=Role.MEMBER)
         incident_acknowledge(_incident(project, incident_id), request.user)
         return Response(incident_json(_incident(project, incident_id)))
@@ -241,6 +246,8 @@ class IncidentAcknowledge(AlertsView):
 class IncidentResolve(AlertsView):
     @extend_schema(request=None, responses=OpenApiTypes.OBJECT)
     def post(self, request: Request, project_id: int, incident_id: int) -> Response:
+        """Resolve an open incident by hand (members); if the condition still holds, the next
+        evaluation opens a new one."""
         project, _ = get_project_for(request, project_id, need=Role.MEMBER)
         incident_resolve(_incident(project, incident_id), request.user)
         return Response(incident_json(_incident(project, incident_id)))
@@ -253,6 +260,7 @@ def _ping_url(request: Request, heartbeat: Heartbeat) -> str:
 class HeartbeatList(AlertsView):
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request: Request, project_id: int) -> Response:
+        """Heartbeat monitors of the project with their status and ping URL."""
         project, _ = get_project_for(request, project_id)
         now = timezone.now()
         return Response(
@@ -287,12 +295,14 @@ class HeartbeatList(AlertsView):
 class HeartbeatDetail(AlertsView):
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request: Request, project_id: int, heartbeat_id: int) -> Response:
+        """One heartbeat monitor: schedule, status, last pings and ping URL."""
         project, _ = get_project_for(request, project_id)
         heartbeat = _heartbeat(project, heartbeat_id)
         return Response(heartbeat_json(heartbeat, _ping_url(request, heartbeat), timezone.now()))
 
     @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
     def patch(self, request: Request, project_id: int, heartbeat_id: int) -> Response:
+        """Change a monitor's name, schedule or grace time (audited)."""
         project, access = project_for_writing(request, project_id)
         heartbeat = _heartbeat(project, heartbeat_id)
         user, key = actor_of(request, access)
@@ -301,7 +311,9 @@ class HeartbeatDetail(AlertsView):
         )
         return Response(heartbeat_json(heartbeat, _ping_url(request, heartbeat), timezone.now()))
 
+    @extend_schema(request=None, responses={204: None})
     def delete(self, request: Request, project_id: int, heartbeat_id: int) -> Response:
+        """Delete a monitor and the policy that watches it (audited)."""
         project, access = project_for_writing(request, project_id)
         user, key = actor_of(request, access)
         services.heartbeat_delete(_heartbeat(project, heartbeat_id), user, key)
