@@ -128,7 +128,7 @@ def _heartbeat(project: Project, heartbeat_id: Any) -> Heartbeat:
 
 
 class PolicyList(AlertsView):
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=OpenApiTypes.OBJECT, operation_id="alerts_policies_list")
     def get(self, request: Request, project_id: int) -> Response:
         """Policies of the project with the state of each of their instances."""
         project, _ = get_project_for(request, project_id)
@@ -203,6 +203,7 @@ class PolicyPreview(AlertsView):
 
 class IncidentList(AlertsView):
     @extend_schema(
+        operation_id="alerts_incidents_list",
         parameters=[
             OpenApiParameter(
                 "state", str, enum=IncidentState.values, description="Only incidents in this state."
@@ -258,7 +259,7 @@ def _ping_url(request: Request, heartbeat: Heartbeat) -> str:
 
 
 class HeartbeatList(AlertsView):
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=OpenApiTypes.OBJECT, operation_id="heartbeats_list")
     def get(self, request: Request, project_id: int) -> Response:
         """Heartbeat monitors of the project with their status and ping URL."""
         project, _ = get_project_for(request, project_id)
