@@ -16,10 +16,10 @@ from typing import Any
 
 from django.db import connection
 
+from apps.api.timerange import TimeRange
 from apps.billing import retention
 from apps.dashboards import counts as event_counts
 from apps.logs.counts import floor_minute
-from apps.logs.params import TimeRange
 from apps.logs.stats import ORIGIN, bucket_starts, log_stats
 
 GLANCE = timedelta(minutes=15)  # the org home's "now": rates and ratios over this window

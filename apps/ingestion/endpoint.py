@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from apps.api.errors import error_body
 from apps.ingestion import otlp, services
 from apps.ingestion.errors import IngestError
-from apps.ops.errors import error_body
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,10 @@ from typing import Any, TypedDict
 import orjson
 from django.db import connection, transaction
 
+from apps.api.timerange import TimeRange
 from apps.billing import retention
 from apps.logs.indexes import SLICE, trace_bloom_days
-from apps.logs.params import Cursor, TimeRange
+from apps.logs.params import Cursor
 from apps.logs.query import And, Node, Not, Or, Text
 from apps.logs.sql import compile_for_project
 

@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from typing import Any, TypedDict
 
 from django.db import connection, transaction
-from rest_framework.exceptions import ValidationError
 
+from apps.api.errors import InvalidInput
 from apps.billing import retention
 from apps.metrics.query import PERCENTILES, MetricQuery, bucket_quantile
 from apps.metrics.rollups import EPOCH, HOUR, MINUTE, PARTIALS, floor_to, partials_params, rolled_until
@@ -93,7 +93,7 @@ def series_for(project_id: int, query: MetricQuery) -> list[Series]:
         cursor.execute(sql + " ORDER BY id LIMIT %s", [*params, MAX_SERIES + 1])
         rows = cursor.fetchall()
     if len(rows) > MAX_SERIES:
-        raise ValidationError({"name": f"more than {MAX_SERIES} series match: add label filters"})
+        raise InvalidInput({"name": f"more than {MAX_SERIES} series match: add label filters"})
     series = [Series(row[0], _kind(row[1], row[2], row[3]), _labels(row[4])) for row in rows]
     if not series:
         return []
@@ -121,7 +121,7 @@ def metric_query_run(project_id: int, query: MetricQuery) -> tuple[str | None, l
         return None, []
     kind = series[0].kind
     if query.agg not in ALLOWED[kind]:
-        raise ValidationError({"agg": f"agg={query.agg} is not defined for a {kind} metric"})
+        raise InvalidInput({"agg": f"agg={query.agg} is not defined for a {kind} metric"})
     groups = _groups(series, query.group_by)
     bounds = _group_bounds(project_id, query, groups) if query.agg in PERCENTILES else {}
     sql, params = _chart_sql(project_id, query, kind, groups, bounds)

@@ -8,35 +8,18 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
+from apps.api.views import ApiView
 from apps.audit.selectors import AuditFilter, audit_events_for
 from apps.projects import services
 from apps.projects.models import ApiKey, Invitation, KeyScope, Membership, Organization, Project, Role
 from apps.projects.scoping import Access, get_member_for, get_organization_for, get_project_for
-
-
-class ApiView(APIView):
-    """Base of every API view: authentication is DRF's job, so the login redirect does not apply."""
-
-    @classmethod
-    def as_view(cls, **initkwargs: Any) -> Any:
-        return login_not_required(super().as_view(**initkwargs))
-
-    def handle_exception(self, exc: Exception) -> Response:
-        if isinstance(exc, services.ActionRefused):
-            return Response(
-                {"error": {"code": "conflict", "message": str(exc), "details": None}},
-                status=status.HTTP_409_CONFLICT,
-            )
-        return super().handle_exception(exc)
 
 
 def require_member(access: Access) -> None:

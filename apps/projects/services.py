@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from apps import audit
 from apps.accounts.models import User
+from apps.api.errors import Conflict
 from apps.dashboards import live
 from apps.projects.authentication import invalidate_keys
 from apps.projects.models import ApiKey, Invitation, KeyScope, Membership, Organization, Project, Role
@@ -25,8 +26,9 @@ from apps.projects.models import ApiKey, Invitation, KeyScope, Membership, Organ
 logger = logging.getLogger(__name__)
 
 
-class ActionRefused(Exception):
-    """The action is understood and permitted in general, but the current state forbids it."""
+class ActionRefused(Conflict):
+    """The action is understood and permitted in general, but the current state forbids it:
+    409 in the API (apps.api.errors), a message on the page in the UI."""
 
 
 def organization_with_owner(user: User, name: str) -> Organization:
