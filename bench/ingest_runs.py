@@ -59,6 +59,7 @@ WORDS = "user order payment request cache database timeout retry completed faile
 # --- data -----------------------------------------------------------------------------------
 def create_tenant() -> tuple[int, str]:
     from apps.accounts.models import User
+    from apps.audit import Actor
     from apps.projects.models import KeyScope, Membership, Organization, Project, Role
     from apps.projects.services import api_key_create
 
@@ -66,7 +67,7 @@ def create_tenant() -> tuple[int, str]:
     user = User.objects.create_user("bench@example.test", "bench-password-123")
     Membership.objects.create(organization=organization, user=user, role=Role.OWNER)
     project = Project.objects.create(organization=organization, name="bench")
-    _, secret = api_key_create(project, KeyScope.INGEST, "bench", created_by=user)
+    _, secret = api_key_create(project, KeyScope.INGEST, "bench", by=Actor(user=user))
     return project.id, secret
 
 

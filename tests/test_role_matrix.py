@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import pytest
 from django.urls import reverse
 
+from apps.audit import Actor
 from apps.audit.models import AuditEvent
 from apps.projects.models import ApiKey, Invitation, Membership, Organization, Project, Role
 from apps.projects.services import invitation_create
@@ -30,7 +31,11 @@ class World:
 def world(org_a, alice) -> World:
     target = Membership.objects.get(user=make_member(org_a.organization, "tina@acme.test", Role.VIEWER))
     invitation, _ = invitation_create(
-        org_a.organization, "ivan@acme.test", Role.MEMBER, Membership.objects.get(user=alice)
+        org_a.organization,
+        "ivan@acme.test",
+        Role.MEMBER,
+        Membership.objects.get(user=alice),
+        by=Actor(user=alice),
     )
     key = ApiKey.objects.filter(project=org_a.project).first()
     return World(org_a.organization, org_a.project, key, target, invitation)

@@ -12,6 +12,7 @@ import re
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from apps.audit import Actor
 from apps.audit.models import AuditEvent
 from apps.ingestion.models import IngestionSettings
 from apps.projects.models import ApiKey, Invitation, Membership
@@ -48,7 +49,11 @@ def fill(route: str, values: dict[str, str]) -> str:
 @pytest.fixture
 def a_ids(org_a, alice, bob):
     invitation, _ = invitation_create(
-        org_a.organization, "newbie@acme.test", "member", Membership.objects.get(user=alice)
+        org_a.organization,
+        "newbie@acme.test",
+        "member",
+        Membership.objects.get(user=alice),
+        by=Actor(user=alice),
     )
     return {
         "organization_id": str(org_a.organization.pk),

@@ -1,6 +1,15 @@
-"""Audit log. The one entry point for writers is `apps.audit.record(...)`."""
+"""Audit log.
+
+Public surface: `apps.audit.record(...)` (the one entry point for writers), `apps.audit.Actor`
+(who acts and from where, what services take instead of a request), and apps.audit.selectors
+(AuditFilter, audit_events_for) for reading.
+"""
 
 from typing import TYPE_CHECKING, Any
+
+from apps.audit.actor import Actor
+
+__all__ = ["Actor", "record"]
 
 if TYPE_CHECKING:
     from apps.audit.recorder import record

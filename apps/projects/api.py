@@ -16,6 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.api.views import ApiView
+from apps.audit import Actor
 from apps.audit.selectors import AuditFilter, audit_events_for
 from apps.projects import services
 from apps.projects.models import ApiKey, Invitation, KeyScope, Membership, Organization, Project, Role
@@ -119,7 +120,7 @@ class OrganizationList(ApiView):
         if request.auth is not None:
             raise PermissionDenied("API keys cannot create organizations.")
         data = _valid(NameSerializer, request)
-        organization = services.organization_create(request.user, data["name"], request._request)  # type: ignore[arg-type]
+        organization = services.organization_create(data["name"], by=Actor.from_request(request))
         body = OrganizationSerializer(organization, context={"roles": {organization.pk: Role.OWNER}}).data
         return Response(body, status=status.HTTP_201_CREATED)
 
@@ -142,7 +143,7 @@ class OrganizationDetail(ApiView):
     def patch(self, request: Request, organization_id: int) -> Response:
         organization, access = get_organization_for(request, organization_id, need=Role.ADMIN)
         data = _valid(NameSerializer, request)
-        services.organization_update(organization, data["name"], request._request)
+        services.organization_update(organization, data["name"], by=Actor.from_request(request))
         roles = {organization.pk: access.membership.role if access.membership else None}
         return Response(OrganizationSerializer(organization, context={"roles": roles}).data)
 
@@ -152,7 +153,7 @@ class OrganizationDetail(ApiView):
     )
     def delete(self, request: Request, organization_id: int) -> Response:
         organization, _ = get_organization_for(request, organization_id, need=Role.OWNER)
-        services.organization_delete(organization, request._request)
+        services.organization_delete(organization, by=Actor.from_request(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -172,7 +173,7 @@ class ProjectList(ApiView):
     def post(self, request: Request, organization_id: int) -> Response:
         organization, _ = get_organization_for(request, organization_id, need=Role.ADMIN)
         data = _valid(NameSerializer, request)
-        project = services.project_create(organization, data["name"], request._request)
+        project = services.project_create(organization, data["name"], by=Actor.from_request(request))
         return Response(ProjectSerializer(project).data, status=status.HTTP_201_CREATED)
 
 
@@ -193,7 +194,7 @@ class ProjectDetail(ApiView):
     def patch(self, request: Request, project_id: int) -> Response:
         project, _ = get_project_for(request, project_id, need=Role.ADMIN)
         data = _valid(NameSerializer, request)
-        services.project_rename(project, data["name"], request._request)
+        services.project_rename(project, data["name"], by=Actor.from_request(request))
         return Response(ProjectSerializer(project).data)
 
     @extend_schema(
@@ -201,7 +202,7 @@ class ProjectDetail(ApiView):
     )
     def delete(self, request: Request, project_id: int) -> Response:
         project, _ = get_project_for(request, project_id, need=Role.ADMIN)
-        services.project_delete(project, request._request)
+        services.project_delete(project, by=Actor.from_request(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -226,7 +227,9 @@ class ApiKeyList(ApiView):
     def post(self, request: Request, project_id: int) -> Response:
         project, _ = get_project_for(request, project_id, need=Role.ADMIN)
         data = _valid(ApiKeyCreateSerializer, request)
-        key, secret = services.api_key_create(project, data["scope"], data["name"], request._request)
+        key, secret = services.api_key_create(
+            project, data["scope"], data["name"], by=Actor.from_request(request)
+        )
         body = {**ApiKeySerializer(key).data, "secret": secret}
         return Response(body, status=status.HTTP_201_CREATED, headers={"Cache-Control": "no-store"})
 
@@ -239,7 +242,7 @@ class ApiKeyDetail(ApiView):
         key = project.api_keys.filter(pk=key_id).first()
         if key is None:
             raise Http404("No such key.")
-        services.api_key_revoke(key, request._request)
+        services.api_key_revoke(key, by=Actor.from_request(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -264,7 +267,7 @@ class MemberDetail(ApiView):
         assert access.membership is not None
         target = get_member_for(organization, membership_id)
         data = _valid(RoleSerializer, request)
-        services.membership_set_role(access.membership, target, data["role"], request._request)
+        services.membership_set_role(access.membership, target, data["role"], by=Actor.from_request(request))
         return Response(MembershipSerializer(target).data)
 
     @extend_schema(
@@ -278,7 +281,7 @@ class MemberDetail(ApiView):
         target = get_member_for(organization, membership_id)
         if target.pk != access.membership.pk and not access.membership.can(Role.ADMIN):
             raise PermissionDenied("Only admins and owners can remove members.")
-        services.membership_remove(access.membership, target, request._request)
+        services.membership_remove(access.membership, target, by=Actor.from_request(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -308,7 +311,7 @@ class InvitationList(ApiView):
             data["email"],
             data["role"],
             access.membership,
-            request._request,  # type: ignore[arg-type]
+            by=Actor.from_request(request),
         )
         return Response(InvitationSerializer(invitation).data, status=status.HTTP_201_CREATED)
 
@@ -320,7 +323,7 @@ class InvitationDetail(ApiView):
         invitation = organization.invitations.filter(pk=invitation_id, accepted_at__isnull=True).first()
         if invitation is None:
             raise Http404("No such invitation.")
-        services.invitation_revoke(invitation, request._request)
+        services.invitation_revoke(invitation, by=Actor.from_request(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
