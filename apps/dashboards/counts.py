@@ -22,6 +22,7 @@ from django.db import connection, transaction
 from django.db.backends.utils import CursorWrapper
 
 from apps.billing import retention
+from apps.logs import counts as log_counts
 from apps.logs.counts import RUN_BUDGET_SECONDS, CountRun, CountTable, advance, floor_minute
 
 SPAN_STATUS_ERROR = 2
@@ -51,6 +52,12 @@ def count_events(now: datetime | None = None, budget: float = RUN_BUDGET_SECONDS
     run = advance(EVENT_COUNTS, now, budget)
     _forget_expired(floor_minute(now or datetime.now(UTC)))
     return run
+
+
+def note_late_rows(cursor: Any, project_id: int, timestamps: list[datetime], now: datetime) -> None:
+    """Called by ingestion inside its write transaction with the times of a batch's spans or
+    points: the minutes of rows too late for the regular recount are noted for the next run."""
+    log_counts.note_late_rows(cursor, project_id, timestamps, now, EVENT_COUNTS.stale)
 
 
 def recount(

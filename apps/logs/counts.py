@@ -25,7 +25,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.backends.utils import CursorWrapper
 
-from apps.ingestion.partitions import create_partitions, day_bounds
+from apps.storage.partitions import create_partitions, day_bounds
 
 CHUNK = timedelta(hours=6)
 MINUTE = timedelta(minutes=1)
@@ -81,6 +81,11 @@ def floor_minute(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(second=0, microsecond=0)
 
 
+# The notes tables of every CountTable (each registers its own): the only names the f-strings
+# below accept.
+STALE_TABLES: set[str] = set()
+
+
 @dataclass(frozen=True)
 class CountTable:
     """A per-minute count table kept by the scheme above — logs here, spans and points in
@@ -92,6 +97,9 @@ class CountTable:
     stale: str
     first_start: Callable[[CursorWrapper, datetime], datetime]
     recount: Callable[[datetime, datetime, CursorWrapper, list[int] | None], None]
+
+    def __post_init__(self) -> None:
+        STALE_TABLES.add(self.stale)
 
 
 def advance(table: CountTable, now: datetime | None = None, budget: float = RUN_BUDGET_SECONDS) -> CountRun:
@@ -118,7 +126,6 @@ def count_logs(now: datetime | None = None, budget: float = RUN_BUDGET_SECONDS) 
 # A row older than this (relative to its arrival) may lie before the range the next run recounts:
 # the late window minus a margin for a count task running a few minutes behind.
 STALE_MARGIN = timedelta(minutes=5)
-STALE_TABLES = ("logs_count_stale", "dashboards_event_count_stale")  # the notes of each count table
 
 
 def late_threshold(now: datetime) -> datetime:
@@ -127,7 +134,7 @@ def late_threshold(now: datetime) -> datetime:
 
 
 def note_late_rows(
-    cursor: Any, project_id: int, timestamps: list[datetime], now: datetime, table: str = STALE_TABLES[0]
+    cursor: Any, project_id: int, timestamps: list[datetime], now: datetime, table: str = "logs_count_stale"
 ) -> None:
     """Called by ingestion inside its write transaction: note the minutes of rows that arrived
     too late for the regular recount (one row per batch; nothing when there are none)."""
@@ -146,7 +153,7 @@ def late_span(timestamps: list[Any], threshold: Any) -> tuple[Any, Any] | None:
 
 
 def note_late_range(
-    cursor: Any, project_id: int, first: datetime, last: datetime, table: str = STALE_TABLES[0]
+    cursor: Any, project_id: int, first: datetime, last: datetime, table: str = "logs_count_stale"
 ) -> None:
     """Note the minutes from `first` to `last`, the oldest and newest late row of a batch."""
     if table not in STALE_TABLES:
@@ -157,7 +164,9 @@ def note_late_range(
     )
 
 
-def claim_stale(cursor: CursorWrapper, table: str = STALE_TABLES[0]) -> list[tuple[int, datetime, datetime]]:
+def claim_stale(
+    cursor: CursorWrapper, table: str = "logs_count_stale"
+) -> list[tuple[int, datetime, datetime]]:
     """Take (delete) up to 200 notes, oldest first; in the caller's transaction, so a crash leaves
     them for the next run, and SKIP LOCKED keeps two runs from claiming the same note."""
     if table not in STALE_TABLES:

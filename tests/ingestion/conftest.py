@@ -11,7 +11,9 @@ from django.db import connection
 from django.test import Client
 
 from apps.dashboards import live
-from apps.ingestion import logshapes, partitions, redaction, writer
+from apps.ingestion import logshapes, redaction
+from apps.metrics.storage import forget_series
+from apps.storage import partitions
 
 
 @pytest.fixture(autouse=True)
@@ -21,7 +23,7 @@ def _fresh_process_caches():
     partitions.forget_partitions()
     redaction.forget_settings()
     logshapes.forget_time_zones()
-    writer._series_ids.clear()
+    forget_series()
     live.reset()
     yield
 

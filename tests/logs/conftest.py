@@ -9,7 +9,7 @@ import orjson
 import pytest
 from django.test import Client
 
-from apps.ingestion import partitions
+from apps.storage import partitions
 
 INGEST_URL = "/api/v1/ingest/logs"
 

@@ -10,8 +10,8 @@ import pytest
 from django.db import connection
 from django.test import Client
 
-from apps.ingestion import partitions, writer
-from apps.ingestion.partitions import forget_partitions
+from apps.metrics.storage import forget_series
+from apps.storage.partitions import forget_partitions
 
 INGEST = "/api/v1/ingest/metrics"
 
@@ -19,9 +19,8 @@ INGEST = "/api/v1/ingest/metrics"
 @pytest.fixture(autouse=True)
 def _fresh_process_caches():
     # Partition and series-id memories must not outlive the rows of the test that filled them.
-    partitions.forget_partitions()
     forget_partitions()
-    writer._series_ids.clear()
+    forget_series()
     yield
 
 
