@@ -224,6 +224,14 @@ def recount(
     cursor.execute(SERVICE_ROLLUP, [project_ids, first_hour, last_hour])
 
 
+def counted_until() -> datetime | None:
+    """Where the log counts stand: minutes before it are in the count tables."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT counted_until FROM logs_count_watermark WHERE id = 1")
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
 def floor_hour(moment: datetime) -> datetime:
     return floor_minute(moment).replace(minute=0)
 

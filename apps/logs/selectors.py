@@ -24,6 +24,13 @@ from apps.logs.sql import compile_for_project
 
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # slices align to UTC midnight (SLICE divides a day)
 
+# Relations other apps' queries may read from, so a figure that combines logs with spans and
+# points (apps.dashboards.summary) stays one statement without naming our tables. Simple
+# projections: PostgreSQL pulls them up, so partitions are pruned and indexes used as if the
+# table were named. Filter on project_id first.
+LOG_ROWS = "(SELECT project_id, ts, level FROM logs_event)"
+LOG_LEVEL_MINUTES = "(SELECT project_id, minute, level, count FROM logs_count_level_1m)"
+
 LEVEL_NAMES = ("unspecified", "trace", "debug", "info", "warn", "error", "fatal")
 
 

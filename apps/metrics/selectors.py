@@ -22,6 +22,10 @@ from apps.metrics.query import PERCENTILES, MetricQuery, bucket_quantile
 from apps.metrics.rollups import EPOCH, HOUR, MINUTE, PARTIALS, floor_to, partials_params, rolled_until
 
 MAX_SERIES = 10_000
+# Relations other apps' queries may read points and series from (apps.dashboards: counts per
+# minute, "has it data"); simple projections that PostgreSQL pulls up, so partitions are pruned.
+POINT_ROWS = "(SELECT project_id, ts FROM metrics_point)"
+SERIES_ROWS = "(SELECT project_id, name FROM metrics_series)"
 # The columns each agg reads: narrow rows keep the chart's sort in memory and the scan index-only.
 AGG_COLUMNS = {
     "avg": "sum, count",
@@ -319,3 +323,13 @@ def _finite(value: Any) -> float | None:
         return None
     value = float(value)
     return value if math.isfinite(value) else None
+
+
+def series_names_present(project_id: int, names: list[str]) -> set[str]:
+    """Which of `names` the project has a series of."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT DISTINCT name FROM metrics_series WHERE project_id = %s AND name = ANY(%s)",
+            [project_id, names],
+        )
+        return {row[0] for row in cursor.fetchall()}
