@@ -5,7 +5,7 @@ middleware) or apps/projects (which owns tenancy): every API imports these, and 
 should have to import a domain app to get them.
 
 Public surface:
-  apps.api.views.ApiView        base class of every DRF API view
+  apps.api.views                ApiView, the base class of every DRF API view
   apps.api.errors               error_body, json_error, error_response, api_exception_handler (DRF's
                                 EXCEPTION_HANDLER) and what code raises instead of building a
                                 response: BadParameter, BadRequest, InvalidInput, Conflict, ApiError

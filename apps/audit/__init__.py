@@ -1,8 +1,11 @@
-"""Audit log.
+"""Audit log: the append-only AuditEvent and its one entry point for writers.
 
-Public surface: `apps.audit.record(...)` (the one entry point for writers), `apps.audit.Actor`
-(who acts and from where, what services take instead of a request), and apps.audit.selectors
-(AuditFilter, audit_events_for) for reading.
+Public surface (what other apps may import; nothing else of this app):
+  apps.audit                record(action, by=..., ...), Actor (who acts and from where: what
+                            services take instead of the HttpRequest)
+  apps.audit.selectors      AuditFilter, audit_events_for
+  apps.audit.models         AuditEvent (shown read-only by the tenant admin)
+  apps.audit.views          audit_log, audit_export (routed under an organization's pages)
 """
 
 from typing import TYPE_CHECKING, Any
