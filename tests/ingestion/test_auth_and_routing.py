@@ -3,7 +3,8 @@ import pytest
 from apps.audit import Actor
 from apps.projects.models import ApiKey
 from apps.projects.services import api_key_revoke
-from tests.ingestion.conftest import count, post, post_json
+from tests.ingestion.conftest import count
+from tests.telemetry import post, post_json
 
 PATHS = [
     "/v1/logs",

@@ -6,7 +6,8 @@ from django.db import connection, connections
 from apps.ingestion.tasks import create_partitions_ahead
 from apps.storage import partitions
 from apps.traces import storage as traces
-from tests.ingestion.conftest import fetch, logs_of, post_json
+from tests.ingestion.conftest import fetch, logs_of
+from tests.telemetry import post_json
 
 
 def partition_exists(table: str, day) -> bool:

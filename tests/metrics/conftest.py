@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import orjson
 import pytest
 from django.db import connection
 from django.test import Client
@@ -33,16 +32,6 @@ def committed_metrics():
             "TRUNCATE metrics_point, metrics_series, metrics_rollup_1m, metrics_rollup_1h,"
             " metrics_rollup_watermark"
         )
-
-
-def ingest(key: str, records: list[dict[str, Any]]) -> None:
-    response = Client().post(
-        INGEST,
-        data=orjson.dumps(records),
-        content_type="application/json",
-        headers={"authorization": f"Bearer {key}"},
-    )
-    assert response.status_code == 200, response.content
 
 
 def query(client: Client, project_id: int, key: str | None = None, **params: Any) -> Any:
@@ -87,17 +76,6 @@ def otlp_counter(
         "sum": {"aggregationTemporality": 2, "isMonotonic": True, "dataPoints": data_points},
     }
     return {"resourceMetrics": [{"resource": {"attributes": []}, "scopeMetrics": [{"metrics": [metric]}]}]}
-
-
-def post_otlp(key: str, payload: dict) -> None:
-    response = Client().post(
-        "/v1/metrics",
-        data=orjson.dumps(payload),
-        content_type="application/json",
-        headers={"authorization": f"Bearer {key}"},
-    )
-    assert response.status_code == 200, response.content
-    assert not response.json().get("partialSuccess", {}).get("rejectedDataPoints"), response.content
 
 
 def otlp_histogram(
