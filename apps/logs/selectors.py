@@ -231,6 +231,7 @@ def trace_logs(project_id: int, trace_id: str, limit: int) -> list[dict[str, Any
         {
             "ts": ts,
             "level": level,
+            "level_name": level_name(level),  # so pages need not know the severity classes
             "service": service,
             "span_id": span_id,
             "message": message,
