@@ -2,7 +2,7 @@
 per project and minute, so the overview charts and the organization home never count raw rows
 over long ranges (logs have their own counts: apps.logs.counts).
 
-The scheme, and the code (apps.logs.counts.advance), of the log counts. Each run claims the
+The scheme, and the code (apps.storage.counting), of the log counts. Each run claims the
 watermark row (FOR UPDATE SKIP LOCKED: a concurrent run returns at once), recounts whole minutes
 from `counted_until - late window` up to the last finished minute and *replaces* their counts
 (INSERT ... ON CONFLICT DO UPDATE), so a second run or a redone crashed run writes the same numbers.
@@ -10,7 +10,7 @@ A first run starts at the longest span/point retention and catches up chunk by c
 budget.
 Rows arriving later than the late window (a backfill, an exporter that was offline) are noted by
 ingestion in dashboards_event_count_stale, in the same transaction as the rows
-(apps.logs.counts.note_late_rows); each run recounts the noted minutes of the noted projects.
+(note_late_rows below); each run recounts the noted minutes of the noted projects.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from django.db import connection, transaction
 from django.db.backends.utils import CursorWrapper
 
 from apps.billing import retention
-from apps.logs import counts as log_counts
-from apps.logs.counts import RUN_BUDGET_SECONDS, CountRun, CountTable, advance, floor_minute
 from apps.metrics.selectors import POINT_ROWS
+from apps.storage import counting
+from apps.storage.counting import RUN_BUDGET_SECONDS, CountRun, CountTable, advance, floor_minute
 from apps.traces.selectors import SPAN_ROWS
 
 SPAN_STATUS_ERROR = 2
@@ -59,7 +59,7 @@ def count_events(now: datetime | None = None, budget: float = RUN_BUDGET_SECONDS
 def note_late_rows(cursor: Any, project_id: int, timestamps: list[datetime], now: datetime) -> None:
     """Called by ingestion inside its write transaction with the times of a batch's spans or
     points: the minutes of rows too late for the regular recount are noted for the next run."""
-    log_counts.note_late_rows(cursor, project_id, timestamps, now, EVENT_COUNTS.stale)
+    counting.note_late_rows(cursor, project_id, timestamps, now, EVENT_COUNTS.stale)
 
 
 def recount(

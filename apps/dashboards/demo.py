@@ -31,6 +31,7 @@ from apps.ingestion import services as ingestion
 from apps.logs import counts
 from apps.metrics import rollups
 from apps.projects.models import Organization, Project
+from apps.storage.counting import floor_minute
 
 logger = logging.getLogger(__name__)
 
@@ -116,7 +117,7 @@ def fill(project: Project, hours: float = DEFAULT_HOURS, now: datetime | None = 
 def _recount(project_id: int, start: datetime, end: datetime) -> None:
     """Counts and rollups of a backfilled range: the beat tasks only look back from their
     watermarks by a late window, and these minutes may lie further back."""
-    first, last = counts.floor_minute(start), counts.floor_minute(end) + timedelta(minutes=1)
+    first, last = floor_minute(start), floor_minute(end) + timedelta(minutes=1)
     try:
         counts.recount(first, last, project_ids=[project_id])
         event_counts.recount(first, last, project_ids=[project_id])

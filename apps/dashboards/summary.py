@@ -21,10 +21,10 @@ from apps.api.timerange import TimeRange
 from apps.billing import retention
 from apps.dashboards import counts as event_counts
 from apps.logs import counts as log_counts
-from apps.logs.counts import floor_minute
 from apps.logs.selectors import LOG_LEVEL_MINUTES, LOG_ROWS
 from apps.logs.stats import ORIGIN, bucket_starts, log_stats
 from apps.metrics.selectors import POINT_ROWS, SERIES_ROWS, series_names_present
+from apps.storage.counting import floor_minute
 from apps.traces.selectors import SPAN_ROWS
 
 GLANCE = timedelta(minutes=15)  # the org home's "now": rates and ratios over this window

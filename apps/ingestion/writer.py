@@ -27,6 +27,7 @@ from apps.ingestion.errors import IngestError
 from apps.logs import counts
 from apps.logs import storage as logs
 from apps.metrics import storage as metrics
+from apps.storage.counting import late_span, late_threshold
 from apps.storage.partitions import days_between, forget_partitions
 from apps.traces import storage as traces
 
@@ -76,8 +77,8 @@ def _write_once(project_id: int, batch: Batch) -> None:
         if batch.logs:
             logs.copy_logs(raw, batch.logs)
             # counts.note_late_rows, in the rows' integer times (no datetime per row).
-            threshold = datetime_pg_micros(counts.late_threshold(now))
-            span = counts.late_span(list(map(itemgetter(logs.TS_COLUMN), batch.logs)), threshold)
+            threshold = datetime_pg_micros(late_threshold(now))
+            span = late_span(list(map(itemgetter(logs.TS_COLUMN), batch.logs)), threshold)
             if span is not None:
                 counts.note_late_range(raw, project_id, pg_datetime(span[0]), pg_datetime(span[1]))
         if batch.spans:

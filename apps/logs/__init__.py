@@ -6,8 +6,8 @@ Public surface (what other apps may import; nothing else of this app):
   apps.logs.selectors       search_logs, log_patterns, trace_logs, level_name, LOG_ROWS,
                             LOG_LEVEL_MINUTES (reads; other apps never name our tables)
   apps.logs.stats           log_stats, bucket_starts, ORIGIN
-  apps.logs.counts          the per-minute count scheme (CountTable, advance, recount,
-                            counted_until, floor_minute, note_late_rows, late_span, ...)
+  apps.logs.counts          count_logs, recount, counted_until, note_late_rows,
+                            note_late_range (the log counts; the scheme is apps.storage.counting)
   apps.logs.query           parse, QuerySyntaxError (the search language)
   apps.logs.matcher         compile_matcher, Predicate (the language over one record)
 """
