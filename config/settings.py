@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "apps.metrics",
     "apps.traces",
     "apps.alerts",
+    "apps.billing",
 ]
 
 MIDDLEWARE = [
@@ -201,7 +202,16 @@ OTLP_GRPC_CHECK_ADDRESS = env.str("OTLP_GRPC_CHECK_ADDRESS", default="")
 # Minutes of late-arriving logs recounted each minute for the level-count rollup (apps/logs/counts.py).
 LOGS_COUNT_LATE_MINUTES = env.int("LOGS_COUNT_LATE_MINUTES", default=15)
 
-# Retention defaults (days) until billing plans set them per project (apps/billing/retention.py).
+# Billing (apps/billing): the plan new organizations start on, and how long the usage chart keeps
+# minute resolution before only daily counts remain.
+BILLING_DEFAULT_PLAN = env.str("BILLING_DEFAULT_PLAN", default="free")
+USAGE_MINUTES_KEPT_HOURS = env.int("USAGE_MINUTES_KEPT_HOURS", default=48)
+# Who turns statements into money (apps/billing/providers): "invoice" ships; the secret verifies its
+# signed webhooks (Standard Webhooks, "whsec_…"); empty refuses every provider webhook.
+BILLING_PROVIDER = env.str("BILLING_PROVIDER", default="invoice")
+BILLING_WEBHOOK_SECRET = env.str("BILLING_WEBHOOK_SECRET", default="")
+
+# Retention defaults (days): what a plan that leaves a retention empty gets (apps/billing/retention.py).
 RETENTION_DEBUG_DAYS = env.int("RETENTION_DEBUG_DAYS", default=3)
 RETENTION_INFO_DAYS = env.int("RETENTION_INFO_DAYS", default=14)
 RETENTION_WARN_DAYS = env.int("RETENTION_WARN_DAYS", default=30)
