@@ -1,11 +1,14 @@
-"""Billing: plans, subscriptions, the usage meter, quotas and plan limits.
+"""Billing: plans, subscriptions, the usage meter, quotas, plan limits, statements and providers.
 
-What other apps may call:
-- `apps.billing.quota.admit(org_id, project_id, signal, n, drops, key_id)` / `count_refused(...)` /
-  `release(...)` / `headers_for(org_id)`: ingestion's one Redis call per request (rate limit, quota,
-  metering) and the quota headers of its answers (apps.ingestion.services.store uses them);
-- `apps.billing.retention`: each project's retention from its plan, and the partition drops;
-- `apps.billing.limits.check_seat_limit / check_project_limit / check_api_key_limit /
-  check_policy_limit(project, existing)`: raise `LimitReached` naming the limit and the plan;
-- `apps.billing.services.subscription_start / subscription_change / plan_create` (audited).
+Public surface (what other apps may import; nothing else of this app):
+  apps.billing.quota        admit, count_refused, release, headers_for: ingestion's one Redis call
+                            per request (rate limit, quota, metering) and its answers' quota headers
+  apps.billing.usage        count_in_transaction (the write-path count while Redis is down)
+  apps.billing.models       Outcome (accepted, or why a record was dropped)
+  apps.billing.retention    for_project, longest, log_cutoffs, cutoff (what reads may serve);
+                            drop_expired_partitions (calls each table owner's drop)
+  apps.billing.limits       check_seat_limit, check_project_limit, check_api_key_limit,
+                            check_policy_limit(project, existing): raise LimitReached naming the
+                            limit and the plan (alerts must call check_policy_limit)
+  apps.billing.services     subscription_start, subscription_change, plan_create (audited)
 """

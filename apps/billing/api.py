@@ -15,8 +15,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps import audit
+from apps.api.views import ApiView
 from apps.billing import providers, selectors
-from apps.projects.api import ApiView
 from apps.projects.models import Organization, Project, Role
 from apps.projects.scoping import Access, get_organization_for
 

@@ -14,7 +14,8 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
 
 from apps.billing import quota
 from tests.billing.conftest import put_on_plan, redis_client, usage_of
-from tests.ingestion.conftest import count, post, post_json
+from tests.ingestion.conftest import count
+from tests.telemetry import post, post_json
 
 QUOTA_HEADERS = ("X-Vigil-Quota-Limit", "X-Vigil-Quota-Remaining", "X-Vigil-Quota-Reset")
 NEXT_MONTH = int(datetime(2027, 1, 1, tzinfo=UTC).timestamp())

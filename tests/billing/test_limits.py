@@ -5,6 +5,7 @@ A downgrade keeps what exists and refuses only additions."""
 import pytest
 from django.urls import reverse
 
+from apps.audit import Actor
 from apps.billing import limits
 from apps.projects.models import ApiKey, Invitation, KeyScope, Membership, Project, Role
 from apps.projects.services import PlanLimitReached, invitation_accept, invitation_create
@@ -61,17 +62,22 @@ def test_keys_per_project_are_limited_and_a_revoked_key_frees_its_place(org_a, a
 def test_seats_count_members_and_open_invitations_at_invitation_and_at_acceptance(org_a, alice):
     put_on_plan(org_a.organization, "pair", seats=2)
     owner = Membership.objects.get(user=alice)
-    _, token = invitation_create(org_a.organization, "carol@acme.test", Role.MEMBER, owner)
+    _, token = invitation_create(
+        org_a.organization, "carol@acme.test", Role.MEMBER, owner, by=Actor(user=alice)
+    )
     with pytest.raises(PlanLimitReached, match="The Pair plan allows 2 seats"):
-        invitation_create(org_a.organization, "dave@acme.test", Role.MEMBER, owner)
+        invitation_create(org_a.organization, "dave@acme.test", Role.MEMBER, owner, by=Actor(user=alice))
     # Re-inviting the same address replaces its invitation, so it needs no new seat.
-    _, token = invitation_create(org_a.organization, "carol@acme.test", Role.ADMIN, owner)
+    _, token = invitation_create(
+        org_a.organization, "carol@acme.test", Role.ADMIN, owner, by=Actor(user=alice)
+    )
     # A seat taken meanwhile (an operator added a member) stops the acceptance.
     Membership.objects.create(
         organization=org_a.organization, user=make_user("erin@acme.test"), role=Role.VIEWER
     )
     with pytest.raises(PlanLimitReached, match="seats"):
-        invitation_accept(token, make_user("carol@acme.test"))
+        carol = make_user("carol@acme.test")
+        invitation_accept(token, carol, by=Actor(user=carol))
     assert Invitation.objects.get(email="carol@acme.test").accepted_at is None
 
 

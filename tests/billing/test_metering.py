@@ -10,7 +10,8 @@ from apps.billing import quota, usage
 from apps.billing.models import MeterGap, UsageFlush
 from apps.ingestion import services
 from tests.billing.conftest import redis_client, usage_of
-from tests.ingestion.conftest import count, post_json
+from tests.ingestion.conftest import count
+from tests.telemetry import post_json
 
 pytestmark = pytest.mark.django_db
 

@@ -13,7 +13,7 @@ from apps.billing.tasks import flush_usage
 from apps.projects.models import Role
 from tests.billing.conftest import put_on_plan
 from tests.conftest import make_member
-from tests.ingestion.conftest import post_json
+from tests.telemetry import post_json
 
 pytestmark = pytest.mark.django_db
 

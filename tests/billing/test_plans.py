@@ -7,6 +7,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from apps.accounts.models import User
+from apps.audit import Actor
 from apps.audit.models import AuditEvent
 from apps.billing import retention
 from apps.billing.models import Plan, Subscription
@@ -32,7 +33,7 @@ def test_three_plans_are_seeded_and_listed_with_their_limits():
 
 def test_a_new_organization_starts_on_the_free_plan():
     user = User.objects.create_user("new@example.test", "pw-pw-pw-pw")
-    organization = organization_create(user, "Newco")
+    organization = organization_create("Newco", by=Actor(user=user))
     assert Subscription.objects.get(organization=organization).plan.slug == "free"
 
 

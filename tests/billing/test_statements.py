@@ -15,7 +15,7 @@ from apps.billing import providers
 from apps.billing.models import Statement
 from apps.billing.statements import close_previous_period
 from tests.billing.conftest import put_on_plan, usage_of
-from tests.ingestion.conftest import post_json
+from tests.telemetry import post_json
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from apps.billing.models import MeterGap
 from tests.billing.conftest import put_on_plan, usage_of
-from tests.ingestion.conftest import post_json
+from tests.telemetry import post_json
 
 pytestmark = pytest.mark.django_db
 
