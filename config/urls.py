@@ -12,11 +12,13 @@ urlpatterns = [
     path("", include("apps.projects.urls")),
     path("", include("apps.dashboards.urls")),
     path("", include("apps.alerts.urls")),
+    path("", include("apps.notifications.urls")),
     path("api/v1/", include("apps.projects.api_urls")),
     path("api/v1/", include("apps.logs.urls")),
     path("api/v1/", include("apps.metrics.urls")),
     path("api/v1/", include("apps.traces.urls")),
     path("api/v1/", include("apps.alerts.api_urls")),
+    path("api/v1/", include("apps.notifications.api_urls")),
     path("api/schema/", login_not_required(SpectacularAPIView.as_view()), name="api-schema"),
     path(
         "api/docs/",

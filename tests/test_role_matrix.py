@@ -339,6 +339,84 @@ ACTIONS += [
     ),
 ]
 
+
+def channels(w, suffix=""):
+    return f"/api/v1/orgs/{w.org.pk}/alerts/channels{suffix}"
+
+
+def a_channel(w):
+    from apps.notifications.channels import channel_create
+
+    return channel_create(w.org, {"name": "ops", "kind": "email", "config": {"role": "admin"}}, actor=None)
+
+
+def with_channel(method, suffix, data=None):
+    def call(client, w):
+        channel = a_channel(w)
+        w.channel_id = channel.pk  # type: ignore[attr-defined]
+        return api(method, lambda w: channels(w, suffix.format(id=channel.pk)), data)(client, w)
+
+    return call
+
+
+def channel_exists(name):
+    def check(w):
+        from apps.notifications.models import Channel
+
+        return Channel.objects.filter(organization=w.org, name=name).exists()
+
+    return check
+
+
+ACTIONS += [
+    Action("view channels", Role.ADMIN, None, api("get", lambda w: channels(w)), None),
+    Action(
+        "create channel",
+        Role.ADMIN,
+        None,
+        api("post", lambda w: channels(w), {"name": "pager", "kind": "email", "config": {"role": "owner"}}),
+        channel_exists("pager"),
+        ui_post(
+            lambda w: m("notifications/channel/add/"),
+            lambda w: {
+                "organization": w.org.pk,
+                "name": "pager",
+                "kind": "email",
+                "config": '{"role": "owner"}',
+                "send_resolved": "on",
+                "enabled": "on",
+            },
+        ),
+    ),
+    Action(
+        "change channel",
+        Role.ADMIN,
+        None,
+        with_channel("patch", "/{id}", {"name": "renamed channel"}),
+        channel_exists("renamed channel"),
+    ),
+    Action(
+        "delete channel",
+        Role.ADMIN,
+        None,
+        with_channel("delete", "/{id}"),
+        lambda w: not channel_exists("ops")(w),
+    ),
+    Action("send a test message", Role.ADMIN, None, with_channel("post", "/{id}/test"), None),
+    Action("view a channel's deliveries", Role.ADMIN, None, with_channel("get", "/{id}/deliveries"), None),
+    Action(
+        "route alerts to a channel",
+        Role.ADMIN,
+        None,
+        lambda client, w: client.post(
+            f"/api/v1/orgs/{w.org.pk}/alerts/routes",
+            {"channel_id": a_channel(w).pk, "priorities": ["P1"]},
+            content_type="application/json",
+        ),
+        lambda w: w.org.alert_routes.exists(),
+    ),
+]
+
 CASES = [
     pytest.param(action, role, surface, id=f"{action.name}-{role}-{surface}")
     for action in ACTIONS

@@ -17,6 +17,8 @@ from apps.alerts.models import AlertInstance, Incident
 from apps.alerts.services import heartbeat_create, policy_create
 from apps.audit.models import AuditEvent
 from apps.ingestion.models import IngestionSettings
+from apps.notifications.channels import channel_create
+from apps.notifications.models import Delivery, Route
 from apps.projects.models import ApiKey, Invitation, KeyScope, Membership
 from apps.projects.services import api_key_create, invitation_create
 
@@ -67,7 +69,22 @@ def a_ids(org_a, alice, bob):
             IngestionSettings.objects.create(project=org_a.project, redact_keys=["x"]).pk
         ),
         **alert_ids(org_a),
+        **notification_ids(org_a),
     }
+
+
+def notification_ids(org_a) -> dict[str, str]:
+    """A channel (with a delivery) and a route of organization A."""
+    channel = channel_create(
+        org_a.organization,
+        {"name": "Acme email", "kind": "email", "config": {"addresses": ["ops@acme.test"]}},
+        actor=None,
+    )
+    route = Route.objects.create(organization=org_a.organization, channel=channel, priorities=["P1"])
+    delivery = Delivery.objects.create(
+        organization=org_a.organization, channel=channel, event="test", payload={"title": "Acme test"}
+    )
+    return {"channel_id": str(channel.pk), "route_id": str(route.pk), "delivery_id": str(delivery.pk)}
 
 
 def alert_ids(org_a) -> dict[str, str]:
@@ -102,6 +119,8 @@ def admin_object_id(route: str, org_a, a_ids) -> str:
         "ingestion/ingestionsettings": a_ids["ingestion_settings_id"],
         "accounts/user": a_ids["user_id"],
         "alerts/policy": a_ids["policy_id"],
+        "notifications/channel": a_ids["channel_id"],
+        "notifications/delivery": a_ids["delivery_id"],
     }
     for model, pk in by_model.items():
         if model in route:
