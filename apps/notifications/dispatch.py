@@ -106,10 +106,13 @@ def _file(group: NoticeGroup, transition: Transition, now: datetime) -> None:
     group.pending = [*group.pending, transition.pk]
     if group.flush_at is None:
         interval = timedelta(seconds=group.group_interval_seconds)
-        if group.last_sent_at is None or now - group.last_sent_at >= interval:
+        if group.last_sent_at is not None and now < group.last_sent_at + interval:
+            group.flush_at = group.last_sent_at + interval  # batched with what follows
+        elif messages.event_of(transition) == Event.FIRING:
+            # A new episode: wait for the instances that fire with this one.
             group.flush_at = now + timedelta(seconds=group.group_wait_seconds)
         else:
-            group.flush_at = group.last_sent_at + interval
+            group.flush_at = now  # acknowledged / resolved after a quiet interval: nothing to wait for
     group.save(
         update_fields=[
             "pending",

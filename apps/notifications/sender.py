@@ -73,6 +73,8 @@ def outcome_of(answer: Answer) -> str:
     if answer.permanent:
         return "failed"
     code = answer.status_code
+    if code is not None and 300 <= code < 400:
+        return "failed"  # redirects are not followed (outbound.py); the URL needs fixing
     if code is not None and 400 <= code < 500 and code not in (408, 429):
         return "failed"
     return "retry"
