@@ -368,7 +368,40 @@ def channel_exists(name):
     return check
 
 
+def silences(w, suffix=""):
+    return f"/api/v1/projects/{w.project.pk}/alerts/silences{suffix}"
+
+
+def silence_exists(w):
+    from apps.notifications.models import Silence
+
+    return Silence.objects.filter(project=w.project, comment="drill").exists()
+
+
 ACTIONS += [
+    Action("view silences", Role.VIEWER, None, api("get", lambda w: silences(w)), None),
+    Action(
+        "create silence",
+        Role.MEMBER,
+        None,
+        api(
+            "post",
+            lambda w: silences(w),
+            {"matchers": [{"name": "host", "op": "=", "value": "db"}], "duration": "1h", "comment": "drill"},
+        ),
+        silence_exists,
+    ),
+    Action(
+        "create maintenance window",
+        Role.ADMIN,
+        None,
+        api(
+            "post",
+            lambda w: f"/api/v1/projects/{w.project.pk}/alerts/maintenance",
+            {"name": "deploys", "weekdays": [5], "start_time": "23:00", "end_time": "02:00"},
+        ),
+        lambda w: w.project.maintenance_windows.exists(),
+    ),
     Action("view channels", Role.ADMIN, None, api("get", lambda w: channels(w)), None),
     Action(
         "create channel",

@@ -8,6 +8,7 @@ makes this test fail until it is given a value below.
 from __future__ import annotations
 
 import re
+from datetime import time, timedelta
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
@@ -18,7 +19,7 @@ from apps.alerts.services import heartbeat_create, policy_create
 from apps.audit.models import AuditEvent
 from apps.ingestion.models import IngestionSettings
 from apps.notifications.channels import channel_create
-from apps.notifications.models import Delivery, Route
+from apps.notifications.models import Delivery, MaintenanceWindow, Route, Silence
 from apps.projects.models import ApiKey, Invitation, KeyScope, Membership
 from apps.projects.services import api_key_create, invitation_create
 
@@ -84,7 +85,22 @@ def notification_ids(org_a) -> dict[str, str]:
     delivery = Delivery.objects.create(
         organization=org_a.organization, channel=channel, event="test", payload={"title": "Acme test"}
     )
-    return {"channel_id": str(channel.pk), "route_id": str(route.pk), "delivery_id": str(delivery.pk)}
+    silence = Silence.objects.create(
+        project=org_a.project,
+        matchers=[{"name": "host", "op": "=", "value": "db"}],
+        ends_at=timezone.now() + timedelta(hours=1),
+        comment="Acme drill",
+    )
+    window = MaintenanceWindow.objects.create(
+        project=org_a.project, name="Acme deploys", weekdays=[5], start_time=time(23), end_time=time(2)
+    )
+    return {
+        "channel_id": str(channel.pk),
+        "route_id": str(route.pk),
+        "delivery_id": str(delivery.pk),
+        "silence_id": str(silence.pk),
+        "window_id": str(window.pk),
+    }
 
 
 def alert_ids(org_a) -> dict[str, str]:

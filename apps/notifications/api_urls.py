@@ -1,10 +1,11 @@
 from django.urls import path
 
-from apps.notifications import api
+from apps.notifications import api, silences_api
 
 app_name = "notifications-api"
 
 ORG = "orgs/<int:organization_id>/alerts"
+PROJECT = "projects/<int:project_id>/alerts"
 
 urlpatterns = [
     path(f"{ORG}/channels", api.ChannelList.as_view(), name="channel-list"),
@@ -22,4 +23,12 @@ urlpatterns = [
     ),
     path(f"{ORG}/routes", api.RouteList.as_view(), name="route-list"),
     path(f"{ORG}/routes/<int:route_id>", api.RouteDetail.as_view(), name="route-detail"),
+    path(f"{PROJECT}/silences", silences_api.SilenceList.as_view(), name="silence-list"),
+    path(f"{PROJECT}/silences/<int:silence_id>", silences_api.SilenceDetail.as_view(), name="silence-detail"),
+    path(f"{PROJECT}/maintenance", silences_api.MaintenanceList.as_view(), name="maintenance-list"),
+    path(
+        f"{PROJECT}/maintenance/<int:window_id>",
+        silences_api.MaintenanceDetail.as_view(),
+        name="maintenance-detail",
+    ),
 ]

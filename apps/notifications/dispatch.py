@@ -138,18 +138,15 @@ def transitions_dispatch(now: datetime | None = None, limit: int = BATCH) -> int
         policies = Policy.objects.select_related("project__organization").in_bulk({t.policy_id for t in rows})
         incidents = Incident.objects.in_bulk({t.incident_id for t in rows if t.incident_id})
         router = Router()
-        silences = {p: silences_of.active_silences(p, now) for p in {t.project_id for t in rows}}
+        quieting = {p: silences_of.Quieting(p, now) for p in {t.project_id for t in rows}}
         groups: dict[tuple[int, int], NoticeGroup] = {}
         for transition in rows:
             transition.incident = incidents.get(transition.incident_id) if transition.incident_id else None
             policy = policies[transition.policy_id]
             if not messages.is_notifiable(transition):
                 continue
-            if any(
-                silences_of.silence_matches(s, policy.pk, transition.labels, now)
-                for s in silences[transition.project_id]
-            ):
-                continue  # silenced: recorded and shown, not sent
+            if quieting[transition.project_id].reason(policy.pk, policy.kind, transition.labels):
+                continue  # silenced, in maintenance or inhibited: recorded and shown, not sent
             for channel, route in router.targets(policy, transition.labels):
                 if channel.kind == ChannelKind.PAGERDUTY:
                     delivery_create(channel, policy, [transition], now)

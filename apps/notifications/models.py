@@ -262,3 +262,27 @@ class Silence(models.Model):
 
     def __str__(self) -> str:
         return f"silence until {self.ends_at:%Y-%m-%d %H:%M}"
+
+
+class MaintenanceWindow(models.Model):
+    """A recurring quiet time: on the given weekdays (0 = Monday) from start_time to end_time in
+    its IANA time zone; an end before the start crosses midnight into the next day. Alerts of the
+    project (optionally matching `matchers`, as silences) are not notified while it is active."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="maintenance_windows")
+    name = models.CharField(max_length=100)
+    weekdays = models.JSONField(default=list)  # e.g. [5, 6] for the weekend
+    start_time = models.TimeField()
+    end_time = models.TimeField()
+    tz = models.CharField(max_length=64, default="UTC")
+    matchers = models.JSONField(default=list, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
