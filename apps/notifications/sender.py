@@ -19,11 +19,12 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta
 
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from apps.notifications.models import Attempt, Channel, Delivery, DeliveryState
+from apps.notifications.models import Attempt, Channel, ChannelKind, Delivery, DeliveryState
 from apps.notifications.outbound import Answer
 from apps.notifications.transports import transport_for
 
@@ -34,6 +35,9 @@ JITTER = 0.1
 MAX_RETRY_AFTER = timedelta(hours=1)
 # Longer than a send can take (15 s timeout, plus DNS and rendering).
 LEASE = timedelta(seconds=60)
+# Per channel: (messages, per seconds). Slack's incoming webhooks allow about one a second;
+# PagerDuty's Events API about 120 a minute per routing key.
+RATE_LIMITS: dict[str, tuple[int, int]] = {ChannelKind.SLACK: (1, 1), ChannelKind.PAGERDUTY: (120, 60)}
 
 
 def due(now: datetime) -> Q:
@@ -80,10 +84,42 @@ def outcome_of(answer: Answer) -> str:
     return "retry"
 
 
-def delivery_send(delivery: Delivery, now: datetime | None = None) -> str:
-    """Send a claimed delivery once and record it; the outcome (delivered/retry/failed/disabled)."""
+def rate_limited_until(channel: Channel, now: datetime) -> datetime | None:
+    """When the channel may send again, if its kind's rate is used up in this window (a fixed
+    window in the shared cache, so every worker counts against the same limit); else None."""
+    limit = RATE_LIMITS.get(channel.kind)
+    if limit is None:
+        return None
+    count, seconds = limit
+    window = int(now.timestamp()) // seconds
+    key = f"notifications:rate:{channel.pk}:{window}"
+    cache.add(key, 0, timeout=seconds * 2)
+    try:
+        used = cache.incr(key)
+    except ValueError:  # expired between add and incr: a fresh window
+        cache.add(key, 1, timeout=seconds * 2)
+        used = 1
+    if used <= count:
+        return None
+    return datetime.fromtimestamp((window + 1) * seconds, tz=now.tzinfo)
+
+
+def delivery_postpone(delivery: Delivery, until: datetime) -> None:
+    """Back to the queue without an attempt: the channel's rate limit queues, it never drops."""
+    Delivery.objects.filter(pk=delivery.pk, state=DeliveryState.SENDING, attempts=delivery.attempts).update(
+        state=DeliveryState.PENDING, lease_until=None, next_attempt_at=until
+    )
+
+
+def delivery_send(delivery: Delivery, now: datetime | None = None, rate_limit: bool = True) -> str:
+    """Send a claimed delivery once and record it; the outcome (delivered/retry/failed/disabled,
+    or postponed by the channel's rate limit)."""
     channel = Channel.objects.select_related("organization").get(pk=delivery.channel_id)
     started = now or timezone.now()
+    until = rate_limited_until(channel, started) if channel.enabled and rate_limit else None
+    if until is not None:
+        delivery_postpone(delivery, until)
+        return "postponed"
     if not channel.enabled:
         answer = Answer(None, error="The channel is disabled.", permanent=True)
     else:
@@ -150,6 +186,6 @@ def send_due(limit: int = 100, now: datetime | None = None) -> int:
         delivery = delivery_claim(now or timezone.now())
         if delivery is None:
             break
-        delivery_send(delivery)
-        sent += 1
+        if delivery_send(delivery) != "postponed":
+            sent += 1
     return sent

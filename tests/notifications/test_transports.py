@@ -132,3 +132,20 @@ def test_a_resolved_notice_follows_the_firing_one(org_a, receiver):
         clock.shift(180)
         run(T0 + timedelta(seconds=300))
     assert [r.json()["type"] for r in receiver.requests] == ["alert.firing", "alert.resolved"]
+
+
+def test_slack_is_sent_at_most_one_message_a_second_and_nothing_is_dropped(org_a, receiver):
+    make_channel(org_a.organization, "slack", {"url": receiver.url}, is_default=True)
+    for n in range(3):
+        fire(make_policy(org_a.project, priority="P1", name=f"policy {n}"), {}, 42.0, T0)
+    with time_machine.travel(T0, tick=False) as clock:
+        run(T0)
+        assert len(receiver.requests) == 1
+        assert Delivery.objects.filter(state=DeliveryState.PENDING, attempts=0).count() == 2
+        clock.shift(1)
+        run(T0 + timedelta(seconds=1))
+        assert len(receiver.requests) == 2
+        clock.shift(1)
+        run(T0 + timedelta(seconds=2))
+    assert len(receiver.requests) == 3
+    assert set(Delivery.objects.values_list("state", flat=True)) == {DeliveryState.DELIVERED}
