@@ -137,6 +137,7 @@ def admin_object_id(route: str, org_a, a_ids) -> str:
         "alerts/policy": a_ids["policy_id"],
         "notifications/channel": a_ids["channel_id"],
         "notifications/delivery": a_ids["delivery_id"],
+        "notifications/route": a_ids["route_id"],
     }
     for model, pk in by_model.items():
         if model in route:

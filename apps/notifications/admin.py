@@ -11,11 +11,12 @@ from django.contrib import admin, messages
 from django.http import HttpRequest
 from django.utils.html import format_html
 
+from apps.alerts.models import Policy
 from apps.notifications import channels as services
 from apps.notifications.channels import ChannelError
-from apps.notifications.models import Attempt, Channel, Delivery
-from apps.projects.admin import ServiceBackedAdmin, adopt
-from apps.projects.tenant_admin import TenantScopedAdmin, tenant_admin_site
+from apps.notifications.models import Attempt, Channel, Delivery, Route
+from apps.projects.admin import ServiceBackedAdmin, ServiceRefused, adopt
+from apps.projects.tenant_admin import FOREIGN_KEY_SCOPES, TenantScopedAdmin, tenant_admin_site
 
 CHANNEL_FIELDS = ("organization", "name", "kind", "config", "is_default", "send_resolved", "enabled")
 
@@ -152,3 +153,47 @@ class DeliveryAdmin(DeliveryAdminBase):
 class DeliveryTenantAdmin(DeliveryAdminBase, TenantScopedAdmin):
     organization_lookup = "organization"
     list_filter = ("state", "event", ("channel", admin.RelatedOnlyFieldListFilter))
+
+
+# Forms of /manage/ may offer channels and policies (a route's) only from the user's organizations.
+FOREIGN_KEY_SCOPES.setdefault(Channel, "organization")
+FOREIGN_KEY_SCOPES.setdefault(Policy, "project__organization")
+
+
+class RouteAdminBase(ServiceBackedAdmin):
+    list_display = ("channel", "organization", "policy", "priorities", "labels")
+    list_select_related = ("channel", "organization", "policy")
+    fields = (
+        "organization",
+        "channel",
+        "policy",
+        "priorities",
+        "labels",
+        "group_wait_seconds",
+        "group_interval_seconds",
+        "repeat_interval_seconds",
+    )
+
+    def save_model(self, request: HttpRequest, obj: Route, form: forms.ModelForm, change: bool) -> None:
+        if obj.channel.organization_id != obj.organization_id or (
+            obj.policy is not None and obj.policy.project.organization_id != obj.organization_id
+        ):
+            raise ServiceRefused("The channel and the policy must belong to the route's organization.")
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        values = {name: form.cleaned_data.get(name) for name in self.fields if name != "organization"}
+        adopt(obj, services.route_create(obj.organization, values, request.user))
+
+    def delete_model(self, request: HttpRequest, obj: Route) -> None:
+        services.route_delete(obj, request.user)
+
+
+@admin.register(Route)
+class RouteAdmin(RouteAdminBase):
+    pass
+
+
+@admin.register(Route, site=tenant_admin_site)
+class RouteTenantAdmin(RouteAdminBase, TenantScopedAdmin):
+    organization_lookup = "organization"
