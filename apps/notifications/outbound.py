@@ -14,7 +14,9 @@ Redirects are never followed (a public URL answering 302 to 169.254.169.254 gets
 from __future__ import annotations
 
 import ipaddress
+import logging
 import socket
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -28,6 +30,8 @@ from django.conf import settings
 TIMEOUT_SECONDS = 15.0
 EXCERPT_CHARS = 500
 USER_AGENT = "Vigil-Notifications/1.0"
+# httpx logs every request's URL at INFO; a Slack or webhook URL is a credential.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 # Cloud metadata endpoints that are not in a private range (AWS IPv6, Alibaba).
 METADATA_ADDRESSES = {ipaddress.ip_address("fd00:ec2::254"), ipaddress.ip_address("100.100.100.200")}
 
@@ -119,7 +123,7 @@ def _client() -> httpx.Client:
     transport = httpx.HTTPTransport(retries=0)
     # httpx has no public hook for the network backend; its pool takes one (httpcore ≥ 1.0).
     transport._pool = httpcore.ConnectionPool(
-        ssl_context=httpx.create_ssl_context(), network_backend=GuardedBackend()
+        ssl_context=httpx.create_ssl_context(), network_backend=GuardedBackend(), keepalive_expiry=30.0
     )
     return httpx.Client(
         transport=transport,
@@ -128,6 +132,21 @@ def _client() -> httpx.Client:
         trust_env=False,  # no proxy from the environment: it would connect for us, unchecked
         headers={"User-Agent": USER_AGENT},
     )
+
+
+_shared: httpx.Client | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_client() -> httpx.Client:
+    """One client per process: building the TLS context costs up to a second on a busy machine,
+    and kept-alive connections spare a handshake per message. Reuse is safe: every new connection
+    still goes through GuardedBackend."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = _client()
+        return _shared
 
 
 @dataclass(frozen=True)
@@ -173,8 +192,7 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> Answer:
 
     try:
         check_url(url)
-        with _client() as client:
-            response = client.post(url, content=body, headers=headers)
+        response = shared_client().post(url, content=body, headers=headers, timeout=TIMEOUT_SECONDS)
     except RefusedAddress as exc:
         return Answer(None, error=str(exc), duration_ms=took())
     except httpx.TimeoutException:
