@@ -402,11 +402,19 @@ ACTIONS += [
         ),
         lambda w: w.project.maintenance_windows.exists(),
     ),
-    Action("view channels", Role.ADMIN, None, api("get", lambda w: channels(w)), None),
+    Action(
+        "view channels",
+        Role.ADMIN,
+        ui_get(lambda w: f"/orgs/{w.org.pk}/channels/"),
+        api("get", lambda w: channels(w)),
+        None,
+    ),
     Action(
         "create channel",
         Role.ADMIN,
-        None,
+        ui_post(
+            lambda w: f"/orgs/{w.org.pk}/channels/new/", {"name": "pager", "kind": "email", "target": "owner"}
+        ),
         api("post", lambda w: channels(w), {"name": "pager", "kind": "email", "config": {"role": "owner"}}),
         channel_exists("pager"),
         ui_post(

@@ -83,17 +83,19 @@ def event_of(transition: Transition) -> str:
 
 
 def incident_path(project_id: int, incident_id: int | None) -> str:
-    if incident_id is None:
-        return f"/projects/{project_id}/alerts"
-    return f"/projects/{project_id}/alerts/incidents/{incident_id}"
+    """The project's Alerts tab (apps.alerts), at the incident."""
+    anchor = f"#incident-{incident_id}" if incident_id is not None else ""
+    return f"/projects/{project_id}/alerts/{anchor}"
 
 
-def logs_path(policy: Policy, labels: dict[str, str], since: datetime) -> str:
+def logs_path(policy: Policy, labels: dict[str, str], now: datetime) -> str:
+    """The Logs tab with the policy's query over its window: the search that reproduces it."""
     query = str(policy.spec.get("query") or "")
     if "service" in labels and "service:" not in query:
         query = f"{query} service:{labels['service']}".strip()
-    params = {"q": query, "start": since.isoformat()}
-    return f"/projects/{policy.project_id}/logs?{urlencode(params)}"
+    start = now - timedelta(seconds=max(policy.window_seconds, 300))
+    params = {"q": query, "range": "custom", "start": start.isoformat(), "end": now.isoformat()}
+    return f"/projects/{policy.project_id}/logs/?{urlencode(params)}"
 
 
 def alert_item(transition: Transition, policy: Policy, now: datetime) -> AlertItem:
@@ -181,7 +183,7 @@ def notice_build(
         "more": max(0, len(items) - MAX_ALERTS_LISTED),
         "links": {
             "incident": first["links"]["incident"],
-            "chart": absolute(f"/projects/{project.pk}/alerts/policies/{policy.pk}"),
+            "chart": absolute(f"/projects/{project.pk}/alerts/#policy-{policy.pk}"),
             "logs": absolute(logs_path(policy, first["labels"], now)),
             **({"runbook": policy.runbook_url} if policy.runbook_url else {}),
         },
@@ -204,6 +206,6 @@ def test_notice(channel_name: str, organization: Any, now: datetime | None = Non
         "alerts": [],
         "counts": {},
         "more": 0,
-        "links": {"channels": absolute(f"/orgs/{organization.pk}/")},
+        "links": {"vigil": absolute(f"/orgs/{organization.pk}/")},
         "context": {"lines": []},
     }

@@ -205,6 +205,11 @@ class Delivery(models.Model):
     def __str__(self) -> str:
         return f"{self.event} → {self.channel_id} ({self.state})"
 
+    @property
+    def last_attempt(self) -> Attempt | None:
+        attempts = list(self.attempt_log.all())  # prefetched by the pages that list deliveries
+        return attempts[-1] if attempts else None
+
 
 class Attempt(models.Model):
     """One try at sending a Delivery: what the receiver answered, or what went wrong."""
