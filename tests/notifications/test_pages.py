@@ -64,3 +64,23 @@ def test_delete(alice_client, org_a):
 
     assert response.status_code == 302
     assert not Channel.objects.exists()
+
+
+def test_the_alerts_tab_says_plainly_when_alerts_reach_nobody(alice_client, bob_client, org_a):
+    tab = f"/projects/{org_a.project.pk}/alerts/"
+
+    assert 'data-testid="no-channel"' in bob_client.get(tab).content.decode()
+
+    make_channel(org_a.organization, "email", {"role": "admin"}, is_default=True, name="Admins")
+    page = alice_client.get(tab).content.decode()
+    assert 'data-testid="no-channel"' not in page
+    assert "Sent to Admins (Email)" in page
+
+
+def test_the_alerts_tab_shows_admins_a_channels_warning(alice_client, bob_client, org_a):
+    channel = make_channel(org_a.organization, "webhook", {"url": "http://127.0.0.1:9/"}, is_default=True)
+    Channel.objects.filter(pk=channel.pk).update(warning="HTTP 400 after 1 attempt")
+    tab = f"/projects/{org_a.project.pk}/alerts/"
+
+    assert "HTTP 400 after 1 attempt" in alice_client.get(tab).content.decode()
+    assert "HTTP 400 after 1 attempt" not in bob_client.get(tab).content.decode()
