@@ -71,8 +71,10 @@ def _state_of(transition: Transition) -> str:
 def is_notifiable(transition: Transition) -> bool:
     """Entering firing, being acknowledged, and leaving firing are announced; pending and its
     quiet return are not (nobody was told it was pending)."""
-    if transition.to_state in (State.FIRING, State.ACKNOWLEDGED):
-        return transition.from_state != State.FIRING or transition.to_state == State.ACKNOWLEDGED
+    if transition.to_state == State.ACKNOWLEDGED:
+        return True
+    if transition.to_state == State.FIRING:
+        return transition.from_state != State.FIRING
     return transition.from_state in (State.FIRING, State.ACKNOWLEDGED)
 
 
