@@ -188,6 +188,10 @@ def group_flush(group: NoticeGroup, now: datetime) -> Delivery | None:
     ):
         latest[transition.instance_id] = transition  # the newest change of each instance counts
     items = list(latest.values())
+    # An instance that fired and calmed down within one wait was never announced here: telling
+    # the receiver it is resolved (or acknowledged) would be noise about nothing it saw.
+    announced = set(group.announced)
+    items = [t for t in items if messages.event_of(t) == Event.FIRING or t.instance_id in announced]
     if not channel.enabled:
         items = []  # disabled since the changes were filed: they are dropped, not queued
     elif not channel.send_resolved:
@@ -199,12 +203,21 @@ def group_flush(group: NoticeGroup, now: datetime) -> Delivery | None:
     if items:
         delivery = delivery_create(channel, policy, items, now, is_repeat)
         group.last_sent_at = now
+        for item in items:
+            if messages.event_of(item) == Event.RESOLVED:
+                announced.discard(item.instance_id)
+            else:
+                announced.add(item.instance_id)
+    for transition in latest.values():
+        if messages.event_of(transition) == Event.RESOLVED:
+            announced.discard(transition.instance_id)  # its episode is over, announced or not
+    group.announced = sorted(announced)
     still_open = Incident.objects.filter(
         policy=policy, resolved_at__isnull=True, acknowledged_at__isnull=True
     ).exists()
     group.pending, group.flush_at = [], None
     group.repeat_at = now + timedelta(seconds=group.repeat_interval_seconds) if still_open else None
-    group.save(update_fields=["pending", "flush_at", "repeat_at", "last_sent_at"])
+    group.save(update_fields=["pending", "flush_at", "repeat_at", "last_sent_at", "announced"])
     return delivery
 
 

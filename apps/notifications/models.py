@@ -128,6 +128,7 @@ class NoticeGroup(models.Model):
     channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="groups")
     policy = models.ForeignKey("alerts.Policy", on_delete=models.CASCADE, related_name="+")
     pending = models.JSONField(default=list)
+    announced = models.JSONField(default=list)  # instance ids told firing here and not yet resolved
     flush_at = models.DateTimeField(null=True, blank=True)
     repeat_at = models.DateTimeField(null=True, blank=True)
     last_sent_at = models.DateTimeField(null=True, blank=True)

@@ -118,3 +118,17 @@ def test_a_silence_with_regex_matchers_holds_back_matching_alerts_only(org_a, re
     hosts = sorted(a["labels"]["host"] for a in request.json()["data"]["alerts"])
     assert hosts == ["db-2", "web-1"]
     assert Delivery.objects.count() == 1
+
+
+def test_an_alert_that_fired_and_calmed_within_group_wait_sends_nothing(org_a, receiver):
+    make_channel(org_a.organization, "webhook", {"url": receiver.url}, is_default=True)
+    policy = make_policy(org_a.project, priority="P3")  # group_wait 30 s
+    with time_machine.travel(T0, tick=False):
+        fire(policy, {"host": "a"}, 42.0, T0)
+        run(T0)
+        calm(policy, {"host": "a"}, 1.0, T0 + timedelta(seconds=10))
+        run(T0 + timedelta(seconds=10))
+        run(T0 + timedelta(seconds=30))
+        run(T0 + timedelta(minutes=10))
+    assert receiver.requests == []
+    assert Delivery.objects.count() == 0
