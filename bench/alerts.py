@@ -65,7 +65,7 @@ def load() -> dict[str, Any]:
     from django.db import connection
 
     from apps.alerts.models import Heartbeat, Policy
-    from apps.ingestion.partitions import ensure_partitions
+    from apps.logs.storage import ensure_partitions
     from apps.metrics.rollups import rollup_run
     from apps.projects.models import KeyScope, Organization, Project
     from apps.projects.services import api_key_create

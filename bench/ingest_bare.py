@@ -18,11 +18,18 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import django
 import orjson
 import psycopg
 
-from apps.ingestion.batch import pg_micros
-from apps.ingestion.writer import LOG_COPY, LOG_TYPES, PreEncodedJsonbDumper
+# The writer's modules read settings (DRF's error mapping) when imported.
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+django.setup()
+
+from apps.ingestion.batch import pg_micros  # noqa: E402
+from apps.ingestion.writer import PreEncodedJsonbDumper  # noqa: E402
+from apps.logs.storage import COPY as LOG_COPY  # noqa: E402
+from apps.logs.storage import TYPES as LOG_TYPES  # noqa: E402
 
 _pool = ThreadPoolExecutor(max_workers=4)
 _local = threading.local()

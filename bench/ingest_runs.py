@@ -42,6 +42,8 @@ PROFILED_FILES = {
     "authentication.py",
     "live.py",
     "partitions.py",
+    "storage.py",
+    "copy.py",
     "batch.py",
     "records.py",
     "quota.py",
@@ -59,6 +61,7 @@ WORDS = "user order payment request cache database timeout retry completed faile
 # --- data -----------------------------------------------------------------------------------
 def create_tenant() -> tuple[int, str]:
     from apps.accounts.models import User
+    from apps.audit import Actor
     from apps.projects.models import KeyScope, Membership, Organization, Project, Role
     from apps.projects.services import api_key_create
 
@@ -66,7 +69,7 @@ def create_tenant() -> tuple[int, str]:
     user = User.objects.create_user("bench@example.test", "bench-password-123")
     Membership.objects.create(organization=organization, user=user, role=Role.OWNER)
     project = Project.objects.create(organization=organization, name="bench")
-    _, secret = api_key_create(project, KeyScope.INGEST, "bench", created_by=user)
+    _, secret = api_key_create(project, KeyScope.INGEST, "bench", by=Actor(user=user))
     return project.id, secret
 
 
@@ -390,11 +393,12 @@ def decoded_prom_points(project_id: int, body: bytes) -> list:
     from apps.ingestion import promwrite, writer
     from apps.ingestion.cleaning import Cleaner
     from apps.ingestion.redaction import Redactor
+    from apps.metrics import storage as metric_storage
 
     message = promwrite.parse(promwrite.decompress(body, 50 * 1024 * 1024))
     batch = promwrite.decode(project_id, message, Cleaner(Redactor()))
     writer.write_batch(project_id, batch)
-    ids = {h: writer._series_ids[(project_id, h)] for h in batch.series}
+    ids = {h: metric_storage._series_ids[(project_id, h)] for h in batch.series}
     connection.close()
     return [(row[0], ids[row[1]], *row[2:]) for row in batch.points]
 
@@ -406,6 +410,7 @@ def decoded_rows(project_id: int, logs_body: bytes, metrics_body: bytes) -> tupl
     from apps.ingestion import otlp, otlp_decode, writer
     from apps.ingestion.cleaning import Cleaner
     from apps.ingestion.redaction import Redactor
+    from apps.metrics import storage as metric_storage
 
     logs = otlp_decode.decode_logs(
         project_id, otlp.parse_request("logs", logs_body, otlp.PROTOBUF)[0], Cleaner(Redactor())
@@ -415,7 +420,7 @@ def decoded_rows(project_id: int, logs_body: bytes, metrics_body: bytes) -> tupl
     )
     writer.write_batch(project_id, metrics)  # creates the series and the metric partitions
     writer._ensure_partitions(logs)  # raw COPY has no on-demand partition creation
-    ids = {h: writer._series_ids[(project_id, h)] for h in metrics.series}
+    ids = {h: metric_storage._series_ids[(project_id, h)] for h in metrics.series}
     points = [(row[0], ids[row[1]], *row[2:]) for row in metrics.points]
     connection.close()
     return logs.logs, points
@@ -450,7 +455,8 @@ def empty_tables() -> None:
 
 # --- orchestration ----------------------------------------------------------------------------
 def run_all(duration: int, connections: int) -> dict[str, Any]:
-    from apps.ingestion import writer
+    from apps.logs import storage as log_storage
+    from apps.metrics import storage as metric_storage
 
     rng = random.Random(42)
     project_id, key = create_tenant()
@@ -472,11 +478,15 @@ def run_all(duration: int, connections: int) -> dict[str, Any]:
     # The COPY ceilings are measured right before the endpoint runs they are compared with, so
     # both see the same machine (this box is shared; other load comes and goes).
     copies = {
-        "otlp_logs": lambda seconds: raw_copy(writer.LOG_COPY, writer.LOG_TYPES, log_rows, seconds),
-        "native_logs": lambda seconds: raw_copy(writer.LOG_COPY, writer.LOG_TYPES, log_rows, seconds),
-        "otlp_metrics": lambda seconds: raw_copy(writer.POINT_COPY, writer.POINT_TYPES, point_rows, seconds),
-        "grpc_logs": lambda seconds: raw_copy(writer.LOG_COPY, writer.LOG_TYPES, log_rows, seconds),
-        "prom_write": lambda seconds: raw_copy(writer.POINT_COPY, writer.POINT_TYPES, prom_rows, seconds),
+        "otlp_logs": lambda seconds: raw_copy(log_storage.COPY, log_storage.TYPES, log_rows, seconds),
+        "native_logs": lambda seconds: raw_copy(log_storage.COPY, log_storage.TYPES, log_rows, seconds),
+        "otlp_metrics": lambda seconds: raw_copy(
+            metric_storage.POINT_COPY, metric_storage.POINT_TYPES, point_rows, seconds
+        ),
+        "grpc_logs": lambda seconds: raw_copy(log_storage.COPY, log_storage.TYPES, log_rows, seconds),
+        "prom_write": lambda seconds: raw_copy(
+            metric_storage.POINT_COPY, metric_storage.POINT_TYPES, prom_rows, seconds
+        ),
     }
     results["load_average_before"] = os.getloadavg()
     results["bare_native_logs"] = bare_endpoint(project_id, workers, tmp, duration, connections)

@@ -59,6 +59,7 @@ def create_tenants() -> list[dict[str, Any]]:
     from django.test import Client
 
     from apps.accounts.models import User
+    from apps.audit import Actor
     from apps.projects.models import KeyScope, Membership, Organization, Project, Role
     from apps.projects.services import api_key_create
 
@@ -76,7 +77,7 @@ def create_tenants() -> list[dict[str, Any]]:
             cookies.append(
                 f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
             )
-        _, key = api_key_create(project, KeyScope.INGEST, "bench", created_by=user)
+        _, key = api_key_create(project, KeyScope.INGEST, "bench", by=Actor(user=user))
         projects.append({"id": project.id, "key": key, "cookies": cookies})
     return projects
 

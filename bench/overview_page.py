@@ -88,9 +88,10 @@ def load_spans(project_id: int, now: datetime) -> int:
     """1 M spans over the last 24 h: traces of 4 spans, 2 % with an error status, by COPY."""
     from django.db import connection
 
-    from apps.ingestion.partitions import days_between, ensure_partitions
+    from apps.storage.partitions import days_between
+    from apps.traces.storage import ensure_partitions
 
-    ensure_partitions("traces_span", days_between(now - timedelta(days=1), now))
+    ensure_partitions(days_between(now - timedelta(days=1), now))
     rng = random.Random(11)
     chunk = min(100_000, SPANS)
     for number in range(SPANS // chunk):

@@ -136,10 +136,11 @@ def rows_text(rng: random.Random, count: int, start: datetime, span: timedelta, 
 def load(ids: list[int], total: int, days: int, now: datetime) -> float:
     from django.db import connection
 
-    from apps.ingestion.partitions import days_between, ensure_partitions
+    from apps.logs.storage import ensure_partitions
+    from apps.storage.partitions import days_between
 
     first = now - timedelta(days=days)
-    ensure_partitions("logs_event", days_between(first, now))
+    ensure_partitions(days_between(first, now))
     rng = random.Random(42)
     chunks = max(1, total // CHUNK_ROWS)
     span = (now - first) / chunks

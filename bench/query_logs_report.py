@@ -11,8 +11,8 @@ from typing import Any
 
 from django.db import connection, transaction
 
+from apps.api.timerange import TimeRange
 from apps.logs import indexes
-from apps.logs.params import TimeRange
 from apps.logs.query import parse
 from apps.logs.selectors import log_patterns, search_logs
 from apps.logs.stats import log_stats

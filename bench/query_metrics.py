@@ -105,10 +105,11 @@ def point_sql(interval_big: float, interval_small: float) -> str:
 
 
 def load_points(cursor: Any, total: int, now: datetime) -> dict[str, float]:
-    from apps.ingestion.partitions import days_between, ensure_partitions
+    from apps.metrics.storage import ensure_point_partitions
+    from apps.storage.partitions import days_between
 
     first = now - timedelta(days=DAYS)
-    ensure_partitions("metrics_point", days_between(first, now))
+    ensure_point_partitions(days_between(first, now))
     seconds = DAYS * 86400
     interval_big = seconds * 100 / (total / 2)
     interval_small = seconds * 1980 / (total / 2)

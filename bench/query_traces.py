@@ -38,6 +38,7 @@ def main() -> None:
     from django.db import connection
     from django.test import Client
 
+    from apps.audit import Actor
     from apps.projects.models import KeyScope, Project
     from apps.projects.services import api_key_create
 
@@ -57,7 +58,7 @@ def main() -> None:
         trace_ids = [row[0] for row in cursor.fetchall()]
         cursor.execute("SELECT count(*) FROM traces_span WHERE project_id = %s", [project_id])
         spans = cursor.fetchone()[0]
-    _, secret = api_key_create(Project.objects.get(pk=project_id), KeyScope.READ, "bench traces")
+    _, secret = api_key_create(Project.objects.get(pk=project_id), KeyScope.READ, "bench traces", by=Actor())
     client = Client(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Bearer {secret}")
     api = f"/api/v1/projects/{project_id}/traces"
 

@@ -120,6 +120,8 @@ def split_roles(superuser_url: str) -> dict[str, str]:
             if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone():
                 conn.execute(f"CREATE ROLE {role} {options}")
         conn.execute(f"GRANT {RUNTIME_ROLE} TO {OWNER_ROLE}")
+        # The benchmarks checkpoint between phases (bench/ingest_runs.py) as the owner.
+        conn.execute(f"GRANT pg_checkpoint TO {OWNER_ROLE}")
         databases = conn.execute(
             "SELECT datname FROM pg_database WHERE NOT datistemplate AND datname <> 'postgres'"
             " AND pg_get_userbyid(datdba) <> %s",

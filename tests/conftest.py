@@ -11,6 +11,7 @@ from django.core.cache import cache
 from django.test import Client
 
 from apps.accounts.models import User
+from apps.audit import Actor
 from apps.projects.models import KeyScope, Membership, Organization, Project, Role
 from apps.projects.services import api_key_create
 
@@ -74,8 +75,8 @@ def make_tenant(name: str, owner_email: str) -> Tenant:
     organization = Organization.objects.create(name=name)
     owner = make_member(organization, owner_email, Role.OWNER)
     project = Project.objects.create(organization=organization, name=f"{name} web")
-    _, ingest = api_key_create(project, KeyScope.INGEST, "test ingest", created_by=owner)
-    _, read = api_key_create(project, KeyScope.READ, "test read", created_by=owner)
+    _, ingest = api_key_create(project, KeyScope.INGEST, "test ingest", by=Actor(user=owner))
+    _, read = api_key_create(project, KeyScope.READ, "test read", by=Actor(user=owner))
     return Tenant(organization, project, owner, ingest, read)
 
 

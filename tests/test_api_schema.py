@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
+from apps.api.views import ApiView
 from apps.ingestion.endpoint import ROUTES
 from apps.ingestion.schema import DESCRIPTIONS
-from apps.projects.api import ApiView
 
 pytestmark = pytest.mark.django_db
 

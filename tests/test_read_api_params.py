@@ -19,8 +19,7 @@ from drf_spectacular.generators import SchemaGenerator
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.logs.conftest import ingest as ingest_logs
-from tests.metrics.conftest import ingest as ingest_metrics
+from tests.telemetry import ingest_logs, ingest_metrics
 
 EDGE_VALUES = [
     "",

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from apps.alerts.models import AlertInstance, Heartbeat, Incident, Policy
 from apps.alerts.services import policy_create
+from apps.audit import Actor
 from apps.audit.models import AuditEvent
 from apps.projects.models import ApiKey, Invitation, Membership, Organization, Project, Role
 from apps.projects.services import invitation_create
@@ -35,7 +36,11 @@ class World:
 def world(org_a, alice) -> World:
     target = Membership.objects.get(user=make_member(org_a.organization, "tina@acme.test", Role.VIEWER))
     invitation, _ = invitation_create(
-        org_a.organization, "ivan@acme.test", Role.MEMBER, Membership.objects.get(user=alice)
+        org_a.organization,
+        "ivan@acme.test",
+        Role.MEMBER,
+        Membership.objects.get(user=alice),
+        by=Actor(user=alice),
     )
     key = ApiKey.objects.filter(project=org_a.project).first()
     policy = policy_create(org_a.project, {"name": "errors", "kind": "log_count", "spec": {}}, actor=None)

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from apps.alerts.models import AlertInstance, Incident
 from apps.alerts.services import heartbeat_create, policy_create
+from apps.audit import Actor
 from apps.audit.models import AuditEvent
 from apps.ingestion.models import IngestionSettings
 from apps.notifications.channels import channel_create
@@ -55,7 +56,11 @@ def fill(route: str, values: dict[str, str]) -> str:
 @pytest.fixture
 def a_ids(org_a, alice, bob):
     invitation, _ = invitation_create(
-        org_a.organization, "newbie@acme.test", "member", Membership.objects.get(user=alice)
+        org_a.organization,
+        "newbie@acme.test",
+        "member",
+        Membership.objects.get(user=alice),
+        by=Actor(user=alice),
     )
     return {
         "organization_id": str(org_a.organization.pk),
@@ -166,7 +171,7 @@ def assert_no_leak(response, route):
 
 
 def test_every_tenant_url_is_404_for_another_organization(mallory_client, client, org_a, org_b, a_ids):
-    _, b_manage_key = api_key_create(org_b.project, KeyScope.MANAGE, "B as code", created_by=org_b.owner)
+    _, b_manage_key = api_key_create(org_b.project, KeyScope.MANAGE, "B as code", by=Actor(user=org_b.owner))
     routes = list(tenant_routes())
     assert len(routes) > 20  # the sweep really sees the URL conf
     for route in routes:

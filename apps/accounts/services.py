@@ -11,6 +11,7 @@ from django.urls import reverse
 
 from apps import audit
 from apps.accounts.models import User
+from apps.audit import Actor
 from apps.projects.models import Organization
 from apps.projects.services import ActionRefused, organization_with_owner
 
@@ -18,7 +19,7 @@ logger = logging.getLogger(__name__)
 
 
 def user_signup(
-    email: str, password: str, organization_name: str | None, request: HttpRequest | None = None
+    email: str, password: str, organization_name: str | None, *, by: Actor
 ) -> tuple[User, Organization | None]:
     """Create the account and, unless joining by invitation, the organization it owns: one audit event."""
     try:
@@ -27,7 +28,7 @@ def user_signup(
             organization = organization_with_owner(user, organization_name) if organization_name else None
             audit.record(
                 "user.signup",
-                request=request,
+                by=by,
                 actor=user,
                 organization=organization,
                 target=user,

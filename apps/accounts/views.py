@@ -20,6 +20,7 @@ from apps.accounts import throttle
 from apps.accounts.forms import ProfileForm, SignupForm, ThrottledAuthenticationForm
 from apps.accounts.models import User
 from apps.accounts.services import login_burst_notify, password_change, user_signup
+from apps.audit import Actor
 from apps.ops.middleware import client_ip
 from apps.projects.services import ActionRefused, invitation_accept, invitation_for_token
 
@@ -36,7 +37,7 @@ def signup(request: HttpRequest) -> HttpResponse:
                 form.cleaned_data["email"],
                 form.cleaned_data["password"],
                 form.cleaned_data["organization"],
-                request,
+                by=Actor.from_request(request),
             )
         except ActionRefused as refused:
             form.add_error("email", str(refused))
@@ -118,7 +119,7 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
     if request.user.is_authenticated:
         if request.method == "POST":
             try:
-                membership = invitation_accept(token, request.user, request)  # type: ignore[arg-type]
+                membership = invitation_accept(token, request.user, by=Actor.from_request(request))  # type: ignore[arg-type]
             except ActionRefused as refused:
                 messages.error(request, str(refused))
                 return redirect("accounts:invitation-accept", token=token)
@@ -128,8 +129,10 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
     form = SignupForm(request.POST or None, with_organization=False, fixed_email=pending.email)
     if request.method == "POST" and form.is_valid():
         try:
-            user, _ = user_signup(pending.email, form.cleaned_data["password"], None, request)
-            membership = invitation_accept(token, user, request)
+            user, _ = user_signup(
+                pending.email, form.cleaned_data["password"], None, by=Actor.from_request(request)
+            )
+            membership = invitation_accept(token, user, by=Actor.from_request(request))
         except ActionRefused as refused:
             form.add_error(None, str(refused))
         else:

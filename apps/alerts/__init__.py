@@ -7,4 +7,11 @@ What other apps may use:
   and stamps `notified_at`; rows with `notify=False` were held back while their instance flapped.
 - `apps.alerts.services.incident_acknowledge` / `incident_resolve` (one-click links of notices).
 - `apps.alerts.selectors` for read-only views of policies, instances and incidents.
+
+Public surface (what other apps may import; nothing else of this app):
+  apps.alerts.models        Transition (the outbox), Policy, AlertInstance, Incident, Heartbeat
+  apps.alerts.services      incident_acknowledge, incident_resolve, policy_create
+  apps.alerts.selectors     alert_summaries and read-only views
+  apps.alerts.rulepack      rule_pack_add (every new project starts watched)
+  apps.alerts.scheduler     evaluator_lag (/health/ready)
 """

@@ -32,9 +32,9 @@ from apps.alerts.serializers import (
     policy_json,
 )
 from apps.alerts.specs import SpecError
-from apps.logs import params
-from apps.ops.errors import error_body
-from apps.projects.api import ApiView
+from apps.api import timerange as params
+from apps.api.errors import BadParameter, error_body
+from apps.api.views import ApiView
 from apps.projects.models import Project, Role
 from apps.projects.scoping import Access, get_project_for
 
@@ -74,7 +74,7 @@ class AlertsView(ApiView):
     def handle_exception(self, exc: Exception) -> Response:
         if isinstance(exc, SpecError):
             return Response(error_body(400, "Invalid input.", exc.errors), status=status.HTTP_400_BAD_REQUEST)
-        if isinstance(exc, params.BadParameter):
+        if isinstance(exc, BadParameter):
             return Response(
                 error_body(400, str(exc), {"parameter": exc.name}), status=status.HTTP_400_BAD_REQUEST
             )
@@ -193,11 +193,11 @@ class PolicyPreview(AlertsView):
             services.check_policy(policy)
         start, end = body.get("start") or "-24h", body.get("end") or "now"
         if not isinstance(start, str) or not isinstance(end, str):
-            raise params.BadParameter("start", "start and end are strings (ISO 8601 or relative like -24h).")
+            raise BadParameter("start", "start and end are strings (ISO 8601 or relative like -24h).")
         now = timezone.now()
         window = params.parse_range(start, end, now)
         if window.span > backtest.MAX_RANGE:
-            raise params.BadParameter("start", "A preview spans at most 7 days.")
+            raise BadParameter("start", "A preview spans at most 7 days.")
         return Response(backtest.backtest(policy, window.start, window.end))
 
 
@@ -219,9 +219,9 @@ class IncidentList(AlertsView):
         state = request.query_params.get("state")
         if state:
             if state not in IncidentState.values:
-                raise params.BadParameter("state", f"state must be one of {', '.join(IncidentState.values)}.")
+                raise BadParameter("state", f"state must be one of {', '.join(IncidentState.values)}.")
             incidents = incidents.filter(state=state)
-        limit = params.parse_limit(request.query_params.get("limit"), default=100, maximum=MAX_INCIDENTS)
+        limit = _parse_limit(request.query_params.get("limit"), default=100, maximum=MAX_INCIDENTS)
         return Response([incident_json(i) for i in incidents[:limit]])
 
 
@@ -319,3 +319,12 @@ class HeartbeatDetail(AlertsView):
         user, key = actor_of(request, access)
         services.heartbeat_delete(_heartbeat(project, heartbeat_id), user, key)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _parse_limit(value: str | None, *, default: int, maximum: int) -> int:
+    if value is None or value == "":
+        return default
+    # isascii: str.isdigit() also admits other scripts' digits and superscripts.
+    if not (value.isascii() and value.isdigit() and len(value) <= 9) or not 1 <= int(value) <= maximum:
+        raise BadParameter("limit", f"limit must be an integer from 1 to {maximum}.")
+    return int(value)

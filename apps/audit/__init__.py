@@ -1,6 +1,18 @@
-"""Audit log. The one entry point for writers is `apps.audit.record(...)`."""
+"""Audit log: the append-only AuditEvent and its one entry point for writers.
+
+Public surface (what other apps may import; nothing else of this app):
+  apps.audit                record(action, by=..., ...), Actor (who acts and from where: what
+                            services take instead of the HttpRequest)
+  apps.audit.selectors      AuditFilter, audit_events_for
+  apps.audit.models         AuditEvent (shown read-only by the tenant admin)
+  apps.audit.views          audit_log, audit_export (routed under an organization's pages)
+"""
 
 from typing import TYPE_CHECKING, Any
+
+from apps.audit.actor import Actor
+
+__all__ = ["Actor", "record"]
 
 if TYPE_CHECKING:
     from apps.audit.recorder import record

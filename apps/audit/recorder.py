@@ -7,8 +7,9 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from apps.audit import chain
+from apps.audit.actor import Actor
 from apps.audit.models import AuditEvent
-from apps.ops.middleware import client_ip, current_request_id
+from apps.ops.middleware import current_request_id
 
 if TYPE_CHECKING:
     from apps.projects.models import ApiKey, Organization
@@ -18,6 +19,7 @@ def record(
     action: str,
     *,
     request: HttpRequest | None = None,
+    by: Actor | None = None,
     actor: Any = None,
     organization: Organization | None = None,
     target: models.Model | None = None,
@@ -27,13 +29,16 @@ def record(
     key: ApiKey | None = None,
     extra: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    """Append one audit event. `actor` defaults to the request's signed-in user.
+    """Append one audit event. `actor` defaults to the signed-in user of `by` (or of `request`),
+    which also gives the IP address and user agent.
 
     Call it inside the same transaction as the change it describes, so that either both
     or neither are committed.
     """
-    if actor is None and request is not None and getattr(request, "user", None) is not None:
-        actor = request.user if request.user.is_authenticated else None
+    if by is None and request is not None:
+        by = Actor.from_request(request, links=False)
+    if actor is None and by is not None:
+        actor = by.user
     changes: dict[str, Any] = {}
     if before is not None:
         changes["before"] = before
@@ -53,8 +58,8 @@ def record(
         target_type=(target._meta.model_name or "") if target is not None else "",
         target_id=str(target.pk) if target is not None else "",
         target_repr=(target_repr or (str(target) if target is not None else ""))[:200],
-        ip=client_ip(request) if request is not None else None,
-        user_agent=request.META.get("HTTP_USER_AGENT", "")[:512] if request is not None else "",
+        ip=by.ip if by is not None else None,
+        user_agent=by.user_agent[:512] if by is not None else "",
         request_id=current_request_id() or "",
         changes=changes,
     )

@@ -11,14 +11,15 @@ Until plans land, every project has the defaults from the environment (RETENTION
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import OperationalError, connection, transaction
 
-from apps.ingestion.partitions import DEBUG_LEVELS, PARTITION_LOCK_KEY, WARN_LEVELS
+from apps.logs import storage as log_storage
+from apps.logs.storage import DEBUG_LEVELS, WARN_LEVELS
+from apps.metrics import storage as metric_storage
+from apps.traces import storage as span_storage
 
 logger = logging.getLogger(__name__)
 
@@ -108,79 +109,31 @@ def cutoff(project_id: int, now: datetime, kind: str) -> datetime:
 
 # --- Enforcement: dropping whole partitions ------------------------------------------------
 
-# Each range-partitioned table and the retention that bounds it. A day of logs goes when the
-# longest log class (warn+) expires; its debug and info leaves (apps.ingestion.partitions) go
-# earlier, and log_cutoffs hides each project's rows past its own plan's retention in between.
-PARTITIONED_TABLES = {
-    "logs_event": "warn",
-    "logs_count_1m": "warn",
-    "logs_count_level_1m": "warn",
-    "logs_count_service_1h": "warn",
-    "traces_span": "span",
-    "metrics_point": "point",
-    "metrics_rollup_1m": "rollup_1m",
-    "metrics_rollup_1h": "rollup_1h",
-}
-# Leaf of a day of logs (apps.ingestion.partitions) -> the level class whose retention bounds it.
-LOG_LEAVES_BY_RETENTION = {"debug": "debug", "info": "info", "unspecified": "info"}
-_UPPER_BOUND = re.compile(r"TO \('([^']+)'\)")
-PARTITIONS_SQL = """
-SELECT c.relname, pg_get_expr(c.relpartbound, c.oid)
-FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
-WHERE p.relname = %s AND p.relnamespace = 'public'::regnamespace
-"""
-
-
-def expired_partitions(table: str, cutoff: datetime) -> list[str]:
-    """Children of `table` whose whole range ends at or before `cutoff` (read from the catalog,
-    so partitions made by any app or by hand are found)."""
-    with connection.cursor() as cursor:
-        cursor.execute(PARTITIONS_SQL, [table])
-        children = cursor.fetchall()
-    expired = []
-    for name, bound in children:
-        match = _UPPER_BOUND.search(bound or "")
-        if match and datetime.fromisoformat(match.group(1)).astimezone(UTC) <= cutoff:
-            expired.append(name)
-    return sorted(expired)
-
 
 def drop_expired_partitions(now: datetime) -> list[str]:
     """Drop every partition past the longest retention of any plan; returns what was dropped.
 
-    Idempotent, and serialised with partition creation by the shared advisory lock. A partition
-    that a long query is still reading is skipped (lock_timeout) and dropped on the next run.
+    Each owner drops its own tables (a day of logs by level class first: its debug and info
+    leaves go before the day itself); log_cutoffs hides each project's rows past its own plan's
+    retention in between. Idempotent, and serialised with partition creation by the shared
+    advisory lock (apps.storage.partitions).
     """
     longest_retention = longest()
-    dropped: list[str] = []
-    for table, kind in PARTITIONED_TABLES.items():
-        cutoff = now - timedelta(days=getattr(longest_retention, f"{kind}_days"))
-        dropped += [name for name in expired_partitions(table, cutoff) if _drop(name)]
-    # Days of logs are split by level class: debug and info leaves go before the day itself.
-    for leaf, kind in LOG_LEAVES_BY_RETENTION.items():
-        cutoff = now - timedelta(days=getattr(longest_retention, f"{kind}_days"))
-        for day in expired_partitions("logs_event", cutoff):
-            if _exists(f"{day}_{leaf}") and _drop(f"{day}_{leaf}"):
-                dropped.append(f"{day}_{leaf}")
+
+    def before(days: int) -> datetime:
+        return now - timedelta(days=days)
+
+    dropped = log_storage.drop_expired(
+        debug=before(longest_retention.debug_days),
+        info=before(longest_retention.info_days),
+        warn=before(longest_retention.warn_days),
+    )
+    dropped += span_storage.drop_expired(before(longest_retention.span_days))
+    dropped += metric_storage.drop_expired(
+        points=before(longest_retention.point_days),
+        rollup_1m=before(longest_retention.rollup_1m_days),
+        rollup_1h=before(longest_retention.rollup_1h_days),
+    )
     if dropped:
         logger.info("retention: dropped %d partitions", len(dropped), extra={"partitions": dropped})
     return dropped
-
-
-def _exists(name: str) -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT to_regclass(%s)", [name])
-        return cursor.fetchone()[0] is not None
-
-
-def _drop(name: str) -> bool:
-    """DROP one partition (a name from pg_class); False when it is busy and must wait a run."""
-    try:
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [PARTITION_LOCK_KEY])
-            cursor.execute("SET LOCAL lock_timeout = '5s'")
-            cursor.execute(f'DROP TABLE IF EXISTS "{name}"')
-    except OperationalError:
-        logger.warning("retention: %s is busy, it will be dropped on the next run", name)
-        return False
-    return True

@@ -4,7 +4,7 @@ from celery import shared_task
 from django.utils import timezone
 
 from apps.billing.retention import drop_expired_partitions
-from apps.ingestion.partitions import forget_partitions
+from apps.storage.partitions import forget_partitions
 
 
 @shared_task(name="apps.billing.tasks.enforce_retention")

@@ -2,7 +2,7 @@
 per project and minute, so the overview charts and the organization home never count raw rows
 over long ranges (logs have their own counts: apps.logs.counts).
 
-The scheme, and the code (apps.logs.counts.advance), of the log counts. Each run claims the
+The scheme, and the code (apps.storage.counting), of the log counts. Each run claims the
 watermark row (FOR UPDATE SKIP LOCKED: a concurrent run returns at once), recounts whole minutes
 from `counted_until - late window` up to the last finished minute and *replaces* their counts
 (INSERT ... ON CONFLICT DO UPDATE), so a second run or a redone crashed run writes the same numbers.
@@ -10,7 +10,7 @@ A first run starts at the longest span/point retention and catches up chunk by c
 budget.
 Rows arriving later than the late window (a backfill, an exporter that was offline) are noted by
 ingestion in dashboards_event_count_stale, in the same transaction as the rows
-(apps.logs.counts.note_late_rows); each run recounts the noted minutes of the noted projects.
+(note_late_rows below); each run recounts the noted minutes of the noted projects.
 """
 
 from __future__ import annotations
@@ -22,28 +22,31 @@ from django.db import connection, transaction
 from django.db.backends.utils import CursorWrapper
 
 from apps.billing import retention
-from apps.logs.counts import RUN_BUDGET_SECONDS, CountRun, CountTable, advance, floor_minute
+from apps.metrics.selectors import POINT_ROWS
+from apps.storage import counting
+from apps.storage.counting import RUN_BUDGET_SECONDS, CountRun, CountTable, advance, floor_minute
+from apps.traces.selectors import SPAN_ROWS
 
 SPAN_STATUS_ERROR = 2
 
 # project_id = ANY(...) lets (project_id, start_ts) and (project_id, series_id, ts) serve a narrow
-# window per project; the BRIN index on metrics_point.ts helps the same way.
-RECOUNT = """
+# window per project; the BRIN index on the points' ts helps the same way.
+RECOUNT = f"""
 INSERT INTO dashboards_event_count_1m AS c (project_id, minute, spans, span_errors, points)
 SELECT project_id, minute, sum(spans), sum(span_errors), sum(points) FROM (
     SELECT project_id, date_trunc('minute', start_ts) AS minute, count(*) AS spans,
            count(*) FILTER (WHERE status_code = %(error)s) AS span_errors, 0 AS points
-    FROM traces_span WHERE project_id = ANY(%(ids)s) AND start_ts >= %(start)s AND start_ts < %(end)s
+    FROM {SPAN_ROWS} s WHERE project_id = ANY(%(ids)s) AND start_ts >= %(start)s AND start_ts < %(end)s
     GROUP BY 1, 2
     UNION ALL
     SELECT project_id, date_trunc('minute', ts), 0, 0, count(*)
-    FROM metrics_point WHERE project_id = ANY(%(ids)s) AND ts >= %(start)s AND ts < %(end)s
+    FROM {POINT_ROWS} p WHERE project_id = ANY(%(ids)s) AND ts >= %(start)s AND ts < %(end)s
     GROUP BY 1, 2
 ) AS minutes GROUP BY 1, 2
 ON CONFLICT (project_id, minute) DO UPDATE
 SET spans = EXCLUDED.spans, span_errors = EXCLUDED.span_errors, points = EXCLUDED.points
 WHERE (c.spans, c.span_errors, c.points) <> (EXCLUDED.spans, EXCLUDED.span_errors, EXCLUDED.points)
-"""
+"""  # noqa: S608 (constants)
 
 
 def count_events(now: datetime | None = None, budget: float = RUN_BUDGET_SECONDS) -> CountRun:
@@ -51,6 +54,12 @@ def count_events(now: datetime | None = None, budget: float = RUN_BUDGET_SECONDS
     run = advance(EVENT_COUNTS, now, budget)
     _forget_expired(floor_minute(now or datetime.now(UTC)))
     return run
+
+
+def note_late_rows(cursor: Any, project_id: int, timestamps: list[datetime], now: datetime) -> None:
+    """Called by ingestion inside its write transaction with the times of a batch's spans or
+    points: the minutes of rows too late for the regular recount are noted for the next run."""
+    counting.note_late_rows(cursor, project_id, timestamps, now, EVENT_COUNTS.stale)
 
 
 def recount(

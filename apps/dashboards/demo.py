@@ -3,9 +3,10 @@ hours of telemetry from a simulated shop (apps.dashboards.demo_shop), then a bea
 trickle coming so its dashboards stay alive.
 
 Design note.
-* Same path as real data: the simulation builds OTLP Export*ServiceRequest messages, the OTLP
-  decoders turn them into a Batch (validation, limits, redaction), the writer COPYs it into the
-  day partitions, and the live layer announces it. Nothing here writes a telemetry row itself.
+* Same path as real data: the simulation builds OTLP Export*ServiceRequest messages and hands
+  them to the ingestion service (apps.ingestion.services.store_otlp), which decodes them
+  (validation, limits, redaction), writes them and announces them to live pages, as its
+  endpoints do — only without a key's quota. Nothing here writes a telemetry row itself.
 * The flag is a DemoFeed row. `filled_until` says how far the data goes: a second fill only adds
   what is missing, and each trickle step claims [filled_until, now) with a compare-and-set, so
   no range is ever written twice. The trickle stops for a project nobody viewed for a day
@@ -24,15 +25,13 @@ from django.db import DatabaseError
 from django.utils import timezone
 
 from apps.dashboards import counts as event_counts
-from apps.dashboards import live
 from apps.dashboards.demo_shop import Telemetry, simulate
 from apps.dashboards.models import IDLE_AFTER, DemoFeed
-from apps.ingestion import otlp_decode, writer
-from apps.ingestion.cleaning import Cleaner
-from apps.ingestion.redaction import redactor_for
+from apps.ingestion import services as ingestion
 from apps.logs import counts
 from apps.metrics import rollups
 from apps.projects.models import Organization, Project
+from apps.storage.counting import floor_minute
 
 logger = logging.getLogger(__name__)
 
@@ -64,15 +63,10 @@ class Written:
 
 
 def write(project_id: int, telemetry: Telemetry) -> Written:
-    """Decode each OTLP request as the endpoint would, store it, then announce it to dashboards."""
-    cleaner = Cleaner(redactor_for(project_id))
-    logs = otlp_decode.decode_logs(project_id, telemetry.logs, cleaner)
-    spans = otlp_decode.decode_traces(project_id, telemetry.traces, cleaner)
-    metrics = otlp_decode.decode_metrics(project_id, telemetry.metrics, cleaner)
-    for batch in (logs, spans, metrics):
-        if batch.accepted:
-            writer.write_batch(project_id, batch)
-            live.announce_batch(project_id, batch)
+    """Store each OTLP request through the ingestion service, as its endpoints would."""
+    logs = ingestion.store_otlp(project_id, "logs", telemetry.logs)
+    spans = ingestion.store_otlp(project_id, "traces", telemetry.traces)
+    metrics = ingestion.store_otlp(project_id, "metrics", telemetry.metrics)
     return Written(len(logs.logs), len(spans.spans), len(metrics.points))
 
 
@@ -123,7 +117,7 @@ def fill(project: Project, hours: float = DEFAULT_HOURS, now: datetime | None = 
 def _recount(project_id: int, start: datetime, end: datetime) -> None:
     """Counts and rollups of a backfilled range: the beat tasks only look back from their
     watermarks by a late window, and these minutes may lie further back."""
-    first, last = counts.floor_minute(start), counts.floor_minute(end) + timedelta(minutes=1)
+    first, last = floor_minute(start), floor_minute(end) + timedelta(minutes=1)
     try:
         counts.recount(first, last, project_ids=[project_id])
         event_counts.recount(first, last, project_ids=[project_id])

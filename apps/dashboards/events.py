@@ -60,7 +60,7 @@ def _event(kind: str, count: int, at: int) -> LiveEvent:
 
 
 def logs_event(rows: list[tuple[Any, ...]], at: int) -> LiveEvent:
-    """Rows in apps.ingestion.writer.LOG_COPY column order: (project_id, ts, observed_ts, level,
+    """Rows in apps.logs.storage.COPY column order: (project_id, ts, observed_ts, level,
     service, trace_id, span_id, message, attributes, resource); times as apps.ingestion.batch's
     pg_micros."""
     event = _event("logs", len(rows), at)
@@ -127,7 +127,7 @@ def _fragment(value: Any) -> Any:
 
 
 def spans_event(rows: list[tuple[Any, ...]], at: int) -> LiveEvent:
-    """Rows in apps.ingestion.writer.SPAN_COPY order: trace_id at 1, status_code at 9, service at 11."""
+    """Rows in apps.traces.storage.COPY order: trace_id at 1, status_code at 9, service at 11."""
     event = _event("spans", len(rows), at)
     failed = [row for row in rows if row[9] == STATUS_ERROR]
     event["errors"] = len(failed)

@@ -1,11 +1,12 @@
 """Read selectors of the organization home and the project overview: figures at a glance.
 
 Cost model. Nothing here counts raw rows over long ranges: logs come from the per-minute counts
-of apps.logs.counts (logs_count_level_1m), spans and metric points from those of
+of apps.logs.counts (its level rollup), spans and metric points from those of
 apps.dashboards.counts (dashboards_event_count_1m), each up to its watermark; only the
 uncounted tail (normally the last minute or two) and the partial minutes at a range's edges are
-read from the raw tables. Every figure of the org home is one query for all projects
-(`project_id = ANY(...)`), never one per project.
+read from the raw rows, through the relations their owners publish (apps.logs.selectors.LOG_ROWS,
+apps.traces.selectors.SPAN_ROWS, apps.metrics.selectors.POINT_ROWS). Every figure of the org
+home is one query for all projects (`project_id = ANY(...)`), never one per project.
 """
 
 from __future__ import annotations
@@ -16,11 +17,15 @@ from typing import Any
 
 from django.db import connection
 
+from apps.api.timerange import TimeRange
 from apps.billing import retention
 from apps.dashboards import counts as event_counts
-from apps.logs.counts import floor_minute
-from apps.logs.params import TimeRange
+from apps.logs import counts as log_counts
+from apps.logs.selectors import LOG_LEVEL_MINUTES, LOG_ROWS
 from apps.logs.stats import ORIGIN, bucket_starts, log_stats
+from apps.metrics.selectors import POINT_ROWS, SERIES_ROWS, series_names_present
+from apps.storage.counting import floor_minute
+from apps.traces.selectors import SPAN_ROWS
 
 GLANCE = timedelta(minutes=15)  # the org home's "now": rates and ratios over this window
 SPARK_MINUTES = 60  # the org home's sparkline: logs per minute over the last hour
@@ -65,36 +70,36 @@ class ProjectGlance:
 
 # --- Organization home ------------------------------------------------------------------------
 
-# Counted minutes from the level rollup, the tail after the watermark from logs_event.
-GLANCE_LOGS = """
+# Counted minutes from the level rollup, the tail after the watermark from the raw log rows.
+GLANCE_LOGS = f"""
 SELECT project_id, minute, sum(n)::bigint, (sum(n) FILTER (WHERE level >= %(error)s))::bigint FROM (
-    SELECT project_id, minute, level, count AS n FROM logs_count_level_1m
+    SELECT project_id, minute, level, count AS n FROM {LOG_LEVEL_MINUTES} c
     WHERE project_id = ANY(%(ids)s) AND minute >= %(start)s AND minute < %(counted)s
     UNION ALL
-    SELECT project_id, date_trunc('minute', ts), level, 1 FROM logs_event
+    SELECT project_id, date_trunc('minute', ts), level, 1 FROM {LOG_ROWS} l
     WHERE project_id = ANY(%(ids)s) AND ts >= %(counted)s AND ts < %(end)s
 ) AS minutes GROUP BY 1, 2
-"""
+"""  # noqa: S608 (constants)
 # Spans and points: counted minutes, then the tail after the event-count watermark from raw rows.
-GLANCE_EVENTS = """
+GLANCE_EVENTS = f"""
 SELECT project_id, sum(spans)::bigint, sum(points)::bigint FROM (
     SELECT project_id, spans, points FROM dashboards_event_count_1m
     WHERE project_id = ANY(%(ids)s) AND minute >= %(since)s AND minute < %(events_counted)s
     UNION ALL
-    SELECT project_id, count(*), 0 FROM traces_span
+    SELECT project_id, count(*), 0 FROM {SPAN_ROWS} s
     WHERE project_id = ANY(%(ids)s) AND start_ts >= %(events_counted)s AND start_ts < %(end)s GROUP BY 1
     UNION ALL
-    SELECT project_id, 0, count(*) FROM metrics_point
+    SELECT project_id, 0, count(*) FROM {POINT_ROWS} p
     WHERE project_id = ANY(%(ids)s) AND ts >= %(events_counted)s AND ts < %(end)s GROUP BY 1
 ) AS parts GROUP BY 1
-"""
+"""  # noqa: S608 (constants)
 # One index probe per project and table: has it ever received anything?
-HAS_DATA = """
+HAS_DATA = f"""
 SELECT p.id FROM unnest(%(ids)s::bigint[]) AS p(id)
-WHERE EXISTS (SELECT 1 FROM logs_event l WHERE l.project_id = p.id)
-   OR EXISTS (SELECT 1 FROM traces_span s WHERE s.project_id = p.id)
-   OR EXISTS (SELECT 1 FROM metrics_series m WHERE m.project_id = p.id)
-"""
+WHERE EXISTS (SELECT 1 FROM {LOG_ROWS} l WHERE l.project_id = p.id)
+   OR EXISTS (SELECT 1 FROM {SPAN_ROWS} s WHERE s.project_id = p.id)
+   OR EXISTS (SELECT 1 FROM {SERIES_ROWS} m WHERE m.project_id = p.id)
+"""  # noqa: S608 (constants)
 
 
 def organization_glance(project_ids: list[int], now: datetime | None = None) -> dict[int, ProjectGlance]:
@@ -111,7 +116,7 @@ def organization_glance(project_ids: list[int], now: datetime | None = None) -> 
         "end": end,
         "error": ERROR_LEVEL,
     }
-    params["counted"] = min(max(_logs_counted_until() or start, start), end)
+    params["counted"] = min(max(log_counts.counted_until() or start, start), end)
     params["events_counted"] = min(max(event_counts.counted_until() or since, since), end)
     with connection.cursor() as cursor:
         cursor.execute(GLANCE_LOGS, params)
@@ -130,13 +135,6 @@ def organization_glance(project_ids: list[int], now: datetime | None = None) -> 
     return glance
 
 
-def _logs_counted_until() -> datetime | None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT counted_until FROM logs_count_watermark WHERE id = 1")
-        row = cursor.fetchone()
-    return row[0] if row else None
-
-
 # --- Project overview -------------------------------------------------------------------------
 
 # Counted minutes of spans and points per chart bucket; each kind within its retention. (A sum of
@@ -151,18 +149,18 @@ WHERE project_id = %(project_id)s AND minute >= %(start)s AND minute < %(end)s
 GROUP BY 1
 """
 # The partial minutes at the edges and the tail after the watermark, from the raw tables.
-RAW_PER_BUCKET = """
+RAW_PER_BUCKET = f"""
 SELECT extract(epoch FROM date_bin(%(bucket)s, start_ts, %(origin)s))::bigint, count(*),
        count(*) FILTER (WHERE status_code = %(error)s), 0
-FROM traces_span
+FROM {SPAN_ROWS} s
 WHERE project_id = %(project_id)s AND start_ts >= greatest(%(start)s, %(span_cutoff)s) AND start_ts < %(end)s
 GROUP BY 1
 UNION ALL
 SELECT extract(epoch FROM date_bin(%(bucket)s, ts, %(origin)s))::bigint, 0, 0, count(*)
-FROM metrics_point
+FROM {POINT_ROWS} p
 WHERE project_id = %(project_id)s AND ts >= greatest(%(start)s, %(point_cutoff)s) AND ts < %(end)s
 GROUP BY 1
-"""
+"""  # noqa: S608 (constants)
 BUCKET_FIELDS = ("logs", "log_errors", "spans", "span_errors", "points")
 
 
@@ -237,11 +235,5 @@ def has_telemetry(project_id: int) -> bool:
 def latency_metric(project_id: int) -> tuple[str, float] | None:
     """The HTTP server latency histogram the project reports, by OTel semantic conventions:
     (name, factor to milliseconds), or None."""
-    names = [name for name, _ in LATENCY_METRICS]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT DISTINCT name FROM metrics_series WHERE project_id = %s AND name = ANY(%s)",
-            [project_id, names],
-        )
-        present = {row[0] for row in cursor.fetchall()}
+    present = series_names_present(project_id, [name for name, _ in LATENCY_METRICS])
     return next(((name, factor) for name, factor in LATENCY_METRICS if name in present), None)

@@ -29,9 +29,9 @@ import orjson
 from django.conf import settings
 from django.db import close_old_connections
 
+from apps.api.errors import error_body
 from apps.ingestion import endpoint
 from apps.ingestion.body import charset, declared_length, max_body_bytes, media_type
-from apps.ops.errors import error_body
 from apps.ops.metrics import record_request
 from apps.ops.middleware import bound_request_id, request_id_for
 from apps.projects.authentication import key_from_values

@@ -18,7 +18,7 @@ from django.conf import settings
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Log rows carry their two times (ts, observed_ts) as PostgreSQL stores a timestamptz: integer
-# microseconds since 2000-01-01 UTC. Binary COPY sends that as int8 (writer.LOG_TYPES), byte for
+# microseconds since 2000-01-01 UTC. Binary COPY sends that as int8 (apps.logs.storage.TYPES), byte for
 # byte timestamptz's binary form, so no datetime is made per record and none is taken apart again
 # by psycopg (~5 % of a 1,000-record OTLP request). What needs a datetime converts at its edge
 # (pg_datetime): retention cutoffs, partitions, late-row notes, live events.

@@ -9,15 +9,12 @@ in memory before it is refused with 413.
 from __future__ import annotations
 
 import zlib
-from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.utils.http import parse_header_parameters
 
 from apps.ingestion.errors import IngestError
-
-if TYPE_CHECKING:
-    from apps.ingestion.endpoint import IngestRequest
+from apps.ingestion.transport import IngestRequest
 
 
 def max_body_bytes() -> int:

@@ -12,13 +12,16 @@ counts a 301 as success and drops the data.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import orjson
 
+from apps.api.errors import error_body
 from apps.ingestion import otlp, services
 from apps.ingestion.errors import IngestError
-from apps.ops.errors import error_body
+from apps.ingestion.transport import IngestRequest, Reply
+
+__all__ = ["ROUTES", "IngestRequest", "Reply", "Route", "handle"]  # transports use these
 
 
 @dataclass(frozen=True)
@@ -55,25 +58,6 @@ NATIVE_TYPES = {
 # HTTP status -> google.rpc.Code in OTLP error bodies. Only 429/503 invite the exporter to retry.
 GRPC_CODES = {400: 3, 401: 16, 403: 7, 405: 12, 413: 3, 415: 3, 422: 3, 429: 8, 503: 14}
 JSON_TYPE = "application/json"
-
-
-@dataclass(frozen=True)
-class IngestRequest:
-    method: str
-    content_type: str  # the media type, lowercased, without parameters
-    content_encoding: str  # lowercased; "" when absent
-    content_length: str  # as declared; "" when absent (chunked)
-    secret: str | None  # the API key from Authorization: Bearer or X-API-Key
-    body: bytes  # as received (compressed or not), at most the body cap + 1 bytes
-    charset: str = ""  # the Content-Type's charset parameter, lowercased; "" when absent
-
-
-@dataclass
-class Reply:
-    status: int
-    content_type: str
-    body: bytes
-    headers: dict[str, str] = field(default_factory=dict)
 
 
 def handle(route: Route, request: IngestRequest) -> Reply:

@@ -9,7 +9,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, tzinfo
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.db import DatabaseError
 
@@ -21,11 +21,9 @@ from apps.ingestion.body import max_decompressed_bytes, read_body
 from apps.ingestion.cleaning import Cleaner
 from apps.ingestion.errors import IngestError
 from apps.ingestion.redaction import redactor_for
+from apps.ingestion.transport import IngestRequest
 from apps.projects.authentication import KeyIdentity, authenticate_key
 from apps.projects.models import KeyScope
-
-if TYPE_CHECKING:
-    from apps.ingestion.endpoint import IngestRequest
 
 logger = logging.getLogger(__name__)
 
@@ -123,9 +121,7 @@ def ingest_prom(request: IngestRequest, identity: KeyIdentity) -> Batch:
 
 def store(identity: KeyIdentity, batch: Batch) -> None:
     """Quota, rate limit, write, announce. Raises IngestError (429/503); returns after COMMIT."""
-    cutoffs = retention.log_cutoffs(identity.project_id, datetime.now(UTC))
-    batch.reject_logs_before(cutoffs.of, cutoffs.newest)
-    count = batch.accepted
+    count = _keep_retained(identity.project_id, batch)
     if not count:
         return
     decision = quota.check(identity.project_id, count)
@@ -145,5 +141,27 @@ def store(identity: KeyIdentity, batch: Batch) -> None:
             code="rate_limited",
             retry_after=rate.retry_after,
         )
-    writer.write_batch(identity.project_id, batch)
-    live.announce_batch(identity.project_id, batch)
+    _write(identity.project_id, batch)
+
+
+def store_otlp(project_id: int, signal: str, message: Any) -> Batch:
+    """Decode one OTLP Export*ServiceRequest message (`signal`: logs, metrics or traces) as the
+    endpoints do — validation, limits, redaction, retention — then write and announce it. For
+    telemetry Vigil makes itself (the demo): no key, so no quota or rate limit. Raises
+    IngestError (503); returns after COMMIT."""
+    batch = OTLP_DECODERS[signal](project_id, message, _cleaner(project_id))
+    if _keep_retained(project_id, batch):
+        _write(project_id, batch)
+    return batch
+
+
+def _keep_retained(project_id: int, batch: Batch) -> int:
+    """Reject the logs already past retention; returns the records left."""
+    cutoffs = retention.log_cutoffs(project_id, datetime.now(UTC))
+    batch.reject_logs_before(cutoffs.of, cutoffs.newest)
+    return batch.accepted
+
+
+def _write(project_id: int, batch: Batch) -> None:
+    writer.write_batch(project_id, batch)
+    live.announce_batch(project_id, batch)

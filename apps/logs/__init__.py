@@ -1,0 +1,13 @@
+"""Logs: owner of logs_event and the log count tables; search, stats and patterns.
+
+Public surface (what other apps may import; nothing else of this app):
+  apps.logs.storage         ensure_partitions, copy_logs, COPY/TYPES/TS_COLUMN, drop_expired,
+                            DEBUG_LEVELS, WARN_LEVELS (partitions, the COPY, the retention drop)
+  apps.logs.selectors       search_logs, log_patterns, trace_logs, level_name, LOG_ROWS,
+                            LOG_LEVEL_MINUTES (reads; other apps never name our tables)
+  apps.logs.stats           log_stats, bucket_starts, ORIGIN
+  apps.logs.counts          count_logs, recount, counted_until, note_late_rows,
+                            note_late_range (the log counts; the scheme is apps.storage.counting)
+  apps.logs.query           parse, QuerySyntaxError (the search language)
+  apps.logs.matcher         compile_matcher, Predicate (the language over one record)
+"""

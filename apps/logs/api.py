@@ -7,20 +7,18 @@ error shape; a query syntax error carries {"position", "expected"} in details.
 
 from __future__ import annotations
 
-from typing import Any
-
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.api.errors import BadParameter, BadRequest
+from apps.api.timerange import TimeRange, parse_range
+from apps.api.views import ApiView
 from apps.logs import params
 from apps.logs.query import Node, QuerySyntaxError, parse
 from apps.logs.selectors import PATTERN_ORDERS, log_patterns, search_logs
 from apps.logs.stats import log_stats
-from apps.ops.errors import error_body
-from apps.projects.api import ApiView
 from apps.projects.scoping import get_project_for
 
 RANGE_PARAMETERS = [
@@ -28,12 +26,6 @@ RANGE_PARAMETERS = [
     OpenApiParameter("start", str, description="ISO 8601 or relative (-15m, -24h, -7d); default end - 1h."),
     OpenApiParameter("end", str, description="ISO 8601 or relative; default now."),
 ]
-
-
-class BadRequest(Exception):
-    def __init__(self, message: str, details: Any) -> None:
-        super().__init__(message)
-        self.details = details
 
 
 def _query(request: Request) -> Node | None:
@@ -44,22 +36,11 @@ def _query(request: Request) -> Node | None:
         raise BadRequest(str(exc), {"position": exc.position, "expected": exc.expected}) from None
 
 
-def _range(request: Request) -> params.TimeRange:
-    return params.parse_range(request.query_params.get("start"), request.query_params.get("end"))
+def _range(request: Request) -> TimeRange:
+    return parse_range(request.query_params.get("start"), request.query_params.get("end"))
 
 
-class LogsView(ApiView):
-    def handle_exception(self, exc: Exception) -> Response:
-        if isinstance(exc, BadRequest):
-            return Response(error_body(400, str(exc), exc.details), status=status.HTTP_400_BAD_REQUEST)
-        if isinstance(exc, params.BadParameter):
-            return Response(
-                error_body(400, str(exc), {"parameter": exc.name}), status=status.HTTP_400_BAD_REQUEST
-            )
-        return super().handle_exception(exc)
-
-
-class LogSearch(LogsView):
+class LogSearch(ApiView):
     @extend_schema(
         parameters=[
             *RANGE_PARAMETERS,
@@ -86,7 +67,7 @@ class LogSearch(LogsView):
         )
 
 
-class LogStats(LogsView):
+class LogStats(ApiView):
     @extend_schema(
         parameters=[*RANGE_PARAMETERS, OpenApiParameter("top", int, description="Services listed (1-100).")],
         responses=OpenApiTypes.OBJECT,
@@ -99,7 +80,7 @@ class LogStats(LogsView):
         return Response(log_stats(project.pk, query, window, top=top))
 
 
-class LogPatterns(LogsView):
+class LogPatterns(ApiView):
     @extend_schema(
         parameters=[
             *RANGE_PARAMETERS,
@@ -117,7 +98,7 @@ class LogPatterns(LogsView):
         sample = params.parse_limit(request.query_params.get("sample"), default=20_000, maximum=100_000)
         order = request.query_params.get("order") or "count"
         if order not in PATTERN_ORDERS:
-            raise params.BadParameter("order", "order must be count or new.")
+            raise BadParameter("order", "order must be count or new.")
         report = log_patterns(project.pk, query, window, sample=sample, limit=limit, order=order)
         return Response(
             {

@@ -47,7 +47,7 @@ TRIGRAM = "USING gin (message gin_trgm_ops)"
 TRACE = "(project_id, trace_id)"
 TRACE_BLOOM = "logs_event_trace_bloom"  # the parent of the open partitions' bloom indexes (migration 0004)
 # Leaves only: a day is either one plain partition (made before level sub-partitioning) or a
-# partitioned table whose leaves are its level classes (apps.ingestion.partitions).
+# partitioned table whose leaves are its level classes (apps.logs.storage).
 _PARTITION_RE = re.compile(r"^logs_event_p(\d{8})(?:_(?:unspecified|debug|info|warn))?$")
 
 

@@ -15,13 +15,21 @@ from typing import Any, TypedDict
 import orjson
 from django.db import connection, transaction
 
+from apps.api.timerange import TimeRange
 from apps.billing import retention
 from apps.logs.indexes import SLICE, trace_bloom_days
-from apps.logs.params import Cursor, TimeRange
+from apps.logs.params import Cursor
 from apps.logs.query import And, Node, Not, Or, Text
 from apps.logs.sql import compile_for_project
 
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # slices align to UTC midnight (SLICE divides a day)
+
+# Relations other apps' queries may read from, so a figure that combines logs with spans and
+# points (apps.dashboards.summary) stays one statement without naming our tables. Simple
+# projections: PostgreSQL pulls them up, so partitions are pruned and indexes used as if the
+# table were named. Filter on project_id first.
+LOG_ROWS = "(SELECT project_id, ts, level FROM logs_event)"
+LOG_LEVEL_MINUTES = "(SELECT project_id, minute, level, count FROM logs_count_level_1m)"
 
 LEVEL_NAMES = ("unspecified", "trace", "debug", "info", "warn", "error", "fatal")
 
@@ -223,6 +231,7 @@ def trace_logs(project_id: int, trace_id: str, limit: int) -> list[dict[str, Any
         {
             "ts": ts,
             "level": level,
+            "level_name": level_name(level),  # so pages need not know the severity classes
             "service": service,
             "span_id": span_id,
             "message": message,

@@ -17,9 +17,9 @@ from typing import Any, TypedDict
 
 from django.db import connection
 
+from apps.api.timerange import TimeRange
 from apps.billing import retention
 from apps.logs.counts import floor_hour, floor_minute
-from apps.logs.params import TimeRange
 from apps.logs.query import And, Equals, Level, Node, Not, Or
 from apps.logs.selectors import LEVEL_NAMES
 from apps.logs.sql import compile_condition, compile_for_project

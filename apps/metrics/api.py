@@ -12,9 +12,9 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.api.views import ApiView
 from apps.metrics.query import AGGS, epoch_seconds, parse_query
 from apps.metrics.selectors import metric_list_for, metric_query_run
-from apps.projects.api import ApiView
 from apps.projects.scoping import get_project_for
 
 QUERY_PARAMETERS = [

@@ -40,9 +40,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.http import QueryDict
-from rest_framework.exceptions import ValidationError
 
-from apps.logs.params import BadParameter, parse_text, parse_time
+from apps.api.errors import BadParameter, InvalidInput
+from apps.api.timerange import parse_text, parse_time
 from apps.metrics.rollups import EPOCH, HOUR, MINUTE, floor_to
 
 AGGS = ("avg", "sum", "min", "max", "count", "rate", "p50", "p90", "p95", "p99")
@@ -96,7 +96,7 @@ def parse_query(params: QueryDict, now: datetime) -> MetricQuery:
     group_by = _group_by(params, errors)
     label_filters = _label_filters(params, errors)
     if errors:
-        raise ValidationError(errors)
+        raise InvalidInput(errors)
     resolution, step = resolution_for(step)
     return MetricQuery(
         name=name,

@@ -32,7 +32,7 @@ from django.db import connection, transaction
 from django.db.backends.utils import CursorWrapper
 from django.utils import timezone
 
-from apps.metrics.partitions import ensure_rollup_partitions, periods_between
+from apps.metrics.storage import ensure_rollup_partitions, periods_between
 
 WATERMARK = "metrics"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -15,13 +15,17 @@ from datetime import UTC, datetime
 from typing import Any, TypedDict
 
 from django.db import connection, transaction
-from rest_framework.exceptions import ValidationError
 
+from apps.api.errors import InvalidInput
 from apps.billing import retention
 from apps.metrics.query import PERCENTILES, MetricQuery, bucket_quantile
 from apps.metrics.rollups import EPOCH, HOUR, MINUTE, PARTIALS, floor_to, partials_params, rolled_until
 
 MAX_SERIES = 10_000
+# Relations other apps' queries may read points and series from (apps.dashboards: counts per
+# minute, "has it data"); simple projections that PostgreSQL pulls up, so partitions are pruned.
+POINT_ROWS = "(SELECT project_id, ts FROM metrics_point)"
+SERIES_ROWS = "(SELECT project_id, name FROM metrics_series)"
 # The columns each agg reads: narrow rows keep the chart's sort in memory and the scan index-only.
 AGG_COLUMNS = {
     "avg": "sum, count",
@@ -94,7 +98,7 @@ def series_for(project_id: int, query: MetricQuery) -> list[Series]:
         cursor.execute(sql + " ORDER BY id LIMIT %s", [*params, MAX_SERIES + 1])
         rows = cursor.fetchall()
     if len(rows) > MAX_SERIES:
-        raise ValidationError({"name": f"more than {MAX_SERIES} series match: add label filters"})
+        raise InvalidInput({"name": f"more than {MAX_SERIES} series match: add label filters"})
     series = [Series(row[0], _kind(row[1], row[2], row[3]), _labels(row[4])) for row in rows]
     if not series:
         return []
@@ -122,7 +126,7 @@ def metric_query_run(project_id: int, query: MetricQuery) -> tuple[str | None, l
         return None, []
     kind = series[0].kind
     if query.agg not in ALLOWED[kind]:
-        raise ValidationError({"agg": f"agg={query.agg} is not defined for a {kind} metric"})
+        raise InvalidInput({"agg": f"agg={query.agg} is not defined for a {kind} metric"})
     groups = _groups(series, query.group_by)
     bounds = _group_bounds(project_id, query, groups) if query.agg in PERCENTILES else {}
     sql, params = _chart_sql(project_id, query, kind, groups, bounds)
@@ -347,7 +351,7 @@ def metric_window_values(
     Reads 1m rollups up to the rollup watermark and raw points after it, like a chart. `start` is
     taken down to its minute (rollup rows are whole minutes), so the window may be up to a minute
     longer than asked; the bucket origin is that minute, which puts the window in one step.
-    Returns [] for a metric without series; raises ValidationError for an agg its kind lacks.
+    Returns [] for a metric without series; raises InvalidInput for an agg its kind lacks.
     """
     start = floor_to(start, MINUTE)
     span = end - start
@@ -367,7 +371,7 @@ def metric_window_values(
         return []
     kind = series[0].kind
     if agg not in ALLOWED[kind]:
-        raise ValidationError({"agg": f"agg={agg} is not defined for a {kind} metric"})
+        raise InvalidInput({"agg": f"agg={agg} is not defined for a {kind} metric"})
     groups = _groups(series, query.group_by)
     bounds = _group_bounds(project_id, query, groups) if agg in PERCENTILES else {}
     sql, params = _chart_sql(project_id, query, kind, groups, bounds)
@@ -382,3 +386,13 @@ def metric_window_values(
         WindowValue(labels, found.get(json.dumps(labels, sort_keys=True)))
         for _, labels in sorted(labels_of.items())
     ]
+
+
+def series_names_present(project_id: int, names: list[str]) -> set[str]:
+    """Which of `names` the project has a series of."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT DISTINCT name FROM metrics_series WHERE project_id = %s AND name = ANY(%s)",
+            [project_id, names],
+        )
+        return {row[0] for row in cursor.fetchall()}

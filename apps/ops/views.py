@@ -14,8 +14,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
+from apps.api.errors import error_body, json_error
 from apps.ops import health, metrics
-from apps.ops.errors import error_body, json_error
 
 logger = logging.getLogger(__name__)
 

@@ -27,6 +27,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
 from apps.accounts.models import User
+from apps.audit import Actor
 from apps.projects import services
 from apps.projects.models import ApiKey, ApiKeyQuerySet, Invitation, Membership, Organization, Project, Role
 from apps.projects.services import ActionRefused
@@ -156,15 +157,17 @@ class ProjectAdminBase(ServiceBackedAdmin):
     def save_model(self, request: HttpRequest, obj: Project, form: forms.ModelForm, change: bool) -> None:
         with refused_by_service():
             if not change:
-                adopt(obj, services.project_create(obj.organization, obj.name, request=request))
+                adopt(
+                    obj, services.project_create(obj.organization, obj.name, by=Actor.from_request(request))
+                )
             elif "name" in form.changed_data:
                 project = _original(obj)
-                services.project_rename(project, obj.name, request=request)
+                services.project_rename(project, obj.name, by=Actor.from_request(request))
                 adopt(obj, project)
 
     def delete_model(self, request: HttpRequest, obj: Project) -> None:
         with refused_by_service():
-            services.project_delete(obj, request=request)
+            services.project_delete(obj, by=Actor.from_request(request))
 
 
 @admin.action(description="Revoke selected keys", permissions=["revoke"])
@@ -172,7 +175,7 @@ def revoke_keys(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: Qu
     active = list(cast(ApiKeyQuerySet, queryset).active().select_related("project__organization"))
     with refused_by_service():
         for key in active:
-            services.api_key_revoke(key, request=request)
+            services.api_key_revoke(key, by=Actor.from_request(request))
     skipped = queryset.count() - len(active)
     note = f" ({skipped} already revoked)" if skipped else ""
     modeladmin.message_user(request, f"Revoked {len(active)} key(s){note}.", messages.SUCCESS)
@@ -237,13 +240,13 @@ class MembershipAdminBase(ServiceBackedAdmin):
         membership = _original(obj)
         actor = self.acting_membership(request, membership.organization)
         with refused_by_service():
-            services.membership_set_role(actor, membership, obj.role, request=request)
+            services.membership_set_role(actor, membership, obj.role, by=Actor.from_request(request))
         adopt(obj, membership)
 
     def delete_model(self, request: HttpRequest, obj: Membership) -> None:
         actor = self.acting_membership(request, obj.organization)
         with refused_by_service():
-            services.membership_remove(actor, obj, request=request)
+            services.membership_remove(actor, obj, by=Actor.from_request(request))
 
 
 class InvitationForm(forms.ModelForm):
@@ -289,7 +292,7 @@ class InvitationAdminBase(ServiceBackedAdmin):
         actor = self.acting_membership(request, obj.organization)
         with refused_by_service():
             invitation, _token = services.invitation_create(
-                obj.organization, obj.email, obj.role, actor, request=request
+                obj.organization, obj.email, obj.role, actor, by=Actor.from_request(request)
             )
         adopt(obj, invitation)
         # The link itself is not repeated here: a message waits in a cookie or the session until
@@ -298,7 +301,7 @@ class InvitationAdminBase(ServiceBackedAdmin):
 
     def delete_model(self, request: HttpRequest, obj: Invitation) -> None:
         with refused_by_service():
-            services.invitation_revoke(obj, request=request)
+            services.invitation_revoke(obj, by=Actor.from_request(request))
 
 
 # ---- Staff site -------------------------------------------------------------------------------
@@ -348,10 +351,10 @@ class OrganizationAdmin(ServiceBackedAdmin):
         self, request: HttpRequest, obj: Organization, form: forms.ModelForm, change: bool
     ) -> None:
         if "name" in form.changed_data:
-            services.organization_update(_original(obj), obj.name, request=request)
+            services.organization_update(_original(obj), obj.name, by=Actor.from_request(request))
 
     def delete_model(self, request: HttpRequest, obj: Organization) -> None:
-        services.organization_delete(obj, request=request)
+        services.organization_delete(obj, by=Actor.from_request(request))
 
 
 @admin.register(Membership)

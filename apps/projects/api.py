@@ -8,35 +8,19 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
+from apps.api.views import ApiView
+from apps.audit import Actor
 from apps.audit.selectors import AuditFilter, audit_events_for
 from apps.projects import services
 from apps.projects.models import ApiKey, Invitation, KeyScope, Membership, Organization, Project, Role
 from apps.projects.scoping import Access, get_member_for, get_organization_for, get_project_for
-
-
-class ApiView(APIView):
-    """Base of every API view: authentication is DRF's job, so the login redirect does not apply."""
-
-    @classmethod
-    def as_view(cls, **initkwargs: Any) -> Any:
-        return login_not_required(super().as_view(**initkwargs))
-
-    def handle_exception(self, exc: Exception) -> Response:
-        if isinstance(exc, services.ActionRefused):
-            return Response(
-                {"error": {"code": "conflict", "message": str(exc), "details": None}},
-                status=status.HTTP_409_CONFLICT,
-            )
-        return super().handle_exception(exc)
 
 
 def require_member(access: Access) -> None:
@@ -136,7 +120,7 @@ class OrganizationList(ApiView):
         if request.auth is not None:
             raise PermissionDenied("API keys cannot create organizations.")
         data = _valid(NameSerializer, request)
-        organization = services.organization_create(request.user, data["name"], request._request)  # type: ignore[arg-type]
+        organization = services.organization_create(data["name"], by=Actor.from_request(request))
         body = OrganizationSerializer(organization, context={"roles": {organization.pk: Role.OWNER}}).data
         return Response(body, status=status.HTTP_201_CREATED)
 
@@ -159,7 +143,7 @@ class OrganizationDetail(ApiView):
     def patch(self, request: Request, organization_id: int) -> Response:
         organization, access = get_organization_for(request, organization_id, need=Role.ADMIN)
         data = _valid(NameSerializer, request)
-        services.organization_update(organization, data["name"], request._request)
+        services.organization_update(organization, data["name"], by=Actor.from_request(request))
         roles = {organization.pk: access.membership.role if access.membership else None}
         return Response(OrganizationSerializer(organization, context={"roles": roles}).data)
 
@@ -169,7 +153,7 @@ class OrganizationDetail(ApiView):
     )
     def delete(self, request: Request, organization_id: int) -> Response:
         organization, _ = get_organization_for(request, organization_id, need=Role.OWNER)
-        services.organization_delete(organization, request._request)
+        services.organization_delete(organization, by=Actor.from_request(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -189,7 +173,7 @@ class ProjectList(ApiView):
     def post(self, request: Request, organization_id: int) -> Response:
         organization, _ = get_organization_for(request, organization_id, need=Role.ADMIN)
         data = _valid(NameSerializer, request)
-        project = services.project_create(organization, data["name"], request._request)
+        project = services.project_create(organization, data["name"], by=Actor.from_request(request))
         return Response(ProjectSerializer(project).data, status=status.HTTP_201_CREATED)
 
 
@@ -210,7 +194,7 @@ class ProjectDetail(ApiView):
     def patch(self, request: Request, project_id: int) -> Response:
         project, _ = get_project_for(request, project_id, need=Role.ADMIN)
         data = _valid(NameSerializer, request)
-        services.project_rename(project, data["name"], request._request)
+        services.project_rename(project, data["name"], by=Actor.from_request(request))
         return Response(ProjectSerializer(project).data)
 
     @extend_schema(
@@ -218,7 +202,7 @@ class ProjectDetail(ApiView):
     )
     def delete(self, request: Request, project_id: int) -> Response:
         project, _ = get_project_for(request, project_id, need=Role.ADMIN)
-        services.project_delete(project, request._request)
+        services.project_delete(project, by=Actor.from_request(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -243,7 +227,9 @@ class ApiKeyList(ApiView):
     def post(self, request: Request, project_id: int) -> Response:
         project, _ = get_project_for(request, project_id, need=Role.ADMIN)
         data = _valid(ApiKeyCreateSerializer, request)
-        key, secret = services.api_key_create(project, data["scope"], data["name"], request._request)
+        key, secret = services.api_key_create(
+            project, data["scope"], data["name"], by=Actor.from_request(request)
+        )
         body = {**ApiKeySerializer(key).data, "secret": secret}
         return Response(body, status=status.HTTP_201_CREATED, headers={"Cache-Control": "no-store"})
 
@@ -256,7 +242,7 @@ class ApiKeyDetail(ApiView):
         key = project.api_keys.filter(pk=key_id).first()
         if key is None:
             raise Http404("No such key.")
-        services.api_key_revoke(key, request._request)
+        services.api_key_revoke(key, by=Actor.from_request(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -281,7 +267,7 @@ class MemberDetail(ApiView):
         assert access.membership is not None
         target = get_member_for(organization, membership_id)
         data = _valid(RoleSerializer, request)
-        services.membership_set_role(access.membership, target, data["role"], request._request)
+        services.membership_set_role(access.membership, target, data["role"], by=Actor.from_request(request))
         return Response(MembershipSerializer(target).data)
 
     @extend_schema(
@@ -295,7 +281,7 @@ class MemberDetail(ApiView):
         target = get_member_for(organization, membership_id)
         if target.pk != access.membership.pk and not access.membership.can(Role.ADMIN):
             raise PermissionDenied("Only admins and owners can remove members.")
-        services.membership_remove(access.membership, target, request._request)
+        services.membership_remove(access.membership, target, by=Actor.from_request(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -325,7 +311,7 @@ class InvitationList(ApiView):
             data["email"],
             data["role"],
             access.membership,
-            request._request,  # type: ignore[arg-type]
+            by=Actor.from_request(request),
         )
         return Response(InvitationSerializer(invitation).data, status=status.HTTP_201_CREATED)
 
@@ -337,7 +323,7 @@ class InvitationDetail(ApiView):
         invitation = organization.invitations.filter(pk=invitation_id, accepted_at__isnull=True).first()
         if invitation is None:
             raise Http404("No such invitation.")
-        services.invitation_revoke(invitation, request._request)
+        services.invitation_revoke(invitation, by=Actor.from_request(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

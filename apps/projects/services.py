@@ -1,6 +1,9 @@
 """Writes that change who can do what. UI views, API views and the tenant admin all call these,
 so each rule (last owner, admins vs owners, single-use invitations) and each audit event lives
 in exactly one place. Every function audits inside the transaction that makes the change.
+
+Who acts and from where comes as `by=Actor(...)` (apps.audit.Actor), never as the request:
+callers build it with `Actor.from_request(request)`, commands and tests with `Actor(user=...)`.
 """
 
 from __future__ import annotations
@@ -12,12 +15,13 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 
 from apps import audit
 from apps.accounts.models import User
+from apps.api.errors import Conflict
+from apps.audit import Actor
 from apps.dashboards import live
 from apps.projects.authentication import invalidate_keys
 from apps.projects.models import ApiKey, Invitation, KeyScope, Membership, Organization, Project, Role
@@ -25,8 +29,9 @@ from apps.projects.models import ApiKey, Invitation, KeyScope, Membership, Organ
 logger = logging.getLogger(__name__)
 
 
-class ActionRefused(Exception):
-    """The action is understood and permitted in general, but the current state forbids it."""
+class ActionRefused(Conflict):
+    """The action is understood and permitted in general, but the current state forbids it:
+    409 in the API (apps.api.errors), a message on the page in the UI."""
 
 
 def organization_with_owner(user: User, name: str) -> Organization:
@@ -46,13 +51,15 @@ def _forget_keys() -> None:
     transaction.on_commit(invalidate_keys)
 
 
-def organization_create(user: User, name: str, request: HttpRequest | None = None) -> Organization:
+def organization_create(name: str, *, by: Actor) -> Organization:
+    """A new organization owned by the acting user."""
+    if by.user is None:
+        raise PermissionDenied("Only a signed-in user can create an organization.")
     with transaction.atomic():
-        organization = organization_with_owner(user, name)
+        organization = organization_with_owner(by.user, name)
         audit.record(
             "organization.create",
-            request=request,
-            actor=user,
+            by=by,
             organization=organization,
             target=organization,
             after={"name": organization.name},
@@ -60,14 +67,14 @@ def organization_create(user: User, name: str, request: HttpRequest | None = Non
     return organization
 
 
-def organization_update(organization: Organization, name: str, request: HttpRequest | None = None) -> None:
+def organization_update(organization: Organization, name: str, *, by: Actor) -> None:
     before = {"name": organization.name}
     with transaction.atomic():
         organization.name = name.strip()
         organization.save(update_fields=["name"])
         audit.record(
             "organization.update",
-            request=request,
+            by=by,
             organization=organization,
             target=organization,
             before=before,
@@ -75,11 +82,11 @@ def organization_update(organization: Organization, name: str, request: HttpRequ
         )
 
 
-def organization_delete(organization: Organization, request: HttpRequest | None = None) -> None:
+def organization_delete(organization: Organization, *, by: Actor) -> None:
     with transaction.atomic():
         audit.record(
             "organization.delete",
-            request=request,
+            by=by,
             organization=organization,
             target=organization,
             before={"name": organization.name},
@@ -90,7 +97,7 @@ def organization_delete(organization: Organization, request: HttpRequest | None 
         transaction.on_commit(lambda: live.access_changed(project_ids=project_ids))  # close live pages
 
 
-def ownership_transfer(actor: Membership, new_owner: Membership, request: HttpRequest | None = None) -> None:
+def ownership_transfer(actor: Membership, new_owner: Membership, *, by: Actor) -> None:
     """The acting owner hands ownership to another member and becomes an admin."""
     if actor.role != Role.OWNER:
         raise PermissionDenied("Only an owner can transfer ownership.")
@@ -104,7 +111,7 @@ def ownership_transfer(actor: Membership, new_owner: Membership, request: HttpRe
         actor.save(update_fields=["role"])
         audit.record(
             "organization.transfer_ownership",
-            request=request,
+            by=by,
             organization=actor.organization,
             target=new_owner.user,
             before=before,
@@ -112,13 +119,13 @@ def ownership_transfer(actor: Membership, new_owner: Membership, request: HttpRe
         )
 
 
-def project_create(organization: Organization, name: str, request: HttpRequest | None = None) -> Project:
+def project_create(organization: Organization, name: str, *, by: Actor) -> Project:
     try:
         with transaction.atomic():
             project = Project.objects.create(organization=organization, name=name.strip())
             audit.record(
                 "project.create",
-                request=request,
+                by=by,
                 organization=organization,
                 target=project,
                 after={"name": project.name},
@@ -126,7 +133,7 @@ def project_create(organization: Organization, name: str, request: HttpRequest |
             # Every new project starts watched: the default alert rules (apps/alerts/rulepack.py).
             from apps.alerts.rulepack import rule_pack_add
 
-            rule_pack_add(project, actor=getattr(request, "user", None))
+            rule_pack_add(project, actor=by.user)
     except IntegrityError:
         raise ActionRefused(
             f"A project named “{name.strip()}” already exists in this organization."
@@ -134,7 +141,7 @@ def project_create(organization: Organization, name: str, request: HttpRequest |
     return project
 
 
-def project_rename(project: Project, name: str, request: HttpRequest | None = None) -> None:
+def project_rename(project: Project, name: str, *, by: Actor) -> None:
     before = {"name": project.name}
     try:
         with transaction.atomic():
@@ -142,7 +149,7 @@ def project_rename(project: Project, name: str, request: HttpRequest | None = No
             project.save(update_fields=["name"])
             audit.record(
                 "project.update",
-                request=request,
+                by=by,
                 organization=project.organization,
                 target=project,
                 before=before,
@@ -155,11 +162,11 @@ def project_rename(project: Project, name: str, request: HttpRequest | None = No
         ) from None
 
 
-def project_delete(project: Project, request: HttpRequest | None = None) -> None:
+def project_delete(project: Project, *, by: Actor) -> None:
     with transaction.atomic():
         audit.record(
             "project.delete",
-            request=request,
+            by=by,
             organization=project.organization,
             target=project,
             before={"name": project.name},
@@ -174,19 +181,18 @@ def api_key_create(
     project: Project,
     scope: str,
     name: str = "",
-    request: HttpRequest | None = None,
-    created_by: User | None = None,
+    *,
+    by: Actor,
 ) -> tuple[ApiKey, str]:
     if scope not in KeyScope.values:
         raise ActionRefused(f"Unknown key scope “{scope}”; use one of: {', '.join(KeyScope.values)}.")
-    if created_by is None and request is not None and request.user.is_authenticated:
-        created_by = request.user  # type: ignore[assignment]
+    created_by = by.user
     key, secret = ApiKey.build(project, scope, created_by, name.strip())
     with transaction.atomic():
         key.save()
         audit.record(
             "api_key.create",
-            request=request,
+            by=by,
             actor=created_by,
             organization=project.organization,
             target=key,
@@ -195,7 +201,7 @@ def api_key_create(
     return key, secret
 
 
-def api_key_revoke(key: ApiKey, request: HttpRequest | None = None) -> None:
+def api_key_revoke(key: ApiKey, *, by: Actor) -> None:
     with transaction.atomic():
         revoked = ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
         if not revoked:
@@ -203,7 +209,7 @@ def api_key_revoke(key: ApiKey, request: HttpRequest | None = None) -> None:
         key.refresh_from_db(fields=["revoked_at"])
         audit.record(
             "api_key.revoke",
-            request=request,
+            by=by,
             organization=key.project.organization,
             target=key,
             after={"prefix": key.prefix},
@@ -212,7 +218,7 @@ def api_key_revoke(key: ApiKey, request: HttpRequest | None = None) -> None:
 
 
 def invitation_create(
-    organization: Organization, email: str, role: str, actor: Membership, request: HttpRequest | None = None
+    organization: Organization, email: str, role: str, actor: Membership, *, by: Actor
 ) -> tuple[Invitation, str]:
     email = User.objects.normalize_email(email).strip()
     if role not in Role.values:
@@ -235,27 +241,27 @@ def invitation_create(
         )
         audit.record(
             "invitation.create",
-            request=request,
+            by=by,
             actor=actor.user,
             organization=organization,
             target=invitation,
             target_repr=email,
             after={"email": email, "role": role},
         )
-    _send_invitation(invitation, token, request)
+    _send_invitation(invitation, token, by)
     return invitation, token
 
 
-def invitation_url(token: str, request: HttpRequest | None) -> str:
-    path = reverse("accounts:invitation-accept", args=[token])
-    return request.build_absolute_uri(path) if request is not None else path
+def invitation_url(token: str, *, by: Actor) -> str:
+    """The accept link: absolute when the inviter came through a request (emails need a host)."""
+    return by.url(reverse("accounts:invitation-accept", args=[token]))
 
 
-def _send_invitation(invitation: Invitation, token: str, request: HttpRequest | None) -> None:
+def _send_invitation(invitation: Invitation, token: str, by: Actor) -> None:
     inviter = invitation.invited_by.get_full_name() if invitation.invited_by else "Someone"
     body = (
         f"{inviter} invited you to join {invitation.organization.name} on Vigil as {invitation.role}.\n\n"
-        f"Accept the invitation: {invitation_url(token, request)}\n\n"
+        f"Accept the invitation: {invitation_url(token, by=by)}\n\n"
         f"The link works once and expires on {invitation.expires_at:%Y-%m-%d %H:%M} UTC."
     )
     try:
@@ -270,11 +276,11 @@ def _send_invitation(invitation: Invitation, token: str, request: HttpRequest | 
         logger.exception("could not send invitation email", extra={"invitation_id": invitation.pk})
 
 
-def invitation_revoke(invitation: Invitation, request: HttpRequest | None = None) -> None:
+def invitation_revoke(invitation: Invitation, *, by: Actor) -> None:
     with transaction.atomic():
         audit.record(
             "invitation.revoke",
-            request=request,
+            by=by,
             organization=invitation.organization,
             target=invitation,
             target_repr=invitation.email,
@@ -291,7 +297,7 @@ def invitation_for_token(token: str) -> Invitation | None:
     )
 
 
-def invitation_accept(token: str, user: User, request: HttpRequest | None = None) -> Membership:
+def invitation_accept(token: str, user: User, *, by: Actor) -> Membership:
     with transaction.atomic():
         # Row lock: two tabs accepting the same link cannot both create a membership.
         invitation = (
@@ -317,7 +323,7 @@ def invitation_accept(token: str, user: User, request: HttpRequest | None = None
         invitation.save(update_fields=["accepted_at", "accepted_by"])
         audit.record(
             "invitation.accept",
-            request=request,
+            by=by,
             actor=user,
             organization=organization,
             target=user,
@@ -335,9 +341,7 @@ def _guard_last_owner(membership: Membership) -> None:
             raise ActionRefused("An organization needs at least one owner; make someone else owner first.")
 
 
-def membership_set_role(
-    actor: Membership, membership: Membership, role: str, request: HttpRequest | None = None
-) -> None:
+def membership_set_role(actor: Membership, membership: Membership, role: str, *, by: Actor) -> None:
     if role not in Role.values:
         raise ActionRefused(f"Unknown role “{role}”; use one of: {', '.join(Role.values)}.")
     if not actor.can_manage(membership) or not actor.can_assign(role):
@@ -352,7 +356,7 @@ def membership_set_role(
         membership.save(update_fields=["role"])
         audit.record(
             "membership.role_change",
-            request=request,
+            by=by,
             actor=actor.user,
             organization=membership.organization,
             target=membership.user,
@@ -361,7 +365,7 @@ def membership_set_role(
         )
 
 
-def membership_remove(actor: Membership, membership: Membership, request: HttpRequest | None = None) -> None:
+def membership_remove(actor: Membership, membership: Membership, *, by: Actor) -> None:
     leaving = actor.pk == membership.pk
     if not leaving and not actor.can_manage(membership):
         raise PermissionDenied("Only owners can remove an owner.")
@@ -369,7 +373,7 @@ def membership_remove(actor: Membership, membership: Membership, request: HttpRe
         _guard_last_owner(membership)
         audit.record(
             "membership.leave" if leaving else "membership.remove",
-            request=request,
+            by=by,
             actor=actor.user,
             organization=membership.organization,
             target=membership.user,
@@ -391,13 +395,13 @@ def bootstrap(email: str, password: str, organization_name: str, project_name: s
             Organization.objects.for_member(user, Role.OWNER).filter(name=organization_name).first()
         )
         if organization is None:
-            organization = organization_create(user, organization_name)
+            organization = organization_create(organization_name, by=Actor(user=user))
         project = organization.projects.filter(name__iexact=project_name).first()
         if project is None:
-            project = project_create(organization, project_name)
+            project = project_create(organization, project_name, by=Actor(user=user))
         # Secrets cannot be shown again, so every run issues fresh keys (old ones keep working).
-        _, ingest_key = api_key_create(project, KeyScope.INGEST, "bootstrap", created_by=user)
-        _, read_key = api_key_create(project, KeyScope.READ, "bootstrap", created_by=user)
+        _, ingest_key = api_key_create(project, KeyScope.INGEST, "bootstrap", by=Actor(user=user))
+        _, read_key = api_key_create(project, KeyScope.READ, "bootstrap", by=Actor(user=user))
     return {
         "user": user.email,
         "org_id": organization.pk,

@@ -38,6 +38,7 @@ from django.http import Http404, HttpRequest
 from django.utils.html import format_html
 
 from apps.accounts.forms import ThrottledAuthenticationForm
+from apps.audit import Actor
 from apps.audit.models import AuditEvent
 from apps.projects import services
 from apps.projects.admin import (
@@ -218,7 +219,9 @@ class ApiKeyTenantAdmin(ApiKeyAdminBase, TenantScopedAdmin):
 
     def save_model(self, request: HttpRequest, obj: ApiKey, form: forms.ModelForm, change: bool) -> None:
         with refused_by_service():
-            key, secret = services.api_key_create(obj.project, obj.scope, obj.name, request=request)
+            key, secret = services.api_key_create(
+                obj.project, obj.scope, obj.name, by=Actor.from_request(request)
+            )
         adopt(obj, key)
         self.message_user(
             request,

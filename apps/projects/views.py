@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.alerts.selectors import alert_summaries
+from apps.audit import Actor
 from apps.dashboards.summary import organization_glance
 from apps.projects import services
 from apps.projects.forms import (
@@ -36,7 +37,7 @@ def home(request: HttpRequest) -> HttpResponse:
 def organization_new(request: HttpRequest) -> HttpResponse:
     form = NameForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        organization = services.organization_create(request.user, form.cleaned_data["name"], request)  # type: ignore[arg-type]
+        organization = services.organization_create(form.cleaned_data["name"], by=Actor.from_request(request))
         messages.success(request, f"Created {organization.name}.")
         return redirect("projects:organization", organization_id=organization.pk)
     return render(request, "projects/organization_new.html", {"form": form})
@@ -70,7 +71,7 @@ def project_new(request: HttpRequest, organization_id: int) -> HttpResponse:
     form = NameForm(request.POST)
     if form.is_valid():
         try:
-            project = services.project_create(org, form.cleaned_data["name"], request)
+            project = services.project_create(org, form.cleaned_data["name"], by=Actor.from_request(request))
         except services.ActionRefused as refused:
             form.add_error("name", str(refused))
         else:
@@ -118,7 +119,7 @@ def project_rename(request: HttpRequest, project_id: int) -> HttpResponse:
     form = NameForm(request.POST)
     if form.is_valid():
         try:
-            services.project_rename(project, form.cleaned_data["name"], request)
+            services.project_rename(project, form.cleaned_data["name"], by=Actor.from_request(request))
         except services.ActionRefused as refused:
             form.add_error("name", str(refused))
         else:
@@ -134,7 +135,7 @@ def project_delete(request: HttpRequest, project_id: int) -> HttpResponse:
     if not form.is_valid():
         return _project_page(request, project_id, status=400, delete_form=form)
     organization_id = project.organization_id
-    services.project_delete(project, request)
+    services.project_delete(project, by=Actor.from_request(request))
     messages.success(request, f"Project {project.name} deleted, with its keys and telemetry.")
     return redirect("projects:organization", organization_id=organization_id)
 
@@ -146,7 +147,7 @@ def key_new(request: HttpRequest, project_id: int) -> HttpResponse:
     if not form.is_valid():
         return _project_page(request, project_id, status=400, key_form=form)
     key, secret = services.api_key_create(
-        project, form.cleaned_data["scope"], form.cleaned_data["name"], request
+        project, form.cleaned_data["scope"], form.cleaned_data["name"], by=Actor.from_request(request)
     )
     # Rendered, never redirected: the secret must not travel through a URL, session or flash message.
     response = _project_page(request, project_id, new_key=key, new_secret=secret)
@@ -161,7 +162,7 @@ def key_revoke(request: HttpRequest, project_id: int, key_id: int) -> HttpRespon
     if key is None:
         raise Http404("No such key.")
     try:
-        services.api_key_revoke(key, request)
+        services.api_key_revoke(key, by=Actor.from_request(request))
     except services.ActionRefused as refused:
         messages.error(request, str(refused))
     else:
@@ -201,14 +202,20 @@ def invitation_new(request: HttpRequest, organization_id: int) -> HttpResponse:
     if form.is_valid():
         try:
             invitation, token = services.invitation_create(
-                org, form.cleaned_data["email"], form.cleaned_data["role"], access.membership, request
+                org,
+                form.cleaned_data["email"],
+                form.cleaned_data["role"],
+                access.membership,
+                by=Actor.from_request(request),
             )
         except services.ActionRefused as refused:
             form.add_error("email", str(refused))
         else:
             messages.success(request, f"Invitation sent to {invitation.email}.")
             return _members_page(
-                request, organization_id, invitation_link=services.invitation_url(token, request)
+                request,
+                organization_id,
+                invitation_link=services.invitation_url(token, by=Actor.from_request(request)),
             )
     return _members_page(request, organization_id, status=400, invite_form=form)
 
@@ -219,7 +226,7 @@ def invitation_revoke(request: HttpRequest, organization_id: int, invitation_id:
     invitation = org.invitations.filter(pk=invitation_id, accepted_at__isnull=True).first()
     if invitation is None:
         raise Http404("No such invitation.")
-    services.invitation_revoke(invitation, request)
+    services.invitation_revoke(invitation, by=Actor.from_request(request))
     messages.success(request, f"Invitation for {invitation.email} revoked.")
     return redirect("projects:members", organization_id=org.pk)
 
@@ -234,7 +241,9 @@ def member_role(request: HttpRequest, organization_id: int, membership_id: int) 
         messages.error(request, "Choose one of the roles: owner, admin, member, viewer.")
         return _members_page(request, organization_id, status=400)
     try:
-        services.membership_set_role(access.membership, target, form.cleaned_data["role"], request)
+        services.membership_set_role(
+            access.membership, target, form.cleaned_data["role"], by=Actor.from_request(request)
+        )
     except services.ActionRefused as refused:
         messages.error(request, str(refused))
         return _members_page(request, organization_id, status=409)
@@ -250,7 +259,7 @@ def member_remove(request: HttpRequest, organization_id: int, membership_id: int
     if target.pk != access.membership.pk and not access.membership.can(Role.ADMIN):
         raise PermissionDenied("Only admins and owners can remove members.")
     try:
-        services.membership_remove(access.membership, target, request)
+        services.membership_remove(access.membership, target, by=Actor.from_request(request))
     except services.ActionRefused as refused:
         messages.error(request, str(refused))
         return _members_page(request, organization_id, status=409)
@@ -288,7 +297,7 @@ def organization_rename(request: HttpRequest, organization_id: int) -> HttpRespo
     form = NameForm(request.POST)
     if not form.is_valid():
         return _settings_page(request, organization_id, status=400, rename_form=form)
-    services.organization_update(org, form.cleaned_data["name"], request)
+    services.organization_update(org, form.cleaned_data["name"], by=Actor.from_request(request))
     messages.success(request, "Organization renamed.")
     return redirect("projects:organization-settings", organization_id=org.pk)
 
@@ -299,7 +308,7 @@ def organization_delete(request: HttpRequest, organization_id: int) -> HttpRespo
     form = ConfirmNameForm(request.POST, expected=org.name)
     if not form.is_valid():
         return _settings_page(request, organization_id, status=400, delete_form=form)
-    services.organization_delete(org, request)
+    services.organization_delete(org, by=Actor.from_request(request))
     messages.success(request, f"{org.name} and everything in it was deleted.")
     return redirect("projects:home")
 
@@ -313,6 +322,6 @@ def organization_transfer(request: HttpRequest, organization_id: int) -> HttpRes
     if not form.is_valid():
         return _settings_page(request, organization_id, status=400, transfer_form=form)
     new_owner = get_member_for(org, form.cleaned_data["membership"])
-    services.ownership_transfer(access.membership, new_owner, request)
+    services.ownership_transfer(access.membership, new_owner, by=Actor.from_request(request))
     messages.success(request, f"{new_owner.user.email} now owns {org.name}; you are an admin.")
     return redirect("projects:organization", organization_id=org.pk)

@@ -1,0 +1,7 @@
+"""Traces: owner of traces_span; the trace API.
+
+Public surface (what other apps may import; nothing else of this app):
+  apps.traces.storage       ensure_partitions, copy_spans, START_COLUMN, drop_expired
+  apps.traces.selectors     trace_detail, recent_traces, SPAN_ROWS (reads; other apps never
+                            name our table)
+"""

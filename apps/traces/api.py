@@ -6,12 +6,13 @@ import re
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.logs.params import BadParameter, parse_range
-from apps.projects.api import ApiView
+from apps.api.errors import BadParameter, InvalidInput
+from apps.api.timerange import parse_range
+from apps.api.views import ApiView
 from apps.projects.scoping import get_project_for
 from apps.traces.selectors import TraceFilter, recent_traces, trace_detail
 
@@ -39,10 +40,11 @@ class TraceList(ApiView):
         params.is_valid(raise_exception=True)
         data = params.validated_data
         try:
-            # The same start/end syntax, default and cap as log search.
+            # The same start/end syntax, default and cap as log search; the error is keyed by
+            # field like the serializer's own errors above (clients of this list rely on it).
             window = parse_range(data["start"], data["end"] or None)
         except BadParameter as bad:
-            raise ValidationError({bad.name: str(bad)}) from None
+            raise InvalidInput({bad.name: str(bad)}) from None
         filters = TraceFilter(
             start=window.start,
             end=window.end,
@@ -68,7 +70,7 @@ class TraceDetail(ApiView):
         project, _ = get_project_for(request, project_id)
         trace_id = trace_id.lower()
         if not TRACE_ID.match(trace_id) or trace_id == "0" * 32:
-            raise ValidationError({"trace_id": "A trace id is 32 hexadecimal characters, not all zero."})
+            raise InvalidInput({"trace_id": "A trace id is 32 hexadecimal characters, not all zero."})
         trace = trace_detail(project.pk, trace_id)
         if trace is None:
             raise NotFound("No spans or logs with this trace id in this project.")

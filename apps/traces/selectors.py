@@ -1,7 +1,8 @@
 """Reads of spans: one trace as a tree (with its logs), and recent traces of a project.
 
-Raw SQL on purpose: traces_span and logs_event are partitioned tables written by COPY and
-have no Django models; every query starts with project_id, the leading column of each index.
+Raw SQL on purpose: traces_span is a partitioned table written by COPY (apps.traces.storage)
+and has no Django model; every query starts with project_id, the leading column of each index.
+A trace's logs come from their owner, apps.logs.selectors.trace_logs.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from apps.logs.selectors import trace_logs
 TRACE_SPAN_LIMIT = 10_000
 TRACE_LOG_LIMIT = 1_000
 STATUS_ERROR = 2
+# The relation other apps' queries may read spans from (apps.dashboards: counts per minute); a
+# simple projection that PostgreSQL pulls up, so partitions are pruned as if the table were named.
+SPAN_ROWS = "(SELECT project_id, start_ts, status_code FROM traces_span)"
 
 SPAN_COLUMNS = (
     "span_id, parent_span_id, name, kind, start_ts, end_ts, duration_ns, status_code, status_message,"

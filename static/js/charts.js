@@ -7,6 +7,9 @@
 //   chart.setSeries([{label}, ...]);                       // when the set of series changes
 //   chart.state("loading" | "empty" | "error" | null, message);
 //
+//   const plot = VigilCharts.stackedBars(element, {xs, counts, series: [{label, color}], xRange, ...});
+//   // a histogram of counts per bucket, the series stacked bottom to top (the log explorer's levels)
+//
 // Series labels come from outside (service names, label values): uPlot writes them with
 // textContent, and so does the overlay here.
 "use strict";
@@ -140,6 +143,56 @@
     };
   }
 
+  // Stacked bars: `counts[k]` per x for each series k, bottom to top. Series k is drawn as the
+  // running sum of 0..k: uPlot paints in series order, so the tallest (running total) goes first
+  // and each lower series is painted over its base. Returns the uPlot instance (destroy, setSize).
+  function stackedBars(element, options) {
+    const { xs, counts, xRange } = options;
+    const defs = options.series;
+    const format = options.format || ((v) => Vigil.fmt.number(v));
+    const stacked = [];
+    counts.forEach((row, k) => stacked.push(row.map((n, i) => n + (k ? stacked[k - 1][i] : 0))));
+    const order = defs.map((_, k) => k).reverse();
+    const data = [xs, ...order.map((k) => stacked[k])];
+    if (!defs.length) data.push(xs.map(() => 0));
+    const bars = uPlot.paths.bars({ size: [0.86, 60], align: 1 });
+    const series = [{}, ...order.map((k) => ({
+      label: defs[k].label, fill: defs[k].color, stroke: defs[k].color, width: 0, paths: bars, points: { show: false },
+    }))];
+    if (!defs.length) series.push({ label: options.emptyLabel || "total", paths: bars, points: { show: false }, width: 0 });
+    const opts = {
+      width: Math.max(300, element.clientWidth),
+      height: options.height || 150,
+      padding: [8, 8, 0, 0],
+      legend: { show: false },
+      cursor: { y: false, drag: { x: Boolean(options.onZoom), y: false, setScale: false }, points: { show: false } },
+      select: { show: true },
+      scales: {
+        x: { time: true, range: () => xRange },
+        y: { range: (u, min, max) => [0, Math.max(4, max * 1.1)] },
+      },
+      axes: [
+        { stroke: "#6b7189", grid: { show: false }, ticks: { stroke: "#e3e6ef" }, font: "11px system-ui" },
+        {
+          stroke: "#6b7189", grid: { stroke: "#eef0f5" }, ticks: { show: false }, font: "11px system-ui",
+          size: 44, values: (u, values) => values.map((v) => format(v)),
+        },
+      ],
+      series,
+      hooks: {
+        setSelect: [(u) => {
+          if (!options.onZoom || u.select.width < 4) return;
+          const from = u.posToVal(u.select.left, "x");
+          const to = u.posToVal(u.select.left + u.select.width, "x");
+          u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
+          options.onZoom(new Date(from * 1000), new Date(to * 1000));
+        }],
+        setCursor: options.onCursor ? [(u) => options.onCursor(u)] : [],
+      },
+    };
+    return new uPlot(opts, data, element);
+  }
+
   // The toolbar shared by chart pages: range buttons ([data-range]), Off/Live ([data-refresh]) and
   // the custom range form (#custom-range). The page owns the state ({range, start, end, refresh});
   // `change(patch)` is called with what the user picked, `sync(state)` reflects a state back.
@@ -199,5 +252,5 @@
     if (status) status.hidden = true;
   }
 
-  window.VigilCharts = { timeseries, rangeControls, hideLiveStatus, color, PALETTE };
+  window.VigilCharts = { timeseries, stackedBars, rangeControls, hideLiveStatus, color, PALETTE };
 })();

@@ -116,8 +116,62 @@
     return date.toLocaleString(undefined, { hour12: false });
   }
 
+  // A row's time: the time of day today, "Dec 06 12:00:01.123" on other days.
+  const dateStamp = new Intl.DateTimeFormat(undefined, { month: "short", day: "2-digit" });
+  function stamp(value) {
+    const date = value instanceof Date ? value : new Date(value);
+    const sameDay = new Date().toDateString() === date.toDateString();
+    return sameDay ? fmtTime(date) : `${dateStamp.format(date)} ${fmtTime(date)}`;
+  }
+
+  // OTLP severity classes, as the APIs name them (apps.logs.selectors.level_name).
+  const LEVEL_NAMES = ["unspecified", "trace", "debug", "info", "warn", "error", "fatal"];
+
+  // {"http": {"status_code": 500}} -> [{key: "http.status_code", value: 500, term}], sorted by key;
+  // arrays stay one JSON value. termFor(key, value), given, names a search term for scalar values.
+  function flatten(object, termFor) {
+    const items = [];
+    const walk = (value, path) => {
+      if (value && typeof value === "object" && !Array.isArray(value) && Object.keys(value).length) {
+        for (const [key, inner] of Object.entries(value)) walk(inner, path ? `${path}.${key}` : key);
+        return;
+      }
+      const scalar = value === null || ["string", "number", "boolean"].includes(typeof value);
+      items.push({
+        key: path,
+        value: scalar ? value : JSON.stringify(value),
+        term: scalar && termFor ? termFor(path, value) : null,
+      });
+    };
+    if (object && typeof object === "object") walk(object, "");
+    return items.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  // A titled key/value table of {key, value, term} items. With options.onTerm(term, exclude), a
+  // value that has a term becomes a button adding it to the query, with an "exclude" button beside.
+  function kvSection(title, items, options) {
+    const { tableClass, onTerm } = options || {};
+    return el("section", { class: "kvsection" },
+      el("h3", {}, title, " ", el("span", { class: "muted" }, items.length ? String(items.length) : "")),
+      items.length
+        ? el("table", { class: tableClass || "kv" }, el("tbody", {}, items.map((item) => kvRow(item, onTerm))))
+        : el("p", { class: "muted kv-empty" }, "none"));
+  }
+
+  function kvRow({ key, value, term }, onTerm) {
+    const text = value === null ? "null" : String(value);
+    const valueCell = term && onTerm
+      ? el("td", { class: "kv-value" },
+        el("button", { type: "button", class: "kv-filter", title: `Add ${term} to the query`,
+          "data-testid": "filter-value", dataset: { term }, onclick: () => onTerm(term, false) }, text),
+        el("button", { type: "button", class: "kv-exclude", title: `Exclude: -${term}`,
+          "aria-label": `Exclude ${key}`, onclick: () => onTerm(term, true) }, "−"))
+      : el("td", { class: "kv-value" }, el("span", { class: "kv-plain" }, text));
+    return el("tr", {}, el("th", { scope: "row", title: key }, key), valueCell);
+  }
+
   window.Vigil = Object.assign(window.Vigil || {}, {
-    el, api, ApiError, RANGES, readState, writeState, resolveRange,
+    el, api, ApiError, RANGES, readState, writeState, resolveRange, stamp, flatten, kvSection, kvRow, LEVEL_NAMES,
     fmt: { number: fmtNumber, duration: fmtDuration, time: fmtTime, dateTime: fmtDateTime },
     projectId: () => Number(root().dataset.projectId),
     canAdmin: () => root().dataset.canAdmin === "true",

@@ -6,14 +6,14 @@
 (function () {
   const page = document.getElementById("logs-explorer");
   if (!page) return;
-  const { el, api, fmt } = window.Vigil;
+  const { el, api, fmt, stamp, flatten, kvSection, LEVEL_NAMES } = window.Vigil;
 
   const DEFAULTS = { q: "", range: "1h", start: "", end: "", tail: "" };
   const PAGE_SIZE = 100;
   const MAX_ROWS = 1000; // rows kept in the DOM; live tail drops the oldest beyond this
   const STATS_REFRESH_MS = 5000; // histogram refresh while tailing, at most this often
   // Stacking order, bottom to top: the classes that matter most stay on the baseline.
-  const LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "unspecified"];
+  const LEVELS = [...LEVEL_NAMES.slice(1).reverse(), "unspecified"]; // fatal, error, ..., trace, unspecified
   const LEVEL_COLORS = {
     fatal: "#7f1d1d", error: "#dc2626", warn: "#f59e0b", info: "#6d7ff2",
     debug: "#94a3b8", trace: "#cbd5e1", unspecified: "#a8a29e",
@@ -308,55 +308,20 @@
     const box = $("log-histogram");
     const xs = stats.buckets.map((bucket) => Date.parse(bucket.start) / 1000);
     const raw = present.map((level) => stats.buckets.map((bucket) => bucket.counts[level] || 0));
-    // Stacked bars: series k is the running sum of classes 0..k. uPlot paints in series order, so
-    // the tallest (running total) goes first and each lower class is painted over its base.
-    const stacked = [];
-    raw.forEach((counts, k) => stacked.push(counts.map((n, i) => n + (k ? stacked[k - 1][i] : 0))));
-    const order = present.map((_, k) => k).reverse();
-    const data = [xs, ...order.map((k) => stacked[k])];
-    if (!present.length) data.push(xs.map(() => 0));
-    const bars = uPlot.paths.bars({ size: [0.86, 60], align: 1 });
-    const series = [{}, ...order.map((k) => ({
-      label: present[k], fill: LEVEL_COLORS[present[k]], stroke: LEVEL_COLORS[present[k]], width: 0,
-      paths: bars, points: { show: false },
-    }))];
-    if (!present.length) series.push({ label: "lines", paths: bars, points: { show: false }, width: 0 });
     const bucketSeconds = stats.bucket_seconds;
-    const options = {
-      width: Math.max(300, box.clientWidth),
-      height: 150,
-      padding: [8, 8, 0, 0],
-      legend: { show: false },
-      cursor: { y: false, drag: { x: true, y: false, setScale: false }, points: { show: false } },
-      select: { show: true },
-      scales: {
-        // The axis runs to the end of the last (still filling) bucket, so its bar is drawn whole.
-        x: { time: true, range: () => [Date.parse(stats.start) / 1000, Math.max(Date.parse(stats.end) / 1000,
-          xs.length ? xs[xs.length - 1] + stats.bucket_seconds : 0)] },
-        y: { range: (u, min, max) => [0, Math.max(4, max * 1.1)] },
-      },
-      axes: [
-        { stroke: "#6b7189", grid: { show: false }, ticks: { stroke: "#e3e6ef" }, font: "11px system-ui" },
-        {
-          stroke: "#6b7189", grid: { stroke: "#eef0f5" }, ticks: { show: false }, font: "11px system-ui",
-          size: 44, values: (u, values) => values.map((v) => fmt.number(v)),
-        },
-      ],
-      series,
-      hooks: {
-        setSelect: [(u) => {
-          if (u.select.width < 4) return;
-          const from = u.posToVal(u.select.left, "x");
-          const to = u.posToVal(u.select.left + u.select.width, "x");
-          u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
-          setCustomRange(new Date(from * 1000), new Date(to * 1000));
-        }],
-        setCursor: [(u) => showTooltip(u, xs, raw, present, bucketSeconds)],
-      },
-    };
     if (chart) chart.destroy();
     box.replaceChildren();
-    chart = new uPlot(options, data, box);
+    chart = VigilCharts.stackedBars(box, {
+      xs,
+      counts: raw,
+      series: present.map((level) => ({ label: level, color: LEVEL_COLORS[level] })),
+      emptyLabel: "lines",
+      // The axis runs to the end of the last (still filling) bucket, so its bar is drawn whole.
+      xRange: [Date.parse(stats.start) / 1000, Math.max(Date.parse(stats.end) / 1000,
+        xs.length ? xs[xs.length - 1] + bucketSeconds : 0)],
+      onZoom: setCustomRange,
+      onCursor: (u) => showTooltip(u, xs, raw, present, bucketSeconds),
+    });
     if (!stats.total) chart.over.append(el("div", { class: "chart-empty overlay" }, "No logs in this range"));
     const tooltip = el("div", { class: "chart-tooltip", hidden: true, "data-testid": "histogram-tooltip" });
     chart.over.append(tooltip);
@@ -385,14 +350,6 @@
   }
 
   // --- rows ------------------------------------------------------------------------------------------
-
-  const dateStamp = new Intl.DateTimeFormat(undefined, { month: "short", day: "2-digit" });
-
-  function stamp(iso) {
-    const date = new Date(iso);
-    const sameDay = new Date().toDateString() === date.toDateString();
-    return sameDay ? fmt.time(date) : `${dateStamp.format(date)} ${fmt.time(date)}`;
-  }
 
   function recordKey(record) {
     return `${record.timestamp}|${record.service}|${record.span_id || ""}|${record.message}`;
@@ -514,49 +471,16 @@
         el("pre", { class: "fullmessage", "data-testid": "full-message" }, record.message),
         traceLink),
       el("div", { class: "logdetail-grid" },
-        kvSection("Fields", fields.map(([key, value, term]) => ({ key, value, term })), "kv kv-fields"),
-        kvSection("Attributes", flatten(record.attributes, "attr")),
-        kvSection("Resource", flatten(record.resource, "resource"))));
+        kvSection("Fields", fields.map(([key, value, term]) => ({ key, value, term })),
+          { tableClass: "kv kv-fields", onTerm: addTerm }),
+        kvSection("Attributes", flattenFields(record.attributes, "attr"), { onTerm: addTerm }),
+        kvSection("Resource", flattenFields(record.resource, "resource"), { onTerm: addTerm })));
   }
 
-  // {"http": {"status_code": 500}} -> http.status_code = 500; arrays stay one JSON value.
-  function flatten(object, prefix) {
-    const items = [];
-    const walk = (value, path) => {
-      if (value && typeof value === "object" && !Array.isArray(value) && Object.keys(value).length) {
-        for (const [key, inner] of Object.entries(value)) walk(inner, path ? `${path}.${key}` : key);
-        return;
-      }
-      const scalar = value === null || ["string", "number", "boolean"].includes(typeof value);
-      const usable = scalar && FIELD_KEY.test(path) && String(value).length <= MAX_FILTER_VALUE;
-      items.push({
-        key: path,
-        value: scalar ? value : JSON.stringify(value),
-        term: usable ? filterTerm(`${prefix}.${path}`, value) : null,
-      });
-    };
-    if (object && typeof object === "object") walk(object, "");
-    return items.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-  }
-
-  function kvSection(title, items, tableClass) {
-    return el("section", { class: "kvsection" },
-      el("h3", {}, title, " ", el("span", { class: "muted" }, items.length ? String(items.length) : "")),
-      items.length
-        ? el("table", { class: tableClass || "kv" }, el("tbody", {}, items.map(kvRow)))
-        : el("p", { class: "muted kv-empty" }, "none"));
-  }
-
-  function kvRow({ key, value, term }) {
-    const text = value === null ? "null" : String(value);
-    const valueCell = term
-      ? el("td", { class: "kv-value" },
-        el("button", { type: "button", class: "kv-filter", title: `Add ${term} to the query`,
-          "data-testid": "filter-value", dataset: { term }, onclick: () => addTerm(term, false) }, text),
-        el("button", { type: "button", class: "kv-exclude", title: `Exclude: -${term}`,
-          "aria-label": `Exclude ${key}`, onclick: () => addTerm(term, true) }, "−"))
-      : el("td", { class: "kv-value" }, el("span", { class: "kv-plain" }, text));
-    return el("tr", {}, el("th", { scope: "row", title: key }, key), valueCell);
+  // Attributes and resource as key/value rows; scalar values short enough become search terms.
+  function flattenFields(object, prefix) {
+    return flatten(object, (path, value) =>
+      (FIELD_KEY.test(path) && String(value).length <= MAX_FILTER_VALUE ? filterTerm(`${prefix}.${path}`, value) : null));
   }
 
   // --- live tail -----------------------------------------------------------------------------------------

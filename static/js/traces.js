@@ -3,9 +3,8 @@
 "use strict";
 
 (function () {
-  const { el, api, fmt } = window.Vigil;
+  const { el, api, fmt, stamp, flatten, kvSection, kvRow } = window.Vigil;
   const $ = (id) => document.getElementById(id);
-  const LEVEL_NAMES = ["unspecified", "trace", "debug", "info", "warn", "error", "fatal"];
   // Categorical colours that stay apart from each other (Tableau 10, with red left to errors).
   const PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#76b7b2", "#edc948", "#6f63c8", "#ff9da7",
     "#9c755f", "#8d99ae"];
@@ -27,13 +26,6 @@
     const chip = el("span", { class: "service-chip", title: service || "" }, service || "—");
     chip.style.setProperty("--chip", color || hashColor(service));
     return chip;
-  }
-
-  const dateStamp = new Intl.DateTimeFormat(undefined, { month: "short", day: "2-digit" });
-  function stamp(value) {
-    const date = value instanceof Date ? value : new Date(value);
-    const sameDay = new Date().toDateString() === date.toDateString();
-    return sameDay ? fmt.time(date) : `${dateStamp.format(date)} ${fmt.time(date)}`;
   }
 
   // ISO 8601 with microseconds -> epoch microseconds (Date keeps only milliseconds; spans need µs).
@@ -326,7 +318,7 @@
             `status: ${statusName}`, status.message ? ` — ${status.message}` : ""),
           el("a", { href: logsHref }, "Logs of this span →")),
         el("div", { class: "logdetail-grid" },
-          kvSection("Span", fields),
+          kvSection("Span", pairs(fields)),
           kvSection("Attributes", flatten(span.attributes)),
           el("section", { class: "kvsection" },
             el("h3", {}, "Events ", el("span", { class: "muted" }, span.events.length ? String(span.events.length) : "")),
@@ -334,7 +326,7 @@
               : el("p", { class: "muted kv-empty" }, "none")),
           kvSection("Resource", flatten(span.resource)),
           span.links && span.links.length
-            ? kvSection("Links", span.links.map((link) => [link.trace_id, link.span_id])) : null));
+            ? kvSection("Links", pairs(span.links.map((link) => [link.trace_id, link.span_id]))) : null));
     }
 
     function eventItem(event) {
@@ -343,7 +335,7 @@
       return el("li", {},
         at !== null ? el("span", { class: "offset" }, `+${fmt.duration(at)}`) : null,
         el("strong", {}, event.name),
-        attributes.length ? el("table", { class: "kv" }, el("tbody", {}, attributes.map(kvRow))) : null);
+        attributes.length ? el("table", { class: "kv" }, el("tbody", {}, attributes.map((item) => kvRow(item)))) : null);
     }
 
     function renderLogs(trace) {
@@ -357,7 +349,7 @@
       $("trace-logs-link").href = `/projects/${Vigil.projectId()}/logs/?q=${encodeURIComponent(`trace_id:${trace.trace_id}`)}` +
         `&range=custom&start=${encodeURIComponent(from.toISOString())}&end=${encodeURIComponent(to.toISOString())}`;
       body.replaceChildren(...trace.logs.map((log) => {
-        const level = LEVEL_NAMES[(log.level + 3) >> 2] || "unspecified";
+        const level = log.level_name;
         const row = el("tr", { class: "logrow", "data-testid": "trace-log-row", dataset: { level },
           title: log.span_id ? "Show its span" : "",
           onclick: () => showSpan(log.span_id) },
@@ -380,31 +372,8 @@
     load();
   }
 
-  // ===================================================================== shared bits
-  function flatten(object) {
-    const items = [];
-    const walk = (value, path) => {
-      if (value && typeof value === "object" && !Array.isArray(value) && Object.keys(value).length) {
-        for (const [key, inner] of Object.entries(value)) walk(inner, path ? `${path}.${key}` : key);
-        return;
-      }
-      items.push([path, value === null || typeof value !== "object" ? value : JSON.stringify(value)]);
-    };
-    if (object && typeof object === "object") walk(object, "");
-    return items.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-  }
-
-  function kvRow([key, value]) {
-    return el("tr", {}, el("th", { scope: "row", title: key }, key),
-      el("td", { class: "kv-value" }, el("span", { class: "kv-plain" }, value === null ? "null" : String(value))));
-  }
-
-  function kvSection(title, items) {
-    return el("section", { class: "kvsection" },
-      el("h3", {}, title, " ", el("span", { class: "muted" }, items.length ? String(items.length) : "")),
-      items.length ? el("table", { class: "kv" }, el("tbody", {}, items.map(kvRow)))
-        : el("p", { class: "muted kv-empty" }, "none"));
-  }
+  // [key, value] pairs as the key/value rows of Vigil.kvSection.
+  const pairs = (items) => items.map(([key, value]) => ({ key, value }));
 
   const list = document.getElementById("trace-list");
   if (list) traceList(list);

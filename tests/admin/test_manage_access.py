@@ -7,6 +7,7 @@ from django.test import Client
 from django.urls import reverse
 
 from apps.accounts.models import User
+from apps.audit import Actor
 from apps.projects.models import ApiKey, Membership, Role
 from apps.projects.services import invitation_create
 from tests.conftest import PASSWORD, Tenant
@@ -54,7 +55,13 @@ def test_viewer_cannot_sign_in_to_manage(client: Client, bob: User) -> None:
 def invitations(org_a: Tenant, org_b: Tenant) -> None:
     for tenant in (org_a, org_b):
         owner = Membership.objects.get(user=tenant.owner)
-        invitation_create(tenant.organization, f"new@{tenant.organization.name}.test", Role.MEMBER, owner)
+        invitation_create(
+            tenant.organization,
+            f"new@{tenant.organization.name}.test",
+            Role.MEMBER,
+            owner,
+            by=Actor(user=owner.user),
+        )
 
 
 @pytest.mark.parametrize("model", ["project", "apikey", "membership", "invitation"])

@@ -8,6 +8,7 @@ from django.test import Client
 from django.urls import reverse
 
 from apps.accounts.models import User
+from apps.audit import Actor
 from apps.audit.models import AuditEvent
 from apps.projects.models import ApiKey, Invitation, Membership, Project, Role
 from apps.projects.services import invitation_create
@@ -33,7 +34,9 @@ def url(name: str, *args: object) -> str:
 @pytest.fixture
 def invitation(org_a: Tenant) -> Invitation:
     actor = Membership.objects.get(user=org_a.owner)
-    return invitation_create(org_a.organization, "dan@acme.test", Role.MEMBER, actor)[0]
+    return invitation_create(
+        org_a.organization, "dan@acme.test", Role.MEMBER, actor, by=Actor(user=actor.user)
+    )[0]
 
 
 def any_object_of(model: str, org_a: Tenant, invitation: Invitation) -> object:

@@ -15,8 +15,9 @@ from apps.alerts import scheduler
 from apps.alerts.models import Policy, Transition
 from apps.alerts.services import policy_create
 from apps.dashboards import live
-from apps.ingestion import partitions, writer
+from apps.metrics import storage as metric_storage
 from apps.projects.models import Project
+from apps.storage import partitions
 from tests.logs.conftest import committed_logs_cleanup  # noqa: F401
 
 # Whole minutes, two hours back: data written "now" in a travelled clock stays within retention
@@ -27,7 +28,7 @@ BASE = (datetime.now(UTC) - timedelta(hours=2)).replace(second=0, microsecond=0)
 @pytest.fixture(autouse=True)
 def _fresh_process_caches():
     partitions.forget_partitions()
-    writer._series_ids.clear()
+    metric_storage.forget_series()
     live.reset()
     yield
 

@@ -12,7 +12,7 @@ from apps.alerts.models import Heartbeat, Incident, Policy, Transition
 from apps.audit.models import AuditEvent
 from tests.alerts.conftest import BASE, evaluate, log, make_policy
 from tests.conftest import client_for, make_member
-from tests.logs.conftest import ingest
+from tests.telemetry import ingest_logs as ingest
 
 pytestmark = pytest.mark.django_db
 

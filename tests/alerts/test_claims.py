@@ -14,7 +14,7 @@ from apps.alerts import scheduler
 from apps.alerts.models import Incident, Policy, Transition
 from apps.alerts.tasks import tick
 from tests.alerts.conftest import BASE, log, make_policy
-from tests.logs.conftest import ingest
+from tests.telemetry import ingest_logs as ingest
 
 NOW = BASE
 

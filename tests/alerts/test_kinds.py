@@ -12,7 +12,7 @@ from apps.alerts.models import AlertInstance, Incident, Transition
 from apps.logs.counts import count_logs
 from apps.metrics.rollups import rollup_run
 from tests.alerts.conftest import BASE, evaluate, ingest_metrics, ingest_spans, log, make_policy, span
-from tests.logs.conftest import ingest
+from tests.telemetry import ingest_logs as ingest
 
 pytestmark = pytest.mark.django_db
 

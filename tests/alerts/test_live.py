@@ -11,7 +11,7 @@ from redis import asyncio as aioredis
 from apps.dashboards import live
 from tests.alerts.conftest import BASE, evaluate, log, make_policy
 from tests.dashboards.live_client import forget_live_state
-from tests.logs.conftest import ingest
+from tests.telemetry import ingest_logs as ingest
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,7 @@ import pytest
 import time_machine
 
 from tests.alerts.conftest import BASE, evaluate, log, make_policy
-from tests.logs.conftest import ingest
+from tests.telemetry import ingest_logs as ingest
 
 pytestmark = pytest.mark.django_db
 

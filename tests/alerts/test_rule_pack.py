@@ -15,7 +15,7 @@ from apps.alerts.rulepack import DEFAULT_RULES
 from apps.audit.models import AuditEvent
 from apps.logs.counts import count_logs
 from tests.alerts.conftest import BASE, evaluate, ingest_spans, log, span
-from tests.logs.conftest import ingest
+from tests.telemetry import ingest_logs as ingest
 
 pytestmark = pytest.mark.django_db
 

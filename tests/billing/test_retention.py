@@ -10,13 +10,15 @@ from django.db import connection
 
 from apps.billing.retention import drop_expired_partitions
 from apps.billing.tasks import enforce_retention
-from apps.ingestion.partitions import ensure_partitions, forget_partitions, partition_name
+from apps.logs.storage import ensure_partitions as ensure_log_partitions
+from apps.storage.partitions import forget_partitions, partition_name
+from apps.traces.storage import ensure_partitions as ensure_span_partitions
 
 DAY = datetime(2026, 11, 1, tzinfo=UTC)
 
 
 def insert_log(project_id, ts, level, message):
-    ensure_partitions("logs_event", [ts.date()])
+    ensure_log_partitions([ts.date()])
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO logs_event (project_id, ts, observed_ts, level, message)"
@@ -116,7 +118,7 @@ def test_running_retention_twice_is_harmless(db, org_a):
 def test_spans_past_retention_are_not_served(client, org_a, settings):
     settings.RETENTION_SPAN_DAYS = 7
     start = datetime.now(UTC) - timedelta(days=8)
-    ensure_partitions("traces_span", [start.date()])
+    ensure_span_partitions([start.date()])
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO traces_span (project_id, trace_id, span_id, name, start_ts, end_ts, duration_ns)"
@@ -191,7 +193,7 @@ def test_a_days_debug_and_info_partitions_are_dropped_before_its_warnings(db, or
 def test_a_log_record_past_its_levels_retention_is_rejected_and_the_rest_stored(client, org_a, settings):
     settings.RETENTION_DEBUG_DAYS, settings.RETENTION_INFO_DAYS = 3, 14
     five_days_ago = datetime.now(UTC) - timedelta(days=5)
-    ensure_partitions("logs_event", [five_days_ago.date()])
+    ensure_log_partitions([five_days_ago.date()])
     drop_expired_partitions(datetime.now(UTC))  # that day's debug partition is gone
     assert not leaf_exists(five_days_ago, "debug") and leaf_exists(five_days_ago, "info")
 

@@ -15,7 +15,7 @@ from apps.ingestion import native
 from apps.ingestion.cleaning import Cleaner
 from apps.ingestion.redaction import redactor_for
 from tests.dashboards.live_client import forget_live_state
-from tests.ingestion.conftest import post_json
+from tests.telemetry import post_json
 
 DEAD_REDIS = "redis://127.0.0.1:1/0"
 

@@ -11,6 +11,7 @@ import redis
 import websockets
 from django.conf import settings
 
+from apps.audit import Actor
 from apps.dashboards import live
 from apps.logs.query import LEVEL_EXPECTED
 from apps.projects.models import Membership
@@ -393,7 +394,7 @@ def test_a_removed_member_is_disconnected_with_4403(server, org_a, alice, bob, b
             owner = await asyncio.to_thread(Membership.objects.get, user=alice)
             membership = await asyncio.to_thread(Membership.objects.get, user=bob)
             started = time.monotonic()
-            await asyncio.to_thread(membership_remove, owner, membership)
+            await asyncio.to_thread(membership_remove, owner, membership, by=Actor(user=alice))
             code = await socket.closed(timeout=5)
             return code, time.monotonic() - started
 
@@ -405,7 +406,7 @@ def test_deleting_the_project_disconnects_its_pages_with_4403(server, org_a, ali
     async def scenario() -> int | None:
         async with LiveSocket(live_url(server, org_a.project.pk), alice_headers) as socket:
             await socket.wait_for(lambda s: s.hello)
-            await asyncio.to_thread(project_delete, org_a.project)
+            await asyncio.to_thread(project_delete, org_a.project, by=Actor(user=org_a.owner))
             return await socket.closed(timeout=5)
 
     assert asyncio.run(scenario()) == 4403

@@ -44,11 +44,12 @@ def _drop_telemetry(request: pytest.FixtureRequest) -> Iterator[None]:
     from django.db import connection
 
     from apps.dashboards import live
-    from apps.ingestion import partitions, writer
+    from apps.metrics.storage import forget_series
     from apps.projects.models import Project
+    from apps.storage import partitions
 
     partitions.forget_partitions()
-    writer._series_ids.clear()
+    forget_series()
     ids = set(Project.objects.values_list("pk", flat=True))
     yield
     live.drain()

@@ -14,7 +14,7 @@ from apps.alerts.tasks import evaluate_policy
 from apps.dashboards import live
 from tests.alerts.conftest import log
 from tests.e2e.conftest import console_errors, screenshot
-from tests.logs.conftest import ingest
+from tests.telemetry import ingest_logs as ingest
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

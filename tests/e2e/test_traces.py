@@ -267,6 +267,8 @@ def test_a_trace_is_a_waterfall_with_span_details_and_its_logs(page_as, org_a, a
     logs = page.get_by_test_id("trace-log-row")
     expect(logs).to_have_count(4)
     expect(logs.nth(2)).to_contain_text("card declined: insufficient funds")
+    # The level comes named by the API (each line's level_name): the page shows it as a badge.
+    expect(logs.locator(".lvl")).to_have_text(["info", "warn", "error", "error"])
 
     charge.click()
     detail = page.get_by_test_id("span-detail")

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import gzip
 from typing import Any
 
 import orjson
 import pytest
 from django.db import connection
-from django.test import Client
 
 from apps.dashboards import live
-from apps.ingestion import logshapes, partitions, redaction, writer
+from apps.ingestion import logshapes, redaction
+from apps.metrics.storage import forget_series
+from apps.storage import partitions
 
 
 @pytest.fixture(autouse=True)
@@ -21,31 +21,9 @@ def _fresh_process_caches():
     partitions.forget_partitions()
     redaction.forget_settings()
     logshapes.forget_time_zones()
-    writer._series_ids.clear()
+    forget_series()
     live.reset()
     yield
-
-
-def post(
-    path: str,
-    body: bytes | str,
-    key: str | None,
-    content_type: str = "application/json",
-    gzipped: bool = False,
-    headers: dict[str, str] | None = None,
-) -> Any:
-    data = body.encode() if isinstance(body, str) else body
-    extra: dict[str, str] = dict(headers or {})
-    if gzipped:
-        data = gzip.compress(data)
-        extra["content_encoding"] = "gzip"
-    if key is not None:
-        extra["authorization"] = f"Bearer {key}"
-    return Client().post(path, data=data, content_type=content_type, headers=extra)
-
-
-def post_json(path: str, payload: Any, key: str | None, **kwargs: Any) -> Any:
-    return post(path, orjson.dumps(payload), key, **kwargs)
 
 
 JSONB_COLUMNS = {"attributes", "resource", "events", "links", "labels"}

@@ -1,8 +1,10 @@
 import pytest
 
+from apps.audit import Actor
 from apps.projects.models import ApiKey
 from apps.projects.services import api_key_revoke
-from tests.ingestion.conftest import count, post, post_json
+from tests.ingestion.conftest import count
+from tests.telemetry import post, post_json
 
 PATHS = [
     "/v1/logs",
@@ -49,7 +51,7 @@ def test_the_x_api_key_header_is_accepted(org_a):
 def test_a_revoked_key_is_refused_on_the_next_request(org_a):
     assert post_json("/api/v1/ingest/logs", [{"message": "x"}], org_a.ingest_key).status_code == 200
     key = ApiKey.objects.get(project=org_a.project, scope="ingest")
-    api_key_revoke(key)
+    api_key_revoke(key, by=Actor(user=org_a.owner))
     assert post_json("/api/v1/ingest/logs", [{"message": "y"}], org_a.ingest_key).status_code == 401
     assert count("logs_event", org_a.project.id) == 1
 

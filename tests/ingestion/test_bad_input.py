@@ -11,8 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.ingestion.conftest import count, logs_of, points_of, post, post_json, spans_of
+from tests.ingestion.conftest import count, logs_of, points_of, spans_of
 from tests.ingestion.messages import log_record, logs_request, now_ns
+from tests.telemetry import post, post_json
 
 PROTOBUF = "application/x-protobuf"
 TABLES = ("logs_event", "metrics_point", "traces_span")

@@ -130,7 +130,7 @@ def test_an_outage_while_the_key_is_still_cached_is_503_not_500(org_a):
     from django.db import connection
 
     from apps.ingestion import redaction
-    from tests.ingestion.conftest import post_json
+    from tests.telemetry import post_json
 
     assert post_json("/api/v1/ingest/logs", [{"message": "before"}], org_a.ingest_key).status_code == 200
     redaction.forget_settings()  # the next request must read the project's redaction settings again

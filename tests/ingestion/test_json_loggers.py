@@ -18,7 +18,8 @@ import structlog
 from pythonjsonlogger.json import JsonFormatter
 
 from apps.ingestion.models import IngestionSettings
-from tests.ingestion.conftest import logs_of, post
+from tests.ingestion.conftest import logs_of
+from tests.telemetry import post
 
 URL = "/api/v1/ingest/logs"
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import missing_tool
-from tests.ingestion.conftest import logs_of, post
+from tests.ingestion.conftest import logs_of
+from tests.telemetry import post
 
 LOGGERS_DIR = Path(__file__).parent / "clients" / "jslogs"
 URL = "/api/v1/ingest/logs"

@@ -9,8 +9,9 @@ from django.conf import settings
 from apps.billing import quota
 from apps.dashboards import live
 from apps.ingestion import ratelimit
-from tests.ingestion.conftest import count, post, post_json
+from tests.ingestion.conftest import count
 from tests.ingestion.messages import log_record, logs_request
+from tests.telemetry import post, post_json
 
 DEAD_REDIS = "redis://127.0.0.1:1/0"
 

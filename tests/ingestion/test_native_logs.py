@@ -1,6 +1,7 @@
 from datetime import UTC, datetime, timedelta
 
-from tests.ingestion.conftest import logs_of, post, post_json
+from tests.ingestion.conftest import logs_of
+from tests.telemetry import post, post_json
 
 URL = "/api/v1/ingest/logs"
 

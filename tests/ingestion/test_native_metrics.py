@@ -1,6 +1,7 @@
 from datetime import UTC, datetime, timedelta
 
-from tests.ingestion.conftest import count, points_of, post_json
+from tests.ingestion.conftest import count, points_of
+from tests.telemetry import post_json
 
 URL = "/api/v1/ingest/metrics"
 

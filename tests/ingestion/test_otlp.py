@@ -8,7 +8,7 @@ from google.rpc.status_pb2 import Status
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
-from tests.ingestion.conftest import count, logs_of, points_of, post, spans_of
+from tests.ingestion.conftest import count, logs_of, points_of, spans_of
 from tests.ingestion.messages import (
     SPAN_ID,
     TRACE_ID,
@@ -19,6 +19,7 @@ from tests.ingestion.messages import (
     span,
     traces_request,
 )
+from tests.telemetry import post
 
 PROTOBUF = "application/x-protobuf"
 

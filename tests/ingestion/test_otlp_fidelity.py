@@ -11,7 +11,8 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
-from tests.ingestion.conftest import logs_of, post
+from tests.ingestion.conftest import logs_of
+from tests.telemetry import post
 
 PROTOBUF = "application/x-protobuf"
 TRACE = "5b8efff798038103d269b633813fc60c"

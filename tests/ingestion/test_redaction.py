@@ -4,8 +4,9 @@ from hypothesis import strategies as st
 
 from apps.ingestion.models import IngestionSettings
 from apps.ingestion.redaction import REDACTED
-from tests.ingestion.conftest import logs_of, points_of, post, post_json
+from tests.ingestion.conftest import logs_of, points_of
 from tests.ingestion.messages import log_record, logs_request
+from tests.telemetry import post, post_json
 
 
 def test_sensitive_keys_are_masked_at_any_depth(org_a):

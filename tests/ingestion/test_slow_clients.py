@@ -8,8 +8,9 @@ import httpx
 import orjson
 import pytest
 
-from tests.ingestion.conftest import count, logs_of, post
+from tests.ingestion.conftest import count, logs_of
 from tests.ingestion.messages import log_record, logs_request
+from tests.telemetry import post
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import orjson
 import pytest
 from django.test import Client
 
-from apps.ingestion import partitions
+from apps.storage import partitions
 
 INGEST_URL = "/api/v1/ingest/logs"
 
@@ -19,17 +18,6 @@ def _fresh_partition_memory():
     # Test databases are rebuilt per run: a process-local "partition exists" memory must not survive.
     partitions.forget_partitions()
     yield
-
-
-def ingest(key: str, records: list[dict[str, Any]]) -> None:
-    response = Client().post(
-        INGEST_URL,
-        data=orjson.dumps(records),
-        content_type="application/json",
-        HTTP_AUTHORIZATION=f"Bearer {key}",
-    )
-    assert response.status_code == 200, response.content
-    assert response.json()["rejected"] == 0, response.json()
 
 
 def at(minutes_ago: float, now: datetime | None = None) -> str:

@@ -8,7 +8,7 @@ import pytest
 from django.db import connection, connections
 
 from apps.logs.counts import count_logs, floor_minute
-from tests.logs.conftest import ingest
+from tests.telemetry import ingest_logs
 
 pytestmark = pytest.mark.usefixtures("committed_logs_cleanup")
 
@@ -23,7 +23,7 @@ def total_counted(project_id: int) -> int:
 
 def test_concurrent_runs_count_every_log_exactly_once(org_a):
     now = floor_minute(datetime.now(UTC))
-    ingest(
+    ingest_logs(
         org_a.ingest_key,
         [
             {"timestamp": (now - timedelta(seconds=7 * n + 1)).isoformat(), "message": f"m{n}"}

@@ -18,7 +18,8 @@ from apps.logs.indexes import (
     trace_index_name,
 )
 from apps.logs.selectors import TRACE_LOOKUP_SETTINGS, trace_logs_sql
-from tests.logs.conftest import at, ingest, logs_url, read
+from tests.logs.conftest import at, logs_url, read
+from tests.telemetry import ingest_logs
 
 pytestmark = pytest.mark.usefixtures("committed_logs_cleanup")
 
@@ -51,7 +52,7 @@ def test_sealed_days_and_finished_slices_of_today_get_trigram_indexes_and_result
 ):
     now = datetime.now(UTC)
     two_days_ago = now - timedelta(days=2)
-    ingest(
+    ingest_logs(
         org_a.ingest_key,
         [
             {"timestamp": two_days_ago.isoformat(), "message": "Disk quota exceeded on /var"},
@@ -107,7 +108,7 @@ def test_trace_lookups_use_a_bloom_index_while_a_day_is_written_and_a_btree_once
         {"timestamp": at(5 + n / 1000, now), "message": f"filler {n} " + "x" * 400, "trace_id": f"{n:032x}"}
         for n in range(1, 1001)
     ]
-    ingest(
+    ingest_logs(
         org_a.ingest_key,
         [
             {"timestamp": two_days_ago.isoformat(), "message": "old", "trace_id": old_trace},
@@ -116,7 +117,9 @@ def test_trace_lookups_use_a_bloom_index_while_a_day_is_written_and_a_btree_once
             *filler,
         ],
     )
-    ingest(org_b.ingest_key, [{"timestamp": now.isoformat(), "message": "theirs", "trace_id": new_trace}])
+    ingest_logs(
+        org_b.ingest_key, [{"timestamp": now.isoformat(), "message": "theirs", "trace_id": new_trace}]
+    )
     queries = (f"trace_id:{old_trace}", f"trace_id:{new_trace}", f"trace_id:{500:032x}")
     before = {q: search(org_a, q) for q in queries}
     assert before == {queries[0]: ["old"], queries[1]: ["new"], queries[2]: [filler[499]["message"]]}
@@ -143,7 +146,7 @@ def test_the_trace_view_finds_a_traces_logs_of_every_day_and_reads_the_open_day_
     now = datetime.now(UTC)
     two_days_ago = now - timedelta(days=2)
     trace = "ef" * 16
-    ingest(
+    ingest_logs(
         org_a.ingest_key,
         [
             {"timestamp": two_days_ago.isoformat(), "message": "old", "trace_id": trace},
@@ -154,7 +157,7 @@ def test_the_trace_view_finds_a_traces_logs_of_every_day_and_reads_the_open_day_
             ),
         ],
     )
-    ingest(org_b.ingest_key, [{"timestamp": at(1, now), "message": "theirs", "trace_id": trace}])
+    ingest_logs(org_b.ingest_key, [{"timestamp": at(1, now), "message": "theirs", "trace_id": trace}])
     drop_built_indexes.extend(build_indexes(now=now, max_builds=100))
     today, sealed = partition(now), partition(two_days_ago)
     assert indexed(trace_index_name(sealed)) and not indexed(trace_index_name(today))

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from apps.logs.matcher import compile_matcher, fold_case, matches
 from apps.logs.query import QuerySyntaxError, parse
 from tests.ingestion.messages import attributes, log_record, logs_request
-from tests.logs.conftest import at, ingest, logs_url, read
+from tests.logs.conftest import at, logs_url, read
+from tests.telemetry import ingest_logs
 
 T1 = "5b8efff798038103d269b633813fc60c"
 RECORDS = [
@@ -166,7 +167,9 @@ def otlp_records(org) -> None:
 @pytest.fixture
 def dataset(org_a):
     now = datetime.now(UTC)
-    ingest(org_a.ingest_key, [{"timestamp": at(30 - i, now), **record} for i, record in enumerate(RECORDS)])
+    ingest_logs(
+        org_a.ingest_key, [{"timestamp": at(30 - i, now), **record} for i, record in enumerate(RECORDS)]
+    )
     otlp_records(org_a)
     return org_a
 

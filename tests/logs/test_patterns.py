@@ -2,7 +2,8 @@
 
 from django.test import Client
 
-from tests.logs.conftest import at, ingest, logs_url, read
+from tests.logs.conftest import at, logs_url, read
+from tests.telemetry import ingest_logs
 
 
 def patterns(org, **params):
@@ -12,7 +13,7 @@ def patterns(org, **params):
 
 
 def test_variable_parts_become_placeholders_and_group_together(org_a):
-    ingest(
+    ingest_logs(
         org_a.ingest_key,
         [
             {"timestamp": at(9), "message": "user 42 signed in from 10.0.0.1", "level": "info"},
@@ -47,7 +48,7 @@ def test_variable_parts_become_placeholders_and_group_together(org_a):
 
 
 def test_patterns_follow_the_query_and_can_be_ordered_by_novelty(org_a):
-    ingest(
+    ingest_logs(
         org_a.ingest_key,
         [
             {"timestamp": at(30), "message": "cache miss 1", "level": "info"},

@@ -8,7 +8,8 @@ from django.test import Client
 
 from apps.logs.counts import count_logs
 from tests.ingestion.test_real_clients import run_client
-from tests.logs.conftest import at, ingest, logs_url, read
+from tests.logs.conftest import at, logs_url, read
+from tests.telemetry import ingest_logs
 
 
 def search(org, **params):
@@ -50,7 +51,7 @@ def test_native_json_logs_round_trip_through_search_stats_and_patterns(org_a):
         }
         for n in range(10)
     ]
-    ingest(org_a.ingest_key, records)
+    ingest_logs(org_a.ingest_key, records)
     found = search(org_a, q="service:billing attr.amount>=42")
     assert [r["message"] for r in found] == [r["message"] for r in reversed(records[4:])]
     assert [r["attributes"]["amount"] for r in found][-1] == 42.0

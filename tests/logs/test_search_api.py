@@ -4,7 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 from django.test import Client
 
-from tests.logs.conftest import at, ingest, logs_url, read
+from tests.logs.conftest import at, logs_url, read
+from tests.telemetry import ingest_logs
 
 
 def messages(response) -> list[str]:
@@ -13,7 +14,7 @@ def messages(response) -> list[str]:
 
 
 def test_a_read_key_a_member_and_a_viewer_can_search(org_a, alice_client, bob_client):
-    ingest(org_a.ingest_key, [{"timestamp": at(1), "message": "hello"}])
+    ingest_logs(org_a.ingest_key, [{"timestamp": at(1), "message": "hello"}])
     url = logs_url(org_a.project.pk)
     assert messages(read(Client(), url, org_a.read_key)) == ["hello"]
     assert messages(alice_client.get(url)) == ["hello"]
@@ -21,7 +22,7 @@ def test_a_read_key_a_member_and_a_viewer_can_search(org_a, alice_client, bob_cl
 
 
 def test_another_tenant_gets_404_and_an_ingest_key_403(org_a, org_b, mallory_client):
-    ingest(org_a.ingest_key, [{"timestamp": at(1), "message": "secret of acme"}])
+    ingest_logs(org_a.ingest_key, [{"timestamp": at(1), "message": "secret of acme"}])
     for suffix in ("", "/stats", "/patterns"):
         url = logs_url(org_a.project.pk, suffix)
         assert mallory_client.get(url).status_code == 404
@@ -32,7 +33,7 @@ def test_another_tenant_gets_404_and_an_ingest_key_403(org_a, org_b, mallory_cli
 
 
 def test_records_carry_every_field_newest_first(org_a):
-    ingest(
+    ingest_logs(
         org_a.ingest_key,
         [
             {"timestamp": at(3), "message": "older", "level": "warn", "service": "api"},
@@ -57,7 +58,7 @@ def test_records_carry_every_field_newest_first(org_a):
 
 
 def test_the_default_range_is_the_last_hour_and_relative_and_iso_ranges_work(org_a):
-    ingest(
+    ingest_logs(
         org_a.ingest_key,
         [{"timestamp": at(30), "message": "half an hour"}, {"timestamp": at(180), "message": "3 h"}],
     )
@@ -97,7 +98,7 @@ def test_pages_cover_every_record_exactly_once_even_when_timestamps_tie(org_a):
     # would disagree with the tid comparison and repeat or drop rows.
     records = [{"timestamp": tied, "message": f"tie {n}"} for n in range(12)]
     records += [{"timestamp": at(4 + n / 10), "message": f"spread {n}"} for n in range(6)]
-    ingest(org_a.ingest_key, records)
+    ingest_logs(org_a.ingest_key, records)
     seen, cursor, pages = [], None, 0
     while True:
         body = read(Client(), logs_url(org_a.project.pk), org_a.read_key, limit="3", cursor=cursor).json()
@@ -115,7 +116,7 @@ def test_pages_cover_every_record_exactly_once_even_when_timestamps_tie(org_a):
 
 
 def test_a_limit_of_1000_is_accepted(org_a):
-    ingest(org_a.ingest_key, [{"timestamp": at(1), "message": "x"}])
+    ingest_logs(org_a.ingest_key, [{"timestamp": at(1), "message": "x"}])
     assert read(Client(), logs_url(org_a.project.pk), org_a.read_key, limit="1000").status_code == 200
 
 
@@ -128,7 +129,7 @@ def test_a_trailing_slash_is_served_not_redirected(org_a):
 def test_text_search_pages_across_index_slices_return_every_match_once_newest_first(org_a):
     records = [{"timestamp": at(25 * n + 1), "message": f"match {n}"} for n in range(20)]  # ~8 h
     records += [{"timestamp": at(25 * n + 2), "message": f"other {n}"} for n in range(20)]
-    ingest(org_a.ingest_key, records)
+    ingest_logs(org_a.ingest_key, records)
     seen, cursor = [], None
     while True:
         body = read(

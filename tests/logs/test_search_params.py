@@ -5,12 +5,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.test import Client
 
-from tests.logs.conftest import ingest, logs_url, read
+from tests.logs.conftest import logs_url, read
+from tests.telemetry import ingest_logs
 
 
 def test_a_search_range_may_be_given_in_unix_seconds(org_a, db):
     now = datetime.now(UTC)
-    ingest(org_a.ingest_key, [{"message": "inside", "timestamp": (now - timedelta(minutes=5)).isoformat()}])
+    ingest_logs(
+        org_a.ingest_key, [{"message": "inside", "timestamp": (now - timedelta(minutes=5)).isoformat()}]
+    )
     start, end = int((now - timedelta(minutes=10)).timestamp()), int(now.timestamp()) + 1
 
     response = read(Client(), logs_url(org_a.project.pk), org_a.read_key, start=str(start), end=str(end))

@@ -6,7 +6,8 @@ from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.logs.conftest import at, ingest, logs_url, read
+from tests.logs.conftest import at, logs_url, read
+from tests.telemetry import ingest_logs
 
 T1 = "5b8efff798038103d269b633813fc60c"
 T2 = "0af7651916cd43dd8448eb211c80319c"
@@ -92,7 +93,7 @@ QUERIES = [
 
 
 def ingest_data(org) -> None:
-    ingest(org.ingest_key, [{"timestamp": at(30 - number), **record} for number, record in DATA.items()])
+    ingest_logs(org.ingest_key, [{"timestamp": at(30 - number), **record} for number, record in DATA.items()])
 
 
 def messages(body) -> set[int]:
@@ -176,7 +177,7 @@ def test_no_query_string_causes_a_server_or_sql_error(dataset, query):
 
 def test_a_numeric_comparison_skips_values_padded_with_unicode_spaces(org_a):
     # PostgreSQL's regex \s matches U+2003, ::numeric does not: such a value once made this a 500.
-    ingest(
+    ingest_logs(
         org_a.ingest_key,
         [
             {"timestamp": at(2), "message": "em-space", "attributes": {"x": "\u200312"}},

@@ -9,7 +9,8 @@ from django.test import Client
 
 from apps.logs.counts import count_logs, floor_minute
 from apps.logs.stats import bucket_for
-from tests.logs.conftest import ingest, logs_url, read
+from tests.logs.conftest import logs_url, read
+from tests.telemetry import ingest_logs
 
 NOW = floor_minute(datetime.now(UTC))
 
@@ -25,7 +26,7 @@ def _now_is_when_the_test_starts():
 def mixed_logs(org, minutes_ago: list[float]) -> None:
     levels = ["error", "warn", "info", "info", "debug"]
     services = ["api", "api", "db", "worker", "api"]
-    ingest(
+    ingest_logs(
         org.ingest_key,
         [
             {

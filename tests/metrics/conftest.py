@@ -5,13 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import orjson
 import pytest
 from django.db import connection
 from django.test import Client
 
-from apps.ingestion import partitions, writer
-from apps.ingestion.partitions import forget_partitions
+from apps.metrics.storage import forget_series
+from apps.storage.partitions import forget_partitions
 
 INGEST = "/api/v1/ingest/metrics"
 
@@ -19,9 +18,8 @@ INGEST = "/api/v1/ingest/metrics"
 @pytest.fixture(autouse=True)
 def _fresh_process_caches():
     # Partition and series-id memories must not outlive the rows of the test that filled them.
-    partitions.forget_partitions()
     forget_partitions()
-    writer._series_ids.clear()
+    forget_series()
     yield
 
 
@@ -34,16 +32,6 @@ def committed_metrics():
             "TRUNCATE metrics_point, metrics_series, metrics_rollup_1m, metrics_rollup_1h,"
             " metrics_rollup_watermark"
         )
-
-
-def ingest(key: str, records: list[dict[str, Any]]) -> None:
-    response = Client().post(
-        INGEST,
-        data=orjson.dumps(records),
-        content_type="application/json",
-        headers={"authorization": f"Bearer {key}"},
-    )
-    assert response.status_code == 200, response.content
 
 
 def query(client: Client, project_id: int, key: str | None = None, **params: Any) -> Any:
@@ -88,17 +76,6 @@ def otlp_counter(
         "sum": {"aggregationTemporality": 2, "isMonotonic": True, "dataPoints": data_points},
     }
     return {"resourceMetrics": [{"resource": {"attributes": []}, "scopeMetrics": [{"metrics": [metric]}]}]}
-
-
-def post_otlp(key: str, payload: dict) -> None:
-    response = Client().post(
-        "/v1/metrics",
-        data=orjson.dumps(payload),
-        content_type="application/json",
-        headers={"authorization": f"Bearer {key}"},
-    )
-    assert response.status_code == 200, response.content
-    assert not response.json().get("partialSuccess", {}).get("rejectedDataPoints"), response.content
 
 
 def otlp_histogram(

@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from apps.ingestion.records import EXP_GRID, ZERO_BUCKET, exponential_to_grid
-from tests.metrics.conftest import iso, ns, post_otlp, query
+from tests.metrics.conftest import iso, ns, query
+from tests.telemetry import post_otlp_metrics
 
 
 def exponential_point(values: list[float], scale: int, moment: datetime) -> dict:
@@ -111,7 +112,7 @@ def test_percentiles_of_exponential_histograms_with_zeros_and_negatives_are_righ
     client, org_a, values, expected
 ):
     now = datetime.now(UTC).replace(second=30, microsecond=0) - timedelta(minutes=2)
-    post_otlp(org_a.ingest_key, export([signed_point(values, 4, now)]))
+    post_otlp_metrics(org_a.ingest_key, export([signed_point(values, 4, now)]))
 
     for agg, truth in expected.items():
         if truth is None:
@@ -148,7 +149,9 @@ def test_percentiles_of_exponential_histograms_exported_at_different_scales_are_
     first = [rng.lognormvariate(-2.5, 0.8) for _ in range(400)]
     second = [rng.lognormvariate(-2.0, 1.0) for _ in range(600)]
     # Two exports of one series with different scales (an SDK rescales as the range grows).
-    post_otlp(org_a.ingest_key, export([exponential_point(first, 5, now), exponential_point(second, 3, now)]))
+    post_otlp_metrics(
+        org_a.ingest_key, export([exponential_point(first, 5, now), exponential_point(second, 3, now)])
+    )
 
     response = query(
         client,

@@ -10,7 +10,8 @@ import time_machine
 from django.db import connection
 
 from apps.metrics.rollups import rollup_run
-from tests.metrics.conftest import ingest, iso, otlp_counter, points, post_otlp, query
+from tests.metrics.conftest import iso, otlp_counter, points, query
+from tests.telemetry import ingest_metrics, post_otlp_metrics
 
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 E0 = int(T0.timestamp())
@@ -85,7 +86,7 @@ def traffic(org_a):
             }
         )
     with time_machine.travel(at(720), tick=False):
-        ingest(org_a.ingest_key, records)
+        ingest_metrics(org_a.ingest_key, records)
         rollup_run(now=at(-60))  # watermark before the data
         rollup_run()
     return observed
@@ -195,10 +196,10 @@ def test_minutes_not_yet_rolled_up_are_read_from_raw_points(client, org_a):
         return [{"name": "hits", "type": "counter", "value": 1, "timestamp": iso(at(s))} for s in seconds]
 
     with time_machine.travel(at(65), tick=False):
-        ingest(org_a.ingest_key, hits(range(0, 60, 10)))
+        ingest_metrics(org_a.ingest_key, hits(range(0, 60, 10)))
         assert rollup_run().end == at(60)
     with time_machine.travel(at(150), tick=False):
-        ingest(org_a.ingest_key, hits(range(60, 150, 10)))
+        ingest_metrics(org_a.ingest_key, hits(range(60, 150, 10)))
         response = query(
             client, org_a.project.id, org_a.read_key, name="hits", agg="sum", step="1m", start=iso(T0)
         )
@@ -209,7 +210,7 @@ def test_a_cumulative_otlp_counter_round_trips_with_its_reset(client, org_a):
     start = at(-7200)
     with time_machine.travel(at(180), tick=False):
         rollup_run(now=at(-60))
-        post_otlp(
+        post_otlp_metrics(
             org_a.ingest_key,
             otlp_counter(
                 "jobs", [(at(0), start, 100), (at(20), start, 130), (at(40), at(35), 5), (at(70), at(35), 25)]
@@ -236,7 +237,7 @@ def test_complete_hours_come_from_hour_rollups_and_the_open_hour_from_minutes(cl
 
     with time_machine.travel(at(3780), tick=False):
         rollup_run(now=at(-60))
-        ingest(org_a.ingest_key, hits(1, range(0, 600, 10)) + hits(2, range(3600, 3660, 10)))
+        ingest_metrics(org_a.ingest_key, hits(1, range(0, 600, 10)) + hits(2, range(3600, 3660, 10)))
         assert rollup_run().end == at(-60) + timedelta(hours=1)  # one hour per run after an outage
         assert rollup_run().end == at(3780)  # caught up
         with connection.cursor() as cursor:  # proves the first hour is read from its 1h row

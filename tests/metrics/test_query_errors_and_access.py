@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from tests.metrics.conftest import ingest, query
+from tests.metrics.conftest import query
+from tests.telemetry import ingest_metrics
 
 
 @pytest.fixture
 def gauge(org_a):
-    ingest(org_a.ingest_key, [{"name": "temp", "type": "gauge", "value": 20, "labels": {"room": "a"}}])
+    ingest_metrics(
+        org_a.ingest_key, [{"name": "temp", "type": "gauge", "value": 20, "labels": {"room": "a"}}]
+    )
 
 
 @pytest.mark.parametrize(
@@ -70,7 +73,7 @@ def test_no_credentials_is_401(client, org_a):
 
 
 def test_the_metric_list_shows_names_types_units_and_label_keys(client, org_a, org_b):
-    ingest(
+    ingest_metrics(
         org_a.ingest_key,
         [
             {"name": "temp", "type": "gauge", "value": 20, "unit": "Cel", "labels": {"room": "a"}},
@@ -84,7 +87,7 @@ def test_the_metric_list_shows_names_types_units_and_label_keys(client, org_a, o
             {"name": "hits", "type": "counter", "value": 1},
         ],
     )
-    ingest(org_b.ingest_key, [{"name": "secret", "type": "gauge", "value": 1}])
+    ingest_metrics(org_b.ingest_key, [{"name": "secret", "type": "gauge", "value": 1}])
     response = client.get(
         f"/api/v1/projects/{org_a.project.id}/metrics", headers={"authorization": f"Bearer {org_a.read_key}"}
     )

@@ -11,7 +11,8 @@ import time_machine
 from django.db import connection, connections
 
 from apps.metrics.rollups import rollup_run
-from tests.metrics.conftest import ingest, iso, otlp_counter, otlp_histogram, post_otlp, rollup_rows
+from tests.metrics.conftest import iso, otlp_counter, otlp_histogram, rollup_rows
+from tests.telemetry import ingest_metrics, post_otlp_metrics
 
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 
@@ -42,7 +43,7 @@ def requests(seconds: float, value: float, route: str = "/pay") -> dict:
 
 
 def fill_two_minutes(key: str) -> None:
-    ingest(
+    ingest_metrics(
         key,
         [requests(s, 1) for s in range(0, 120, 10)]
         + [latency(s, [1, 2, 3, 0]) for s in range(0, 120, 20)]
@@ -108,10 +109,10 @@ def test_running_the_rollup_twice_leaves_the_same_rows(org_a):
 def test_a_late_point_within_the_window_is_rolled_into_its_bucket(org_a, settings):
     settings.ROLLUP_LATE_WINDOW_SECONDS = 300
     with time_machine.travel(at(180), tick=False):
-        ingest(org_a.ingest_key, [requests(10, 1)])
+        ingest_metrics(org_a.ingest_key, [requests(10, 1)])
         rollup_run()
     with time_machine.travel(at(300), tick=False):
-        ingest(org_a.ingest_key, [requests(20, 4)])  # 4m40s late: inside the window
+        ingest_metrics(org_a.ingest_key, [requests(20, 4)])  # 4m40s late: inside the window
         rollup_run()
     (row,) = rollup_rows("metrics_rollup_1m", org_a.project.id)
     assert (row[1], row[2], row[7]) == (T0, 2, 5.0)
@@ -123,10 +124,10 @@ def test_a_point_later_than_the_window_stays_out_of_the_rollups(org_a, settings)
     settings.ROLLUP_LATE_WINDOW_SECONDS = 60
     rollup_run(now=at(0))  # the watermark starts at T0 - 60 s
     with time_machine.travel(at(120), tick=False):
-        ingest(org_a.ingest_key, [requests(10, 1)])
+        ingest_metrics(org_a.ingest_key, [requests(10, 1)])
         rollup_run()
     with time_machine.travel(at(600), tick=False):
-        ingest(org_a.ingest_key, [requests(20, 4)])
+        ingest_metrics(org_a.ingest_key, [requests(20, 4)])
         rollup_run()
     (row,) = rollup_rows("metrics_rollup_1m", org_a.project.id)
     assert row[7] == 1.0
@@ -181,7 +182,7 @@ def test_a_cumulative_counter_reset_counts_the_value_after_the_reset(org_a):
     start = at(-7200)
     with time_machine.travel(at(180), tick=False):
         # 100 -> 130 -> (process restart) 5 -> 25: increase 30 + 5 + 20 = 55, not 25 - 100.
-        post_otlp(
+        post_otlp_metrics(
             org_a.ingest_key,
             otlp_counter(
                 "jobs", [(at(0), start, 100), (at(20), start, 130), (at(40), at(35), 5), (at(70), at(35), 25)]
@@ -195,10 +196,14 @@ def test_a_cumulative_counter_reset_counts_the_value_after_the_reset(org_a):
 def test_a_cumulative_counter_measures_the_first_minute_from_the_point_before_it(org_a):
     start = at(-7200)
     with time_machine.travel(at(60), tick=False):
-        post_otlp(org_a.ingest_key, otlp_counter("jobs", [(at(-30), start, 1000), (at(10), start, 1010)]))
+        post_otlp_metrics(
+            org_a.ingest_key, otlp_counter("jobs", [(at(-30), start, 1000), (at(10), start, 1010)])
+        )
         rollup_run()
     with time_machine.travel(at(180), tick=False):
-        post_otlp(org_a.ingest_key, otlp_counter("jobs", [(at(70), start, 1013), (at(130), start, 1013)]))
+        post_otlp_metrics(
+            org_a.ingest_key, otlp_counter("jobs", [(at(70), start, 1013), (at(130), start, 1013)])
+        )
         rollup_run()
     rows = rollup_rows("metrics_rollup_1m", org_a.project.id)
     # The first point has no predecessor and an old start: a baseline, not an increase of 1000.
@@ -211,7 +216,7 @@ def test_a_cumulative_histogram_is_rolled_up_as_the_differences_between_its_poin
     points.append((at(100), at(90), [1, 0, 0]))  # restarted: counts start over
     with time_machine.travel(at(180), tick=False):
         rollup_run(now=at(-60))
-        post_otlp(org_a.ingest_key, otlp_histogram("latency", points, [0.1, 1.0]))
+        post_otlp_metrics(org_a.ingest_key, otlp_histogram("latency", points, [0.1, 1.0]))
         rollup_run()
     rows = rollup_rows("metrics_rollup_1m", org_a.project.id)
     buckets = {bucket: (count, counts) for _, bucket, count, *_, counts in rows}

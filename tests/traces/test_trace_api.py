@@ -92,6 +92,11 @@ def test_a_trace_comes_back_as_a_tree_with_durations_status_events_and_its_logs(
     assert trace["services"] == ["checkout"]
 
 
+def test_each_log_line_of_a_trace_carries_its_level_name_beside_the_severity(client, org_a, a_trace):
+    [log] = get(client, org_a, f"/traces/{TRACE}", org_a.read_key).json()["logs"]
+    assert (log["level"], log["level_name"]) == (17, "error")
+
+
 def test_upper_case_trace_ids_are_accepted(client, org_a, a_trace):
     assert get(client, org_a, f"/traces/{TRACE.upper()}", org_a.read_key).status_code == 200
 

@@ -10,11 +10,11 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from apps import audit
+from apps.api.errors import BadParameter, error_response
+from apps.api.timerange import parse_range
 from apps.dashboards import demo, summary, tasks
 from apps.dashboards.models import DemoFeed
 from apps.dashboards.views.common import project_context
-from apps.logs.params import BadParameter, parse_range
-from apps.ops.errors import error_body
 from apps.projects.models import Role
 from apps.projects.scoping import get_project_for
 
@@ -42,7 +42,7 @@ def activity(request: HttpRequest, project_id: int) -> JsonResponse:
     try:
         window = parse_range(request.GET.get("start"), request.GET.get("end"))
     except BadParameter as bad:
-        return JsonResponse(error_body(400, str(bad), {"parameter": bad.name}), status=400)
+        return error_response(bad)
     return JsonResponse(summary.project_activity(project.pk, window))
 
 
