@@ -19,11 +19,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.alerts.models import Policy, Priority
+from apps.api.errors import error_body
+from apps.api.views import ApiView
 from apps.notifications import channels as services
 from apps.notifications.channels import ChannelError
 from apps.notifications.models import Attempt, Channel, ChannelKind, Delivery, Route
-from apps.ops.errors import error_body
-from apps.projects.api import ApiView
 from apps.projects.models import Organization, Role
 from apps.projects.scoping import get_organization_for
 

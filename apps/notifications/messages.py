@@ -16,8 +16,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from apps.alerts.models import Incident, Kind, Policy, State, Transition
+from apps.api.timerange import TimeRange
 from apps.logs import selectors as logs
-from apps.logs.params import TimeRange
 from apps.logs.query import parse
 from apps.notifications import links
 from apps.notifications.models import Event

@@ -8,8 +8,8 @@ import time_machine
 from apps.notifications import dispatch, sender
 from tests.alerts.conftest import BASE, _fresh_process_caches, evaluate, log  # noqa: F401
 from tests.alerts.conftest import make_policy as make_alert_policy
-from tests.logs.conftest import ingest
 from tests.notifications.conftest import make_channel
+from tests.telemetry import ingest_logs as ingest
 
 NOW = BASE
 
