@@ -15,6 +15,7 @@ urlpatterns = [
     path("api/v1/", include("apps.logs.urls")),
     path("api/v1/", include("apps.metrics.urls")),
     path("api/v1/", include("apps.traces.urls")),
+    path("api/v1/", include("apps.errors.urls")),
     path("api/schema/", login_not_required(SpectacularAPIView.as_view()), name="api-schema"),
     path(
         "api/docs/",

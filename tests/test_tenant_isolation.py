@@ -8,12 +8,16 @@ makes this test fail until it is given a value below.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from apps.audit import Actor
 from apps.audit.models import AuditEvent
+from apps.errors.dsn import dsn_key_create
+from apps.errors.models import Issue
+from apps.errors.services import event_store
 from apps.ingestion.models import IngestionSettings
 from apps.projects.models import ApiKey, Invitation, Membership
 from apps.projects.services import invitation_create
@@ -67,7 +71,14 @@ def a_ids(org_a, alice, bob):
         "ingestion_settings_id": str(
             IngestionSettings.objects.create(project=org_a.project, redact_keys=["x"]).pk
         ),
+        "dsn_key_id": str(dsn_key_create(org_a.project, "Acme dsn").pk),
+        "issue_id": str(_issue_of(org_a.project.pk)),
     }
+
+
+def _issue_of(project_id: int) -> int:
+    event_store(project_id, {"message": "Acme checkout failed"}, datetime.now(UTC))
+    return Issue.objects.get(project_id=project_id).pk
 
 
 def admin_object_id(route: str, org_a, a_ids) -> str:
