@@ -11,6 +11,7 @@ urlpatterns = [
     path("", include("apps.accounts.urls")),
     path("", include("apps.projects.urls")),
     path("", include("apps.dashboards.urls")),
+    path("", include("apps.errors.page_urls")),
     path("api/v1/", include("apps.projects.api_urls")),
     path("api/v1/", include("apps.logs.urls")),
     path("api/v1/", include("apps.metrics.urls")),

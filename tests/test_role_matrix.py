@@ -251,14 +251,14 @@ ACTIONS = [
     Action(
         "create a DSN key",
         Role.ADMIN,
-        None,
+        ui_post(lambda w: f"/projects/{w.project.pk}/dsn-keys/new/", {"name": "sdk"}),
         api("post", lambda w: f"/api/v1/projects/{w.project.pk}/dsn-keys", {"name": "sdk"}),
-        lambda w: DsnKey.objects.filter(name="sdk").exists(),
+        lambda w: DsnKey.objects.filter(project=w.project).exists(),
     ),
     Action(
         "revoke a DSN key",
         Role.ADMIN,
-        None,
+        ui_post(lambda w: f"/projects/{w.project.pk}/dsn-keys/{dsn_key(w).pk}/revoke/"),
         api("delete", lambda w: f"/api/v1/projects/{w.project.pk}/dsn-keys/{dsn_key(w).pk}"),
         lambda w: dsn_key(w).revoked_at is not None,
     ),
