@@ -28,7 +28,7 @@ from django.conf import settings
 from django.db import DatabaseError
 
 from apps.billing import quota
-from apps.errors import envelope, services
+from apps.errors import envelope, services, telemetry
 from apps.errors.models import DsnKey
 from apps.ingestion.body import declared_length, max_body_bytes, max_decompressed_bytes, read_body
 from apps.ingestion.endpoint import JSON_TYPE, IngestRequest, Reply
@@ -56,6 +56,10 @@ CATEGORIES = {
     "replay_event": "replay",
     "replay_recording": "replay",
     "client_report": "internal",
+}
+TELEMETRY = {
+    "transaction": telemetry.spans_store,
+    "log": telemetry.logs_store,
 }
 CORS = {
     "Access-Control-Allow-Origin": "*",
@@ -133,7 +137,8 @@ def _ingest(request: SentryRequest) -> Reply:
         )
     accepted, limited, retry_after = _admit(key, parsed.items)
     received = datetime.now(UTC)
-    event_id = _store_items(key.project_id, parsed, accepted, received)
+    event_id, wait = _store_items(key, parsed, accepted, received, limited)
+    retry_after = max(retry_after, wait)
     headers = dict(CORS)
     if limited:
         if not accepted:
@@ -185,7 +190,12 @@ def _dsn_key(dsn: object, project_id: int) -> str:
 
 def _authenticate(public_key: str, project_id: int) -> DsnKey:
     """One indexed query per request; a revoked key is refused on the very next request."""
-    key = DsnKey.objects.active().filter(public_key=public_key, project_id=project_id).first()
+    key = (
+        DsnKey.objects.active()
+        .select_related("project")
+        .filter(public_key=public_key, project_id=project_id)
+        .first()
+    )
     if key is None:
         raise IngestError(403, "Unknown or revoked DSN key for this project.")
     return key
@@ -292,13 +302,28 @@ def _limits_header(categories: set[str], retry_after: int) -> str:
 
 
 def _store_items(
-    project_id: int, parsed: envelope.Envelope, items: list[envelope.Item], received: datetime
-) -> str:
+    key: DsnKey, parsed: envelope.Envelope, items: list[envelope.Item], received: datetime, limited: set[str]
+) -> tuple[str, int]:
     """Store what Vigil keeps; returns the envelope's event id for the answer. Unknown and not-yet
-    kept item types are accepted and dropped: an SDK must never retry them forever."""
+    kept item types are accepted and dropped: an SDK must never retry them forever. A quota or
+    rate refusal of spans or logs by ingestion adds their category to `limited`; storage down is a
+    503 for the whole envelope, which is safe to retry (events are deduplicated by event_id)."""
+    project_id = key.project_id
     event_id = parsed.headers.get("event_id")
+    wait = 0
     for item in items:
-        if item.type == "event":
+        if item.type in TELEMETRY:
+            payload = envelope.json_payload(item)
+            if payload is None:
+                continue
+            try:
+                TELEMETRY[item.type](key, key.project.organization_id, payload)
+            except IngestError as exc:
+                if exc.status != 429:
+                    raise
+                limited.add(CATEGORIES[item.type])
+                wait = max(wait, exc.retry_after or 60)
+        elif item.type == "event":
             payload = envelope.json_payload(item)
             if payload is None:
                 continue  # one unreadable item never aborts the envelope
@@ -308,4 +333,4 @@ def _store_items(
             report = envelope.json_payload(item)
             if report is not None:
                 services.discards_count(project_id, report, received)
-    return event_id if isinstance(event_id, str) else ""
+    return (event_id if isinstance(event_id, str) else ""), wait

@@ -9,10 +9,12 @@ import httpx
 import orjson
 import pytest
 import sentry_sdk
+from sentry_sdk import logger as sentry_logger
 
 from apps.errors.dsn import dsn_of
 from apps.errors.models import Event, Issue
 from tests.conftest import client_for
+from tests.ingestion.conftest import logs_of, spans_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -35,6 +37,8 @@ def sdk(request, vigil_server, dsn_key):
         auto_enabling_integrations=False,
         release="shop@1.4.0",
         environment="staging",
+        traces_sample_rate=1.0,
+        enable_logs=True,
         _experiments={"transport_compression_algo": request.param},
     )
     yield sentry_sdk
@@ -79,6 +83,25 @@ def test_capture_message_with_the_trace_of_the_span_it_happened_in(sdk, org_a):
     event = Event.objects.get(issue=issue)
     assert (issue.title, issue.level, issue.users_affected) == ("Payment provider slow", "warning", 1)
     assert event.trace_id == trace_id
+
+
+def test_a_transaction_becomes_spans_and_a_log_a_log_record_of_its_trace(sdk, org_a):
+    with sdk.start_transaction(op="http.server", name="POST /checkout") as transaction:
+        with sdk.start_span(op="db", name="SELECT cart"):
+            sentry_logger.info("cart loaded for {user}", user="u-17")
+    sdk.flush(timeout=10)
+
+    spans = spans_of(org_a.project.pk)
+    assert sorted(s["name"] for s in spans) == ["POST /checkout", "SELECT cart"]
+    assert {s["trace_id"] for s in spans} == {transaction.trace_id}
+    assert {s["service"] for s in spans} == {"shop"}
+    root = next(s for s in spans if s["name"] == "POST /checkout")
+    child = next(s for s in spans if s["name"] == "SELECT cart")
+    assert child["parent_span_id"] == root["span_id"]
+    logs = logs_of(org_a.project.pk)
+    assert [(log["message"], log["trace_id"]) for log in logs] == [
+        ("cart loaded for u-17", transaction.trace_id)
+    ]
 
 
 def test_a_resolved_issue_regresses_on_a_newer_release_only(sdk, org_a, alice, vigil_server, dsn_key):
