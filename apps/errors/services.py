@@ -124,16 +124,22 @@ def event_store(project_id: int, event: dict[str, Any], received: datetime, even
     facts = event_facts(event, received, event_id)
     grouping = group(event)
     with transaction.atomic():
-        if Event.objects.filter(project_id=project_id, event_id=facts.event_id).exists():
-            return False
+        # No "already stored?" query first: the INSERT below answers it, and a duplicate (rare)
+        # rolls back whatever this transaction did.
         issue, created = _issue_for(project_id, grouping, facts, received)
         with connection.cursor() as cursor:
-            # ON CONFLICT: the same event_id sent twice at the same moment is stored once.
+            # One round trip: the event (ON CONFLICT: an event_id sent twice is stored once) and,
+            # only if it is new, its user for the issue's "users affected".
             cursor.execute(
-                "INSERT INTO errors_event (project_id, issue_id, event_id, received, timestamp, level, title,"
-                " release, environment, platform, trace_id, span_id, user_key, hashes, data)"
+                "WITH stored AS ("
+                " INSERT INTO errors_event (project_id, issue_id, event_id, received, timestamp, level,"
+                " title, release, environment, platform, trace_id, span_id, user_key, hashes, data)"
                 " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-                " ON CONFLICT (project_id, event_id) DO NOTHING",
+                " ON CONFLICT (project_id, event_id) DO NOTHING RETURNING 1"
+                "), new_user AS ("
+                " INSERT INTO errors_issueuser (issue_id, user_key) SELECT %s, %s"
+                " WHERE %s <> '' AND EXISTS (SELECT FROM stored) ON CONFLICT DO NOTHING RETURNING 1"
+                ") SELECT (SELECT count(*) FROM stored), (SELECT count(*) FROM new_user)",
                 [
                     project_id,
                     issue.pk,
@@ -150,12 +156,16 @@ def event_store(project_id: int, event: dict[str, Any], received: datetime, even
                     facts.user_key,
                     _json([f"{GROUPING}:{h}" for h in (grouping.primary, grouping.secondary) if h]),
                     _json(event),
+                    issue.pk,
+                    facts.user_key,
+                    facts.user_key,
                 ],
             )
-            if cursor.rowcount == 0:
-                transaction.set_rollback(True)  # also undoes an issue made for it just now
-                return False
-        _issue_count(issue, facts, received, created)
+            stored, new_user = cursor.fetchone()
+        if not stored:
+            transaction.set_rollback(True)  # also undoes an issue made for it just now
+            return False
+        _issue_count(issue, facts, received, created, new_user=bool(new_user))
     return True
 
 
@@ -166,15 +176,20 @@ def _json(value: Any) -> str:
 def _issue_for(project_id: int, grouping: Grouping, facts: EventFacts, now: datetime) -> tuple[Issue, bool]:
     """The issue of these hashes, locked; made (with its hashes) when none has them yet."""
     hashes = [h for h in (grouping.primary, grouping.secondary) if h]
-    known = dict(
-        GroupingHash.objects.filter(project_id=project_id, grouping=GROUPING, hash__in=hashes).values_list(
-            "hash", "issue_id"
+    # One round trip for "which issue has these hashes" and "lock it": the primary hash's issue
+    # wins over the all-frames hash's; `known` tells which hashes still need a row.
+    found = list(
+        Issue.objects.raw(
+            "SELECT i.*, h.known FROM errors_issue i JOIN ("
+            " SELECT (array_agg(issue_id ORDER BY hash = %s DESC))[1] AS issue_id, array_agg(hash) AS known"
+            " FROM errors_groupinghash WHERE project_id = %s AND grouping = %s AND hash = ANY(%s)"
+            ") h ON i.id = h.issue_id FOR UPDATE OF i",
+            [grouping.primary, project_id, GROUPING, hashes],
         )
     )
-    if known:
-        issue_id = known.get(grouping.primary) or known[hashes[-1]]
-        issue = Issue.objects.select_for_update().get(pk=issue_id)
-        missing = [h for h in hashes if h not in known]
+    if found:
+        issue = found[0]
+        missing = [h for h in hashes if h not in issue.known]  # type: ignore[attr-defined]
         if missing:
             _add_hashes(project_id, issue.pk, missing)
         return issue, False
@@ -212,7 +227,7 @@ def _add_hashes(project_id: int, issue_id: int, hashes: list[str]) -> None:
     )
 
 
-def _issue_count(issue: Issue, facts: EventFacts, now: datetime, created: bool) -> None:
+def _issue_count(issue: Issue, facts: EventFacts, now: datetime, created: bool, new_user: bool) -> None:
     fields = ["event_count", "last_seen"]
     issue.event_count += 1
     issue.last_seen = max(issue.last_seen, now)
@@ -221,15 +236,9 @@ def _issue_count(issue: Issue, facts: EventFacts, now: datetime, created: bool) 
         if value and value not in listed and len(listed) < MAX_LISTED:
             listed.append(value)
             fields.append(name)
-    if facts.user_key:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "INSERT INTO errors_issueuser (issue_id, user_key) VALUES (%s, %s) ON CONFLICT DO NOTHING",
-                [issue.pk, facts.user_key],
-            )
-            if cursor.rowcount:  # a user this issue had not seen yet
-                issue.users_affected += 1
-                fields.append("users_affected")
+    if new_user:
+        issue.users_affected += 1
+        fields.append("users_affected")
     if not created:
         fields.extend(_status_after_event(issue, facts.release, now))
     issue.save(update_fields=sorted(set(fields)))
