@@ -13,6 +13,7 @@ import logging
 import time
 
 import orjson
+from django.conf import settings
 from django.db import close_old_connections
 
 from apps.errors import ingest
@@ -45,7 +46,11 @@ def sentry_fast_path(app: App) -> App:
         length = declared_length(declared)
         body: bytes | None = b""
         if length is None or length <= limit:
-            body = await _read_body(receive, limit)
+            try:
+                body = await _read_body(receive, limit, settings.INGEST_BODY_TIMEOUT_SECONDS)
+            except TimeoutError:
+                await _send_timeout(send, scope["method"], headers, route[1], started)
+                return
         if body is None:
             return  # the client went away before sending its whole body
         request = ingest.SentryRequest(
@@ -65,6 +70,18 @@ def sentry_fast_path(app: App) -> App:
         record_request(request.method, f"errors:sentry-{route[1]}", reply.status, started)
 
     return serve
+
+
+async def _send_timeout(
+    send: Send, method: str, headers: dict[bytes, str], kind: str, started: float
+) -> None:
+    """408 and close, as ingestion answers a stalled body (apps.ingestion.asgi)."""
+    request_id = request_id_for(headers.get(b"x-request-id", ""))
+    timeout = settings.INGEST_BODY_TIMEOUT_SECONDS
+    message = f"No request body data for {timeout:g} s; send the whole body promptly."
+    body = orjson.dumps(error_body(408, message, {"timeout_seconds": timeout}, code="request_timeout"))
+    await _send_reply(send, Reply(408, JSON_TYPE, body, dict(ingest.CORS)), request_id, close=True)
+    record_request(method, f"errors:sentry-{kind}", 408, started)
 
 
 def _serve(request: ingest.SentryRequest, request_id: str) -> Reply:

@@ -209,7 +209,14 @@ def decompressed(request: SentryRequest) -> bytes:
             415, f"Unsupported Content-Encoding {encoding!r}; use gzip, deflate, br, zstd or none."
         )
     if encoding not in ("br", "zstd"):
-        plain = IngestRequest("POST", "", encoding, request.content_length, None, request.body)
+        plain = IngestRequest(
+            method="POST",
+            content_type="",
+            content_encoding=encoding,
+            content_length=request.content_length,
+            secret=None,
+            body=request.body,
+        )
         return read_body(plain)
     limit = max_body_bytes()
     declared = declared_length(request.content_length)
