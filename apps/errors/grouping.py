@@ -79,7 +79,8 @@ def _list(value: Any) -> list[Any]:
 
 
 def _text(value: Any) -> str:
-    return value if isinstance(value, str) else "" if value is None else str(value)
+    text = value if isinstance(value, str) else "" if value is None else str(value)
+    return text.replace("\x00", "")  # the basis is stored in jsonb, which refuses NUL
 
 
 def exceptions(event: dict[str, Any]) -> list[dict[str, Any]]:

@@ -50,7 +50,8 @@ class EventFacts:
 
 
 def _text(value: Any, limit: int) -> str:
-    return value[:limit] if isinstance(value, str) else ""
+    # PostgreSQL text cannot hold NUL: SDKs do send it (C strings, binary data in messages).
+    return value[:limit].replace("\x00", "") if isinstance(value, str) else ""
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -91,7 +92,7 @@ def title_and_culprit(event: dict[str, Any]) -> tuple[str, str]:
         title = f"{kind}: {value}" if value else kind
     else:
         title = message_of(event).strip().split("\n", 1)[0] or "<no message>"
-    return title[:255], culprit[:255]
+    return title.replace("\x00", "")[:255], culprit[:255]
 
 
 def event_facts(event: dict[str, Any], received: datetime, event_id: Any = None) -> EventFacts:
@@ -169,8 +170,12 @@ def event_store(project_id: int, event: dict[str, Any], received: datetime, even
     return True
 
 
+# An escaped NUL (`\u0000`) not itself escaped: jsonb refuses it, so it goes.
+_JSON_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
+
+
 def _json(value: Any) -> str:
-    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    return _JSON_NUL.sub(r"\1", orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode())
 
 
 def _issue_for(project_id: int, grouping: Grouping, facts: EventFacts, now: datetime) -> tuple[Issue, bool]:
