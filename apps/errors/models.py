@@ -161,6 +161,8 @@ class Event(models.Model):
         ]
         indexes = [
             models.Index(fields=["project", "received"], name="errors_event_received"),
+            # Retention: the hourly delete of expired events across all projects (tasks.py).
+            models.Index(fields=["received"], name="errors_event_expiry"),
             models.Index(fields=["issue", "-received"], name="errors_event_issue"),
             # The trace page's "errors in this trace" and the issue page's link to the trace.
             models.Index(

@@ -6,8 +6,10 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.http import Http404
+from django.utils import timezone
 
 from apps.errors.models import Event, Issue
+from apps.errors.retention import cutoff
 from apps.projects.models import Project, Role
 from apps.projects.scoping import Access, get_project_for
 
@@ -33,7 +35,9 @@ def issues_of(project: Project, status: str = "", query: str = "") -> QuerySet[I
 
 
 def events_of(issue: Issue, before: int | None = None) -> QuerySet[Event]:
-    events = Event.objects.filter(issue=issue, project_id=issue.project_id)
+    """The issue's events within retention (the hourly delete may not have run yet)."""
+    oldest = cutoff(issue.project_id, timezone.now())
+    events = Event.objects.filter(issue=issue, project_id=issue.project_id, received__gte=oldest)
     if before is not None:
         events = events.filter(pk__lt=before)
     return events.order_by("-pk")
