@@ -8,18 +8,24 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.api.views import ApiView
 from apps.errors import dsn, services
 from apps.errors.models import DsnKey, Event, Issue, IssueStatus
 from apps.errors.selectors import events_of, get_issue_for, issues_of
-from apps.projects.api import ApiView, require_member
 from apps.projects.models import Role
-from apps.projects.scoping import get_project_for
+from apps.projects.scoping import Access, get_project_for
+
+
+def require_member(access: Access) -> None:
+    if access.key is not None:
+        raise PermissionDenied("API keys read telemetry; DSN keys are managed by signed-in members.")
 
 
 class ConflictView(ApiView):

@@ -16,11 +16,11 @@ import orjson
 from django.conf import settings
 from django.db import close_old_connections
 
+from apps.api.errors import error_body
 from apps.errors import ingest
 from apps.ingestion.asgi import App, Receive, Scope, Send, _pool, _read_body, _send_reply
 from apps.ingestion.body import declared_length, max_body_bytes
 from apps.ingestion.endpoint import JSON_TYPE, Reply
-from apps.ops.errors import error_body
 from apps.ops.metrics import record_request
 from apps.ops.middleware import bound_request_id, request_id_for
 

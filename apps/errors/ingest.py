@@ -27,6 +27,7 @@ import zstandard
 from django.conf import settings
 from django.db import DatabaseError
 
+from apps.api.errors import error_body
 from apps.billing import quota
 from apps.errors import envelope, services, telemetry
 from apps.errors.models import DsnKey
@@ -34,7 +35,6 @@ from apps.ingestion.body import declared_length, max_body_bytes, max_decompresse
 from apps.ingestion.endpoint import JSON_TYPE, IngestRequest, Reply
 from apps.ingestion.errors import IngestError
 from apps.ingestion.ratelimit import shared_redis
-from apps.ops.errors import error_body
 
 logger = logging.getLogger(__name__)
 
