@@ -16,6 +16,7 @@ SECTIONS = [
     ("LIVE_RESULTS.md", "make bench-live"),
     ("OVERVIEW_RESULTS.md", "make bench-overview"),
     ("CHAOS_RESULTS.md", "make bench-chaos"),
+    ("ALERTS_RESULTS.md", "make bench-alerts"),
     ("ERRORS_RESULTS.md", "make bench-errors"),
 ]
 HEADER = """# Benchmarks

@@ -22,6 +22,9 @@ app.conf.beat_schedule = {
         "task": "apps.ingestion.tasks.create_partitions_ahead",
         "schedule": 3600.0,
     },
+    # Due alert policies -> one evaluation task each (apps/alerts/scheduler.py claims the slots).
+    # Expires: a tick older than the next one is useless, the next one lists the same policies.
+    "alerts-tick": {"task": "apps.alerts.tasks.tick", "schedule": 10.0, "options": {"expires": 10.0}},
     "errors-delete-expired-events": {"task": "apps.errors.tasks.delete_expired_events", "schedule": 3600.0},
     "metrics-rollup": {"task": "apps.metrics.tasks.rollup_metrics", "schedule": 60.0},
     "logs-count": {"task": "apps.logs.tasks.count_logs", "schedule": 60.0},

@@ -11,11 +11,13 @@ urlpatterns = [
     path("", include("apps.accounts.urls")),
     path("", include("apps.projects.urls")),
     path("", include("apps.dashboards.urls")),
+    path("", include("apps.alerts.urls")),
     path("", include("apps.errors.page_urls")),
     path("api/v1/", include("apps.projects.api_urls")),
     path("api/v1/", include("apps.logs.urls")),
     path("api/v1/", include("apps.metrics.urls")),
     path("api/v1/", include("apps.traces.urls")),
+    path("api/v1/", include("apps.alerts.api_urls")),
     path("api/v1/", include("apps.errors.urls")),
     path("api/schema/", login_not_required(SpectacularAPIView.as_view()), name="api-schema"),
     path(

@@ -9,7 +9,10 @@ from datetime import UTC, datetime
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
+from apps.alerts.models import AlertInstance, Heartbeat, Incident, Policy
+from apps.alerts.services import policy_create
 from apps.audit import Actor
 from apps.audit.models import AuditEvent
 from apps.errors.dsn import dsn_key_create
@@ -29,6 +32,8 @@ class World:
     key: ApiKey
     target: Membership  # a viewer that admin actions act on
     invitation: Invitation
+    policy: Policy
+    incident: Incident
 
 
 @pytest.fixture
@@ -42,7 +47,17 @@ def world(org_a, alice) -> World:
         by=Actor(user=alice),
     )
     key = ApiKey.objects.filter(project=org_a.project).first()
-    return World(org_a.organization, org_a.project, key, target, invitation)
+    policy = policy_create(org_a.project, {"name": "errors", "kind": "log_count", "spec": {}}, actor=None)
+    instance = AlertInstance.objects.create(policy=policy, labels={}, labels_key="{}")
+    incident = Incident.objects.create(
+        project=org_a.project,
+        policy=policy,
+        instance=instance,
+        title="errors",
+        priority="P3",
+        opened_at=timezone.now(),
+    )
+    return World(org_a.organization, org_a.project, key, target, invitation, policy, incident)
 
 
 def o(name, w, *args):
@@ -289,6 +304,113 @@ ACTIONS = [
         ),
         None,
         lambda w: AuditEvent.objects.filter(action="user.password_change").exists(),
+    ),
+]
+
+
+def alerts(w, suffix=""):
+    return f"/api/v1/projects/{w.project.pk}/alerts{suffix}"
+
+
+POLICY_BODY = {"name": "New policy", "kind": "log_count", "query": "level>=error"}
+
+
+def policy_form(w, **changes):
+    """The /manage/ policy form as a browser posts it."""
+    form = {
+        "project": w.project.pk,
+        "name": "New policy",
+        "description": "",
+        "kind": "log_count",
+        "spec": '{"query": "level>=error"}',
+        "op": ">",
+        "threshold": "0",
+        "resolve_threshold": "",
+        "window_seconds": "300",
+        "for_seconds": "0",
+        "keep_firing_for_seconds": "0",
+        "interval_seconds": "60",
+        "no_data": "keep_last",
+        "on_error": "keep_last",
+        "flap_stable_seconds": "600",
+        "priority": "P3",
+        "runbook_url": "",
+        "labels": "{}",
+        "enabled": "on",
+    }
+    form.update(changes)
+    return form
+
+
+ACTIONS += [
+    Action(
+        "view alert policies",
+        Role.VIEWER,
+        None,
+        api("get", lambda w: alerts(w, "/policies")),
+        None,
+    ),
+    Action(
+        "view incidents",
+        Role.VIEWER,
+        None,
+        api("get", lambda w: alerts(w, f"/incidents/{w.incident.pk}")),
+        None,
+    ),
+    Action(
+        "preview a policy",
+        Role.VIEWER,
+        None,
+        api("post", lambda w: alerts(w, f"/policies/{w.policy.pk}/preview"), {"start": "-10m"}),
+        None,
+    ),
+    Action(
+        "create alert policy",
+        Role.ADMIN,
+        None,
+        api("post", lambda w: alerts(w, "/policies"), POLICY_BODY),
+        lambda w: Policy.objects.filter(name="New policy").exists(),
+        ui_post(lambda w: m("alerts/policy/add/"), policy_form),
+    ),
+    Action(
+        "change alert policy",
+        Role.ADMIN,
+        None,
+        api("patch", lambda w: alerts(w, f"/policies/{w.policy.pk}"), {"name": "Renamed policy"}),
+        lambda w: Policy.objects.filter(name="Renamed policy").exists(),
+        ui_post(
+            lambda w: m(f"alerts/policy/{w.policy.pk}/change/"),
+            lambda w: policy_form(w, name="Renamed policy"),
+        ),
+    ),
+    Action(
+        "delete alert policy",
+        Role.ADMIN,
+        None,
+        api("delete", lambda w: alerts(w, f"/policies/{w.policy.pk}")),
+        lambda w: not Policy.objects.filter(pk=w.policy.pk).exists(),
+        ui_post(lambda w: m(f"alerts/policy/{w.policy.pk}/delete/"), {"post": "yes"}),
+    ),
+    Action(
+        "acknowledge incident",
+        Role.MEMBER,
+        None,
+        api("post", lambda w: alerts(w, f"/incidents/{w.incident.pk}/ack")),
+        lambda w: Incident.objects.get(pk=w.incident.pk).acknowledged_at is not None,
+    ),
+    Action(
+        "resolve incident",
+        Role.MEMBER,
+        None,
+        api("post", lambda w: alerts(w, f"/incidents/{w.incident.pk}/resolve")),
+        lambda w: Incident.objects.get(pk=w.incident.pk).resolved_at is not None,
+    ),
+    Action(
+        "create heartbeat",
+        Role.ADMIN,
+        None,
+        api("post", lambda w: f"/api/v1/projects/{w.project.pk}/heartbeats", {"name": "cron"}),
+        lambda w: Heartbeat.objects.filter(name="cron").exists(),
     ),
 ]
 

@@ -12,18 +12,22 @@ from datetime import UTC, datetime
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
 
+from apps.alerts.models import AlertInstance, Incident
+from apps.alerts.services import heartbeat_create, policy_create
 from apps.audit import Actor
 from apps.audit.models import AuditEvent
 from apps.errors.dsn import dsn_key_create
 from apps.errors.models import Issue
 from apps.errors.services import event_store
 from apps.ingestion.models import IngestionSettings
-from apps.projects.models import ApiKey, Invitation, Membership
-from apps.projects.services import invitation_create
+from apps.projects.models import ApiKey, Invitation, KeyScope, Membership
+from apps.projects.services import api_key_create, invitation_create
 
-# Capability URLs: knowing the secret in the URL *is* the authorisation (the invitation link).
-CAPABILITY_PARAMS = {"token", "uidb64"}
+# Capability URLs: knowing the secret in the URL *is* the authorisation (the invitation link, a
+# heartbeat's ping URL).
+CAPABILITY_PARAMS = {"token", "uidb64", "ping_uuid"}
 # Parameters that name no tenant object (/manage/<app_label>/); every other parameter is swept and
 # must be given a value in a_ids, so a new endpoint cannot slip past this test.
 NON_TENANT_PARAMS = {"app_label", "url"}
@@ -73,12 +77,33 @@ def a_ids(org_a, alice, bob):
         ),
         "dsn_key_id": str(dsn_key_create(org_a.project, "Acme dsn").pk),
         "issue_id": str(_issue_of(org_a.project.pk)),
+        **alert_ids(org_a),
     }
 
 
 def _issue_of(project_id: int) -> int:
     event_store(project_id, {"message": "Acme checkout failed"}, datetime.now(UTC))
     return Issue.objects.get(project_id=project_id).pk
+
+
+def alert_ids(org_a) -> dict[str, str]:
+    """A policy with a firing incident and a heartbeat of organization A."""
+    policy = policy_create(
+        org_a.project,
+        {"name": "Acme errors", "kind": "log_count", "spec": {"query": "level>=error"}},
+        actor=None,
+    )
+    instance = AlertInstance.objects.create(policy=policy, labels={}, labels_key="{}")
+    incident = Incident.objects.create(
+        project=org_a.project,
+        policy=policy,
+        instance=instance,
+        title="Acme errors",
+        priority="P3",
+        opened_at=timezone.now(),
+    )
+    heartbeat = heartbeat_create(org_a.project, {"name": "Acme backup"}, actor=None)
+    return {"policy_id": str(policy.pk), "incident_id": str(incident.pk), "heartbeat_id": str(heartbeat.pk)}
 
 
 def admin_object_id(route: str, org_a, a_ids) -> str:
@@ -92,6 +117,7 @@ def admin_object_id(route: str, org_a, a_ids) -> str:
         "audit/auditevent": a_ids["audit_event_id"],
         "ingestion/ingestionsettings": a_ids["ingestion_settings_id"],
         "accounts/user": a_ids["user_id"],
+        "alerts/policy": a_ids["policy_id"],
     }
     for model, pk in by_model.items():
         if model in route:
@@ -120,6 +146,7 @@ def assert_no_leak(response, route):
 
 
 def test_every_tenant_url_is_404_for_another_organization(mallory_client, client, org_a, org_b, a_ids):
+    _, b_manage_key = api_key_create(org_b.project, KeyScope.MANAGE, "B as code", by=Actor(user=org_b.owner))
     routes = list(tenant_routes())
     assert len(routes) > 20  # the sweep really sees the URL conf
     for route in routes:
@@ -143,7 +170,7 @@ def test_every_tenant_url_is_404_for_another_organization(mallory_client, client
                 and "/manage/" in response["Location"]
             ), f"mallory {method.upper()} {url} → {response.status_code}"
             assert_no_leak(response, url)
-            for key in (org_b.read_key, org_b.ingest_key):
+            for key in (org_b.read_key, org_b.ingest_key, b_manage_key):
                 response = getattr(client, method)(url, HTTP_AUTHORIZATION=f"Bearer {key}")
                 assert response.status_code in KEY_OK or (
                     response.status_code == 302 and "login" in response["Location"]

@@ -24,6 +24,7 @@ LINE_BUDGET = 64 * 1024  # all lines of one event
 SERVICES_PER_EVENT = 20
 NAMES_PER_EVENT = 50
 TRACE_IDS_PER_EVENT = 10
+TRANSITIONS_PER_EVENT = 100  # a storm folds into one event; the Alerts tab reloads past this
 STATUS_ERROR = 2  # OTLP span status code ERROR
 _TS, _LEVEL, _SERVICE = itemgetter(1), itemgetter(3), itemgetter(4)  # of LOG_COPY rows
 
@@ -43,6 +44,7 @@ class LiveEvent(TypedDict, total=False):
     names: list[str]
     errors: int
     trace_ids: list[str]
+    transitions: list[dict[str, Any]]  # alerts: state changes of alert instances (apps.alerts)
     rows: list[list[tuple[Any, ...]]]  # logs: the folded batches' rows until `finish`; not published
 
 
@@ -165,6 +167,8 @@ def merge(into: LiveEvent, other: LiveEvent) -> LiveEvent:
     if "ts_min" in other:
         into["ts_min"] = min(into.get("ts_min", other["ts_min"]), other["ts_min"])
         into["ts_max"] = max(into.get("ts_max", other["ts_max"]), other["ts_max"])
+    if "transitions" in other:
+        into["transitions"] = [*into.get("transitions", []), *other["transitions"]][:TRANSITIONS_PER_EVENT]
     if "rows" in other:
         into.setdefault("rows", []).extend(other["rows"])
     if "lines_omitted" in other:

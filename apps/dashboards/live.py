@@ -81,7 +81,7 @@ BREAKER_SECONDS = 5.0
 STREAM_LENGTH = 300  # events kept per project for resuming sockets (approximate: MAXLEN ~)
 STREAM_TTL_MS = 7 * 24 * 3600 * 1000  # an idle project's stream and counter expire together
 TAILING_TTL_SECONDS = 30  # three of a tailing socket's refreshes (consumers.POLL_SECONDS)
-SUMMARY_FIELDS = {"levels", "services", "ts_min", "ts_max", "names", "errors", "trace_ids"}
+SUMMARY_FIELDS = {"levels", "services", "ts_min", "ts_max", "names", "errors", "trace_ids", "transitions"}
 KINDS = {"logs": "logs", "metrics": "metrics", "spans": "spans", "traces": "spans"}
 
 # KEYS: stream, counter. ARGV: event JSON, MAXLEN, TTL ms, ids to skip first (1 after dropped events).
@@ -137,8 +137,9 @@ def announce_batch(project_id: int, batch: Batch) -> None:
 
 
 def announce(project_id: int, kind: str, payload: dict[str, Any]) -> None:
-    """Announce an event given as a summary payload (at least `count`; kinds logs, metrics, spans or
-    traces). Lines travel only with announce_batch: here a tail is told they were omitted."""
+    """Announce an event given as a summary payload (at least `count`; kinds logs, metrics, spans,
+    traces, or alerts with its `transitions`). Lines travel only with announce_batch: here a tail
+    is told they were omitted."""
     event = _event(KINDS.get(kind, kind), int(payload.get("count", 0)), int(time.time() * 1000))
     summary = {name: value for name, value in payload.items() if name in SUMMARY_FIELDS}
     event.update(cast(LiveEvent, summary))

@@ -46,7 +46,7 @@ DEFAULT_KEYS = (
 # Not glued to letters or digits: a Luhn-valid run inside a hex id or UUID is not a card number.
 _CARD = r"(?<![0-9A-Za-z])(?:[0-9][ -]?){12,18}[0-9](?![0-9A-Za-z])"
 _CREDENTIAL = r"(?i:\b(?:bearer|basic)\s+[A-Za-z0-9._~+/=\-]{8,})"
-_VIGIL_KEY = r"vgl_(?:ingest|read)_[0-9A-Za-z]{8,}"
+_VIGIL_KEY = r"vgl_(?:ingest|read|manage)_[0-9A-Za-z]{8,}"
 DEFAULT_PATTERNS = (_CARD, _CREDENTIAL, _VIGIL_KEY)
 # The quick check below translates once: digits, spaces and dashes to 1 (a card number needs 13
 # such bytes in a row), ASCII letters to lower case, "_" to itself, every other byte to 0; then it

@@ -267,3 +267,74 @@ def trace_logs_sql(project_id: int, trace_id: str, limit: int, now: datetime) ->
         params += [trace_id, project_id, *cutoffs]
     sql = " UNION ALL ".join(f"({part})" for part in parts) + " ORDER BY ts LIMIT %s"
     return sql, [*params, limit]
+
+
+# --- Counts for alert policies (apps.alerts reads logs only through these) ---------------------
+
+LOG_GROUP_COLUMNS = {"attr": "attributes", "attributes": "attributes", "resource": "resource"}
+
+
+def _group_expression(group_by: str | None) -> tuple[str, list[Any]]:
+    """SQL of a group key: '' (no grouping), the service, or one attribute/resource key as text
+    (flat OTel keys with dots first, then the nested path of native JSON)."""
+    if not group_by:
+        return "''", []
+    if group_by == "service":
+        return "service", []
+    prefix, key = group_by.split(".", 1)
+    column = LOG_GROUP_COLUMNS[prefix]  # a closed set: never input spliced into SQL
+    return f"coalesce({column} ->> %s, {column} #>> %s::text[], '')", [key, key.split(".")]
+
+
+def log_counts(
+    project_id: int, query: Node | None, start: datetime, end: datetime, group_by: str | None = None
+) -> dict[str, int]:
+    """Rows matching `query` in [start, end) per group key ('' without group_by): one round trip,
+    the same compiled condition (and retention) as the search."""
+    condition, params = compile_for_project(project_id, query)
+    key, key_params = _group_expression(group_by)
+    sql = (
+        f"SELECT {key} AS k, count(*) FROM logs_event"  # noqa: S608 (constants only)
+        f" WHERE project_id = %s AND ts >= %s AND ts < %s AND {condition} GROUP BY 1"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*key_params, project_id, start, end, *params])
+        return {str(k): int(n) for k, n in cursor.fetchall()}
+
+
+def log_services_seen(project_id: int, since: datetime) -> list[str]:
+    """Services that logged since `since`, from the hourly per-service counts (cheap for 24 h)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT DISTINCT service FROM logs_count_service_1h WHERE project_id = %s AND hour >= %s",
+            [project_id, since.replace(minute=0, second=0, microsecond=0)],
+        )
+        return sorted(row[0] for row in cursor.fetchall())
+
+
+# Up to this many patterns per call: a flood of distinct messages must not flood the caller.
+PATTERN_COUNT_LIMIT = 500
+
+
+def log_pattern_counts(
+    project_id: int,
+    query: Node | None,
+    start: datetime,
+    end: datetime,
+    only: list[str] | None = None,
+    limit: int = PATTERN_COUNT_LIMIT,
+) -> dict[str, tuple[int, str]]:
+    """fingerprint -> (rows in [start, end), newest example) of the logs matching `query`, the
+    most frequent first; `only` restricts to given fingerprints (a baseline for known ones).
+    Every matching row's message is fingerprinted: the cost grows with the rows in the range."""
+    condition, params = compile_for_project(project_id, query)
+    restrict, restrict_params = ("", []) if only is None else ("WHERE fingerprint = ANY(%s)", [only])
+    sql = (
+        f"SELECT fingerprint, count(*), (array_agg(message ORDER BY ts DESC))[1] FROM ("  # noqa: S608
+        f" SELECT ts, message, {FINGERPRINT} AS fingerprint FROM logs_event"
+        f" WHERE project_id = %s AND ts >= %s AND ts < %s AND {condition}) fingerprinted"
+        f" {restrict} GROUP BY 1 ORDER BY 2 DESC LIMIT %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [project_id, start, end, *params, *restrict_params, limit])
+        return {fingerprint: (int(count), example) for fingerprint, count, example in cursor.fetchall()}

@@ -34,13 +34,14 @@ AGG_COLUMNS = {
     "count": "count",
     "sum": "sum, count, increase",
     "rate": "count, increase",
+    "last": "last",
     **{p: "min, max, bucket_counts" for p in ("p50", "p90", "p95", "p99")},
 }
 HISTOGRAM = "histogram"
 # The kinds of metric `agg` is defined for (see query.py); anything else is a 400.
 ALLOWED = {
-    "gauge": {"avg", "sum", "min", "max", "count"},
-    "counter": {"avg", "sum", "min", "max", "count", "rate"},
+    "gauge": {"avg", "sum", "min", "max", "count", "last"},
+    "counter": {"avg", "sum", "min", "max", "count", "rate", "last"},
     HISTOGRAM: {"avg", "sum", "min", "max", "count", "rate", *PERCENTILES},
 }
 
@@ -244,6 +245,8 @@ VALUE_SQL = {
     "min": "min(s.min)",
     "max": "max(s.max)",
     "count": "sum(s.count)::float8",  # sum(bigint) is numeric: a Decimal per row in Python
+    # The newest sample's value (alert policies only; the chart API does not offer it).
+    "last": "(max(ARRAY[date_part('epoch', s.bucket), s.last]) FILTER (WHERE s.last IS NOT NULL))[2]",
     ("sum", "counter"): "sum(s.increase)",
     ("sum", HISTOGRAM): "sum(s.sum)",
     ("rate", "counter"): "sum(s.increase) / %(step_seconds)s",
@@ -323,6 +326,66 @@ def _finite(value: Any) -> float | None:
         return None
     value = float(value)
     return value if math.isfinite(value) else None
+
+
+# --- One value per group over a window, for alert policies (apps.alerts reads metrics here) ----
+
+
+@dataclass(frozen=True)
+class WindowValue:
+    labels: dict[str, Any]
+    value: float | None
+
+
+def metric_window_values(
+    project_id: int,
+    name: str,
+    label_filters: dict[str, list[str]],
+    agg: str,
+    start: datetime,
+    end: datetime,
+    group_by: tuple[str, ...] = (),
+) -> list[WindowValue]:
+    """`agg` of the metric over [start, end) per group: the chart query with a single step.
+
+    Reads 1m rollups up to the rollup watermark and raw points after it, like a chart. `start` is
+    taken down to its minute (rollup rows are whole minutes), so the window may be up to a minute
+    longer than asked; the bucket origin is that minute, which puts the window in one step.
+    Returns [] for a metric without series; raises InvalidInput for an agg its kind lacks.
+    """
+    start = floor_to(start, MINUTE)
+    span = end - start
+    query = MetricQuery(
+        name=name,
+        agg=agg,
+        start=start,
+        end=end,
+        step=span + MINUTE,  # one step covers the window, whatever the partial-minute tail
+        resolution="1m",
+        group_by=tuple(group_by),
+        label_filters=label_filters,
+    )
+    query = within_retention(project_id, query, datetime.now(UTC))
+    series = series_for(project_id, query)
+    if not series:
+        return []
+    kind = series[0].kind
+    if agg not in ALLOWED[kind]:
+        raise InvalidInput({"agg": f"agg={agg} is not defined for a {kind} metric"})
+    groups = _groups(series, query.group_by)
+    bounds = _group_bounds(project_id, query, groups) if agg in PERCENTILES else {}
+    sql, params = _chart_sql(project_id, query, kind, groups, bounds)
+    params.update(origin=query.start, step_seconds=max(span.total_seconds(), 1.0))
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    charts = _chart(rows, query, groups, bounds)
+    found = {json.dumps(c["labels"], sort_keys=True): c["points"][-1][1] for c in charts if c["points"]}
+    labels_of = {index: labels for index, labels in groups.values()}
+    return [
+        WindowValue(labels, found.get(json.dumps(labels, sort_keys=True)))
+        for _, labels in sorted(labels_of.items())
+    ]
 
 
 def series_names_present(project_id: int, names: list[str]) -> set[str]:

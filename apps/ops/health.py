@@ -5,12 +5,17 @@ is an answer ("ok": false), not an exception, so the endpoint cannot turn into a
 Every network call has a short timeout (Redis sockets 1 s, PostgreSQL ``connect_timeout``)
 so a load balancer probe gets its answer before its own timeout fires.
 
-Only database, redis and migrations decide readiness. The beat heartbeat, the queue depth and
-the OTLP/gRPC receiver (its own process, apps/ingestion/grpc_server.py) are reported for
-operators and alerting but do not make the web tier unready: they describe other processes,
-not this one. If a dead beat or a long queue
+Database, redis, migrations and the alert evaluator's lag decide readiness. The beat heartbeat,
+the queue depth and the OTLP/gRPC receiver (its own process, apps/ingestion/grpc_server.py) are
+reported for operators and alerting but do not make the web tier unready: they describe other
+processes, not this one. If a dead beat or a long queue
 pulled every web pod out of the load balancer, one broken scheduler would turn into a full
 outage of the UI and of ingestion, which keep working without it.
+
+The alert evaluator is the exception the alerts issue asks for: when the oldest due policy has
+waited more than ALERT_LAG_LIMIT_SECONDS, Vigil is no longer watching, and /health/ready says so
+with a 503 (a monitor of the monitor pages on it). Its lag is a database read: it is answered only
+when the database check passed.
 """
 
 from __future__ import annotations
@@ -42,10 +47,13 @@ class Check(TypedDict, total=False):
     age_seconds: float | None
     depth: int | None
     enabled: bool
+    lag_seconds: float
 
 
 # Checks whose failure makes the web tier unready (503); the others are informational.
-REQUIRED_CHECKS = ("database", "redis", "migrations")
+REQUIRED_CHECKS = ("database", "redis", "migrations", "alerts")
+# Two missed minutes of evaluation: every policy (interval ≤ 60 s by default) has missed a slot.
+ALERT_LAG_LIMIT_SECONDS = 120.0
 
 # The migration graph only changes with a deploy, and loading it costs tens of milliseconds,
 # so a positive answer is remembered for the life of the process. A negative one is not:
@@ -172,6 +180,18 @@ def check_otlp_grpc() -> Check:
     return {"ok": False, "error": "answered without a key"}
 
 
+def check_alerts() -> Check:
+    """Seconds the oldest due alert policy has waited for its evaluation."""
+    try:
+        from apps.alerts.scheduler import evaluator_lag
+
+        lag = evaluator_lag()
+    except Exception as exc:
+        logger.warning("readiness: alerts check failed: %s", type(exc).__name__)
+        return _failure(exc)
+    return {"ok": lag <= ALERT_LAG_LIMIT_SECONDS, "lag_seconds": round(lag, 3)}
+
+
 def readiness() -> tuple[bool, dict[str, Any]]:
     """Run every check; ready means every check in REQUIRED_CHECKS passed.
 
@@ -189,6 +209,7 @@ def readiness() -> tuple[bool, dict[str, Any]]:
         "beat": check_beat() if redis_check["ok"] else redis_down,
         "queue": check_queue() if redis_check["ok"] or not same_broker else redis_down,
         "otlp_grpc": check_otlp_grpc(),
+        "alerts": check_alerts() if database["ok"] else _skipped(),
     }
     is_ready = all(checks[name]["ok"] for name in REQUIRED_CHECKS)
     return is_ready, checks

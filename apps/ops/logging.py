@@ -21,7 +21,7 @@ _SENSITIVE_NAMES = r"(?:password|passwd|secret(?:[_-]?key)?|token|api[_-]?key|au
 _SECRET_PATTERNS: list[tuple[re.Pattern[str], str]] = [
     # Credentials after an auth scheme first, so "Bearer vgl_…" is masked whole.
     (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=\-]{8,}"), r"\1 " + REDACTED),
-    (re.compile(r"vgl_(ingest|read)_[0-9A-Za-z]{8}[0-9A-Za-z]+"), r"vgl_\1_" + REDACTED),
+    (re.compile(r"vgl_(ingest|read|manage)_[0-9A-Za-z]{8}[0-9A-Za-z]+"), r"vgl_\1_" + REDACTED),
     (
         # key=value, key: value, "key": "value with spaces" — the key is kept, the value masked.
         re.compile(

@@ -7,4 +7,5 @@ Public surface (what other apps may import; nothing else of this app):
   apps.projects.services        ActionRefused, organization_with_owner, invitation_for_token,
                                 invitation_accept (writes take by=apps.audit.Actor)
   apps.projects.tenant_admin    tenant_admin_site, TenantScopedAdmin
+  apps.projects.admin           ServiceBackedAdmin (admin pages whose writes go through services)
 """

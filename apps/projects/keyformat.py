@@ -18,7 +18,7 @@ RANDOM_LENGTH = 30
 CHECKSUM_LENGTH = 6
 VISIBLE_RANDOM = 8  # characters of the random part that make the public prefix
 KEY_RE = re.compile(
-    rf"^vgl_(ingest|read)_([0-9A-Za-z]{{{RANDOM_LENGTH}}})([0-9A-Za-z]{{{CHECKSUM_LENGTH}}})$"
+    rf"^vgl_(ingest|read|manage)_([0-9A-Za-z]{{{RANDOM_LENGTH}}})([0-9A-Za-z]{{{CHECKSUM_LENGTH}}})$"
 )
 
 

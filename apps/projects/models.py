@@ -160,6 +160,7 @@ class Project(models.Model):
 class KeyScope(models.TextChoices):
     INGEST = "ingest", "Ingest (write telemetry)"
     READ = "read", "Read (query telemetry)"
+    MANAGE = "manage", "Manage (alert policies and heartbeats as code)"
 
 
 class ApiKeyQuerySet(models.QuerySet["ApiKey"]):

@@ -32,8 +32,17 @@ class Access:
     def can(self, need: str) -> bool:
         if self.membership is not None:
             return self.membership.can(need)
-        # Read keys read; nothing a key does counts as a member's action.
-        return self.key is not None and self.key.scope == KeyScope.READ and need == Role.VIEWER
+        # Read (and manage) keys read; nothing a key does counts as a member's action. What a
+        # manage key may write, the APIs that accept it say (apps/alerts/api.py).
+        return (
+            self.key is not None
+            and self.key.scope in (KeyScope.READ, KeyScope.MANAGE)
+            and need == Role.VIEWER
+        )
+
+    @property
+    def is_manage_key(self) -> bool:
+        return self.key is not None and self.key.scope == KeyScope.MANAGE
 
 
 def _request_key(request: Any) -> KeyIdentity | None:

@@ -130,6 +130,10 @@ def project_create(organization: Organization, name: str, *, by: Actor) -> Proje
                 target=project,
                 after={"name": project.name},
             )
+            # Every new project starts watched: the default alert rules (apps/alerts/rulepack.py).
+            from apps.alerts.rulepack import rule_pack_add
+
+            rule_pack_add(project, actor=by.user)
     except IntegrityError:
         raise ActionRefused(
             f"A project named “{name.strip()}” already exists in this organization."

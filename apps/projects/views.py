@@ -9,6 +9,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from apps.alerts.selectors import alert_summaries
 from apps.audit import Actor
 from apps.dashboards.summary import organization_glance
 from apps.projects import services
@@ -48,8 +49,10 @@ def organization(request: HttpRequest, organization_id: int) -> HttpResponse:
     projects = list(org.projects.order_by("name"))
     # Figures at a glance (rate, error ratio, sparkline): a few queries for all projects together.
     glance = organization_glance([project.pk for project in projects])
+    alerts = alert_summaries([project.pk for project in projects])
     for project in projects:
         project.glance = glance[project.pk]  # type: ignore[attr-defined]
+        project.alerts = alerts[project.pk]  # type: ignore[attr-defined]
     return render(
         request,
         "projects/organization.html",

@@ -169,3 +169,63 @@ def recent_traces(project_id: int, filters: TraceFilter) -> list[dict[str, Any]]
         }
         for row in rows
     ]
+
+
+# --- Window statistics for alert policies (apps.alerts reads spans only through these) ---------
+
+SPAN_PERCENTILES = {"p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99}
+SPAN_GROUP_COLUMNS = {None: "''", "service": "service", "name": "name"}
+
+
+@dataclass(frozen=True)
+class SpanWindow:
+    count: int
+    errors: int
+    duration_ms: float | None  # the asked percentile of durations, if one was asked
+
+
+def span_window_stats(
+    project_id: int,
+    start: datetime,
+    end: datetime,
+    service: str = "",
+    name: str = "",
+    percentile: str | None = None,
+    group_by: str | None = None,
+) -> dict[str, SpanWindow]:
+    """Spans started in [start, end) per group ('' without group_by): count, errors (status
+    ERROR) and optionally a percentile of duration. The (project_id, start_ts) index serves it."""
+    key = SPAN_GROUP_COLUMNS[group_by]  # a closed set
+    quantile = "NULL::float8"
+    params: list[Any] = []
+    if percentile is not None:
+        quantile = "percentile_cont(%s) WITHIN GROUP (ORDER BY duration_ns) / 1e6"
+        params.append(SPAN_PERCENTILES[percentile])
+    where = ["project_id = %s", "start_ts >= %s", "start_ts < %s"]
+    params += [project_id, max(start, retention.cutoff(project_id, datetime.now(UTC), "span")), end]
+    if service:
+        where.append("service = %s")
+        params.append(service)
+    if name:
+        where.append("name = %s")
+        params.append(name)
+    sql = (
+        f"SELECT {key}, count(*), count(*) FILTER (WHERE status_code = {STATUS_ERROR}), {quantile}"  # noqa: S608
+        f" FROM traces_span WHERE {' AND '.join(where)} GROUP BY 1"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {
+            str(k): SpanWindow(int(n), int(e), float(q) if q is not None else None)
+            for k, n, e, q in cursor.fetchall()
+        }
+
+
+def span_services_seen(project_id: int, since: datetime) -> list[str]:
+    """Services that sent spans since `since`."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT DISTINCT service FROM traces_span WHERE project_id = %s AND start_ts >= %s",
+            [project_id, since],
+        )
+        return sorted(row[0] for row in cursor.fetchall())

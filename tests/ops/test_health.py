@@ -70,6 +70,7 @@ def test_ready_is_200_with_every_check_when_everything_is_up(client, settings):
         "beat": True,
         "queue": True,
         "otlp_grpc": True,
+        "alerts": True,
     }
     assert checks["otlp_grpc"] == {"ok": True, "enabled": False}
     assert 0 <= checks["beat"]["age_seconds"] < health.BEAT_STALE_AFTER_SECONDS
@@ -121,7 +122,7 @@ def test_ready_is_503_json_when_the_database_is_unreachable(client):
     body = response.json()
     assert body["status"] == "unavailable"
     assert body["error"]["code"] == "unavailable"
-    assert body["error"]["details"] == {"failed": ["database", "migrations"]}
+    assert body["error"]["details"] == {"failed": ["database", "migrations", "alerts"]}
     assert body["checks"]["database"] == {"ok": False, "error": "OperationalError"}
     assert body["checks"]["migrations"] == {"ok": False, "error": "database unavailable"}
     assert body["checks"]["redis"]["ok"] is True
@@ -160,8 +161,8 @@ def test_ready_is_503_while_a_migration_is_unapplied(client):
 def test_ready_remembers_that_migrations_were_applied(client, django_assert_max_num_queries):
     assert client.get("/health/ready").status_code == 200
 
-    # Only SELECT 1 is left once the positive answer is cached.
-    with django_assert_max_num_queries(1):
+    # Only SELECT 1 (and the alert evaluator's lag) is left once the positive answer is cached.
+    with django_assert_max_num_queries(2):
         response = client.get("/health/ready")
 
     assert response.json()["checks"]["migrations"] == {"ok": True}

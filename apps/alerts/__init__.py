@@ -1,0 +1,17 @@
+"""Alerts: policies, their evaluation, alert instances, incidents and heartbeats.
+
+What other apps may use:
+- `apps.alerts.models.Transition`: the outbox of notifications. One immutable row per state change
+  of an alert instance, committed in the same transaction as the state. A notifier reads rows with
+  `notify=True AND notified_at IS NULL` in id order, claims them (`SELECT ... FOR UPDATE SKIP LOCKED`)
+  and stamps `notified_at`; rows with `notify=False` were held back while their instance flapped.
+- `apps.alerts.services.incident_acknowledge` / `incident_resolve` (one-click links of notices).
+- `apps.alerts.selectors` for read-only views of policies, instances and incidents.
+
+Public surface (what other apps may import; nothing else of this app):
+  apps.alerts.models        Transition (the outbox), Policy, AlertInstance, Incident, Heartbeat
+  apps.alerts.services      incident_acknowledge, incident_resolve, policy_create
+  apps.alerts.selectors     alert_summaries and read-only views
+  apps.alerts.rulepack      rule_pack_add (every new project starts watched)
+  apps.alerts.scheduler     evaluator_lag (/health/ready)
+"""

@@ -1,0 +1,260 @@
+"""Running policies on their slots: which are due, the claim of one slot, and one evaluation.
+
+Design note — exactly one evaluation per slot, and none lost.
+* A slot is `next_due_at`. The beat tick (tasks.tick, every 10 s) counts due policies and
+  enqueues one batch task per BATCH of them; surplus tasks (two ticks, a redelivered task) claim
+  nothing and are harmless.
+* Claim: one UPDATE sets a fresh `claim_token` and a lease on up to BATCH due slots nobody holds
+  (CLAIM_BATCH, `FOR UPDATE SKIP LOCKED`), or on one given policy (policy_claim, a conditional
+  UPDATE: PostgreSQL serialises the UPDATEs of a race on the row lock and re-checks the WHERE
+  clause for the second, so exactly one worker gets rowcount 1).
+* The telemetry is read outside any transaction (long reads must not hold row locks), then the
+  batch's results are written in one transaction that first re-locks the policy rows *with our token*: a
+  worker whose lease expired meanwhile (it stalled, another took over) finds the token changed
+  and writes nothing. Instance states, transitions, incidents and the next slot commit together,
+  so a crash at any point leaves either the whole evaluation or none of it; the slot stays due
+  and is claimed again once the lease has expired.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from apps.alerts import incidents
+from apps.alerts.evaluation import InstanceState, Rules, step
+from apps.alerts.evaluators import Labels, measure
+from apps.alerts.models import AlertInstance, Policy, Transition
+
+# Longer than any evaluation takes (they read at most 24 h of telemetry, in seconds): a stalled
+# worker's slot is taken over after this.
+LEASE = timedelta(seconds=90)
+TICK_BATCH = 5000
+
+
+@dataclass(frozen=True)
+class Claim:
+    policy_id: int
+    token: uuid.UUID
+    slot: datetime
+
+
+def due_policies(now: datetime) -> QuerySet[Policy]:
+    return Policy.objects.filter(
+        Q(claim_token__isnull=True) | Q(claim_expires_at__lte=now), enabled=True, next_due_at__lte=now
+    )
+
+
+def due_policy_ids(now: datetime, limit: int = TICK_BATCH) -> list[int]:
+    return list(due_policies(now).order_by("next_due_at").values_list("id", flat=True)[:limit])
+
+
+def policy_claim(policy_id: int, now: datetime) -> Claim | None:
+    """The slot of a due policy for this worker, or None (not due, or another worker has it)."""
+    token = uuid.uuid4()
+    with transaction.atomic(), connection.cursor() as cursor:
+        # A claim lost in a crash is only a slot taken again after the lease: no need to wait for
+        # the WAL flush (the evaluation's own commit is durable when it writes transitions).
+        cursor.execute("SET LOCAL synchronous_commit = off")
+        claimed = (
+            due_policies(now).filter(pk=policy_id).update(claim_token=token, claim_expires_at=now + LEASE)
+        )
+    if claimed != 1:
+        return None
+    slot = Policy.objects.filter(pk=policy_id).values_list("next_due_at", flat=True).get()
+    return Claim(policy_id, token, slot)
+
+
+def next_slot(slot: datetime, interval_seconds: int, now: datetime) -> datetime:
+    """The first slot after `now` on the policy's grid (missed slots are skipped, not replayed)."""
+    interval = timedelta(seconds=interval_seconds)
+    if slot > now:
+        return slot
+    return slot + ((now - slot) // interval + 1) * interval
+
+
+def rules_of(policy: Policy) -> Rules:
+    return Rules(
+        op=policy.op,
+        threshold=policy.threshold,
+        resolve_threshold=policy.resolve_threshold,
+        for_seconds=policy.for_seconds,
+        keep_firing_for_seconds=policy.keep_firing_for_seconds,
+        no_data=policy.no_data,
+        on_error=policy.on_error,
+        flap_stable_seconds=policy.flap_stable_seconds,
+    )
+
+
+def state_of(instance: AlertInstance) -> InstanceState:
+    return InstanceState(
+        state=instance.state,
+        health=instance.health,
+        since=instance.since,
+        pending_since=instance.pending_since,
+        last_breach_at=instance.last_breach_at,
+        quiet_since=instance.quiet_since,
+        last_value=instance.last_value,
+        recent_changes=tuple(instance.recent_changes),
+        is_flapping=instance.is_flapping,
+        last_change_at=instance.last_change_at,
+        notified_state=instance.notified_state,
+    )
+
+
+INSTANCE_FIELDS = [
+    "state",
+    "health",
+    "since",
+    "pending_since",
+    "last_breach_at",
+    "quiet_since",
+    "last_value",
+    "recent_changes",
+    "is_flapping",
+    "last_change_at",
+    "notified_state",
+    "last_evaluated_at",
+    "incident",
+]
+
+
+def policy_evaluate(claim: Claim, now: datetime | None = None) -> list[Transition] | None:
+    """Evaluate one claimed slot and commit its outcome; None if the claim was lost meanwhile."""
+    return claims_evaluate([claim], now).get(claim.policy_id)
+
+
+def claims_evaluate(claims: list[Claim], now: datetime | None = None) -> dict[int, list[Transition]]:
+    """Evaluate claimed slots (one token) and commit them in one transaction: policy id ->
+    transitions written, for each claim still held. A handful of statements per batch plus each
+    policy's telemetry reads: the per-evaluation cost is its reads, not round trips and commits."""
+    if not claims:
+        return {}
+    now = now or timezone.now()
+    slots = {claim.policy_id: claim.slot for claim in claims}
+    policies = {p.pk: p for p in Policy.objects.filter(pk__in=slots).select_related("project")}
+    known: dict[int, dict[str, Labels]] = {pk: {} for pk in policies}
+    for policy_id, key, labels in AlertInstance.objects.filter(policy_id__in=policies).values_list(
+        "policy_id", "labels_key", "labels"
+    ):
+        known[policy_id][key] = labels
+    # Telemetry is read outside the transaction: long reads must not hold the row locks.
+    measured = {pk: measure(policy, now, known[pk]) for pk, policy in policies.items()}
+    results: dict[int, list[Transition]] = {}
+    with transaction.atomic():
+        # Our token still on the rows, locked: nobody else can commit these slots now.
+        held = set(
+            Policy.objects.select_for_update()
+            .filter(pk__in=policies, claim_token=claims[0].token)
+            .values_list("pk", flat=True)
+        )
+        instances: dict[int, dict[str, AlertInstance]] = {pk: {} for pk in held}
+        locked = AlertInstance.objects.select_for_update(of=("self",)).select_related("incident")
+        for instance in locked.filter(policy_id__in=held):
+            instances[instance.policy_id][instance.labels_key] = instance
+        # Groups seen for the first time: one INSERT for the batch (ids come back from PostgreSQL).
+        new = [
+            AlertInstance(policy=policies[pk], labels=labels, labels_key=key, since=now)
+            for pk in held
+            for key, (labels, _) in measured[pk].items()
+            if key not in instances[pk]
+        ]
+        for instance in AlertInstance.objects.bulk_create(new):
+            instances[instance.policy_id][instance.labels_key] = instance
+        evaluated: list[AlertInstance] = []
+        finished: list[Policy] = []
+        for pk in sorted(held):
+            policy = policies[pk]
+            results[pk] = _apply(policy, measured[pk], instances[pk], now, evaluated)
+            errors = sorted({s.error for _, s in measured[pk].values() if s.error})
+            policy.next_due_at = next_slot(slots[pk], policy.interval_seconds, now)
+            policy.claim_token = policy.claim_expires_at = None
+            policy.last_evaluated_at, policy.last_error = now, errors[0] if errors else ""
+            finished.append(policy)
+        AlertInstance.objects.bulk_update(evaluated, INSTANCE_FIELDS)  # one UPDATE for all groups
+        Policy.objects.bulk_update(finished, SLOT_FIELDS)
+        if not any(results.values()):
+            # Nothing for the outbox: losing this commit in a crash loses only last values, which
+            # the next slot measures again. Commits with transitions wait for the WAL flush.
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit = off")
+        for pk, written in results.items():
+            incidents.announce_on_commit(policies[pk].project_id, written)
+    return results
+
+
+SLOT_FIELDS = ["next_due_at", "claim_token", "claim_expires_at", "last_evaluated_at", "last_error"]
+
+
+def _apply(
+    policy: Policy,
+    samples: dict[str, Any],
+    instances: dict[str, AlertInstance],
+    now: datetime,
+    evaluated: list[AlertInstance],
+) -> list[Transition]:
+    """Step each group's instance and write its transitions and incidents."""
+    rules = rules_of(policy)
+    written: list[Transition] = []
+    for key, (_, sample) in samples.items():
+        instance = instances[key]
+        outcome = step(rules, state_of(instance), sample, now)
+        for name, value in vars(outcome.state).items():
+            setattr(instance, name, list(value) if name == "recent_changes" else value)
+        instance.last_evaluated_at = now
+        written += incidents.apply_changes(policy, instance, outcome.changes, now)
+        evaluated.append(instance)
+    return written
+
+
+BATCH = 50
+CLAIM_BATCH = """
+UPDATE alerts_policy SET claim_token = %s, claim_expires_at = %s
+WHERE id IN (
+    SELECT id FROM alerts_policy
+    WHERE enabled AND next_due_at <= %s AND (claim_token IS NULL OR claim_expires_at <= %s)
+    ORDER BY next_due_at LIMIT %s
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING id, next_due_at
+"""
+# SKIP LOCKED: a concurrent claimer passes over rows being claimed instead of waiting for them;
+# a row claimed and committed meanwhile fails the re-checked WHERE clause. Either way one owner.
+
+
+def policies_claim(now: datetime, limit: int = BATCH) -> list[Claim]:
+    """Up to `limit` due slots, oldest first, under one token; [] when none is due and free."""
+    token = uuid.uuid4()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL synchronous_commit = off")  # see policy_claim
+        cursor.execute(CLAIM_BATCH, [token, now + LEASE, now, now, limit])
+        rows = cursor.fetchall()
+    return [Claim(policy_id, token, slot) for policy_id, slot in rows]
+
+
+def evaluate_batch(now: datetime | None = None, limit: int = BATCH) -> int:
+    """A worker task's body: claim a batch of due slots and evaluate them. Slots evaluated."""
+    now = now or timezone.now()
+    return len(claims_evaluate(policies_claim(now, limit), now))
+
+
+def evaluate_due(policy_id: int, now: datetime | None = None) -> list[Transition] | None:
+    """The task's body: claim the policy's slot if due, evaluate it. None when not claimed."""
+    now = now or timezone.now()
+    claim = policy_claim(policy_id, now)
+    if claim is None:
+        return None
+    return policy_evaluate(claim, now)
+
+
+def evaluator_lag(now: datetime | None = None) -> float:
+    """Seconds the oldest due enabled policy has waited past its slot (0 when none waits)."""
+    now = now or timezone.now()
+    oldest = Policy.objects.filter(enabled=True, next_due_at__lte=now).order_by("next_due_at").first()
+    return max(0.0, (now - oldest.next_due_at).total_seconds()) if oldest else 0.0

@@ -1,0 +1,234 @@
+"""Writes of alert policies and heartbeats: validated, audited in the same transaction.
+
+`actor` is who acts (a user, or None for the system); `key` the API key it came through, if any.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from cronsim import CronSim, CronSimError
+from django.db import transaction
+from django.utils import timezone
+
+from apps import audit
+from apps.alerts.models import (
+    MIN_INTERVAL_SECONDS,
+    Heartbeat,
+    Kind,
+    Op,
+    PingKind,
+    Policy,
+    ScheduleKind,
+)
+from apps.alerts.specs import SpecError, validate_spec
+from apps.projects.models import Project
+
+MAX_WINDOW_SECONDS = 24 * 3600
+INTERVAL_STEP_SECONDS = 10
+
+
+def check_policy(policy: Policy) -> None:
+    """Every rule a policy must satisfy beyond its field types; SpecError naming the fields."""
+    errors: dict[str, str] = {}
+    try:
+        policy.spec = validate_spec(policy.kind, policy.spec)
+    except SpecError as exc:
+        errors.update(exc.errors)
+    if policy.interval_seconds < MIN_INTERVAL_SECONDS or policy.interval_seconds % INTERVAL_STEP_SECONDS:
+        errors["interval"] = "must be at least 10s and a multiple of 10s"
+    if policy.kind != Kind.HEARTBEAT and not 60 <= policy.window_seconds <= MAX_WINDOW_SECONDS:
+        errors["window"] = "must be from 1m to 24h"
+    if policy.op not in Op.values:
+        errors["op"] = f"must be one of {', '.join(Op.values)}"
+    if not policy.name.strip():
+        errors["name"] = "is required"
+    if not isinstance(policy.labels, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in policy.labels.items()
+    ):
+        errors["labels"] = "must be an object of string keys and string values"
+    if errors:
+        raise SpecError(errors)
+
+
+def policy_create(project: Project, fields: dict[str, Any], actor: Any, key: Any = None) -> Policy:
+    policy = Policy(project=project, created_by=actor if getattr(actor, "pk", None) else None, **fields)
+    check_policy(policy)
+    with transaction.atomic():
+        policy.save()
+        audit.record(
+            "alerts.policy.create",
+            actor=actor,
+            key=key,
+            organization=project.organization,
+            target=policy,
+            after=policy.snapshot(),
+        )
+    return policy
+
+
+def policy_update(policy: Policy, fields: dict[str, Any], actor: Any, key: Any = None) -> Policy:
+    before = policy.snapshot()
+    for name, value in fields.items():
+        setattr(policy, name, value)
+    check_policy(policy)
+    policy.updated_at = timezone.now()
+    with transaction.atomic():
+        policy.save()
+        after = policy.snapshot()
+        changed = {name for name in after if after[name] != before[name]}
+        audit.record(
+            "alerts.policy.change",
+            actor=actor,
+            key=key,
+            organization=policy.project.organization,
+            target=policy,
+            before={name: before[name] for name in changed},
+            after={name: after[name] for name in changed},
+        )
+    return policy
+
+
+def policy_delete(policy: Policy, actor: Any, key: Any = None) -> None:
+    with transaction.atomic():
+        audit.record(
+            "alerts.policy.delete",
+            actor=actor,
+            key=key,
+            organization=policy.project.organization,
+            target=policy,
+            before=policy.snapshot(),
+        )
+        policy.delete()
+
+
+# --- Heartbeats ------------------------------------------------------------------------------
+
+
+def check_heartbeat(heartbeat: Heartbeat) -> None:
+    errors: dict[str, str] = {}
+    if not heartbeat.name.strip():
+        errors["name"] = "is required"
+    if heartbeat.schedule_kind == ScheduleKind.CRON:
+        try:
+            ZoneInfo(heartbeat.tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            errors["tz"] = "must be an IANA time zone such as Europe/Berlin"
+        try:
+            next(CronSim(heartbeat.cron, datetime.now(ZoneInfo("UTC"))))
+        except (CronSimError, StopIteration, ValueError):
+            errors["cron"] = "must be a cron expression with 5 fields, e.g. '30 2 * * *'"
+    elif heartbeat.schedule_kind == ScheduleKind.PERIOD:
+        if not 60 <= heartbeat.period_seconds <= 365 * 86400:
+            errors["period"] = "must be from 1m to 365d"
+    else:
+        errors["schedule"] = "must be period or cron"
+    if not 60 <= heartbeat.grace_seconds <= 365 * 86400:
+        errors["grace"] = "must be from 1m to 365d"
+    if errors:
+        raise SpecError(errors)
+
+
+HEARTBEAT_POLICY_DEFAULTS: dict[str, Any] = {
+    "kind": Kind.HEARTBEAT,
+    "op": Op.GT,
+    "threshold": 0.0,  # the heartbeat evaluator answers 1 when the monitor is down, else 0
+    "window_seconds": 60,
+    "interval_seconds": 60,
+}
+
+
+def heartbeat_create(
+    project: Project, fields: dict[str, Any], actor: Any, key: Any = None, priority: str = "P2"
+) -> Heartbeat:
+    """A monitor and the policy that watches it (same name, priority, labels)."""
+    heartbeat = Heartbeat(project=project, uuid=uuid.uuid4(), **fields)
+    check_heartbeat(heartbeat)
+    with transaction.atomic():
+        policy = policy_create(
+            project,
+            {
+                **HEARTBEAT_POLICY_DEFAULTS,
+                "name": heartbeat.name,
+                "priority": priority,
+                "spec": {"heartbeat": str(heartbeat.uuid)},
+            },
+            actor,
+            key,
+        )
+        heartbeat.policy = policy
+        heartbeat.save()
+        audit.record(
+            "alerts.heartbeat.create",
+            actor=actor,
+            key=key,
+            organization=project.organization,
+            target=heartbeat,
+            after=heartbeat_snapshot(heartbeat),
+        )
+    return heartbeat
+
+
+def heartbeat_snapshot(heartbeat: Heartbeat) -> dict[str, Any]:
+    return {
+        "name": heartbeat.name,
+        "schedule_kind": heartbeat.schedule_kind,
+        "period_seconds": heartbeat.period_seconds,
+        "grace_seconds": heartbeat.grace_seconds,
+        "cron": heartbeat.cron,
+        "tz": heartbeat.tz,
+    }
+
+
+def heartbeat_update(heartbeat: Heartbeat, fields: dict[str, Any], actor: Any, key: Any = None) -> Heartbeat:
+    before = heartbeat_snapshot(heartbeat)
+    for name, value in fields.items():
+        setattr(heartbeat, name, value)
+    check_heartbeat(heartbeat)
+    with transaction.atomic():
+        heartbeat.save()
+        if heartbeat.policy.name != heartbeat.name:
+            Policy.objects.filter(pk=heartbeat.policy_id).update(name=heartbeat.name)
+        Policy.objects.filter(pk=heartbeat.policy_id).update(next_due_at=timezone.now())
+        audit.record(
+            "alerts.heartbeat.change",
+            actor=actor,
+            key=key,
+            organization=heartbeat.project.organization,
+            target=heartbeat,
+            before=before,
+            after=heartbeat_snapshot(heartbeat),
+        )
+    return heartbeat
+
+
+def heartbeat_delete(heartbeat: Heartbeat, actor: Any, key: Any = None) -> None:
+    with transaction.atomic():
+        audit.record(
+            "alerts.heartbeat.delete",
+            actor=actor,
+            key=key,
+            organization=heartbeat.project.organization,
+            target=heartbeat,
+            before=heartbeat_snapshot(heartbeat),
+        )
+        heartbeat.policy.delete()  # cascades to the heartbeat
+
+
+def heartbeat_ping(ping_uuid: uuid.UUID, kind: str, now: datetime | None = None) -> bool:
+    """Record a ping; False for an unknown uuid. The policy is made due at once, so a `fail` (or
+    the first ping after an outage) is evaluated on the next beat tick, not a minute later."""
+    now = now or timezone.now()
+    fields: dict[str, Any] = (
+        {"last_start_at": now} if kind == PingKind.START else {"last_ping_at": now, "last_ping_kind": kind}
+    )
+    with transaction.atomic():
+        heartbeat = Heartbeat.objects.select_for_update().filter(uuid=ping_uuid).first()
+        if heartbeat is None:
+            return False
+        Heartbeat.objects.filter(pk=heartbeat.pk).update(**fields)
+        Policy.objects.filter(pk=heartbeat.policy_id).update(next_due_at=now)
+    return True

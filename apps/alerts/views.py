@@ -1,0 +1,65 @@
+"""The project's Alerts tab, and heartbeat pings: `GET|POST|HEAD /ping/<uuid>[/start|/fail]`.
+
+The Alerts tab is a shell filled by static/js/alerts.js from the alerts API (policies with their
+state, incidents, ack / resolve) and kept current by the live socket's `alerts` events.
+
+Pings:
+Public on purpose: the uuid in the URL is the secret (as Healthchecks' ping URLs), so these
+views are marked login_not_required, and csrf_exempt because cron jobs and scripts post without
+a session or token. An unknown uuid is 404, whatever the method.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib.auth.decorators import login_not_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods
+
+from apps.alerts.models import PingKind
+from apps.alerts.services import heartbeat_ping
+from apps.projects.models import Role
+from apps.projects.scoping import get_project_for
+
+
+@require_GET
+def alerts_page(request: HttpRequest, project_id: int) -> HttpResponse:
+    project, access = get_project_for(request, project_id)
+    context = {
+        "project": project,
+        "organization": project.organization,
+        "access": access,
+        "tab": "alerts",
+        "can_respond": access.can(Role.MEMBER),
+    }
+    return render(request, "alerts/alerts.html", context)
+
+
+def _ping(ping_uuid: uuid.UUID, kind: str) -> HttpResponse:
+    if not heartbeat_ping(ping_uuid, kind):
+        return HttpResponse("not found\n", status=404, content_type="text/plain")
+    return HttpResponse("OK\n", content_type="text/plain")
+
+
+@login_not_required
+@csrf_exempt
+@require_http_methods(["GET", "POST", "HEAD"])
+def ping(request: HttpRequest, ping_uuid: uuid.UUID) -> HttpResponse:
+    return _ping(ping_uuid, PingKind.SUCCESS)
+
+
+@login_not_required
+@csrf_exempt
+@require_http_methods(["GET", "POST", "HEAD"])
+def ping_start(request: HttpRequest, ping_uuid: uuid.UUID) -> HttpResponse:
+    return _ping(ping_uuid, PingKind.START)
+
+
+@login_not_required
+@csrf_exempt
+@require_http_methods(["GET", "POST", "HEAD"])
+def ping_fail(request: HttpRequest, ping_uuid: uuid.UUID) -> HttpResponse:
+    return _ping(ping_uuid, PingKind.FAIL)
