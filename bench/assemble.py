@@ -18,6 +18,7 @@ SECTIONS = [
     ("CHAOS_RESULTS.md", "make bench-chaos"),
     ("ALERTS_RESULTS.md", "make bench-alerts"),
     ("NOTIFY_RESULTS.md", "make bench-notify"),
+    ("ERRORS_RESULTS.md", "make bench-errors"),
 ]
 HEADER = """# Benchmarks
 

@@ -36,6 +36,7 @@ app.conf.beat_schedule = {
         "schedule": 5.0,
         "options": {"expires": 5.0},
     },
+    "errors-delete-expired-events": {"task": "apps.errors.tasks.delete_expired_events", "schedule": 3600.0},
     "metrics-rollup": {"task": "apps.metrics.tasks.rollup_metrics", "schedule": 60.0},
     "logs-count": {"task": "apps.logs.tasks.count_logs", "schedule": 60.0},
     "logs-indexes": {"task": "apps.logs.tasks.build_indexes", "schedule": 600.0},

@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "apps.traces",
     "apps.alerts",
     "apps.notifications",
+    "apps.errors",
 ]
 
 MIDDLEWARE = [

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import pytest
 from django.urls import reverse
@@ -14,6 +15,9 @@ from apps.alerts.models import AlertInstance, Heartbeat, Incident, Policy
 from apps.alerts.services import policy_create
 from apps.audit import Actor
 from apps.audit.models import AuditEvent
+from apps.errors.dsn import dsn_key_create
+from apps.errors.models import DsnKey, Issue
+from apps.errors.services import event_store
 from apps.projects.models import ApiKey, Invitation, Membership, Organization, Project, Role
 from apps.projects.services import invitation_create
 from tests.conftest import PASSWORD, client_for, make_member
@@ -72,6 +76,21 @@ class Action:
     api: Callable[[object, World], object] | None
     took_effect: Callable[[World], bool] | None  # None: a read, nothing to check
     manage: Callable[[object, World], object] | None = None  # the tenant admin at /manage/
+
+
+def issue(w, message="checkout failed"):
+    """An issue of the project (made by an event on first use)."""
+    if not Issue.objects.filter(project=w.project, title=message).exists():
+        event_store(w.project.pk, {"message": message}, datetime.now(UTC))
+    return Issue.objects.get(project=w.project, title=message)
+
+
+def issue_url(w, action=""):
+    return f"/api/v1/projects/{w.project.pk}/issues/{issue(w).pk}{action}"
+
+
+def dsn_key(w):
+    return DsnKey.objects.filter(project=w.project).first() or dsn_key_create(w.project, "matrix")
 
 
 def m(path):
@@ -206,6 +225,57 @@ ACTIONS = [
         ui_post(lambda w: o("organization-rename", w), {"name": "Acme 2"}),
         api("patch", lambda w: f"/api/v1/orgs/{w.org.pk}", {"name": "Acme 2"}),
         lambda w: Organization.objects.filter(name="Acme 2").exists(),
+    ),
+    Action(
+        "view an issue's events",
+        Role.VIEWER,
+        ui_get(lambda w: f"/projects/{w.project.pk}/issues/{issue(w).pk}/"),
+        api("get", lambda w: issue_url(w, "/events")),
+        None,
+    ),
+    Action(
+        "resolve an issue",
+        Role.MEMBER,
+        ui_post(lambda w: f"/projects/{w.project.pk}/issues/{issue(w).pk}/resolve/"),
+        api("post", lambda w: issue_url(w, "/resolve")),
+        lambda w: issue(w).status == "resolved",
+    ),
+    Action(
+        "ignore an issue",
+        Role.MEMBER,
+        ui_post(lambda w: f"/projects/{w.project.pk}/issues/{issue(w).pk}/ignore/"),
+        api("post", lambda w: issue_url(w, "/ignore"), {"until_count": 10}),
+        lambda w: issue(w).status == "ignored",
+    ),
+    Action(
+        "unresolve an issue",
+        Role.MEMBER,
+        ui_post(lambda w: f"/projects/{w.project.pk}/issues/{issue(w).pk}/unresolve/"),
+        api("post", lambda w: issue_url(w, "/unresolve")),
+        lambda w: issue(w).substatus == "ongoing",
+    ),
+    Action(
+        "merge issues",
+        Role.MEMBER,
+        None,
+        lambda client, w: client.post(
+            issue_url(w, "/merge"), {"issue_ids": [issue(w, "other").pk]}, content_type="application/json"
+        ),
+        lambda w: not Issue.objects.filter(title="other").exists(),
+    ),
+    Action(
+        "create a DSN key",
+        Role.ADMIN,
+        ui_post(lambda w: f"/projects/{w.project.pk}/dsn-keys/new/", {"name": "sdk"}),
+        api("post", lambda w: f"/api/v1/projects/{w.project.pk}/dsn-keys", {"name": "sdk"}),
+        lambda w: DsnKey.objects.filter(project=w.project).exists(),
+    ),
+    Action(
+        "revoke a DSN key",
+        Role.ADMIN,
+        ui_post(lambda w: f"/projects/{w.project.pk}/dsn-keys/{dsn_key(w).pk}/revoke/"),
+        api("delete", lambda w: f"/api/v1/projects/{w.project.pk}/dsn-keys/{dsn_key(w).pk}"),
+        lambda w: dsn_key(w).revoked_at is not None,
     ),
     Action(
         "transfer ownership",

@@ -8,7 +8,7 @@ makes this test fail until it is given a value below.
 from __future__ import annotations
 
 import re
-from datetime import time, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
@@ -18,6 +18,9 @@ from apps.alerts.models import AlertInstance, Incident
 from apps.alerts.services import heartbeat_create, policy_create
 from apps.audit import Actor
 from apps.audit.models import AuditEvent
+from apps.errors.dsn import dsn_key_create
+from apps.errors.models import Issue
+from apps.errors.services import event_store
 from apps.ingestion.models import IngestionSettings
 from apps.notifications.channels import channel_create
 from apps.notifications.models import Delivery, MaintenanceWindow, Route, Silence
@@ -74,6 +77,8 @@ def a_ids(org_a, alice, bob):
         "ingestion_settings_id": str(
             IngestionSettings.objects.create(project=org_a.project, redact_keys=["x"]).pk
         ),
+        "dsn_key_id": str(dsn_key_create(org_a.project, "Acme dsn").pk),
+        "issue_id": str(_issue_of(org_a.project.pk)),
         **alert_ids(org_a),
         **notification_ids(org_a),
     }
@@ -106,6 +111,11 @@ def notification_ids(org_a) -> dict[str, str]:
         "silence_id": str(silence.pk),
         "window_id": str(window.pk),
     }
+
+
+def _issue_of(project_id: int) -> int:
+    event_store(project_id, {"message": "Acme checkout failed"}, datetime.now(UTC))
+    return Issue.objects.get(project_id=project_id).pk
 
 
 def alert_ids(org_a) -> dict[str, str]:
