@@ -62,7 +62,9 @@ def test_sealed_days_and_finished_slices_of_today_get_trigram_indexes_and_result
     )
     before = {q: search(org_a, q) for q in ("quota", '"quota exceeded"', "-quota", "di")}
 
-    built = build_indexes(now=now, max_builds=100)
+    # Everything pending: late in the UTC day, today's hourly slices of every leaf and the days other
+    # tests left behind add up to more than a hundred indexes.
+    built = build_indexes(now=now, max_builds=10_000)
     drop_built_indexes.extend(built)
 
     sealed, today = partition(two_days_ago), partition(now)
@@ -75,7 +77,7 @@ def test_sealed_days_and_finished_slices_of_today_get_trigram_indexes_and_result
     assert all(indexed(name) or now - current_slice < timedelta(minutes=10) for name in finished[:-1])
     assert {q: search(org_a, q) for q in before} == before
     assert before["quota"] == ["disk QUOTA warning", "Disk quota exceeded on /var"]
-    assert build_indexes(now=now, max_builds=100) == []  # idempotent: nothing left to build
+    assert build_indexes(now=now, max_builds=10_000) == []  # idempotent: nothing left to build
 
 
 def index_definitions(table: str) -> list[str]:
@@ -132,7 +134,9 @@ def test_trace_lookups_use_a_bloom_index_while_a_day_is_written_and_a_btree_once
     assert summarize_trace_blooms(now=now) == 0  # nothing new since
     assert {q: search(org_a, q) for q in queries} == before
 
-    built = build_indexes(now=now, max_builds=100)
+    # Everything pending: late in the UTC day, today's hourly slices of every leaf and the days other
+    # tests left behind add up to more than a hundred indexes.
+    built = build_indexes(now=now, max_builds=10_000)
     drop_built_indexes.extend(built)
     assert trace_index_name(sealed) in built and indexed(trace_index_name(sealed))
     assert not indexed(trace_index_name(today))
