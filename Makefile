@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 CHROMIUM_PATH ?= /usr/bin/chromium
 PYTEST_ARGS ?=
 
-.PHONY: run test test-deps lint fmt bench bench-ingest bench-query bench-query-logs bench-query-metrics bench-query-traces bench-live bench-overview bench-chaos bench-alerts clean-var
+.PHONY: run test test-deps lint fmt bench bench-ingest bench-query bench-query-logs bench-query-metrics bench-query-traces bench-live bench-overview bench-chaos bench-alerts bench-notify bench-errors clean-var
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("Vigil needs Python 3.11 or newer") if sys.version_info < (3, 11) else None'
@@ -64,13 +64,17 @@ clean-var:
 	rm -rf var
 
 # Every benchmark, then BENCHMARKS.md from their results (bench/*_RESULTS.md).
-bench: bench-ingest bench-query bench-live bench-overview bench-chaos bench-alerts
+bench: bench-ingest bench-query bench-live bench-overview bench-chaos bench-alerts bench-notify bench-errors
 	$(PY) bench/assemble.py
 
 # The load generator is wrk (a Debian package): low overhead, so the client does not eat the cores.
 bench-ingest: $(VENV)/.installed
 	@command -v wrk >/dev/null || { echo "[vigil] installing Debian's wrk"; apt-get install -y -qq wrk; }
 	$(PY) bench/ingest.py
+
+# Sentry events through the envelope endpoint into grouped issues.
+bench-errors: $(VENV)/.installed
+	$(PY) bench/errors.py
 
 # The query benchmark: logs (10 M rows) and metrics (50 M points), each on its own database, and
 # a trace by id (on the overview benchmark's database, loaded when missing).
@@ -101,3 +105,8 @@ bench-overview: $(VENV)/.installed
 # The alert evaluator under 10,000 policies on 1,000 projects (bench/alerts.py; its own database).
 bench-alerts: $(VENV)/.installed
 	$(PY) bench/alerts.py
+
+# Notification sender: messages/s against a local receiver answering in 50 ms, and none lost or
+# re-sent under another id while a sender process is SIGKILLed every 10 s.
+bench-notify: $(VENV)/.installed
+	$(PY) bench/notify_sender.py

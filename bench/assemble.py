@@ -17,6 +17,8 @@ SECTIONS = [
     ("OVERVIEW_RESULTS.md", "make bench-overview"),
     ("CHAOS_RESULTS.md", "make bench-chaos"),
     ("ALERTS_RESULTS.md", "make bench-alerts"),
+    ("NOTIFY_RESULTS.md", "make bench-notify"),
+    ("ERRORS_RESULTS.md", "make bench-errors"),
 ]
 HEADER = """# Benchmarks
 

@@ -8,11 +8,13 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django_asgi_app = get_asgi_application()
 
+from apps.errors.asgi import sentry_fast_path  # noqa: E402  (imports settings)
 from apps.ingestion.asgi import ingest_fast_path  # noqa: E402  (imports settings)
 
-# Ingestion routes are served in front of Django (same code as the views, without Django's
-# per-request cost); everything else goes to Django.
-http_app = ingest_fast_path(django_asgi_app)  # type: ignore[arg-type]
+# Ingestion routes (and the Sentry SDK routes /api/<project_id>/envelope|store/) are served in
+# front of Django (same code as the views, without Django's per-request cost); everything else
+# goes to Django.
+http_app = sentry_fast_path(ingest_fast_path(django_asgi_app))  # type: ignore[arg-type]
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs the app registry loaded above)
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

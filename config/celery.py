@@ -29,6 +29,18 @@ app.conf.beat_schedule = {
     # Due alert policies -> one evaluation task each (apps/alerts/scheduler.py claims the slots).
     # Expires: a tick older than the next one is useless, the next one lists the same policies.
     "alerts-tick": {"task": "apps.alerts.tasks.tick", "schedule": 10.0, "options": {"expires": 10.0}},
+    # Alert transitions -> grouped deliveries, then sending (apps/notifications; claims are SKIP LOCKED).
+    "notifications-dispatch": {
+        "task": "apps.notifications.tasks.dispatch",
+        "schedule": 5.0,
+        "options": {"expires": 5.0},
+    },
+    "notifications-send": {
+        "task": "apps.notifications.tasks.send",
+        "schedule": 5.0,
+        "options": {"expires": 5.0},
+    },
+    "errors-delete-expired-events": {"task": "apps.errors.tasks.delete_expired_events", "schedule": 3600.0},
     "metrics-rollup": {"task": "apps.metrics.tasks.rollup_metrics", "schedule": 60.0},
     "logs-count": {"task": "apps.logs.tasks.count_logs", "schedule": 60.0},
     "logs-indexes": {"task": "apps.logs.tasks.build_indexes", "schedule": 600.0},

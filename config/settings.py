@@ -60,6 +60,8 @@ INSTALLED_APPS = [
     "apps.traces",
     "apps.alerts",
     "apps.billing",
+    "apps.notifications",
+    "apps.errors",
 ]
 
 MIDDLEWARE = [
@@ -224,6 +226,11 @@ EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Vigil <vigil@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# Notifications (apps.notifications): links in messages are absolute, to this address; channel
+# URLs resolving to private/loopback/link-local/metadata addresses are refused unless allowed.
+PUBLIC_URL = env.str("PUBLIC_URL", default="http://localhost:8000").rstrip("/")
+NOTIFY_ALLOW_PRIVATE_ADDRESSES = env.bool("NOTIFY_ALLOW_PRIVATE_ADDRESSES", default=False)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

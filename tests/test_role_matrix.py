@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import pytest
 from django.urls import reverse
@@ -14,6 +15,9 @@ from apps.alerts.models import AlertInstance, Heartbeat, Incident, Policy
 from apps.alerts.services import policy_create
 from apps.audit import Actor
 from apps.audit.models import AuditEvent
+from apps.errors.dsn import dsn_key_create
+from apps.errors.models import DsnKey, Issue
+from apps.errors.services import event_store
 from apps.projects.models import ApiKey, Invitation, Membership, Organization, Project, Role
 from apps.projects.services import invitation_create
 from tests.conftest import PASSWORD, client_for, make_member
@@ -72,6 +76,21 @@ class Action:
     api: Callable[[object, World], object] | None
     took_effect: Callable[[World], bool] | None  # None: a read, nothing to check
     manage: Callable[[object, World], object] | None = None  # the tenant admin at /manage/
+
+
+def issue(w, message="checkout failed"):
+    """An issue of the project (made by an event on first use)."""
+    if not Issue.objects.filter(project=w.project, title=message).exists():
+        event_store(w.project.pk, {"message": message}, datetime.now(UTC))
+    return Issue.objects.get(project=w.project, title=message)
+
+
+def issue_url(w, action=""):
+    return f"/api/v1/projects/{w.project.pk}/issues/{issue(w).pk}{action}"
+
+
+def dsn_key(w):
+    return DsnKey.objects.filter(project=w.project).first() or dsn_key_create(w.project, "matrix")
 
 
 def m(path):
@@ -222,6 +241,57 @@ ACTIONS = [
         lambda w: Organization.objects.filter(name="Acme 2").exists(),
     ),
     Action(
+        "view an issue's events",
+        Role.VIEWER,
+        ui_get(lambda w: f"/projects/{w.project.pk}/issues/{issue(w).pk}/"),
+        api("get", lambda w: issue_url(w, "/events")),
+        None,
+    ),
+    Action(
+        "resolve an issue",
+        Role.MEMBER,
+        ui_post(lambda w: f"/projects/{w.project.pk}/issues/{issue(w).pk}/resolve/"),
+        api("post", lambda w: issue_url(w, "/resolve")),
+        lambda w: issue(w).status == "resolved",
+    ),
+    Action(
+        "ignore an issue",
+        Role.MEMBER,
+        ui_post(lambda w: f"/projects/{w.project.pk}/issues/{issue(w).pk}/ignore/"),
+        api("post", lambda w: issue_url(w, "/ignore"), {"until_count": 10}),
+        lambda w: issue(w).status == "ignored",
+    ),
+    Action(
+        "unresolve an issue",
+        Role.MEMBER,
+        ui_post(lambda w: f"/projects/{w.project.pk}/issues/{issue(w).pk}/unresolve/"),
+        api("post", lambda w: issue_url(w, "/unresolve")),
+        lambda w: issue(w).substatus == "ongoing",
+    ),
+    Action(
+        "merge issues",
+        Role.MEMBER,
+        None,
+        lambda client, w: client.post(
+            issue_url(w, "/merge"), {"issue_ids": [issue(w, "other").pk]}, content_type="application/json"
+        ),
+        lambda w: not Issue.objects.filter(title="other").exists(),
+    ),
+    Action(
+        "create a DSN key",
+        Role.ADMIN,
+        ui_post(lambda w: f"/projects/{w.project.pk}/dsn-keys/new/", {"name": "sdk"}),
+        api("post", lambda w: f"/api/v1/projects/{w.project.pk}/dsn-keys", {"name": "sdk"}),
+        lambda w: DsnKey.objects.filter(project=w.project).exists(),
+    ),
+    Action(
+        "revoke a DSN key",
+        Role.ADMIN,
+        ui_post(lambda w: f"/projects/{w.project.pk}/dsn-keys/{dsn_key(w).pk}/revoke/"),
+        api("delete", lambda w: f"/api/v1/projects/{w.project.pk}/dsn-keys/{dsn_key(w).pk}"),
+        lambda w: dsn_key(w).revoked_at is not None,
+    ),
+    Action(
         "transfer ownership",
         Role.OWNER,
         ui_post(lambda w: o("organization-transfer", w), lambda w: {"membership": w.target.pk}),
@@ -355,6 +425,125 @@ ACTIONS += [
         None,
         api("post", lambda w: f"/api/v1/projects/{w.project.pk}/heartbeats", {"name": "cron"}),
         lambda w: Heartbeat.objects.filter(name="cron").exists(),
+    ),
+]
+
+
+def channels(w, suffix=""):
+    return f"/api/v1/orgs/{w.org.pk}/alerts/channels{suffix}"
+
+
+def a_channel(w):
+    from apps.notifications.channels import channel_create
+
+    return channel_create(w.org, {"name": "ops", "kind": "email", "config": {"role": "admin"}}, actor=None)
+
+
+def with_channel(method, suffix, data=None):
+    def call(client, w):
+        channel = a_channel(w)
+        w.channel_id = channel.pk  # type: ignore[attr-defined]
+        return api(method, lambda w: channels(w, suffix.format(id=channel.pk)), data)(client, w)
+
+    return call
+
+
+def channel_exists(name):
+    def check(w):
+        from apps.notifications.models import Channel
+
+        return Channel.objects.filter(organization=w.org, name=name).exists()
+
+    return check
+
+
+def silences(w, suffix=""):
+    return f"/api/v1/projects/{w.project.pk}/alerts/silences{suffix}"
+
+
+def silence_exists(w):
+    from apps.notifications.models import Silence
+
+    return Silence.objects.filter(project=w.project, comment="drill").exists()
+
+
+ACTIONS += [
+    Action("view silences", Role.VIEWER, None, api("get", lambda w: silences(w)), None),
+    Action(
+        "create silence",
+        Role.MEMBER,
+        None,
+        api(
+            "post",
+            lambda w: silences(w),
+            {"matchers": [{"name": "host", "op": "=", "value": "db"}], "duration": "1h", "comment": "drill"},
+        ),
+        silence_exists,
+    ),
+    Action(
+        "create maintenance window",
+        Role.ADMIN,
+        None,
+        api(
+            "post",
+            lambda w: f"/api/v1/projects/{w.project.pk}/alerts/maintenance",
+            {"name": "deploys", "weekdays": [5], "start_time": "23:00", "end_time": "02:00"},
+        ),
+        lambda w: w.project.maintenance_windows.exists(),
+    ),
+    Action(
+        "view channels",
+        Role.ADMIN,
+        ui_get(lambda w: f"/orgs/{w.org.pk}/channels/"),
+        api("get", lambda w: channels(w)),
+        None,
+    ),
+    Action(
+        "create channel",
+        Role.ADMIN,
+        ui_post(
+            lambda w: f"/orgs/{w.org.pk}/channels/new/", {"name": "pager", "kind": "email", "target": "owner"}
+        ),
+        api("post", lambda w: channels(w), {"name": "pager", "kind": "email", "config": {"role": "owner"}}),
+        channel_exists("pager"),
+        ui_post(
+            lambda w: m("notifications/channel/add/"),
+            lambda w: {
+                "organization": w.org.pk,
+                "name": "pager",
+                "kind": "email",
+                "config": '{"role": "owner"}',
+                "send_resolved": "on",
+                "enabled": "on",
+            },
+        ),
+    ),
+    Action(
+        "change channel",
+        Role.ADMIN,
+        None,
+        with_channel("patch", "/{id}", {"name": "renamed channel"}),
+        channel_exists("renamed channel"),
+    ),
+    Action(
+        "delete channel",
+        Role.ADMIN,
+        None,
+        with_channel("delete", "/{id}"),
+        lambda w: not channel_exists("ops")(w),
+    ),
+    Action("send a test message", Role.ADMIN, None, with_channel("post", "/{id}/test"), None),
+    Action("view a channel's deliveries", Role.ADMIN, None, with_channel("get", "/{id}/deliveries"), None),
+    Action(
+        "route alerts to a channel",
+        Role.ADMIN,
+        None,
+        lambda client, w: client.post(
+            f"/api/v1/orgs/{w.org.pk}/alerts/routes",
+            {"channel_id": a_channel(w).pk, "priorities": ["P1"]},
+            content_type="application/json",
+        ),
+        lambda w: w.org.alert_routes.exists(),
     ),
 ]
 

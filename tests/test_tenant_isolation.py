@@ -8,6 +8,7 @@ makes this test fail until it is given a value below.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
@@ -17,7 +18,12 @@ from apps.alerts.models import AlertInstance, Incident
 from apps.alerts.services import heartbeat_create, policy_create
 from apps.audit import Actor
 from apps.audit.models import AuditEvent
+from apps.errors.dsn import dsn_key_create
+from apps.errors.models import Issue
+from apps.errors.services import event_store
 from apps.ingestion.models import IngestionSettings
+from apps.notifications.channels import channel_create
+from apps.notifications.models import Delivery, MaintenanceWindow, Route, Silence
 from apps.projects.models import ApiKey, Invitation, KeyScope, Membership
 from apps.projects.services import api_key_create, invitation_create
 
@@ -71,8 +77,45 @@ def a_ids(org_a, alice, bob):
         "ingestion_settings_id": str(
             IngestionSettings.objects.create(project=org_a.project, redact_keys=["x"]).pk
         ),
+        "dsn_key_id": str(dsn_key_create(org_a.project, "Acme dsn").pk),
+        "issue_id": str(_issue_of(org_a.project.pk)),
         **alert_ids(org_a),
+        **notification_ids(org_a),
     }
+
+
+def notification_ids(org_a) -> dict[str, str]:
+    """A channel (with a delivery) and a route of organization A."""
+    channel = channel_create(
+        org_a.organization,
+        {"name": "Acme email", "kind": "email", "config": {"addresses": ["ops@acme.test"]}},
+        actor=None,
+    )
+    route = Route.objects.create(organization=org_a.organization, channel=channel, priorities=["P1"])
+    delivery = Delivery.objects.create(
+        organization=org_a.organization, channel=channel, event="test", payload={"title": "Acme test"}
+    )
+    silence = Silence.objects.create(
+        project=org_a.project,
+        matchers=[{"name": "host", "op": "=", "value": "db"}],
+        ends_at=timezone.now() + timedelta(hours=1),
+        comment="Acme drill",
+    )
+    window = MaintenanceWindow.objects.create(
+        project=org_a.project, name="Acme deploys", weekdays=[5], start_time=time(23), end_time=time(2)
+    )
+    return {
+        "channel_id": str(channel.pk),
+        "route_id": str(route.pk),
+        "delivery_id": str(delivery.pk),
+        "silence_id": str(silence.pk),
+        "window_id": str(window.pk),
+    }
+
+
+def _issue_of(project_id: int) -> int:
+    event_store(project_id, {"message": "Acme checkout failed"}, datetime.now(UTC))
+    return Issue.objects.get(project_id=project_id).pk
 
 
 def alert_ids(org_a) -> dict[str, str]:
@@ -107,6 +150,9 @@ def admin_object_id(route: str, org_a, a_ids) -> str:
         "ingestion/ingestionsettings": a_ids["ingestion_settings_id"],
         "accounts/user": a_ids["user_id"],
         "alerts/policy": a_ids["policy_id"],
+        "notifications/channel": a_ids["channel_id"],
+        "notifications/delivery": a_ids["delivery_id"],
+        "notifications/route": a_ids["route_id"],
     }
     for model, pk in by_model.items():
         if model in route:

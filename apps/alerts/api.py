@@ -221,7 +221,7 @@ class IncidentList(AlertsView):
             if state not in IncidentState.values:
                 raise BadParameter("state", f"state must be one of {', '.join(IncidentState.values)}.")
             incidents = incidents.filter(state=state)
-        limit = _parse_limit(request.query_params.get("limit"), default=100, maximum=MAX_INCIDENTS)
+        limit = params.parse_limit(request.query_params.get("limit"), default=100, maximum=MAX_INCIDENTS)
         return Response([incident_json(i) for i in incidents[:limit]])
 
 
@@ -319,12 +319,3 @@ class HeartbeatDetail(AlertsView):
         user, key = actor_of(request, access)
         services.heartbeat_delete(_heartbeat(project, heartbeat_id), user, key)
         return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-def _parse_limit(value: str | None, *, default: int, maximum: int) -> int:
-    if value is None or value == "":
-        return default
-    # isascii: str.isdigit() also admits other scripts' digits and superscripts.
-    if not (value.isascii() and value.isdigit() and len(value) <= 9) or not 1 <= int(value) <= maximum:
-        raise BadParameter("limit", f"limit must be an integer from 1 to {maximum}.")
-    return int(value)

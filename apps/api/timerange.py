@@ -100,3 +100,13 @@ def parse_range(start: str | None, end: str | None, now: datetime | None = None)
     if end_at - start_at > MAX_RANGE:
         raise BadParameter("start", f"A range spans at most {MAX_RANGE.days} days.")
     return TimeRange(start_at, end_at)
+
+
+def parse_limit(value: str | None, *, default: int, maximum: int) -> int:
+    """A count parameter (limit, top, sample): 1 to `maximum`, `default` when absent."""
+    if value is None or value == "":
+        return default
+    # isascii: str.isdigit() also admits other scripts' digits and superscripts.
+    if not (value.isascii() and value.isdigit() and len(value) <= 9) or not 1 <= int(value) <= maximum:
+        raise BadParameter("limit", f"limit must be an integer from 1 to {maximum}.")
+    return int(value)

@@ -2,7 +2,9 @@
 
 Public surface (what other apps may import; nothing else of this app):
   apps.billing.quota        admit, count_refused, release, headers_for: ingestion's one Redis call
-                            per request (rate limit, quota, metering) and its answers' quota headers
+                            per request (rate limit, quota, metering) and its answers' quota headers;
+                            check(project_id, n_events) -> QuotaDecision: a read-only yes/no by the
+                            plan's overage rule (counts nothing), ALLOWED
   apps.billing.usage        count_in_transaction (the write-path count while Redis is down)
   apps.billing.models       Outcome (accepted, or why a record was dropped)
   apps.billing.retention    for_project, longest, log_cutoffs, cutoff (what reads may serve);

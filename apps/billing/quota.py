@@ -330,3 +330,48 @@ def headers_for(organization_id: int) -> dict[str, str]:
     _, _, reset_at = state.minute_clock()
     used = meter.last_used.get(organization_id, 0)
     return quota_headers(org.events_per_month, max(0, org.events_per_month - used), reset_at)
+
+
+# --- A read-only check, for callers that meter elsewhere ---------------------------------------
+
+
+@dataclass(frozen=True)
+class QuotaDecision:
+    allowed: bool
+    reason: str = ""
+    retry_after: int | None = None  # seconds; set when waiting helps (the next period, a plan change)
+
+
+ALLOWED = QuotaDecision(allowed=True)
+
+
+def check(project_id: int, n_events: int) -> QuotaDecision:
+    """Whether the project's organization may ingest `n_events` more events now, by its plan's
+    overage rule and this period's count in Redis. Counts nothing. Never raises: with Redis or the
+    plan unreachable the answer is yes (losing the meter must not lose data)."""
+    try:
+        org = state.for_project(project_id)
+    except Exception:
+        return ALLOWED
+    client_script = meter.get()
+    if n_events <= 0 or client_script is None:
+        return ALLOWED
+    client, _ = client_script
+    _, period_key, reset_at = state.minute_clock()
+    try:
+        raw = client.get(counter_key(org.organization_id, period_key))
+    except redis.RedisError as exc:
+        meter.trip(exc)
+        return ALLOWED
+    used = int(raw or 0)
+    limit = org.events_per_month
+    if org.overage == Overage.ALLOW:
+        full = org.overage_cap is not None and used >= org.overage_cap
+    elif org.overage == Overage.THROTTLE:
+        full = used >= 2 * limit
+    else:
+        full = used >= limit
+    if not full:
+        return ALLOWED
+    admission = Admission(0, n_events, limit, used, reset_at, org.plan_name, org.overage)
+    return QuotaDecision(allowed=False, reason=admission.message(), retry_after=admission.retry_after())

@@ -26,6 +26,7 @@ from datetime import datetime
 
 import orjson
 
+from apps.api import timerange
 from apps.api.errors import BadParameter
 
 DEFAULT_LIMIT = 100
@@ -40,12 +41,7 @@ class Cursor:
 
 
 def parse_limit(value: str | None, default: int = DEFAULT_LIMIT, maximum: int = MAX_LIMIT) -> int:
-    if value is None or value == "":
-        return default
-    # isascii: str.isdigit() also admits other scripts' digits and superscripts.
-    if not (value.isascii() and value.isdigit() and len(value) <= 9) or not 1 <= int(value) <= maximum:
-        raise BadParameter("limit", f"limit must be an integer from 1 to {maximum}.")
-    return int(value)
+    return timerange.parse_limit(value, default=default, maximum=maximum)
 
 
 def encode_cursor(cursor: Cursor) -> str:

@@ -29,7 +29,7 @@ def bootstrap(password="a-long-bootstrap-passphrase"):
 def test_bootstrap_prints_ids_and_working_keys(db):
     result = bootstrap()
 
-    assert set(result) == {"user", "org_id", "project_id", "ingest_key", "read_key"}
+    assert set(result) == {"user", "org_id", "project_id", "ingest_key", "read_key", "dsn"}
     assert authenticate_key(result["ingest_key"]).scope == "ingest"
     assert authenticate_key(result["read_key"]).project_id == result["project_id"]
 

@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.accounts.models import User
+from apps.errors.dsn import dsn_for_bootstrap
 from apps.projects.services import bootstrap
 
 
@@ -34,6 +35,7 @@ class Command(BaseCommand):
         elif not existing.check_password(options["password"]):
             raise CommandError(f"{email} exists and the password does not match.")
         result = bootstrap(email, options["password"], options["org"].strip(), options["project"].strip())
+        result["dsn"] = dsn_for_bootstrap(result["project_id"])  # for Sentry SDKs (apps.errors)
         if options["json"]:
             self.stdout.write(json.dumps(result))
             return

@@ -1,0 +1,6 @@
+"""Error tracking: Sentry SDKs send events to a project's DSN; Vigil groups them into issues.
+
+Public surface (what other apps may import; nothing else of this app):
+  apps.errors.dsn    dsn_for_bootstrap(project_id) for `manage.py bootstrap`; dsns_for(project, base)
+  apps.errors.asgi   sentry_fast_path, the ASGI wrapper serving /api/<project_id>/envelope|store/
+"""

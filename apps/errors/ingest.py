@@ -1,0 +1,343 @@
+"""The Sentry ingestion endpoints, framework-free: `POST /api/<project_id>/envelope/` and the
+legacy `/api/<project_id>/store/`. Served by the ASGI fast path (apps.errors.asgi), because
+@sentry/node sends chunked bodies without Content-Length.
+
+Answers follow what SDKs do with them (https://develop.sentry.dev/sdk/expected-features/rate-limiting/):
+200 — stored or knowingly dropped; 400 malformed, 401 no key, 403 bad key (SDKs drop the event
+and log); 413 too large; 429 with `Retry-After` and `X-Sentry-Rate-Limits` naming the refused
+categories only (the SDK then holds back those categories — a flood of transactions never stops
+errors); 503 with `Retry-After` when storage is down (the SDK retries later). Every answer
+carries CORS headers, so browser SDKs can read the rate-limit headers.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import parse_qs, urlsplit
+
+import brotli
+import orjson
+import redis
+import zstandard
+from django.conf import settings
+from django.db import DatabaseError
+
+from apps.api.errors import error_body
+from apps.billing import quota
+from apps.errors import envelope, services, telemetry
+from apps.errors.models import DsnKey
+from apps.ingestion.body import declared_length, max_body_bytes, max_decompressed_bytes, read_body
+from apps.ingestion.endpoint import JSON_TYPE, IngestRequest, Reply
+from apps.ingestion.errors import IngestError
+from apps.ingestion.ratelimit import shared_redis
+
+logger = logging.getLogger(__name__)
+
+ROUTE = re.compile(r"^/api/(\d{1,18})/(envelope|store)/?$")
+RETRY_AFTER_SECONDS = 30
+ENCODINGS = ("", "identity", "gzip", "x-gzip", "deflate", "br", "zstd")
+# Item type -> rate-limit category (the names SDKs use in X-Sentry-Rate-Limits).
+CATEGORIES = {
+    "event": "error",
+    "transaction": "transaction",
+    "span": "span",
+    "attachment": "attachment",
+    "session": "session",
+    "sessions": "session",
+    "check_in": "monitor",
+    "log": "log_item",
+    "otel_log": "log_item",
+    "profile": "profile",
+    "replay_event": "replay",
+    "replay_recording": "replay",
+    "client_report": "internal",
+}
+TELEMETRY = {
+    "transaction": telemetry.spans_store,
+    "log": telemetry.logs_store,
+}
+CORS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Expose-Headers": "x-sentry-error, x-sentry-rate-limits, retry-after",
+}
+PREFLIGHT = {
+    **CORS,
+    "Access-Control-Allow-Methods": "POST, OPTIONS",
+    "Access-Control-Allow-Headers": "content-type, content-encoding, x-sentry-auth, authentication, "
+    "sentry-trace, baggage",
+    "Access-Control-Max-Age": "86400",
+}
+
+
+@dataclass(frozen=True)
+class SentryRequest:
+    method: str
+    project_id: int
+    kind: str  # "envelope" | "store"
+    query: str  # the raw query string
+    sentry_auth: str  # X-Sentry-Auth
+    content_encoding: str  # lowercased
+    content_length: str  # as declared; "" when chunked
+    body: bytes  # as received, at most the body cap + 1 bytes
+
+
+def match(path: str) -> tuple[int, str] | None:
+    found = ROUTE.match(path)
+    return (int(found.group(1)), found.group(2)) if found else None
+
+
+def handle(request: SentryRequest) -> Reply:
+    if request.method == "OPTIONS":
+        return Reply(200, JSON_TYPE, b"{}", dict(PREFLIGHT))
+    try:
+        if request.method != "POST":
+            raise IngestError(405, "Use POST.")
+        return _ingest(request)
+    except IngestError as exc:
+        body = orjson.dumps(error_body(exc.status, exc.message, exc.details, exc.code))
+        headers = {**CORS, **exc.headers(), "X-Sentry-Error": exc.message}
+        if exc.status == 405:
+            headers["Allow"] = "POST, OPTIONS"
+        if exc.status == 429 and isinstance(exc.details, dict):
+            headers["X-Sentry-Rate-Limits"] = exc.details["x_sentry_rate_limits"]
+        return Reply(exc.status, JSON_TYPE, body, headers)
+    except DatabaseError:
+        logger.warning("sentry ingestion: storage unavailable", exc_info=True)
+        body = orjson.dumps(error_body(503, "Storage is unavailable; retry later."))
+        headers = {**CORS, "Retry-After": str(RETRY_AFTER_SECONDS)}
+        return Reply(503, JSON_TYPE, body, headers)
+
+
+def _ingest(request: SentryRequest) -> Reply:
+    public_key = request_key(request.query, request.sentry_auth)
+    key = _authenticate(public_key, request.project_id) if public_key else None
+    body = decompressed(request)
+    if request.kind == "store":
+        event = _store_event(body)
+        items = [envelope.Item("event", {}, body)]
+        parsed = envelope.Envelope({"event_id": event.get("event_id")}, items)
+    else:
+        try:
+            parsed = envelope.parse(body)
+        except envelope.EnvelopeError as exc:
+            raise IngestError(400, str(exc), code="malformed_envelope") from None
+        dsn_key = _dsn_key(parsed.headers.get("dsn"), request.project_id)
+        if public_key and dsn_key and dsn_key != public_key:
+            raise IngestError(403, "The envelope's DSN and the request's sentry_key disagree.")
+        if key is None and dsn_key:
+            key = _authenticate(dsn_key, request.project_id)
+    if key is None:
+        raise IngestError(
+            401, "Missing DSN key: send `sentry_key` in the query, X-Sentry-Auth, or the envelope's `dsn`."
+        )
+    accepted, limited, retry_after = _admit(key, parsed.items)
+    received = datetime.now(UTC)
+    event_id, wait = _store_items(key, parsed, accepted, received, limited)
+    retry_after = max(retry_after, wait)
+    headers = dict(CORS)
+    if limited:
+        if not accepted:
+            raise IngestError(
+                429,
+                "Rate limit exceeded for this DSN.",
+                {"x_sentry_rate_limits": _limits_header(limited, retry_after)},
+                code="rate_limited",
+                retry_after=retry_after,
+            )
+        headers["X-Sentry-Rate-Limits"] = _limits_header(limited, retry_after)
+    return Reply(200, JSON_TYPE, orjson.dumps({"id": event_id}), headers)
+
+
+def request_key(query: str, sentry_auth: str) -> str | None:
+    """The key from the `sentry_key` query parameter or X-Sentry-Auth; first found wins, and two
+    different keys are refused rather than guessed between."""
+    found = [k for k in (_query_key(query), _auth_header_key(sentry_auth)) if k]
+    if len(set(found)) > 1:
+        raise IngestError(403, "The sentry_key query parameter and X-Sentry-Auth disagree.")
+    return found[0] if found else None
+
+
+def _query_key(query: str) -> str:
+    values = parse_qs(query).get("sentry_key", [])
+    return values[0].strip() if values else ""
+
+
+def _auth_header_key(header: str) -> str:
+    """`Sentry sentry_key=abc, sentry_version=7, sentry_client=…` → abc."""
+    scheme, _, rest = header.strip().partition(" ")
+    if scheme.lower() != "sentry":
+        return ""
+    for part in rest.split(","):
+        name, _, value = part.strip().partition("=")
+        if name.strip() == "sentry_key":
+            return value.strip()
+    return ""
+
+
+def _dsn_key(dsn: object, project_id: int) -> str:
+    if not isinstance(dsn, str) or not dsn:
+        return ""
+    url = urlsplit(dsn)
+    if url.path.rstrip("/").rsplit("/", 1)[-1] != str(project_id):
+        raise IngestError(403, "The envelope's DSN names another project.")
+    return url.username or ""
+
+
+def _authenticate(public_key: str, project_id: int) -> DsnKey:
+    """One indexed query per request; a revoked key is refused on the very next request."""
+    key = (
+        DsnKey.objects.active()
+        .select_related("project")
+        .filter(public_key=public_key, project_id=project_id)
+        .first()
+    )
+    if key is None:
+        raise IngestError(403, "Unknown or revoked DSN key for this project.")
+    return key
+
+
+def decompressed(request: SentryRequest) -> bytes:
+    """The body after Content-Encoding, under the same caps as every ingest route (body.py)."""
+    encoding = request.content_encoding
+    if encoding not in ENCODINGS:
+        raise IngestError(
+            415, f"Unsupported Content-Encoding {encoding!r}; use gzip, deflate, br, zstd or none."
+        )
+    if encoding not in ("br", "zstd"):
+        plain = IngestRequest(
+            method="POST",
+            content_type="",
+            content_encoding=encoding,
+            content_length=request.content_length,
+            secret=None,
+            body=request.body,
+        )
+        return read_body(plain)
+    limit = max_body_bytes()
+    declared = declared_length(request.content_length)
+    if (declared is not None and declared > limit) or len(request.body) > limit:
+        raise IngestError(413, f"Body larger than {limit} bytes.", {"limit": limit})
+    return _unbrotli(request.body) if encoding == "br" else _unzstd(request.body)
+
+
+def _too_large(limit: int) -> IngestError:
+    return IngestError(413, f"Decompressed body larger than {limit} bytes.", {"limit": limit})
+
+
+def _unbrotli(raw: bytes) -> bytes:
+    limit = max_decompressed_bytes()
+    decompressor = brotli.Decompressor()
+    try:
+        # Output stops growing at the limit: a brotli bomb costs at most the cap in memory.
+        data = decompressor.process(raw, output_buffer_limit=limit + 1)
+    except brotli.error:
+        raise IngestError(400, "Malformed brotli body.") from None
+    if len(data) > limit:
+        raise _too_large(limit)
+    if not decompressor.is_finished():
+        raise IngestError(400, "Truncated brotli body.")
+    return data
+
+
+def _unzstd(raw: bytes) -> bytes:
+    limit = max_decompressed_bytes()
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        with zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True) as reader:
+            while chunk := reader.read(1 << 20):
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > limit:
+                    raise _too_large(limit)
+    except zstandard.ZstdError:
+        raise IngestError(400, "Malformed zstd body.") from None
+    return b"".join(chunks)
+
+
+def _store_event(body: bytes) -> dict[str, object]:
+    try:
+        event = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise IngestError(400, "The event is not valid JSON.", code="malformed_event") from None
+    if not isinstance(event, dict):
+        raise IngestError(400, "The event must be a JSON object.", code="malformed_event")
+    return event
+
+
+def _admit(key: DsnKey, items: list[envelope.Item]) -> tuple[list[envelope.Item], set[str], int]:
+    """The items let through, the categories refused, and how long to hold those back."""
+    counts = Counter(CATEGORIES.get(item.type, "default") for item in items if item.type != "client_report")
+    decision = quota.check(key.project_id, sum(counts.values())) if counts else quota.ALLOWED
+    if not decision.allowed:
+        return [], set(counts), decision.retry_after or 60
+    limited: set[str] = set()
+    retry_after = 0
+    for category, count in counts.items():
+        allowed, wait = _consume(key.pk, category, count)
+        if not allowed:
+            limited.add(category)
+            retry_after = max(retry_after, wait)
+    accepted = [item for item in items if CATEGORIES.get(item.type, "default") not in limited]
+    return accepted, limited, retry_after
+
+
+def _consume(key_id: int, category: str, count: int) -> tuple[bool, int]:
+    """Ingestion's token bucket (apps.ingestion.ratelimit, same rate settings and Redis script),
+    one bucket per DSN key and category: a flood of transactions does not spend the errors'."""
+    rate = float(settings.INGEST_RATE_PER_SECOND)
+    burst = float(settings.INGEST_RATE_BURST)
+    script = shared_redis.bucket_script() if rate > 0 else None
+    if script is None:
+        return True, 0
+    try:
+        allowed, wait = script(keys=[f"vigil:sentry:bucket:{key_id}:{category}"], args=[rate, burst, count])
+    except redis.RedisError as exc:
+        shared_redis.trip(exc)  # fail open, as ingestion does: losing the limiter must not lose data
+        return True, 0
+    return bool(allowed), max(1, math.ceil(float(wait)))
+
+
+def _limits_header(categories: set[str], retry_after: int) -> str:
+    """`60:error;transaction:key` — the SDK holds back exactly these categories for 60 s."""
+    return f"{retry_after}:{';'.join(sorted(categories))}:key"
+
+
+def _store_items(
+    key: DsnKey, parsed: envelope.Envelope, items: list[envelope.Item], received: datetime, limited: set[str]
+) -> tuple[str, int]:
+    """Store what Vigil keeps; returns the envelope's event id for the answer. Unknown and not-yet
+    kept item types are accepted and dropped: an SDK must never retry them forever. A quota or
+    rate refusal of spans or logs by ingestion adds their category to `limited`; storage down is a
+    503 for the whole envelope, which is safe to retry (events are deduplicated by event_id)."""
+    project_id = key.project_id
+    event_id = parsed.headers.get("event_id")
+    wait = 0
+    for item in items:
+        if item.type in TELEMETRY:
+            payload = envelope.json_payload(item)
+            if payload is None:
+                continue
+            try:
+                TELEMETRY[item.type](key, key.project.organization_id, payload)
+            except IngestError as exc:
+                if exc.status != 429:
+                    raise
+                limited.add(CATEGORIES[item.type])
+                wait = max(wait, exc.retry_after or 60)
+        elif item.type == "event":
+            payload = envelope.json_payload(item)
+            if payload is None:
+                continue  # one unreadable item never aborts the envelope
+            services.event_store(project_id, payload, received, event_id)
+            event_id = event_id or payload.get("event_id")
+        elif item.type == "client_report":
+            report = envelope.json_payload(item)
+            if report is not None:
+                services.discards_count(project_id, report, received)
+    return (event_id if isinstance(event_id, str) else ""), wait

@@ -1,0 +1,194 @@
+"""DSN keys, issues, the grouping hashes that map events onto issues, and events.
+
+Events are a plain table with a (project_id, received) index, not time partitions like logs and
+spans: error volumes are orders of magnitude below log volumes, and dedup needs a unique
+(project_id, event_id) constraint, which a time-partitioned table cannot enforce across partitions.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from apps.projects.models import Project
+
+
+class DsnKeyQuerySet(models.QuerySet["DsnKey"]):
+    def active(self) -> DsnKeyQuerySet:
+        return self.filter(revoked_at__isnull=True)
+
+
+class DsnKey(models.Model):
+    """The public key of a DSN. Unlike `vgl_` API keys it is stored in clear: SDKs embed it in
+    browser bundles and mobile apps, so it is public by design; it only lets one send events to
+    one project (like Sentry's public keys), and it is shown again on the settings page any time."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="dsn_keys")
+    public_key = models.CharField(max_length=32, unique=True)
+    name = models.CharField(max_length=100, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = DsnKeyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "DSN key"
+
+    def __str__(self) -> str:
+        return self.public_key
+
+    @staticmethod
+    def new_public_key() -> str:
+        return secrets.token_hex(16)  # 32 hex characters, what every Sentry SDK expects
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+
+class IssueStatus(models.TextChoices):
+    UNRESOLVED = "unresolved", "Unresolved"
+    RESOLVED = "resolved", "Resolved"
+    IGNORED = "ignored", "Ignored"
+
+
+class IssueSubstatus(models.TextChoices):
+    NEW = "new", "New"
+    ONGOING = "ongoing", "Ongoing"
+    REGRESSED = "regressed", "Regressed"
+
+
+class Issue(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="issues")
+    title = models.CharField(max_length=255)
+    culprit = models.CharField(max_length=255, blank=True)
+    level = models.CharField(max_length=16, default="error")
+    status = models.CharField(max_length=16, choices=IssueStatus.choices, default=IssueStatus.UNRESOLVED)
+    substatus = models.CharField(max_length=16, choices=IssueSubstatus.choices, default=IssueSubstatus.NEW)
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+    event_count = models.BigIntegerField(default=0)
+    users_affected = models.IntegerField(default=0)
+    # Small, bounded lists (at most MAX_LISTED each): a side table would cost a query per event.
+    releases = models.JSONField(default=list)
+    environments = models.JSONField(default=list)
+    # Resolution: `resolved_in_release` is the release that has the fix ("" = resolved now, any
+    # new event regresses it).
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_in_release = models.CharField(max_length=200, blank=True)
+    resolved_in_next_release = models.BooleanField(default=False)  # the fix ships after this release
+    # Ignore until a time, or until `ignore_until_count` more events (counted in ignored_events).
+    ignored_until = models.DateTimeField(null=True, blank=True)
+    ignore_until_count = models.IntegerField(null=True, blank=True)
+    ignored_events = models.IntegerField(default=0)
+    # The frames (and type) that made the primary hash: shown as "why grouped".
+    grouping_basis = models.JSONField(default=list)
+    merged_into = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-last_seen"]
+        indexes = [
+            # The issue list: a project's issues of one status, most recent first.
+            models.Index(fields=["project", "status", "-last_seen"], name="errors_issue_list"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class GroupingHash(models.Model):
+    """Which issue a grouping hash belongs to. Several hashes may point at one issue (merges, and
+    the all-frames hash kept next to the in-app one)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    hash = models.CharField(max_length=32)
+    grouping = models.CharField(max_length=16)  # the algorithm version, e.g. "vigil-v1"
+    issue = models.ForeignKey(Issue, on_delete=models.CASCADE, related_name="hashes")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "grouping", "hash"], name="errors_hash_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.grouping}:{self.hash}"
+
+
+class IssueUser(models.Model):
+    """One row per (issue, user) seen: counting users affected with INSERT … ON CONFLICT."""
+
+    issue = models.ForeignKey(Issue, on_delete=models.CASCADE, related_name="+")
+    user_key = models.CharField(max_length=200)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["issue", "user_key"], name="errors_issue_user_unique")]
+
+    def __str__(self) -> str:
+        return self.user_key
+
+
+class Event(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
+    issue = models.ForeignKey(Issue, on_delete=models.CASCADE, related_name="events", db_index=False)
+    event_id = models.UUIDField()
+    received = models.DateTimeField(default=timezone.now)
+    timestamp = models.DateTimeField()
+    level = models.CharField(max_length=16, default="error")
+    title = models.CharField(max_length=255)
+    release = models.CharField(max_length=200, blank=True)
+    environment = models.CharField(max_length=64, blank=True)
+    platform = models.CharField(max_length=32, blank=True)
+    trace_id = models.CharField(max_length=32, blank=True)
+    span_id = models.CharField(max_length=16, blank=True)
+    user_key = models.CharField(max_length=200, blank=True)
+    hashes = models.JSONField(default=list)  # ["vigil-v1:<hash>", …], the hashes computed for it
+    data = models.JSONField()  # the event as sent (size-capped by the body cap)
+
+    class Meta:
+        ordering = ["-received"]
+        constraints = [
+            # Dedup: SDKs retry with the same event_id after a timeout.
+            models.UniqueConstraint(fields=["project", "event_id"], name="errors_event_unique")
+        ]
+        indexes = [
+            models.Index(fields=["project", "received"], name="errors_event_received"),
+            # Retention: the hourly delete of expired events across all projects (tasks.py).
+            models.Index(fields=["received"], name="errors_event_expiry"),
+            models.Index(fields=["issue", "-received"], name="errors_event_issue"),
+            # The trace page's "errors in this trace" and the issue page's link to the trace.
+            models.Index(
+                fields=["project", "trace_id"], name="errors_event_trace", condition=~models.Q(trace_id="")
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return str(self.event_id)
+
+
+class SdkDiscard(models.Model):
+    """What SDKs reported dropping (`client_report` items), per project, day, reason, category."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    reason = models.CharField(max_length=64)
+    category = models.CharField(max_length=32)
+    quantity = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "day", "reason", "category"], name="errors_sdk_discard_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.category}/{self.reason}: {self.quantity}"

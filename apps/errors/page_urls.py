@@ -1,0 +1,25 @@
+from django.urls import path
+
+from apps.errors import views
+
+app_name = "errors"
+
+urlpatterns = [
+    path("projects/<int:project_id>/issues/", views.issue_list, name="issues"),
+    path("projects/<int:project_id>/issues/<int:issue_id>/", views.issue_detail, name="issue"),
+    *(
+        path(
+            f"projects/<int:project_id>/issues/<int:issue_id>/{action}/",
+            views.issue_action,
+            {"action": action},
+            name=f"issue-{action}",
+        )
+        for action in ("resolve", "ignore", "unresolve")
+    ),
+    path("projects/<int:project_id>/dsn-keys/new/", views.dsn_key_new, name="dsn-key-new"),
+    path(
+        "projects/<int:project_id>/dsn-keys/<int:dsn_key_id>/revoke/",
+        views.dsn_key_revoke,
+        name="dsn-key-revoke",
+    ),
+]

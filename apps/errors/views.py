@@ -1,0 +1,135 @@
+"""Pages of error tracking: the Issues tab (list, issue page with its latest event, actions)
+and DSN keys on the project settings page (create, revoke)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from apps.errors import dsn, services
+from apps.errors.grouping import message_of
+from apps.errors.selectors import events_of, get_issue_for, issues_of
+from apps.projects.models import Role
+from apps.projects.scoping import get_project_for
+
+
+@require_POST
+def dsn_key_new(request: HttpRequest, project_id: int) -> HttpResponse:
+    project, _ = get_project_for(request, project_id, need=Role.ADMIN)
+    dsn.dsn_key_create(project, "", request)
+    messages.success(request, "DSN created: give it to your Sentry SDKs.")
+    return redirect("projects:project-settings", project_id=project.pk)
+
+
+@require_POST
+def dsn_key_revoke(request: HttpRequest, project_id: int, dsn_key_id: int) -> HttpResponse:
+    project, _ = get_project_for(request, project_id, need=Role.ADMIN)
+    key = project.dsn_keys.select_related("project__organization").filter(pk=dsn_key_id).first()
+    if key is None:
+        raise Http404("No such DSN key.")
+    try:
+        dsn.dsn_key_revoke(key, request)
+    except dsn.DsnKeyAlreadyRevoked as refused:
+        messages.error(request, str(refused))
+    else:
+        messages.success(request, "DSN revoked. SDKs using it are refused from now on.")
+    return redirect("projects:project-settings", project_id=project.pk)
+
+
+ISSUE_STATUSES = ["unresolved", "resolved", "ignored", "all"]
+
+
+@require_GET
+def issue_list(request: HttpRequest, project_id: int) -> HttpResponse:
+    project, access = get_project_for(request, project_id)
+    status = request.GET.get("status", "unresolved")
+    if status not in ISSUE_STATUSES:
+        status = "unresolved"
+    query = request.GET.get("q", "").strip()[:200]
+    issues = issues_of(project, "" if status == "all" else status, query)[:100]
+    context = {
+        "project": project,
+        "organization": project.organization,
+        "access": access,
+        "tab": "issues",
+        "issues": issues,
+        "status": status,
+        "statuses": ISSUE_STATUSES,
+        "query": query,
+    }
+    return render(request, "issues/list.html", context)
+
+
+@require_GET
+def issue_detail(request: HttpRequest, project_id: int, issue_id: int) -> HttpResponse:
+    issue, access = get_issue_for(request, project_id, issue_id)
+    events = list(events_of(issue)[:2])
+    latest = events[0] if events else None
+    context = {
+        "project": issue.project,
+        "organization": issue.project.organization,
+        "access": access,
+        "can_act": access.can(Role.MEMBER),
+        "tab": "issues",
+        "issue": issue,
+        "latest": latest,
+        "previous": events[1] if len(events) > 1 else None,
+        "event": event_view(latest.data) if latest is not None else None,
+    }
+    return render(request, "issues/detail.html", context)
+
+
+@require_POST
+def issue_action(request: HttpRequest, project_id: int, issue_id: int, action: str) -> HttpResponse:
+    issue, _ = get_issue_for(request, project_id, issue_id, need=Role.MEMBER)
+    try:
+        if action == "resolve":
+            services.issue_resolve(issue, in_next_release=request.POST.get("in_next_release") == "1")
+        elif action == "ignore":
+            services.issue_ignore(issue)
+        elif action == "unresolve":
+            services.issue_unresolve(issue)
+        else:
+            raise Http404("No such action.")
+    except services.IssueActionRefused as refused:
+        messages.error(request, str(refused))
+    return redirect("errors:issue", project_id=issue.project_id, issue_id=issue.pk)
+
+
+def _list(value: Any) -> list[Any]:
+    if isinstance(value, dict):
+        value = value.get("values")
+    return value if isinstance(value, list) else []
+
+
+def event_view(data: dict[str, Any]) -> dict[str, Any]:
+    """What the issue page shows of an event, shaped for the template (newest exception first,
+    frames innermost first, as every Sentry-style UI reads)."""
+    chain = []
+    for exception in reversed(_list(data.get("exception"))):
+        if not isinstance(exception, dict):
+            continue
+        frames = [f for f in _list((exception.get("stacktrace") or {}).get("frames")) if isinstance(f, dict)]
+        chain.append({"type": exception.get("type"), "value": exception.get("value"), "frames": frames[::-1]})
+    tags = data.get("tags")
+    if isinstance(tags, dict):
+        tags = sorted(tags.items())
+    elif isinstance(tags, list):
+        tags = [tuple(t) for t in tags if isinstance(t, list | tuple) and len(t) == 2]
+    else:
+        tags = []
+    return {
+        "exceptions": chain,
+        "message": message_of(data),
+        "breadcrumbs": [b for b in _list(data.get("breadcrumbs")) if isinstance(b, dict)][-50:],
+        "tags": tags,
+        "request": data.get("request") if isinstance(data.get("request"), dict) else None,
+        "user": data.get("user") if isinstance(data.get("user"), dict) else None,
+        "contexts": sorted((data.get("contexts") or {}).items())
+        if isinstance(data.get("contexts"), dict)
+        else [],
+    }

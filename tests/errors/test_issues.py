@@ -1,0 +1,188 @@
+"""Issue life cycle through the API: list and filters, resolve (now, in a release, in the next
+release) and regressions, ignore until a time or N events, merge; keys read but never act."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import time_machine
+
+from apps.errors.models import Event, GroupingHash, Issue
+from apps.errors.services import event_store, is_older
+from tests.errors.conftest import exception_event, frame
+
+
+def send(project_id: int, message: str = "queue full", release: str = "", user: str = "") -> None:
+    event = {"message": message, "release": release, "user": {"id": user} if user else {}}
+    event_store(project_id, event, datetime.now(UTC))
+
+
+def issue_url(org, issue, action=""):
+    return f"/api/v1/projects/{org.project.pk}/issues/{issue.pk}{action}"
+
+
+def post(client, url, data=None):
+    return client.post(url, data or {}, content_type="application/json")
+
+
+def test_the_list_filters_by_status_and_title(alice_client, org_a):
+    send(org_a.project.pk, "queue full")
+    send(org_a.project.pk, "disk full")
+    resolved = Issue.objects.get(title="disk full")
+    post(alice_client, issue_url(org_a, resolved, "/resolve"))
+    base = f"/api/v1/projects/{org_a.project.pk}/issues"
+
+    unresolved = alice_client.get(base).json()
+    everything = alice_client.get(base + "?status=all").json()
+    searched = alice_client.get(base + "?status=all&query=DISK").json()
+    bad = alice_client.get(base + "?status=sleeping")
+
+    assert [i["title"] for i in unresolved] == ["queue full"]
+    assert {i["title"] for i in everything} == {"queue full", "disk full"}
+    assert [i["title"] for i in searched] == ["disk full"]
+    assert bad.status_code == 400 and bad.json()["error"]["code"]
+
+
+def test_users_affected_counts_each_user_once(org_a):
+    for user in ("u1", "u2", "u1", ""):
+        send(org_a.project.pk, user=user)
+
+    issue = Issue.objects.get()
+    assert (issue.event_count, issue.users_affected) == (4, 2)
+
+
+def test_resolved_now_regresses_on_any_new_event(alice_client, org_a):
+    send(org_a.project.pk, release="1.0")
+    issue = Issue.objects.get()
+    post(alice_client, issue_url(org_a, issue, "/resolve"))
+
+    send(org_a.project.pk, release="0.9")
+
+    issue.refresh_from_db()
+    assert (issue.status, issue.substatus) == ("unresolved", "regressed")
+
+
+def test_resolved_in_next_release_ignores_the_current_and_older_releases(alice_client, org_a):
+    send(org_a.project.pk, release="shop@2.9.0")
+    send(org_a.project.pk, release="shop@2.10.0")
+    issue = Issue.objects.get()
+    answer = post(alice_client, issue_url(org_a, issue, "/resolve"), {"in_next_release": True}).json()
+
+    send(org_a.project.pk, release="shop@2.10.0")
+    send(org_a.project.pk, release="shop@2.9.0")
+    issue.refresh_from_db()
+    still = issue.status
+    send(org_a.project.pk, release="shop@2.11.0")
+    issue.refresh_from_db()
+
+    assert answer["resolved_in_release"] == "shop@2.10.0"
+    assert still == "resolved"
+    assert (issue.status, issue.substatus, issue.event_count) == ("unresolved", "regressed", 5)
+
+
+def test_resolving_in_next_release_without_releases_is_a_409(alice_client, org_a):
+    send(org_a.project.pk)
+    issue = Issue.objects.get()
+
+    response = post(alice_client, issue_url(org_a, issue, "/resolve"), {"in_next_release": True})
+
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "conflict"
+
+
+def test_release_order_uses_version_numbers_then_first_seen_order():
+    assert is_older("app@1.9.0", "app@1.10.0", [])
+    assert not is_older("app@1.10.0", "app@1.10.0", [])
+    assert is_older("blue", "green", ["blue", "green"])
+    assert not is_older("purple", "green", ["blue", "green"])  # never seen: a new release
+
+
+def test_ignored_until_n_events_comes_back_on_the_nth(alice_client, org_a):
+    send(org_a.project.pk)
+    issue = Issue.objects.get()
+    post(alice_client, issue_url(org_a, issue, "/ignore"), {"until_count": 3})
+
+    send(org_a.project.pk)
+    send(org_a.project.pk)
+    issue.refresh_from_db()
+    quiet = issue.status
+    send(org_a.project.pk)
+    issue.refresh_from_db()
+
+    assert quiet == "ignored"
+    assert (issue.status, issue.substatus) == ("unresolved", "ongoing")
+
+
+def test_ignored_until_a_time_comes_back_on_the_first_event_after_it(alice_client, org_a):
+    send(org_a.project.pk)
+    issue = Issue.objects.get()
+    until = datetime.now(UTC) + timedelta(hours=1)
+    post(alice_client, issue_url(org_a, issue, "/ignore"), {"until": until.isoformat()})
+
+    send(org_a.project.pk)
+    issue.refresh_from_db()
+    quiet = issue.status
+    with time_machine.travel(until + timedelta(minutes=1)):
+        send(org_a.project.pk)
+    issue.refresh_from_db()
+
+    assert quiet == "ignored"
+    assert issue.status == "unresolved"
+
+
+def test_unresolve_brings_back_an_ignored_issue(alice_client, org_a):
+    send(org_a.project.pk)
+    issue = Issue.objects.get()
+    post(alice_client, issue_url(org_a, issue, "/ignore"))
+
+    answer = post(alice_client, issue_url(org_a, issue, "/unresolve")).json()
+
+    assert (answer["status"], answer["substatus"]) == ("unresolved", "ongoing")
+
+
+def test_merged_issues_keep_their_events_and_future_events_follow(alice_client, org_a, org_b):
+    stack = [frame("shop.api", "pay", "charge(card)")]
+    event_store(org_a.project.pk, exception_event("CardError", "declined", stack), datetime.now(UTC))
+    send(org_a.project.pk, "payment failed", user="u1")
+    send(org_b.project.pk, "not yours")
+    target = Issue.objects.get(title="CardError: declined")
+    other = Issue.objects.get(title="payment failed")
+    foreign = Issue.objects.get(title="not yours")
+
+    answer = post(alice_client, issue_url(org_a, target, "/merge"), {"issue_ids": [other.pk, foreign.pk]})
+    send(org_a.project.pk, "payment failed")
+
+    assert answer.status_code == 200
+    assert answer.json()["event_count"] == 2
+    assert not Issue.objects.filter(pk=other.pk).exists()
+    assert Issue.objects.filter(pk=foreign.pk).exists()  # another project's issue is never touched
+    target.refresh_from_db()
+    assert (target.event_count, target.users_affected) == (3, 1)
+    assert Event.objects.filter(issue=target).count() == 3
+    assert GroupingHash.objects.filter(issue=target).count() == 2
+
+
+def test_an_issue_shows_its_events_newest_first_with_paging(alice_client, org_a):
+    for _ in range(3):
+        send(org_a.project.pk)
+    issue = Issue.objects.get()
+
+    first = alice_client.get(issue_url(org_a, issue, "/events?limit=2")).json()
+    rest = alice_client.get(issue_url(org_a, issue, f"/events?limit=2&before={first[-1]['id']}")).json()
+
+    assert len(first) == 2 and len(rest) == 1
+    assert first[0]["id"] > first[1]["id"] > rest[0]["id"]
+
+
+def test_read_keys_read_issues_but_cannot_act(client, org_a):
+    send(org_a.project.pk)
+    issue = Issue.objects.get()
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {org_a.read_key}"}
+
+    read = client.get(issue_url(org_a, issue), **auth)
+    act = client.post(issue_url(org_a, issue, "/resolve"), {}, content_type="application/json", **auth)
+
+    assert read.status_code == 200 and read.json()["title"] == "queue full"
+    assert act.status_code == 403
+    issue.refresh_from_db()
+    assert issue.status == "unresolved"

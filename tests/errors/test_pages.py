@@ -1,0 +1,70 @@
+"""The Issues tab: the list, and an issue page with its stack trace, why it was grouped, a link to
+its trace, and actions for members only."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from apps.errors.models import Issue
+from apps.errors.services import event_store
+from tests.errors.conftest import exception_event, frame
+
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+
+
+def an_issue(project_id: int) -> Issue:
+    view = {
+        **frame("shop.views", "checkout", "total = cart.total()"),
+        "pre_context": ["def checkout(request):"],
+        "post_context": ["return render(total)"],
+    }
+    library = frame("django.core.handlers", "inner", "response = get_response(request)", in_app=False)
+    event = exception_event(
+        "ZeroDivisionError",
+        "division by zero",
+        [library, view],
+        contexts={"trace": {"trace_id": TRACE_ID, "span_id": "00f067aa0ba902b7"}},
+        breadcrumbs={"values": [{"category": "http", "message": "GET /cart", "level": "info"}]},
+        tags={"region": "eu"},
+        release="shop@1.0",
+    )
+    event_store(project_id, event, datetime.now(UTC))
+    return Issue.objects.get(project_id=project_id)
+
+
+def test_the_issues_tab_lists_unresolved_issues_with_counts(bob_client, org_a):
+    issue = an_issue(org_a.project.pk)
+
+    page = bob_client.get(f"/projects/{org_a.project.pk}/issues/").content.decode()
+    resolved_only = bob_client.get(f"/projects/{org_a.project.pk}/issues/?status=resolved").content.decode()
+
+    assert "ZeroDivisionError: division by zero" in page
+    assert f"/projects/{org_a.project.pk}/issues/{issue.pk}/" in page
+    assert "division by zero" not in resolved_only
+
+
+def test_the_issue_page_shows_the_stack_the_grouping_and_the_trace(bob_client, org_a):
+    issue = an_issue(org_a.project.pk)
+
+    page = bob_client.get(f"/projects/{org_a.project.pk}/issues/{issue.pk}/").content.decode()
+
+    assert "def checkout(request):" in page and "<strong>total = cart.total()</strong>" in page
+    assert "shop.views checkout total = cart.total()" in page  # why grouped
+    assert f"/projects/{org_a.project.pk}/traces/{TRACE_ID}/" in page
+    assert "GET /cart" in page and "region=eu" in page
+    assert 'data-testid="resolve"' not in page  # bob is a viewer
+
+
+def test_a_member_resolves_and_unresolves_from_the_page(alice_client, org_a):
+    issue = an_issue(org_a.project.pk)
+    base = f"/projects/{org_a.project.pk}/issues/{issue.pk}"
+
+    page = alice_client.post(f"{base}/resolve/", {"in_next_release": "1"}, follow=True).content.decode()
+    issue.refresh_from_db()
+    resolved = (issue.status, issue.resolved_in_release)
+    alice_client.post(f"{base}/unresolve/")
+    issue.refresh_from_db()
+
+    assert 'data-testid="unresolve"' in page
+    assert resolved == ("resolved", "shop@1.0")
+    assert issue.status == "unresolved"
