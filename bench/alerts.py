@@ -65,18 +65,23 @@ def load() -> dict[str, Any]:
     from django.db import connection
 
     from apps.alerts.models import Heartbeat, Policy
-    from apps.logs.storage import ensure_partitions
+    from apps.audit.actor import Actor
+    from apps.logs import storage as log_storage
+    from apps.metrics import storage as metric_storage
     from apps.metrics.rollups import rollup_run
     from apps.projects.models import KeyScope, Organization, Project
     from apps.projects.services import api_key_create
+    from apps.traces import storage as trace_storage
 
     started = time.perf_counter()
     now = datetime.now(UTC).replace(microsecond=0)
     days = sorted(
         {(now - timedelta(minutes=MINUTES + 60)).date(), now.date(), (now + timedelta(days=1)).date()}
     )
-    for table in ("logs_event", "traces_span", "metrics_point"):
-        ensure_partitions(table, days)
+    # Each telemetry table's owning app makes its partitions.
+    log_storage.ensure_partitions(days)
+    trace_storage.ensure_partitions(days)
+    metric_storage.ensure_point_partitions(days)
     organizations = Organization.objects.bulk_create(
         [Organization(name=f"bench org {n // 10}") for n in range(0, PROJECTS, 10)]
     )
@@ -144,7 +149,7 @@ def load() -> dict[str, Any]:
             for p in heartbeat_policies
         ]
     )
-    keys = {p.pk: api_key_create(p, KeyScope.INGEST, "bench")[1] for p in projects[:CANARIES]}
+    keys = {p.pk: api_key_create(p, KeyScope.INGEST, "bench", by=Actor())[1] for p in projects[:CANARIES]}
     return {"seconds": time.perf_counter() - started, "keys": keys, "now": now}
 
 
