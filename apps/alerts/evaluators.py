@@ -181,7 +181,7 @@ def next_expected_ping(heartbeat: Heartbeat, after: datetime) -> datetime:
 
 
 def _heartbeat(policy: Policy, start: datetime, now: datetime, known: dict[str, Labels]) -> Samples:
-    heartbeat = Heartbeat.objects.get(policy=policy)
+    heartbeat = policy.heartbeat  # loaded with the batch's policies (scheduler.claims_evaluate)
     return {labels_key({}): ({}, Sample(1.0 if heartbeat_is_down(heartbeat, now) else 0.0))}
 
 
