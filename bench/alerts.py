@@ -16,6 +16,13 @@ when nothing is due, for BENCH_SECONDS (120): the Celery broker's own overhead (
 BENCH_CANARIES (20) projects receive, at random moments, 60 error logs through the real ingest
 endpoint (Django's test client, in process), which breach a `level>=error` count > 50 policy:
 breach → firing is the time from the ingest answer to the firing transition's commit.
+
+Notification latency (issue 17): the canary rule is P1 (group_wait 0) and routed to a webhook
+channel whose receiver is a real HTTP server on 127.0.0.1 in this process; a notifier process
+runs the notification tasks' bodies on beat's 5 s schedule (dispatch, then send; see notifier()).
+breach → received is the time from the ingest answer to the firing notice's arrival. The
+sender's own throughput and its behaviour under SIGKILL are `make bench-notify`'s
+(bench/notify_sender.py), not measured again here.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import random
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -41,6 +49,7 @@ DATABASE = "vigil_bench_alerts"
 os.environ["DATABASE_URL"] = servers.database_url(DATABASE)
 os.environ["REDIS_URL"] = servers.redis_url(10)
 os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
+os.environ["NOTIFY_ALLOW_PRIVATE_ADDRESSES"] = "true"  # the webhook receiver is on 127.0.0.1
 
 PROJECTS = int(os.environ.get("BENCH_PROJECTS", "1000"))
 PER_PROJECT = int(os.environ.get("BENCH_POLICIES_PER_PROJECT", "10"))
@@ -51,6 +60,8 @@ WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
 CANARIES = int(os.environ.get("BENCH_CANARIES", "20"))
 SERVICES = ["api", "web", "checkout", "payments", "auth"]
 TARGET_LAG_P99 = 10.0
+NOTIFY_TICK = 5.0  # beat's schedule of the notifications dispatch task (config/celery.py)
+NOTIFY_GRACE = 15.0  # the notifier runs this much longer than the evaluators: the last canaries
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -172,7 +183,8 @@ def policies_for(project: Any, now: datetime, index: int) -> list[Any]:
         )
 
     mix = [
-        make("log_count", {"query": "level>=error", "group_by": None}, 0, threshold=50),  # the canary rule
+        # The canary rule; P1, so its notices go out without group_wait.
+        make("log_count", {"query": "level>=error", "group_by": None}, 0, threshold=50, priority="P1"),
         make("log_count", {"query": "level>=warn service:api", "group_by": None}, 1),
         make("log_count", {"query": '"timeout"', "group_by": "service"}, 2),
         make("log_ratio", {"query": "level>=error", "total_query": "", "group_by": None}, 3, threshold=50),
@@ -274,6 +286,80 @@ def worker(seconds: float, seed: int) -> None:
     )
 
 
+# --- Notifications: a webhook receiver and a notifier process --------------------------------
+
+
+class Receiver:
+    """A webhook endpoint on 127.0.0.1: the time each project's first firing notice arrived."""
+
+    def __init__(self) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.firing: dict[int, float] = {}
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
+                arrived = time.time()
+                if body.get("type") == "alert.firing":
+                    with receiver.lock:
+                        receiver.firing.setdefault(int(body["data"]["project"]["id"]), arrived)
+                self.send_response(200)
+                self.send_header("content-length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+
+def notify_setup(url: str, project_ids: list[int]) -> None:
+    """A webhook channel in each canary's organization, routed the canary rule (P1: no group_wait)."""
+    from apps.alerts.models import Policy
+    from apps.notifications.channels import channel_create, route_create
+    from apps.projects.models import Organization
+
+    canaries = Policy.objects.filter(project_id__in=project_ids, name="log_count 0").select_related("project")
+    channels: dict[int, Any] = {}
+    for policy in canaries:
+        organization_id = policy.project.organization_id
+        if organization_id not in channels:
+            organization = Organization.objects.get(pk=organization_id)
+            fields = {"name": "bench receiver", "kind": "webhook", "config": {"url": url}}
+            channels[organization_id] = channel_create(organization, fields, None)
+        route_create(
+            policy.project.organization, {"channel": channels[organization_id], "policy": policy}, None
+        )
+
+
+def notifier(seconds: float) -> None:
+    """The notification tasks as beat runs them: every NOTIFY_TICK the dispatch task's body
+    (transitions -> routed, grouped deliveries), then at once the send task's body, which the
+    dispatch task enqueues on commit when it made something (the broker hop is left out)."""
+    import django
+
+    django.setup()
+    from apps.notifications import dispatch, sender
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        started = time.monotonic()
+        dispatch.transitions_dispatch()
+        dispatch.groups_flush()
+        sender.send_due()
+        time.sleep(max(0.0, NOTIFY_TICK - (time.monotonic() - started)))
+
+
 # --- The run -----------------------------------------------------------------------------------
 
 
@@ -310,6 +396,8 @@ def inner() -> None:
     from apps.alerts.models import Transition
 
     loaded = load()
+    receiver = Receiver()
+    notify_setup(receiver.url, list(loaded["keys"]))
     with connection.cursor() as cursor:
         # Slots spread evenly over the coming minute, from now: loading took its time.
         cursor.execute(
@@ -330,8 +418,12 @@ def inner() -> None:
         )
         for n in range(WORKERS)
     ]
+    notifying = subprocess.Popen(
+        [sys.executable, __file__, "--notifier", str(SECONDS + NOTIFY_GRACE)], cwd=ROOT
+    )
     sent = canaries(loaded["keys"], SECONDS)
     results = [json.loads(p.communicate()[0].strip().splitlines()[-1]) for p in processes]
+    notifying.wait()
     load_after = os.getloadavg()
     firing = {
         t.policy.project_id: t.at.timestamp()
@@ -339,7 +431,7 @@ def inner() -> None:
             "policy"
         )
     }
-    report(loaded, results, sent, firing, load_before, load_after)
+    report(loaded, results, sent, firing, dict(receiver.firing), load_before, load_after)
 
 
 def report(
@@ -347,6 +439,7 @@ def report(
     results: list[dict[str, Any]],
     sent: list[tuple[int, float]],
     firing: dict[int, float],
+    received: dict[int, float],
     load_before: tuple[float, ...],
     load_after: tuple[float, ...],
 ) -> None:
@@ -357,6 +450,7 @@ def report(
     measure = [m for r in results for m in r["measure"]]
     total = [t for r in results for t in r["total"]]
     breach = [firing[p] - at for p, at in sent if p in firing]
+    notified = [received[p] - at for p, at in sent if p in received]
     telemetry = sum(r["statements"]["telemetry"] for r in results) / max(1, evaluations)
     bookkeeping = sum(r["statements"]["evaluator"] for r in results) / max(1, evaluations)
     sizes = [size for r in results for size in r["batch_sizes"]]
@@ -382,6 +476,9 @@ def report(
         f" {bookkeeping:.2f} | — |",
         f"| breach → firing, p50 / p95 ({len(breach)} of {len(sent)} canaries fired) |"
         f" {breach50:.1f} s / {breach95:.1f} s | ≤ 70 s (interval + 10 s) |",
+        f"| breach → webhook received, P1 (group_wait 0), p50 / p95 ({len(notified)} of {len(sent)}) |"
+        f" {percentile(notified, 0.5):.1f} s / {percentile(notified, 0.95):.1f} s |"
+        " ≤ 75 s (interval + 15 s) |",
         "",
         "Where the time goes (wall time per evaluation, mean): reading telemetry (the batch's grouped"
         f" reads, apps.alerts.reads) {read_ms:.1f} ms of {total_ms:.1f} ms; the rest is the batch's share"
@@ -406,6 +503,9 @@ def report(
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
         worker(float(sys.argv[2]), int(sys.argv[3]))
+        return
+    if len(sys.argv) > 1 and sys.argv[1] == "--notifier":
+        notifier(float(sys.argv[2]))
         return
     servers.recreate_database(DATABASE)
     inner()
