@@ -486,12 +486,19 @@ def report(
         f" batch. Batches of {statistics.mean(sizes) if sizes else 0:.1f} slots on average ({len(sizes)}"
         " batches; at most 50). Evaluator CPU is the Python processes' own; PostgreSQL's is not in it.",
         "",
-        "How it grows: every evaluation is independent, so the work is linear in policies; with one-minute"
-        " intervals the evaluator needs (policies / 60) x (ms per evaluation) of worker time per second."
-        " Log and span kinds count rows in their window through the (project_id, ts) indexes: linear in"
-        " the rows of the window (a 5-minute window of a project sending 1,000 logs/s reads 300,000 rows);"
-        " metric policies read 1-minute rollups (window minutes x series) plus the raw tail after the rollup"
-        " watermark; heartbeats read one row.",
+        "How it grows. With policies: linearly, in batches. A batch of up to 50 due slots costs a fixed"
+        " handful of statements (claim; load policies and instances; one write transaction: release the"
+        " slots, lock and update the instances with one UPDATE over arrays, multi-row INSERTs of new"
+        " instances, incidents and transitions) plus its telemetry reads, grouped (apps.alerts.reads):"
+        " one statement per kind of read (log counts, span statistics, services seen) and window for all"
+        " the batch's projects, three per metric policy (watermark, series, values), and new_pattern"
+        " baselines one by one. With one-minute intervals the evaluator needs (policies / 60) x (ms per"
+        " evaluation) of worker time per second. With data: log and span reads scan each project's"
+        " window once through the (project_id, ts) indexes however many of its policies count it, so"
+        " they grow with the rows in the windows (a 5-minute window of a project sending 1,000 logs/s is"
+        " 300,000 rows, read once per batch it appears in); metric policies read 1-minute rollups"
+        " (window minutes x series) plus the raw tail after the rollup watermark; heartbeats read"
+        " nothing beyond their policy row.",
         "",
         f"Load average before/after: {' '.join(f'{v:.2f}' for v in load_before)} /"
         f" {' '.join(f'{v:.2f}' for v in load_after)}.",
