@@ -14,6 +14,7 @@ earlier answer, as new_pattern's baseline) or whose grouped statement failed is 
 
 from __future__ import annotations
 
+import logging
 from contextlib import nullcontext
 from datetime import datetime
 from typing import Any
@@ -24,6 +25,8 @@ from apps.logs import selectors as logs
 from apps.logs.query import Node
 from apps.metrics import selectors as metrics
 from apps.traces import selectors as traces
+
+log = logging.getLogger(__name__)
 
 
 class Reads:
@@ -161,6 +164,8 @@ def _grouped(read: Any, *args: Any) -> Any:
         with transaction.atomic() if connection.in_atomic_block else nullcontext():
             return read(*args)
     except Exception:
+        # Visible in the worker's log: a grouped read that keeps failing costs its round trips.
+        log.warning("grouped telemetry read %s failed; reading one by one", read.__name__, exc_info=True)
         return None
 
 
