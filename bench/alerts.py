@@ -256,6 +256,9 @@ def worker(seconds: float, seed: int) -> None:
     lags: list[float] = []
     totals: list[float] = []
     batch_sizes: list[int] = []
+    # Started and imported, as a long-running Celery worker is: wait for the slots to be laid out.
+    print("ready", flush=True)
+    sys.stdin.readline()
     cpu_start, wall_start = time.process_time(), time.monotonic()
     deadline = wall_start + seconds
     with connection.execute_wrapper(count):
@@ -398,6 +401,26 @@ def inner() -> None:
     loaded = load()
     receiver = Receiver()
     notify_setup(receiver.url, list(loaded["keys"]))
+    load_before = os.getloadavg()
+    # Started with the evaluators (its own start-up is not notification latency either); it
+    # runs on past their end by NOTIFY_GRACE plus a margin for the start-ups.
+    notifying = subprocess.Popen(
+        [sys.executable, __file__, "--notifier", str(SECONDS + NOTIFY_GRACE + 30)], cwd=ROOT
+    )
+    # The evaluators start first (importing Django takes seconds on a busy machine) and wait; the
+    # lag then measures evaluation, not process start-up, as with long-running Celery workers.
+    processes = [
+        subprocess.Popen(
+            [sys.executable, __file__, "--worker", str(SECONDS), str(n)],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(WORKERS)
+    ]
+    for process in processes:
+        assert process.stdout is not None and process.stdout.readline().strip() == "ready"
     with connection.cursor() as cursor:
         # Slots spread evenly over the coming minute, from now: loading took its time.
         cursor.execute(
@@ -408,19 +431,10 @@ def inner() -> None:
             [PROJECTS * PER_PROJECT],
         )
     connection.close()
-    load_before = os.getloadavg()
-    processes = [
-        subprocess.Popen(
-            [sys.executable, __file__, "--worker", str(SECONDS), str(n)],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        for n in range(WORKERS)
-    ]
-    notifying = subprocess.Popen(
-        [sys.executable, __file__, "--notifier", str(SECONDS + NOTIFY_GRACE)], cwd=ROOT
-    )
+    for process in processes:
+        assert process.stdin is not None
+        process.stdin.write("go\n")
+        process.stdin.flush()
     sent = canaries(loaded["keys"], SECONDS)
     results = [json.loads(p.communicate()[0].strip().splitlines()[-1]) for p in processes]
     notifying.wait()
