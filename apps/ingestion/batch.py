@@ -40,6 +40,7 @@ class SeriesSpec:
     temporality: int
     is_monotonic: bool
     labels_json: bytes
+    description: str = ""  # OTLP Metric.description; not part of the series identity
 
 
 @dataclass

@@ -324,7 +324,7 @@ def _point_row(
     value = _number(record.get("value"), "value")
     if kind == "counter" and value < 0:
         raise RecordRejected("a counter increment must not be negative")
-    return (project_id, labels_hash, ts, None, value) + (None,) * 12
+    return (project_id, labels_hash, ts, None, value) + (None,) * 13  # no histogram fields, no exemplars
 
 
 def _histogram(buckets: Any, record: dict[str, Any]) -> tuple[Any, ...]:
@@ -341,7 +341,7 @@ def _histogram(buckets: Any, record: dict[str, Any]) -> tuple[Any, ...]:
     if not isinstance(count, int) or count != sum(counts):
         raise RecordRejected("count must equal the sum of the bucket counts")
     extras = [None if record.get(k) is None else _number(record.get(k), k) for k in ("sum", "min", "max")]
-    return (count, *extras, bounds, counts) + (None,) * 6
+    return (count, *extras, bounds, counts) + (None,) * 7  # no exponential fields, no exemplars
 
 
 def _number(value: Any, field: str) -> float:

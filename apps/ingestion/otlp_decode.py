@@ -118,6 +118,8 @@ def _log_extras(record: Any, level: int, attributes: dict[str, Any]) -> None:
         attributes.setdefault("event.name", record.event_name)
     if record.dropped_attributes_count:
         attributes.setdefault("otel.dropped_attributes_count", record.dropped_attributes_count)
+    if record.flags:  # the W3C trace flags of the record's span context (bit 0: sampled)
+        attributes.setdefault("otel.flags", record.flags)
 
 
 def decode_logs(project_id: int, request: Any, cleaner: Cleaner) -> Batch:
@@ -217,6 +219,9 @@ def _log_rows(
         for key, value in scope_items:
             if key not in attributes:
                 attributes[key] = value
+        flags = record.flags  # (SDKs set it on every record in a sampled span: kept inline)
+        if flags and "otel.flags" not in attributes:
+            attributes["otel.flags"] = flags
         return (
             project_id,
             ts,
@@ -399,19 +404,45 @@ def _decode_metric(
     temporality = getattr(data, "aggregation_temporality", 0)
     monotonic = getattr(data, "is_monotonic", False)
     name, unit = cleaner.text(metric.name, 1024), cleaner.text(metric.unit, 64)
+    description = cleaner.text(metric.description, 4096) if metric.description else ""
     for point in data.data_points:
         try:
             if not metric.name:
                 raise RecordRejected("metric name must not be empty")
             labels = {**resource, **cleaner.mapping(kv_dict(point.attributes))}
-            labels_hash = add_series(batch, name, kind, unit, temporality, monotonic, labels)
+            labels_hash = add_series(batch, name, kind, unit, temporality, monotonic, labels, description)
             ts = _time(point.time_unix_nano, window) if point.time_unix_nano else window.now
             start = ns_to_datetime(point.start_time_unix_nano) if point.start_time_unix_nano else None
-            batch.points.append((project_id, labels_hash, ts, start, *_POINT_BUILDERS[kind](point)))
+            exemplars = _exemplars(point.exemplars, window, cleaner) if len(point.exemplars) else None
+            batch.points.append(
+                (project_id, labels_hash, ts, start, *_POINT_BUILDERS[kind](point), exemplars)
+            )
         except RecordRejected as exc:
             batch.reject(f"metric {metric.name[:100]!r}: {exc}", index)
         index += 1
     return index
+
+
+def _exemplars(exemplars: Any, window: TimeWindow, cleaner: Cleaner) -> bytes:
+    """A point's exemplars as one jsonb array: the measurement, when it was taken, the span it was
+    taken in (what a chart links to) and its filtered attributes. An exemplar without a time is
+    shown at its point's time; one outside the accepted window rejects its point, like a record."""
+    found = []
+    for exemplar in exemplars[:]:  # [:]: see otlp.kv_dict
+        found.append(
+            {
+                "time_unix_nano": _accepted(exemplar.time_unix_nano, window)
+                if exemplar.time_unix_nano
+                else None,
+                "value": exemplar.as_double
+                if exemplar.WhichOneof("value") == "as_double"
+                else float(exemplar.as_int),
+                "trace_id": bytes_id(exemplar.trace_id, 16, "exemplar trace_id"),
+                "span_id": bytes_id(exemplar.span_id, 8, "exemplar span_id"),
+                "attributes": cleaner.mapping(kv_dict(exemplar.filtered_attributes)),
+            }
+        )
+    return jsonb(found)
 
 
 _NO_HISTOGRAM = (None,) * 12

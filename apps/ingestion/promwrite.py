@@ -213,7 +213,7 @@ def _samples(
                     counter,
                     cleaner.mapping(labels),
                 )
-            batch.points.append((project_id, labels_hash, ts, None, value) + (None,) * 12)
+            batch.points.append((project_id, labels_hash, ts, None, value) + (None,) * 13)
         except RecordRejected as exc:
             batch.reject(f"series {name[:100]!r}: {exc}", index - 1)
     return index
@@ -302,7 +302,7 @@ def _histograms(
                     False,
                     cleaner.mapping(point["labels"]),
                 )
-                row = (None, totals[-1], point.get("sum"), None, None, bounds, counts) + (None,) * 6
+                row = (None, totals[-1], point.get("sum"), None, None, bounds, counts) + (None,) * 7
                 batch.points.append((project_id, labels_hash, ts, None, *row))
             except RecordRejected as exc:
                 batch.reject(f"histogram {family[:100]!r}: {exc}")

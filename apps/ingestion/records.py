@@ -125,6 +125,7 @@ def add_series(
     temporality: int,
     is_monotonic: bool,
     labels: dict[str, Any],
+    description: str = "",
 ) -> bytes:
     """Register the series (project + name + labels) and return its identity hash."""
     labels_json = orjson.dumps(labels, option=orjson.OPT_SORT_KEYS)
@@ -132,7 +133,9 @@ def add_series(
         name.encode("utf-8", "surrogatepass") + b"\x00" + labels_json, digest_size=16
     ).digest()
     if labels_hash not in batch.series:
-        batch.series[labels_hash] = SeriesSpec(name, type_, unit, temporality, is_monotonic, labels_json)
+        batch.series[labels_hash] = SeriesSpec(
+            name, type_, unit, temporality, is_monotonic, labels_json, description
+        )
     return labels_hash
 
 

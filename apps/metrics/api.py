@@ -14,7 +14,7 @@ from rest_framework.response import Response
 
 from apps.api.views import ApiView
 from apps.metrics.query import AGGS, epoch_seconds, parse_query
-from apps.metrics.selectors import metric_list_for, metric_query_run
+from apps.metrics.selectors import metric_exemplars_for, metric_list_for, metric_query_run
 from apps.projects.scoping import get_project_for
 
 QUERY_PARAMETERS = [
@@ -30,7 +30,7 @@ QUERY_PARAMETERS = [
 
 class MetricList(ApiView):
     @extend_schema(
-        description="The project's metric names with their kind, unit and label keys.",
+        description="The project's metric names with their kind, unit, description and label keys.",
         responses=OpenApiTypes.OBJECT,
     )
     def get(self, request: Request, project_id: int) -> Response:
@@ -41,7 +41,8 @@ class MetricList(ApiView):
 class MetricQueryView(ApiView):
     @extend_schema(
         description="One metric as chart series: an aggregation per step, grouped and filtered by labels, "
-        "read from raw points or the 1m/1h rollups by step (README, Metrics).",
+        "read from raw points or the 1m/1h rollups by step (README, Metrics), and the exemplars of "
+        "those series in the range (value, time, trace_id, span_id, attributes, the series' labels).",
         parameters=QUERY_PARAMETERS,
         responses=OpenApiTypes.OBJECT,
     )
@@ -59,5 +60,7 @@ class MetricQueryView(ApiView):
                 "step": int(query.step.total_seconds()),
                 "resolution": query.resolution,
                 "series": series,
+                # Measurements with the trace they were taken in: a chart marks them and links there.
+                "exemplars": metric_exemplars_for(project.pk, query) if series else [],
             }
         )

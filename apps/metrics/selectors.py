@@ -55,6 +55,7 @@ class MetricInfo(TypedDict):
     name: str
     type: str
     unit: str
+    description: str
     series: int
     label_keys: list[str]
 
@@ -67,11 +68,11 @@ class Series:
 
 
 def metric_list_for(project_id: int) -> list[MetricInfo]:
-    """Names, types, units, label keys of a project's metrics (from the series table only)."""
+    """Names, types, units, descriptions, label keys of a project's metrics (series table only)."""
     with connection.cursor() as cursor:
         cursor.execute(
             """
-            SELECT name, min(type), min(unit), count(*),
+            SELECT name, min(type), min(unit), max(description), count(*),
                    array(SELECT DISTINCT k FROM metrics_series s2, jsonb_object_keys(s2.labels) k
                          WHERE s2.project_id = s.project_id AND s2.name = s.name ORDER BY k)
             FROM metrics_series s WHERE project_id = %s GROUP BY project_id, name ORDER BY name
@@ -79,8 +80,15 @@ def metric_list_for(project_id: int) -> list[MetricInfo]:
             [project_id],
         )
         return [
-            {"name": name, "type": kind, "unit": unit, "series": count, "label_keys": list(keys)}
-            for name, kind, unit, count, keys in cursor.fetchall()
+            {
+                "name": name,
+                "type": kind,
+                "unit": unit,
+                "description": description,
+                "series": count,
+                "label_keys": list(keys),
+            }
+            for name, kind, unit, description, count, keys in cursor.fetchall()
         ]
 
 
@@ -326,6 +334,56 @@ def _finite(value: Any) -> float | None:
         return None
     value = float(value)
     return value if math.isfinite(value) else None
+
+
+# --- Exemplars: the measurements a chart links to their trace -------------------------------
+
+MAX_EXEMPLARS = 500  # markers on one chart: beyond a few hundred they only hide each other
+EXEMPLARS_SQL = """
+SELECT series_id, date_part('epoch', ts), exemplars FROM metrics_point
+WHERE project_id = %s AND series_id = ANY(%s::bigint[]) AND ts >= %s AND ts < %s AND exemplars IS NOT NULL
+ORDER BY ts DESC LIMIT %s
+"""  # the newest first, on the partial index metrics_point_exemplars (migration 0003)
+
+
+class ExemplarMark(TypedDict):
+    time: float  # epoch seconds: when it was measured (its point's time when the SDK sent none)
+    value: float | None
+    trace_id: str | None
+    span_id: str | None
+    attributes: dict[str, Any]
+    labels: dict[str, Any]  # of the chart series (group) it belongs to, as in the chart's answer
+
+
+def metric_exemplars_for(project_id: int, query: MetricQuery) -> list[ExemplarMark]:
+    """The exemplars of the chart's series in its range (the newest MAX_EXEMPLARS), oldest first."""
+    query = within_retention(project_id, query, datetime.now(UTC))
+    groups = _groups(series_for(project_id, query), query.group_by)
+    if not groups:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(EXEMPLARS_SQL, [project_id, list(groups), query.start, query.end, MAX_EXEMPLARS])
+        rows = cursor.fetchall()
+    marks: list[ExemplarMark] = []
+    for series_id, seconds, exemplars in rows:
+        for exemplar in _labels_list(exemplars):
+            stamp = exemplar.get("time_unix_nano")
+            marks.append(
+                {
+                    "time": stamp / 1e9 if stamp else float(seconds),
+                    "value": _finite(exemplar.get("value")),
+                    "trace_id": exemplar.get("trace_id"),
+                    "span_id": exemplar.get("span_id"),
+                    "attributes": exemplar.get("attributes") or {},
+                    "labels": groups[series_id][1],
+                }
+            )
+    marks.sort(key=lambda mark: mark["time"])
+    return marks[-MAX_EXEMPLARS:]
+
+
+def _labels_list(value: Any) -> list[dict[str, Any]]:
+    return json.loads(value) if isinstance(value, str) else list(value)
 
 
 # --- One value per group over a window, for alert policies (apps.alerts reads metrics here) ----

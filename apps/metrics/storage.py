@@ -21,16 +21,19 @@ POINT_TABLE = "metrics_point"
 POINT_COPY = (
     "COPY metrics_point (project_id, series_id, ts, start_ts, value, count, sum, min, max, bounds,"
     " bucket_counts, exp_scale, exp_zero_count, exp_positive_offset, exp_positive_counts,"
-    " exp_negative_offset, exp_negative_counts) FROM STDIN (FORMAT BINARY)"
+    " exp_negative_offset, exp_negative_counts, exemplars) FROM STDIN (FORMAT BINARY)"
 )
 POINT_TYPES = (
     "int8 int8 timestamptz timestamptz float8 int8 float8 float8 float8"
-    " float8[] int8[] int4 int8 int4 int8[] int4 int8[]"
+    " float8[] int8[] int4 int8 int4 int8[] int4 int8[] jsonb"
 ).split()
 TS_COLUMN = 2  # ts: the partition key; column 1 carries the series' labels hash until written
 SERIES_UPSERT = """
-INSERT INTO metrics_series (project_id, name, type, unit, temporality, is_monotonic, labels, labels_hash)
-SELECT %s, * FROM unnest(%s::text[], %s::text[], %s::text[], %s::int2[], %s::bool[], %s::jsonb[], %s::bytea[])
+INSERT INTO metrics_series
+    (project_id, name, type, unit, temporality, is_monotonic, labels, labels_hash, description)
+SELECT %s, * FROM unnest(
+    %s::text[], %s::text[], %s::text[], %s::int2[], %s::bool[], %s::jsonb[], %s::bytea[], %s::text[]
+)
 ON CONFLICT (project_id, labels_hash) DO NOTHING
 """
 SERIES_SELECT = (
@@ -58,6 +61,8 @@ class SeriesSpec(Protocol):
     def is_monotonic(self) -> bool: ...
     @property
     def labels_json(self) -> bytes: ...
+    @property
+    def description(self) -> str: ...
 
 
 # --- Points and series ---------------------------------------------------------------------
@@ -116,6 +121,7 @@ def _series_ids_for(
                 [s.is_monotonic for s in specs],
                 [s.labels_json.decode() for s in specs],
                 missing,
+                [s.description for s in specs],
             ],
         )
         cursor.execute(SERIES_SELECT, [project_id, missing])

@@ -6,6 +6,7 @@
 //   chart.setData(xs, [[y...], ...], [start, end]);   // epoch seconds; one y array per series, null = gap
 //   chart.setSeries([{label}, ...]);                       // when the set of series changes
 //   chart.state("loading" | "empty" | "error" | null, message);
+//   chart.setMarkers([{x, y, href, title, color}]);        // links drawn as dots on the plot (exemplars)
 //
 //   const plot = VigilCharts.stackedBars(element, {xs, counts, series: [{label, color}], xRange, ...});
 //   // a histogram of counts per bucket, the series stacked bottom to top (the log explorer's levels)
@@ -56,6 +57,7 @@
     let plot = null;
     let data = [[]];
     let xSpan = null; // [start, end] in epoch seconds
+    let markers = [];
 
     function build() {
       if (plot) plot.destroy();
@@ -101,9 +103,35 @@
             u.setSelect({ left: 0, width: 0, top: 0, height: 0 }, false);
             options.onZoom(new Date(from * 1000), new Date(to * 1000));
           }],
+          draw: [placeMarkers],
         },
       };
       plot = new uPlot(opts, data, box);
+    }
+
+    // Markers are links (a click follows them, a keyboard reaches them) laid over the plot at
+    // their value; re-placed on every draw (zoom, resize, new data), hidden outside the axes.
+    function placeMarkers(u) {
+      let layer = u.over.querySelector(".chart-markers");
+      if (!layer) layer = u.over.appendChild(Vigil.el("div", { class: "chart-markers" }));
+      const width = u.over.clientWidth, height = u.over.clientHeight;
+      layer.replaceChildren(...markers.flatMap((marker) => {
+        const left = u.valToPos(marker.x, "x"), top = u.valToPos(marker.y, "y");
+        if (!(left >= 0 && left <= width && top >= 0 && top <= height)) return [];
+        const link = Vigil.el("a", { class: "chart-marker", href: marker.href, title: marker.title,
+          "aria-label": marker.title, dataset: { testid: "chart-marker" } });
+        link.style.left = `${left}px`; // CSSOM: allowed by the page's CSP, unlike a style attribute
+        link.style.top = `${top}px`;
+        if (marker.color) link.style.borderColor = marker.color;
+        // A press on a marker is a click, not the start of a drag-to-zoom on the plot under it.
+        link.addEventListener("mousedown", (event) => event.stopPropagation());
+        return [link];
+      }));
+    }
+
+    function setMarkers(next) {
+      markers = next || [];
+      if (plot) placeMarkers(plot);
     }
 
     function setData(xs, ys, span) {
@@ -136,7 +164,7 @@
     build();
 
     return {
-      setData, setSeries, state,
+      setData, setSeries, setMarkers, state,
       series: () => defs,
       destroy() { resize.disconnect(); if (plot) plot.destroy(); },
       get plot() { return plot; },

@@ -1,7 +1,8 @@
 // The metrics explorer: pick a metric (search by name), an aggregation, labels to group by and
 // label filters, over a range; one uPlot chart with a legend and hover values, and a table of the
 // series. The exact view lives in the URL (?metric=&agg=&group=&filter=k%3Dv&range=), so a link or
-// a reload restores it. Live: a refetch when an event names the charted metric.
+// a reload restores it. Live: a refetch when an event names the charted metric. Exemplars with a
+// trace are dots on their series: a click opens that trace's waterfall.
 // Metric names, label keys and values come from outside: text only via Vigil.el/textContent.
 "use strict";
 
@@ -39,10 +40,16 @@
   // --- values in the metric's unit -------------------------------------------------------------
   function formatValue(v) {
     if (v == null || Number.isNaN(v)) return "—";
-    const metric = current();
-    const unit = metric ? metric.unit : "";
     if (state.agg === "count") return fmt.number(v);
     if (state.agg === "rate") return `${fmt.number(v)}/s`;
+    return measurement(v);
+  }
+
+  // A value in the metric's own unit (a sample, an exemplar), whatever the aggregation.
+  function measurement(v) {
+    if (v == null || Number.isNaN(v)) return "—";
+    const metric = current();
+    const unit = metric ? metric.unit : "";
     if (unit === "s") return fmt.duration(v * 1000);
     if (unit === "ms") return fmt.duration(v);
     if (unit === "By") return bytes(v);
@@ -235,6 +242,7 @@
     const defs = shown.map((s) => ({ label: s.label }));
     if (defs.map((d) => d.label).join("\u0000") !== chart.series().map((d) => d.label).join("\u0000")) chart.setSeries(defs);
     chart.setData(xs, ys, [result.start, result.end]);
+    chart.setMarkers(exemplarMarkers(shown, xs, ys));
     chart.state(xs.length ? null : "empty", "No data for this metric in this range");
     document.getElementById("series-note").textContent = all.length > MAX_SERIES
       ? `the ${MAX_SERIES} highest of ${all.length} series` : `${all.length} series · step ${result.step} s · ${result.resolution}`;
@@ -248,6 +256,29 @@
       el("td", { class: "num" }, formatValue(s.max)),
     )) : [el("tr", { class: "empty-row" }, el("td", { colspan: 6, class: "muted" }, "No series"))]));
     suggestValues();
+  }
+
+  // Exemplars that name a trace, on the series they belong to. A count, rate or sum is not on the
+  // scale of one measurement, so there the dot sits on the line at its step; elsewhere
+  // (percentiles, averages, gauges) at the measured value.
+  const ON_THE_LINE = new Set(["count", "rate", "sum"]);
+  function exemplarMarkers(shown, xs, ys) {
+    const indexOf = new Map(shown.map((s, i) => [s.label, i]));
+    return (result.exemplars || []).flatMap((exemplar) => {
+      const index = indexOf.get(seriesLabel(exemplar.labels));
+      if (!exemplar.trace_id || index === undefined) return [];
+      let y = exemplar.value;
+      if (ON_THE_LINE.has(state.agg)) {
+        const step = xs.findLastIndex((x) => x <= exemplar.time);
+        y = step < 0 ? null : ys[index][step];
+      }
+      if (y == null) return [];
+      return [{
+        x: exemplar.time, y, color: VigilCharts.color(index),
+        href: `/projects/${Vigil.projectId()}/traces/${exemplar.trace_id}/`,
+        title: `Exemplar ${measurement(exemplar.value)} at ${fmt.dateTime(exemplar.time * 1000)}: open its trace`,
+      }];
+    });
   }
 
   function swatch(color) {

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -137,3 +138,54 @@ def test_new_points_of_the_charted_metric_refresh_the_chart_without_reload(page_
 
     expect(page.get_by_test_id("series-table").locator("td.num").last).to_have_text("250", timeout=15_000)
     assert page.evaluate("() => window.sameDocument") is True
+
+
+def test_an_exemplar_on_a_latency_chart_opens_the_trace_it_was_measured_in(page_as, org_a, bob):
+    from tests.e2e.test_traces import TraceBuilder
+
+    trace_id, span_id = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
+    trace = TraceBuilder(trace_id, seconds_ago=120)
+    trace.span(span_id, "", "checkout", "POST /api/checkout", 0, 840)
+    trace.send(org_a.ingest_key)
+    now_ns = time.time_ns()
+    point = {
+        "timeUnixNano": str(now_ns - 60 * 10**9),
+        "startTimeUnixNano": str(now_ns - 120 * 10**9),
+        "count": "3",
+        "sum": 1.2,
+        "explicitBounds": [0.1, 0.5, 1.0],
+        "bucketCounts": ["1", "1", "1", "0"],
+        "exemplars": [
+            {
+                "timeUnixNano": str(now_ns - 90 * 10**9),
+                "asDouble": 0.84,
+                "traceId": trace_id,
+                "spanId": span_id,
+            }
+        ],
+    }
+    metric = {
+        "name": "checkout.duration",
+        "unit": "s",
+        "histogram": {"aggregationTemporality": 1, "dataPoints": [point]},
+    }
+    response = Client().post(
+        "/v1/metrics",
+        json.dumps({"resourceMetrics": [{"scopeMetrics": [{"metrics": [metric]}]}]}),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {org_a.ingest_key}",
+    )
+    assert response.status_code == 200, response.content
+    page = page_as(bob)
+    errors = console_errors(page)
+
+    page.goto(f"/projects/{org_a.project.pk}/metrics/?metric=checkout.duration&agg=p99&range=15m")
+
+    marker = page.get_by_test_id("metric-chart").get_by_test_id("chart-marker")
+    expect(marker).to_have_count(1)
+    expect(marker).to_have_attribute("title", re.compile(r"^Exemplar 840 ms at .+: open its trace$"))
+    marker.click()
+    expect(page).to_have_url(re.compile(rf"/projects/{org_a.project.pk}/traces/{trace_id}/$"))
+    expect(page.get_by_test_id("span-row")).to_have_count(1)
+    expect(page.get_by_test_id("span-row")).to_contain_text("POST /api/checkout")
+    assert errors == []

@@ -1,6 +1,6 @@
 """What OTLP clients send beyond the columns is kept: a severity text that says more than its
-number, the event name, dropped-attribute counts, the instrumentation scope's version and
-attributes, and the span's own trace state (shown by the trace API)."""
+number, the event name, dropped-attribute counts, the record's trace flags, the instrumentation
+scope's version and attributes, and the span's own trace state (shown by the trace API)."""
 
 from __future__ import annotations
 
@@ -47,6 +47,33 @@ def test_log_record_fields_without_a_column_are_kept_as_attributes(org_a):
     }
     # WARNING is only the name of 13 (WARN): nothing to add.
     assert rows["disk filling"]["attributes"] == scope
+
+
+def test_a_log_records_trace_flags_are_kept_whatever_its_shape(org_a):
+    request = ExportLogsServiceRequest()
+    scope_logs = request.resource_logs.add().scope_logs.add()
+    now = time.time_ns()
+    for message, flags in (("sampled", 1), ("not sampled", 0)):
+        # The common shape (built inline when the body needs no masking) ...
+        record = scope_logs.log_records.add(
+            time_unix_nano=now,
+            severity_number=9,
+            trace_id=bytes.fromhex(TRACE),
+            span_id=b"\x02" * 8,
+            flags=flags,
+        )
+        record.body.string_value = message
+    # ... and one with a map body, which always takes the general path.
+    mapped = scope_logs.log_records.add(time_unix_nano=now, severity_number=9, flags=1)
+    mapped.body.kvlist_value.values.append(KeyValue(key="order", value={"int_value": 7}))
+
+    response = post("/v1/logs", request.SerializeToString(), org_a.ingest_key, content_type=PROTOBUF)
+
+    assert response.status_code == 200
+    rows = {row["message"]: row["attributes"] for row in logs_of(org_a.project.id)}
+    assert rows["sampled"] == {"otel.flags": 1}
+    assert rows["not sampled"] == {}
+    assert rows['{"order":7}'] == {"otel.flags": 1}
 
 
 def test_the_trace_api_shows_a_spans_own_trace_state(org_a):

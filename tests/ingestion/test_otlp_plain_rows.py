@@ -66,6 +66,7 @@ def log_record(draw: st.DrawFn) -> LogRecord:
         severity_text=draw(st.sampled_from(["", "WARN", "Warning", "INFO", "bogus"])),
         event_name=draw(st.sampled_from(["", "", "", "checkout.done"])),
         dropped_attributes_count=draw(st.sampled_from([0, 0, 0, 3])),
+        flags=draw(st.sampled_from([0, 0, 1, 257])),
         trace_id=draw(st.one_of(st.just(b""), st.binary(min_size=16, max_size=16), st.just(bytes(16)))),
         span_id=draw(st.one_of(st.just(b""), st.binary(min_size=8, max_size=8), st.just(bytes(8)))),
     )

@@ -61,7 +61,12 @@ def assert_logs_match(project_id: int, sent: dict) -> None:
             log["trace_id"],
             log["span_id"],
         )
-        assert row["attributes"] == {**log["attributes"], "otel.scope.name": "shop.checkout"}
+        assert row["attributes"] == {**log["attributes"], "otel.scope.name": "shop.checkout", **flags_of(log)}
+
+
+def flags_of(log: dict) -> dict:
+    """The trace flags the SDK put on a record logged inside a sampled span, kept as an attribute."""
+    return {"otel.flags": log["flags"]} if log["flags"] else {}
 
 
 def assert_spans_match(project_id: int, sent: dict) -> None:

@@ -7,7 +7,7 @@ import pytest
 from django.test import Client
 
 from apps.logs.counts import count_logs
-from tests.ingestion.test_real_clients import run_client
+from tests.ingestion.test_real_clients import flags_of, run_client
 from tests.logs.conftest import at, logs_url, read
 from tests.telemetry import ingest_logs
 
@@ -31,7 +31,11 @@ def test_logs_sent_by_the_otel_sdk_are_found_as_sent(vigil_server, org_a):
     assert record["service"] == "otel-python-proto"
     micros = int(datetime.fromisoformat(record["timestamp"]).timestamp() * 1_000_000)
     assert micros == warning["time"] // 1000
-    assert record["attributes"] == {**warning["attributes"], "otel.scope.name": "shop.checkout"}
+    assert record["attributes"] == {
+        **warning["attributes"],
+        "otel.scope.name": "shop.checkout",
+        **flags_of(warning),
+    }
     assert [r["message"] for r in search(org_a, q="attr.order_id:42 declined")] == [warning["message"]]
 
     count_logs()

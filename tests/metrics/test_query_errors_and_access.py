@@ -93,8 +93,15 @@ def test_the_metric_list_shows_names_types_units_and_label_keys(client, org_a, o
     )
     assert response.status_code == 200
     assert response.json()["metrics"] == [
-        {"name": "hits", "type": "sum", "unit": "", "series": 1, "label_keys": []},
-        {"name": "temp", "type": "gauge", "unit": "Cel", "series": 2, "label_keys": ["floor", "room"]},
+        {"name": "hits", "type": "sum", "unit": "", "description": "", "series": 1, "label_keys": []},
+        {
+            "name": "temp",
+            "type": "gauge",
+            "unit": "Cel",
+            "description": "",
+            "series": 2,
+            "label_keys": ["floor", "room"],
+        },
     ]
 
 

@@ -99,6 +99,7 @@ print(
                     "severity": r.log_record.severity_number.value,
                     "trace_id": f"{r.log_record.trace_id:032x}" if r.log_record.trace_id else None,
                     "span_id": f"{r.log_record.span_id:016x}" if r.log_record.span_id else None,
+                    "flags": int(r.log_record.trace_flags or 0),
                     "attributes": dict(r.log_record.attributes or {}),
                 }
                 for r in logs_sent.get_finished_logs()
