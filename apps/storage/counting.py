@@ -122,9 +122,7 @@ def note_late_range(cursor: Any, project_id: int, first: datetime, last: datetim
     )
 
 
-def claim_stale(
-    cursor: CursorWrapper, table: str = "logs_count_stale"
-) -> list[tuple[int, datetime, datetime]]:
+def claim_stale(cursor: CursorWrapper, table: str) -> list[tuple[int, datetime, datetime]]:
     """Take (delete) up to 200 notes, oldest first; in the caller's transaction, so a crash leaves
     them for the next run, and SKIP LOCKED keeps two runs from claiming the same note."""
     if table not in STALE_TABLES:
