@@ -43,7 +43,7 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from config.devstack import embedded_postgres, free_port  # noqa: E402
+from config.devstack import Supervisor, celery_argv, embedded_postgres, free_port  # noqa: E402
 
 PYTHON = sys.executable
 VAR = ROOT / "var" / "chaos"
@@ -52,49 +52,11 @@ RECORDS = 50
 
 
 # --- processes ------------------------------------------------------------------------------
-class Supervisor:
-    """Starts the app's processes and restarts any that dies, as a process manager would."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        self.env = env
-        self.argv: dict[str, list[str]] = {}
-        self.children: dict[str, subprocess.Popen[bytes]] = {}
-        self.restarts: Counter[str] = Counter()
-        self.stopping = threading.Event()
-        self.lock = threading.Lock()
-
-    def start(self, name: str, argv: list[str]) -> None:
-        self.argv[name] = argv
-        self._spawn(name)
-
-    def _spawn(self, name: str) -> None:
-        with (VAR / f"{name}.log").open("ab") as log:
-            self.children[name] = subprocess.Popen(
-                self.argv[name], cwd=ROOT, env=self.env, start_new_session=True, stdout=log, stderr=log
-            )
-
-    def pid(self, name: str) -> int:
-        return self.children[name].pid
-
-    def watch(self) -> None:
-        while not self.stopping.wait(0.2):
-            with self.lock:
-                for name, child in self.children.items():
-                    if child.poll() is not None:
-                        self.restarts[name] += 1
-                        self._spawn(name)
-
-    def stop(self) -> None:
-        self.stopping.set()
-        with self.lock:
-            for child in self.children.values():
-                if child.poll() is None:
-                    child.terminate()
-            for child in self.children.values():
-                try:
-                    child.wait(20)
-                except subprocess.TimeoutExpired:
-                    child.kill()
+def watch(supervisor: Supervisor) -> None:
+    """Restart whatever dies, as a process manager would, until the supervisor stops."""
+    while not supervisor.stopping:
+        supervisor.restart_dead()
+        time.sleep(0.2)
 
 
 class Redis:
@@ -468,30 +430,13 @@ def main() -> None:
         tenant = json.loads(boot.stdout)
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        supervisor = Supervisor(env)
+        supervisor = Supervisor(env, log_dir=VAR)
         try:
             for worker in ("web-1", "web-2"):
                 supervisor.start(worker, [PYTHON, "bench/ingest_serve.py", str(port)])
-            supervisor.start(
-                "worker",
-                [PYTHON, "-m", "celery", "-A", "config", "worker", "-l", "WARNING", "--concurrency", "1"],
-            )
-            supervisor.start(
-                "beat",
-                [
-                    PYTHON,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "config",
-                    "beat",
-                    "-l",
-                    "WARNING",
-                    "-s",
-                    str(VAR / "beat-schedule"),
-                ],
-            )
-            threading.Thread(target=supervisor.watch, daemon=True).start()
+            supervisor.start("worker", celery_argv("worker", "WARNING", "--concurrency", "1"))
+            supervisor.start("beat", celery_argv("beat", "WARNING", "-s", str(VAR / "beat-schedule")))
+            threading.Thread(target=watch, args=(supervisor,), daemon=True).start()
             if wait_ready(url, time.monotonic(), 60) is None:
                 raise RuntimeError("the server did not become ready")
 
@@ -559,7 +504,7 @@ def main() -> None:
             if not rolled_by_worker:
                 rollups += "; the restarted worker did NOT finish a rollup within 90 s"
         finally:
-            supervisor.stop()
+            supervisor.stop_all()
     report = render(
         faults, load, lost_logs, lost_points, args.seconds, supervisor, rollups, started, windows, load_before
     )

@@ -24,7 +24,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -204,18 +206,50 @@ def manage(env: dict[str, str], *args: str) -> None:
     subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, check=True)
 
 
-class Supervisor:
-    """Runs the web server, worker and beat; stops all of them when one dies or on a signal."""
+def celery_argv(role: str, level: str, *options: str) -> list[str]:
+    """The command of a Celery `worker` or `beat` of this app."""
+    return [PYTHON, "-m", "celery", "-A", "config", role, "-l", level, *options]
 
-    def __init__(self, env: dict[str, str]) -> None:
+
+class Supervisor:
+    """Runs the app's processes (web server, worker, beat). `make run` stops all of them when one
+    dies or on a signal (`wait`); the chaos benchmark restarts whichever dies instead
+    (`restart_dead`), as a process manager would, with each child's output in `log_dir`."""
+
+    def __init__(self, env: dict[str, str], log_dir: Path | None = None) -> None:
         self.env = env
+        self.log_dir = log_dir
+        self.commands: dict[str, tuple[list[str], dict[str, str]]] = {}
         self.children: dict[str, subprocess.Popen[bytes]] = {}
+        self.restarts: Counter[str] = Counter()
         self.stopping = False
+        self.lock = threading.Lock()  # restart_dead (a watcher thread) against stop_all
 
     def start(self, name: str, argv: list[str], extra_env: dict[str, str] | None = None) -> None:
+        self.commands[name] = (argv, {**self.env, **(extra_env or {})})
+        self._spawn(name)
+
+    def _spawn(self, name: str) -> None:
+        argv, env = self.commands[name]
         # Own session per child: a terminal's Ctrl-C reaches only us, so we decide the order of shutdown.
-        env = {**self.env, **(extra_env or {})}
-        self.children[name] = subprocess.Popen(argv, cwd=ROOT, env=env, start_new_session=True)
+        if self.log_dir is None:
+            self.children[name] = subprocess.Popen(argv, cwd=ROOT, env=env, start_new_session=True)
+            return
+        with (self.log_dir / f"{name}.log").open("ab") as output:
+            self.children[name] = subprocess.Popen(
+                argv, cwd=ROOT, env=env, start_new_session=True, stdout=output, stderr=output
+            )
+
+    def pid(self, name: str) -> int:
+        return self.children[name].pid
+
+    def restart_dead(self) -> None:
+        """Start again each child that exited, counting it in `restarts`."""
+        with self.lock:
+            for name, child in self.children.items():
+                if not self.stopping and child.poll() is not None:
+                    self.restarts[name] += 1
+                    self._spawn(name)
 
     def request_stop(self, signum: int, _frame: object) -> None:
         self.stopping = True
@@ -236,17 +270,19 @@ class Supervisor:
 
     def stop_all(self) -> None:
         log("shutting down")
-        for child in self.children.values():
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
-        for name, child in self.children.items():
-            try:
-                child.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                log(f"{name} did not stop in time; killing it")
-                child.kill()
-                child.wait()
+        with self.lock:
+            self.stopping = True
+            for child in self.children.values():
+                if child.poll() is None:
+                    child.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
+            for name, child in self.children.items():
+                try:
+                    child.wait(max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    log(f"{name} did not stop in time; killing it")
+                    child.kill()
+                    child.wait()
 
 
 def run() -> int:
@@ -284,24 +320,8 @@ def run() -> int:
                 [PYTHON, "manage.py", "otlp_grpc", "--host", host],
                 extra_env={"DATABASE_POOL": env.get("DATABASE_POOL", "true")},
             )
-        supervisor.start(
-            "worker", [PYTHON, "-m", "celery", "-A", "config", "worker", "-l", "INFO", "--concurrency", "2"]
-        )
-        supervisor.start(
-            "beat",
-            [
-                PYTHON,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "beat",
-                "-l",
-                "INFO",
-                "-s",
-                str(var_dir() / "celerybeat-schedule"),
-            ],
-        )
+        supervisor.start("worker", celery_argv("worker", "INFO", "--concurrency", "2"))
+        supervisor.start("beat", celery_argv("beat", "INFO", "-s", str(var_dir() / "celerybeat-schedule")))
         with recorded_stack(env, web_url(host, port)):
             log(f"Vigil is up on http://{host}:{port}/ (Ctrl-C stops everything)")
             return supervisor.wait()
