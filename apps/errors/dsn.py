@@ -7,12 +7,13 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest
-from django.utils import timezone
 
 from apps import audit
 from apps.accounts.models import User
+from apps.audit import Actor
 from apps.errors.models import DsnKey
 from apps.projects.models import Project
+from apps.projects.services import key_revoke_once
 
 DEFAULT_BASE_URL = "http://localhost:8000"
 
@@ -57,18 +58,10 @@ def dsn_key_create(
 
 
 def dsn_key_revoke(key: DsnKey, request: HttpRequest | None = None) -> None:
-    with transaction.atomic():
-        revoked = DsnKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
-        if not revoked:
-            raise DsnKeyAlreadyRevoked("This DSN key is already revoked.")
-        key.refresh_from_db(fields=["revoked_at"])
-        audit.record(
-            "dsn_key.revoke",
-            request=request,
-            organization=key.project.organization,
-            target=key,
-            after={"public_key": key.public_key},
-        )
+    by = Actor.from_request(request, links=False) if request is not None else Actor()
+    after = {"public_key": key.public_key}
+    if not key_revoke_once(key, "dsn_key.revoke", key.project.organization, after, by=by):
+        raise DsnKeyAlreadyRevoked("This DSN key is already revoked.")
 
 
 def dsns_for(project: Project, base: str) -> list[tuple[DsnKey, str]]:

@@ -15,7 +15,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.core.mail import send_mail
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -235,18 +235,31 @@ def api_key_create(
 
 def api_key_revoke(key: ApiKey, *, by: Actor) -> None:
     with transaction.atomic():
-        revoked = ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
-        if not revoked:
+        if not key_revoke_once(
+            key, "api_key.revoke", key.project.organization, {"prefix": key.prefix}, by=by
+        ):
             raise ActionRefused("This key is already revoked.")
-        key.refresh_from_db(fields=["revoked_at"])
-        audit.record(
-            "api_key.revoke",
-            by=by,
-            organization=key.project.organization,
-            target=key,
-            after={"prefix": key.prefix},
-        )
         _forget_keys()
+
+
+def key_revoke_once(
+    key: models.Model, action: str, organization: Organization, after: dict[str, Any], *, by: Actor
+) -> bool:
+    """Set a key's `revoked_at` and audit it as `action`, in one transaction; False when it was
+    already revoked. The conditional UPDATE, not a read first, is what makes two revokes at once
+    (a double click, two admins) record one revocation. For every kind of project key (API keys
+    here, DSN keys in apps.errors)."""
+    with transaction.atomic():
+        revoked = (
+            type(key)
+            ._default_manager.filter(pk=key.pk, revoked_at__isnull=True)
+            .update(revoked_at=timezone.now())
+        )
+        if not revoked:
+            return False
+        key.refresh_from_db(fields=["revoked_at"])
+        audit.record(action, by=by, organization=organization, target=key, after=after)
+    return True
 
 
 def invitation_create(
