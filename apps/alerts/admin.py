@@ -13,7 +13,8 @@ from django.http import HttpRequest
 from apps.alerts import services
 from apps.alerts.models import Heartbeat, Incident, Policy, Transition
 from apps.alerts.specs import SpecError
-from apps.projects.admin import ServiceBackedAdmin, refused_by_service
+from apps.ops.admin_base import HistoryAdmin, ServiceFormAdmin
+from apps.projects.admin import refused_by_service
 from apps.projects.tenant_admin import TenantScopedAdmin, tenant_admin_site
 
 POLICY_FIELDS = (
@@ -80,28 +81,24 @@ class PolicyForm(forms.ModelForm):
         return cleaned
 
 
-class PolicyAdminBase(ServiceBackedAdmin):
+class PolicyAdminBase(ServiceFormAdmin):
     form = PolicyForm
     list_display = ("name", "project", "kind", "priority", "enabled", "last_evaluated_at")
     list_filter: ClassVar[tuple[Any, ...]] = ("kind", "priority", "enabled")
     search_fields = ("name",)
     list_select_related = ("project",)
+    create_fields, owner_field, stored_related = POLICY_FIELDS, "project", ("project__organization",)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Policy | None = None) -> tuple[str, ...]:
         # A policy stays in its project and keeps its kind: its instances and history mean that.
         return () if obj is None else ("project", "kind")
 
-    def save_model(self, request: HttpRequest, obj: Policy, form: forms.ModelForm, change: bool) -> None:
-        fields = {name: form.cleaned_data[name] for name in form.changed_data if name in form.cleaned_data}
-        if change:
-            stored = Policy.objects.select_related("project__organization").get(pk=obj.pk)
-            services.policy_update(stored, fields, request.user)
-            obj.__dict__.update(stored.__dict__)
-        else:
-            values = {name: form.cleaned_data[name] for name in POLICY_FIELDS if name in form.cleaned_data}
-            project = values.pop("project")
-            with refused_by_service():  # the plan's policy limit: a message, not a 500
-                obj.__dict__.update(services.policy_create(project, values, request.user).__dict__)
+    def create(self, owner: Any, values: dict[str, Any], user: Any) -> Policy:
+        with refused_by_service():  # the plan's policy limit: a message, not a 500
+            return services.policy_create(owner, values, user)
+
+    def update(self, stored: Policy, fields: dict[str, Any], user: Any) -> Policy:
+        return services.policy_update(stored, fields, user)
 
     def delete_model(self, request: HttpRequest, obj: Policy) -> None:
         services.policy_delete(obj, request.user)
@@ -116,14 +113,6 @@ class PolicyAdmin(PolicyAdminBase):
 class PolicyTenantAdmin(PolicyAdminBase, TenantScopedAdmin):
     organization_lookup = "project__organization"
     list_filter = ("kind", "priority", "enabled", ("project", admin.RelatedOnlyFieldListFilter))
-
-
-class HistoryAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(Incident)

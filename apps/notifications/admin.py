@@ -15,7 +15,7 @@ from apps.alerts.models import Policy
 from apps.notifications import channels as services
 from apps.notifications.channels import ChannelError
 from apps.notifications.models import Attempt, Channel, Delivery, Route
-from apps.projects.admin import ServiceBackedAdmin, ServiceRefused, adopt
+from apps.ops.admin_base import HistoryAdmin, ServiceAdmin, ServiceFormAdmin, ServiceRefused, adopt
 from apps.projects.tenant_admin import FOREIGN_KEY_SCOPES, TenantScopedAdmin, tenant_admin_site
 
 CHANNEL_FIELDS = ("organization", "name", "kind", "config", "is_default", "send_resolved", "enabled")
@@ -47,33 +47,30 @@ class ChannelForm(forms.ModelForm):
         return cleaned
 
 
-class ChannelAdminBase(ServiceBackedAdmin):
+class ChannelAdminBase(ServiceFormAdmin):
     form = ChannelForm
     list_display = ("name", "organization", "kind", "is_default", "enabled", "warning")
     list_filter: ClassVar[Any] = ("kind", "enabled")
     search_fields = ("name",)
     list_select_related = ("organization",)
+    create_fields, owner_field, stored_related = CHANNEL_FIELDS, "organization", ("organization",)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Channel | None = None) -> tuple[str, ...]:
         return ("warning",) if obj is None else ("organization", "kind", "warning", "warning_at")
 
+    def create(self, owner: Any, values: dict[str, Any], user: Any) -> Channel:
+        return services.channel_create(owner, values, user)
+
+    def update(self, stored: Channel, fields: dict[str, Any], user: Any) -> Channel:
+        return services.channel_update(stored, fields, user)
+
     def save_model(self, request: HttpRequest, obj: Channel, form: forms.ModelForm, change: bool) -> None:
-        if change:
-            fields = {
-                name: form.cleaned_data[name] for name in form.changed_data if name in form.cleaned_data
-            }
-            stored = Channel.objects.select_related("organization").get(pk=obj.pk)
-            adopt(obj, services.channel_update(stored, fields, request.user))
-            return
-        values = {name: form.cleaned_data[name] for name in CHANNEL_FIELDS if name in form.cleaned_data}
-        organization = values.pop("organization")
-        channel = services.channel_create(organization, values, request.user)
-        adopt(obj, channel)
-        if channel.secret:
+        super().save_model(request, obj, form, change)
+        if not change and obj.secret:
             self.message_user(
                 request,
                 format_html(
-                    "Copy the signing secret now; it will not be shown again: <code>{}</code>", channel.secret
+                    "Copy the signing secret now; it will not be shown again: <code>{}</code>", obj.secret
                 ),
                 messages.WARNING,
             )
@@ -114,7 +111,7 @@ class AttemptInline(admin.TabularInline):
         return True  # shown only inside a delivery, which its admin has already scoped
 
 
-class DeliveryAdminBase(admin.ModelAdmin):
+class DeliveryAdminBase(HistoryAdmin):
     list_display = ("created_at", "channel", "event", "state", "attempts", "message_id", "last_error")
     list_filter: ClassVar[Any] = ("state", "event")
     list_select_related = ("channel",)
@@ -133,12 +130,6 @@ class DeliveryAdminBase(admin.ModelAdmin):
     readonly_fields = fields
     inlines = (AttemptInline,)
     show_full_result_count = False
-
-    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -160,7 +151,7 @@ FOREIGN_KEY_SCOPES.setdefault(Channel, "organization")
 FOREIGN_KEY_SCOPES.setdefault(Policy, "project__organization")
 
 
-class RouteAdminBase(ServiceBackedAdmin):
+class RouteAdminBase(ServiceAdmin):
     list_display = ("channel", "organization", "policy", "priorities", "labels")
     list_select_related = ("channel", "organization", "policy")
     fields = (

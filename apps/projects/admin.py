@@ -3,7 +3,8 @@
 Design note. Both admin sites write through `apps.projects.services`, so every rule (last owner,
 admins vs owners) and every audit event stays in one place. Django's admin would otherwise
 write rows itself: `save_model`, `delete_model` and `delete_queryset` (the "delete selected"
-action, which by default deletes in bulk) are all overridden here. The `*AdminBase` classes
+action, which by default deletes in bulk) are all overridden (here, and in the bases every app's
+admin shares, apps.ops.admin_base). The `*AdminBase` classes
 hold that shared write behaviour and nothing about display, so a column or filter added for
 staff never leaks into the tenant admin (apps/projects/tenant_admin.py), which must scope
 everything it shows.
@@ -16,25 +17,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, ClassVar, cast
+from typing import Any, cast
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db import models, transaction
+from django.db import models
 from django.db.models import Count, QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.urls import reverse
+from django.http import HttpRequest
 
 from apps.accounts.models import User
 from apps.api.errors import Conflict
 from apps.audit import Actor
+from apps.ops.admin_base import ServiceAdmin, ServiceRefused, adopt
 from apps.projects import services
 from apps.projects.models import ApiKey, ApiKeyQuerySet, Invitation, Membership, Organization, Project, Role
-
-
-class ServiceRefused(Exception):
-    """A service said no; the admin shows `str(self)` as an error message."""
 
 
 @contextmanager
@@ -45,79 +42,15 @@ def refused_by_service() -> Iterator[None]:
         raise ServiceRefused(str(refusal) or "This action is not allowed.") from refusal
 
 
-def adopt(obj: models.Model, saved: models.Model) -> None:
-    """Give the admin's unsaved instance the identity of the row a service created.
-
-    The admin keeps using the instance it built from the form (for its log entry and the
-    redirect after "save"), so it has to become that row.
-    """
-    obj.__dict__.update(saved.__dict__)
-
-
-class ServiceBackedAdmin(admin.ModelAdmin):
-    """Turns service refusals into messages and makes bulk deletes go through `delete_model`."""
-
-    # Models whose rows may go with a deleted object although this site lets nobody delete
-    # them on their own (API keys are revoked, not deleted, but disappear with their project).
-    cascades_without_permission: ClassVar[tuple[type[models.Model], ...]] = ()
+class ServiceBackedAdmin(ServiceAdmin):
+    """ServiceAdmin (apps.ops.admin_base) for the tenancy models, whose services check the rules
+    of roles against the membership that acts."""
 
     def acting_membership(self, request: HttpRequest, organization: Organization) -> Membership:
         """The membership services check rules against. Staff operators act with an owner's
         powers without being members: an unsaved membership carries that to the services (which
         record `request.user` as the actor) without granting anything in the database."""
         return Membership(organization=organization, user=cast(User, request.user), role=Role.OWNER)
-
-    def changeform_view(
-        self,
-        request: HttpRequest,
-        object_id: str | None = None,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
-    ) -> HttpResponse:
-        try:
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        except ServiceRefused as refusal:
-            self.message_user(request, str(refusal), messages.ERROR)
-            return HttpResponseRedirect(request.get_full_path())
-
-    def delete_view(
-        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
-    ) -> HttpResponse:
-        try:
-            return super().delete_view(request, object_id, extra_context)
-        except ServiceRefused as refusal:
-            self.message_user(request, str(refusal), messages.ERROR)
-            opts = self.opts
-            return HttpResponseRedirect(
-                reverse(
-                    f"admin:{opts.app_label}_{opts.model_name}_change",
-                    args=[object_id],
-                    current_app=self.admin_site.name,
-                )
-            )
-
-    def response_action(
-        self, request: HttpRequest, queryset: QuerySet[Any], *args: Any, **kwargs: Any
-    ) -> HttpResponse | None:
-        # All or nothing: a refusal in the middle of a bulk action undoes the ones before it.
-        try:
-            with transaction.atomic():
-                return super().response_action(request, queryset, *args, **kwargs)
-        except ServiceRefused as refusal:
-            self.message_user(request, str(refusal), messages.ERROR)
-            return HttpResponseRedirect(request.get_full_path())
-
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
-        # One by one through delete_model, so that each deletion is checked and audited.
-        for obj in queryset:
-            self.delete_model(request, obj)
-
-    def get_deleted_objects(
-        self, objs: Any, request: HttpRequest
-    ) -> tuple[list[Any], dict[str, int], set[str], list[Any]]:
-        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
-        allowed = {str(model._meta.verbose_name) for model in self.cascades_without_permission}
-        return deleted, counts, {name for name in perms_needed if str(name) not in allowed}, protected
 
 
 def _original(obj: models.Model) -> Any:

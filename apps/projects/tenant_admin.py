@@ -40,6 +40,7 @@ from django.utils.html import format_html
 from apps.accounts.forms import ThrottledAuthenticationForm
 from apps.audit import Actor
 from apps.audit.models import AuditEvent
+from apps.ops.admin_base import HistoryAdmin
 from apps.projects import services
 from apps.projects.admin import (
     ApiKeyAdminBase,
@@ -258,7 +259,7 @@ class InvitationTenantAdmin(InvitationAdminBase, TenantScopedAdmin):
 
 
 @admin.register(AuditEvent, site=tenant_admin_site)
-class AuditEventTenantAdmin(TenantScopedAdmin):
+class AuditEventTenantAdmin(HistoryAdmin, TenantScopedAdmin):
     """The organization's audit log (admins may view it, DESIGN.md §5); nobody may change it."""
 
     organization_lookup = "organization_id"
@@ -268,12 +269,6 @@ class AuditEventTenantAdmin(TenantScopedAdmin):
     exclude = ("organization_id", "actor_user_id", "actor_key_id")
     # COUNT(*) over a large audit table is slow and the pager works without it.
     show_full_result_count = False
-
-    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
