@@ -47,10 +47,13 @@ def render(results: dict[str, Any], duration: int, connections: int, elapsed: fl
         _row("Prometheus remote-write samples", results["prom_write"], None),
         "",
         "OTLP/gRPC logs: the OTLP protobuf logs body over gRPC (`manage.py otlp_grpc`, one process per core,"
-        f" {connections} calls in flight from bench/ingest_grpc.py); "
+        f" {connections} connections with a call in flight each, from bench/ingest_grpc.py); "
         f"{results['grpc_logs']['events_per_s'] / results['otlp_logs']['events_per_s']:.2f} of OTLP/HTTP"
-        " protobuf's records/s (target ≥ 0.90). Remote-write: 1,000 samples per request (100 series x 10"
-        " scrapes, snappy).",
+        " protobuf's records/s, and "
+        f"{results['grpc_logs']['ratio_median'] / results['otlp_logs']['ratio_median']:.2f} of its ratio"
+        " to raw COPY (the same comparison, less exposed to the machine's drift between the two runs;"
+        " target ≥ 0.90 for both). Remote-write: 1,000 samples per request (100 series x 10 scrapes,"
+        " snappy).",
         "",
         "CPU % is of one core (the machine has two); machine busy % is of both.",
         "",
@@ -64,7 +67,8 @@ def render(results: dict[str, Any], duration: int, connections: int, elapsed: fl
         "2 connections, 1,000 rows per transaction, measured right before each endpoint round (each phase",
         "starts from emptied, checkpointed tables), medians: "
         f"**{results['copy_otlp_logs']:,.0f}** and **{results['copy_native_logs']:,.0f} log rows/s**, "
-        f"**{results['copy_otlp_metrics']:,.0f} metric points/s**.",
+        f"**{results['copy_otlp_metrics']:,.0f} metric points/s** (OTLP) and "
+        f"**{results['copy_prom_write']:,.0f}** (remote-write).",
         "",
         "| scenario | rounds: endpoint events/s / raw COPY rows/s = ratio |",
         "| --- | --- |",

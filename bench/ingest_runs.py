@@ -1,4 +1,10 @@
-"""The pieces of `make bench-ingest` (see bench/ingest.py)."""
+"""The pieces of `make bench-ingest` (see bench/ingest.py).
+
+One runner for every scenario; the transport is a parameter of the scenario (`SCENARIOS`): HTTP
+scenarios are served by uvicorn workers and loaded by wrk, the gRPC one by `manage.py otlp_grpc`
+workers and loaded by bench/ingest_grpc.py. Both kinds of server run one process per core on one
+SO_REUSEPORT port, and both load clients are their own process printing the same BENCH_JSON line.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ import os
 import random
 import re
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -16,14 +23,13 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
-
-from bench import ingest_grpc
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORDS = 1000
@@ -55,6 +61,26 @@ PROFILED_FILES = {
     "redis.py",
 }
 SERVICES = ["checkout", "cart", "search", "auth"]
+PROTOBUF, JSON = "application/x-protobuf", "application/json"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    transport: str  # "http" (uvicorn, wrk) or "grpc" (manage.py otlp_grpc, bench/ingest_grpc.py)
+    path: str  # the URL path, or the gRPC method
+    content_type: str = PROTOBUF  # (HTTP only, as the encoding)
+    content_encoding: str = ""
+
+
+# Each body (run_all) is sent as it is by its scenario of the same name; the gRPC scenario sends
+# the OTLP protobuf logs body, so it compares with OTLP/HTTP protobuf on the same records.
+SCENARIOS = {
+    "otlp_logs": Scenario("http", "/v1/logs"),
+    "native_logs": Scenario("http", "/api/v1/ingest/logs", JSON),
+    "otlp_metrics": Scenario("http", "/v1/metrics"),
+    "prom_write": Scenario("http", "/api/v1/prom/write", content_encoding="snappy"),
+    "grpc_logs": Scenario("grpc", "/opentelemetry.proto.collector.logs.v1.LogsService/Export"),
+}
 WORDS = "user order payment request cache database timeout retry completed failed started item".split()
 
 
@@ -167,38 +193,66 @@ def otlp_metrics_body(rng: random.Random) -> bytes:
     return request.SerializeToString()
 
 
+def remote_write_body(series: int = 100, scrapes: int = 10) -> bytes:
+    """A snappy WriteRequest of 1,000 samples (100 series x 10 scrapes)."""
+    import cramjam
+
+    from apps.ingestion.promwrite import MESSAGES
+
+    request = MESSAGES["WriteRequest"]()
+    now_ms = int(time.time() * 1000)
+    for index in range(series):
+        timeseries = request.timeseries.add()
+        timeseries.labels.add(name="__name__", value="node_cpu_seconds_total" if index % 2 else "node_load1")
+        timeseries.labels.add(name="instance", value=f"host-{index // 8}:9100")
+        timeseries.labels.add(name="job", value="node")
+        timeseries.labels.add(name="cpu", value=str(index % 8))
+        for scrape in range(scrapes):
+            timeseries.samples.add(
+                value=float(index * 100 + scrape), timestamp=now_ms - (scrapes - scrape) * 15_000
+            )
+    return bytes(cramjam.snappy.compress_raw(request.SerializeToString()))
+
+
 # --- server ---------------------------------------------------------------------------------
 def free_port() -> int:
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
 
 class Servers:
-    """`workers` uvicorn processes on one port (bench/ingest_serve.py: SO_REUSEPORT)."""
+    """`workers` server processes on one port, bound with SO_REUSEPORT so that the kernel spreads
+    connections over them: uvicorn (bench/ingest_serve.py) for "http", `manage.py otlp_grpc
+    --reuse-port` for "grpc"."""
 
     def __init__(
-        self, workers: int, app: str = "config.asgi:application", env: dict[str, str] | None = None
+        self,
+        workers: int,
+        transport: str = "http",
+        app: str = "config.asgi:application",
+        env: dict[str, str] | None = None,
     ) -> None:
         port = free_port()
         env = {**os.environ, "DATABASE_POOL": "true", **(env or {})}  # as `make run` serves: pooled
-        serve = str(ROOT / "bench" / "ingest_serve.py")
+        if transport == "grpc":
+            command = ["manage.py", "otlp_grpc", "--host", "127.0.0.1", "--port", str(port), "--reuse-port"]
+        else:
+            command = [str(ROOT / "bench" / "ingest_serve.py"), str(port), app]
         self.processes = [
-            subprocess.Popen([sys.executable, serve, str(port), app], cwd=ROOT, env=env)
-            for _ in range(workers)
+            subprocess.Popen([sys.executable, *command], cwd=ROOT, env=env) for _ in range(workers)
         ]
-        self.url = f"http://127.0.0.1:{port}"
+        self.address = f"127.0.0.1:{port}"
+        self.url = f"http://{self.address}"
         self.pids = [process.pid for process in self.processes]
-        time.sleep(2)
+        time.sleep(2)  # (each worker imports Django: the first to listen is not the last)
         for _ in range(300):
             try:
-                httpx.get(self.url + "/v1/logs", timeout=1)
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
                 return
-            except httpx.TransportError:
+            except OSError:
                 time.sleep(0.1)
-        raise RuntimeError("server did not start")
+        raise RuntimeError(f"the {transport} server did not start")
 
     def stop(self) -> None:
         for process in self.processes:
@@ -239,32 +293,28 @@ def rss_mb(pid: int) -> float:
 
 
 # --- load -----------------------------------------------------------------------------------
-def wrk(
-    url: str,
-    path: str,
-    body: Path,
-    content_type: str,
-    key: str,
-    duration: int,
-    connections: int,
-    content_encoding: str = "",
-) -> dict:
-    env = {
-        **os.environ,
-        "BENCH_BODY": str(body),
-        "BENCH_PATH": path,
-        "BENCH_CONTENT_TYPE": content_type,
-        "BENCH_CONTENT_ENCODING": content_encoding,
-        "BENCH_KEY": key,
-    }
-    script = ROOT / "bench" / "ingest_post.lua"
-    done = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "10s", "-s", str(script), url],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+def load(servers: Servers, scenario: Scenario, body: Path, key: str, duration: int, connections: int) -> dict:
+    """`connections` requests in flight replaying `body` for `duration` seconds, from a client
+    process of the scenario's transport (wrk, or bench/ingest_grpc.py): its BENCH_JSON summary
+    with records/s."""
+    if scenario.transport == "grpc":
+        client = str(ROOT / "bench" / "ingest_grpc.py")
+        command = [sys.executable, client, servers.address, scenario.path, str(body), key, str(duration)]
+        command.append(str(connections))
+        env = dict(os.environ)
+    else:
+        script = str(ROOT / "bench" / "ingest_post.lua")
+        command = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "10s", "-s", script]
+        command.append(servers.url)
+        env = {
+            **os.environ,
+            "BENCH_BODY": str(body),
+            "BENCH_PATH": scenario.path,
+            "BENCH_CONTENT_TYPE": scenario.content_type,
+            "BENCH_CONTENT_ENCODING": scenario.content_encoding,
+            "BENCH_KEY": key,
+        }
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
     line = next(line for line in done.stdout.splitlines() if line.startswith("BENCH_JSON "))
     result = json.loads(line.removeprefix("BENCH_JSON "))
     ok = result["requests"] - result["non2xx"] - result["errors"]
@@ -426,12 +476,12 @@ def decoded_rows(project_id: int, logs_body: bytes, metrics_body: bytes) -> tupl
     return logs.logs, points
 
 
-def _measured(pids: list[int], load: Callable[[], dict]) -> dict[str, Any]:
+def _measured(pids: list[int], run_load: Callable[[], dict]) -> dict[str, Any]:
     """One load run (wrk or the gRPC client), with the CPU of the workers (`pids`) and of
     PostgreSQL and how busy the machine was."""
     before, started = [cpu_seconds(pid) for pid in pids], time.monotonic()
     postgres_before, ticks_before = postgres_cpu_seconds(), machine_busy_ticks()
-    run = load()
+    run = run_load()
     elapsed = time.monotonic() - started
     run["worker_cpu"] = [
         round(100 * (cpu_seconds(pid) - b) / elapsed) for pid, b in zip(pids, before, strict=True)
@@ -465,7 +515,7 @@ def run_all(duration: int, connections: int) -> dict[str, Any]:
         "otlp_logs": otlp_logs_body(records),
         "native_logs": native_logs_body(records),
         "otlp_metrics": otlp_metrics_body(rng),
-        "prom_write": ingest_grpc.remote_write_body(),
+        "prom_write": remote_write_body(),
     }
     bodies["grpc_logs"] = bodies["otlp_logs"]  # the same ExportLogsServiceRequest, over gRPC
     tmp = Path(tempfile.mkdtemp(prefix="vigil-bench-"))
@@ -494,13 +544,12 @@ def run_all(duration: int, connections: int) -> dict[str, Any]:
 
     metering.allow_everything(project_id)
     results["bare_native_logs"] = bare_endpoint(project_id, workers, tmp, duration, connections)
-    servers = Servers(workers)
-    grpc_servers = ingest_grpc.GrpcServers(workers, free_port())
+    servers = {transport: Servers(workers, transport) for transport in ("http", "grpc")}
     try:
-        results.update(_load(servers, grpc_servers, key, tmp, duration, connections, bodies, copies))
+        results.update(_load(servers, key, tmp, duration, connections, bodies, copies))
     finally:
-        servers.stop()
-        grpc_servers.stop()
+        for server in servers.values():
+            server.stop()
     results["load_average_after"] = os.getloadavg()
     # The metering's own worker CPU per request, measured alone (the servers are stopped).
     results["metering"] = metering.measure(*metering.tenant_ids((project_id, key)), calls=5000)
@@ -510,20 +559,19 @@ def run_all(duration: int, connections: int) -> dict[str, Any]:
 def bare_endpoint(project_id: int, workers: int, tmp: Path, duration: int, connections: int) -> dict:
     """The calibration endpoint (bench/ingest_bare.py) under the native JSON load."""
     empty_tables()
-    bare = Servers(workers, "bench.ingest_bare:app", {"BENCH_PROJECT_ID": str(project_id)})
+    bare = Servers(workers, app="bench.ingest_bare:app", env={"BENCH_PROJECT_ID": str(project_id)})
     try:
-        path, content_type = "/api/v1/ingest/logs", "application/json"
-        wrk(bare.url, path, tmp / "native_logs", content_type, "-", 3, connections)
+        native = partial(load, bare, SCENARIOS["native_logs"], tmp / "native_logs", "-")
+        native(3, connections)
         empty_tables()
-        result = wrk(bare.url, path, tmp / "native_logs", content_type, "-", duration, connections)
+        result = native(duration, connections)
     finally:
         bare.stop()
     return result
 
 
 def _load(
-    servers: Servers,
-    grpc_servers: ingest_grpc.GrpcServers,
+    servers: dict[str, Servers],
     key: str,
     tmp: Path,
     duration: int,
@@ -531,30 +579,12 @@ def _load(
     bodies: dict[str, bytes],
     copies: dict[str, Any],
 ) -> dict[str, Any]:
-    url = servers.url
-    protobuf, json_type = "application/x-protobuf", "application/json"
-    scenarios = {
-        "otlp_logs": ("/v1/logs", protobuf, ""),
-        "native_logs": ("/api/v1/ingest/logs", json_type, ""),
-        "otlp_metrics": ("/v1/metrics", protobuf, ""),
-        "prom_write": ("/api/v1/prom/write", protobuf, "snappy"),
-        "grpc_logs": ("", "", ""),
-    }
-    loads: dict[str, Callable[[int], dict]] = {
-        name: partial(
-            wrk, url, path, tmp / name, content_type, key, connections=connections, content_encoding=enc
-        )
-        for name, (path, content_type, enc) in scenarios.items()
-        if path
-    }
-    loads["grpc_logs"] = lambda seconds: ingest_grpc.grpc_load(
-        grpc_servers.address, tmp / "grpc_logs", key, seconds, connections, RECORDS
-    )
     results: dict[str, Any] = {}
     seconds = max(5, duration // 2)
-    for name in scenarios:
-        pids = grpc_servers.pids if name == "grpc_logs" else servers.pids
-        loads[name](3)  # warm-up: connections, caches
+    for name, scenario in SCENARIOS.items():
+        server = servers[scenario.transport]
+        run_for = partial(load, server, scenario, tmp / name, key, connections=connections)
+        run_for(3)  # warm-up: connections, caches
         # This machine's speed drifts by ±15 % between half-minute runs, so COPY and endpoint are
         # measured in ROUNDS adjacent pairs and the ratio is taken per pair. Each phase starts from
         # the same tables: empty, checkpointed (else the endpoint would write into indexes the COPY
@@ -564,7 +594,7 @@ def _load(
             empty_tables()
             copy_rate = copies[name](seconds)
             empty_tables()
-            run = _measured(pids, partial(loads[name], seconds))
+            run = _measured(server.pids, partial(run_for, seconds))
             rounds.append({**run, "copy": copy_rate, "ratio": run["events_per_s"] / copy_rate})
         by_rate = sorted(rounds, key=lambda run: run["events_per_s"])
         results[name] = {
@@ -573,23 +603,22 @@ def _load(
             "rounds": [(run["events_per_s"], run["copy"], run["ratio"]) for run in rounds],
         }
         results[f"copy_{name}"] = statistics.median(run["copy"] for run in rounds)
-    results["rss_mb"] = [rss_mb(pid) for pid in servers.pids]
-    half = results["otlp_logs"]["requests_per_s"] / 2
-    results["half_rate_otlp_logs"] = paced(
-        url, "/v1/logs", bodies["otlp_logs"], protobuf, key, half, duration
-    )
-    half = results["native_logs"]["requests_per_s"] / 2
-    results["half_rate_native_logs"] = paced(
-        url, "/api/v1/ingest/logs", bodies["native_logs"], json_type, key, half, duration
-    )
-    worker = servers.pids[0]
+    http = servers["http"]
+    results["rss_mb"] = [rss_mb(pid) for pid in http.pids]
+    for name in ("otlp_logs", "native_logs"):
+        scenario = SCENARIOS[name]
+        half = results[name]["requests_per_s"] / 2
+        results[f"half_rate_{name}"] = paced(
+            http.url, scenario.path, bodies[name], scenario.content_type, key, half, duration
+        )
+    worker = http.pids[0]
     profiler = threading.Thread(
         target=lambda: results.__setitem__(
             "profile", profile(worker, max(5, duration // 2), tmp / "profile.txt")
         )
     )
     profiler.start()
-    wrk(url, "/v1/logs", tmp / "otlp_logs", protobuf, key, max(5, duration // 2) + 1, connections)
+    load(http, SCENARIOS["otlp_logs"], tmp / "otlp_logs", key, max(5, duration // 2) + 1, connections)
     profiler.join()
     return results
 
