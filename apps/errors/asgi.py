@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from apps.api.errors import error_body
-from apps.errors import ingest
+from apps.errors import grouper, ingest
 from apps.ingestion.asgi import App, Receive, Scope, Send, _pool, _read_body, _send_reply
 from apps.ingestion.body import declared_length, max_body_bytes
 from apps.ingestion.endpoint import JSON_TYPE, Reply
@@ -65,6 +65,8 @@ def sentry_fast_path(app: App) -> App:
         )
         request_id = request_id_for(headers.get(b"x-request-id", ""))
         reply = await asyncio.get_running_loop().run_in_executor(_pool(), _serve, request, request_id)
+        if reply.status == 200:
+            grouper.batcher.notify(request.project_id)  # its events are stored: group them soon
         unread = len(body) > limit or (length is not None and length > len(body))
         await _send_reply(send, reply, request_id, close=unread)
         record_request(request.method, f"errors:sentry-{route[1]}", reply.status, started)

@@ -29,7 +29,7 @@ from django.db import DatabaseError
 
 from apps.api.errors import error_body
 from apps.billing import quota
-from apps.errors import envelope, services, telemetry
+from apps.errors import envelope, services, storage, telemetry
 from apps.errors.models import DsnKey
 from apps.ingestion.body import declared_length, max_body_bytes, max_decompressed_bytes, read_body
 from apps.ingestion.endpoint import JSON_TYPE, IngestRequest, Reply
@@ -314,9 +314,11 @@ def _store_items(
     """Store what Vigil keeps; returns the envelope's event id for the answer. Unknown and not-yet
     kept item types are accepted and dropped: an SDK must never retry them forever. A quota or
     rate refusal of spans or logs by ingestion adds their category to `limited`; storage down is a
-    503 for the whole envelope, which is safe to retry (events are deduplicated by event_id)."""
+    503 for the whole envelope, which is safe to retry (events are deduplicated by event_id).
+    Events are stored ungrouped, all in one COPY after the loop; the grouper makes them issues."""
     project_id = key.project_id
     event_id = parsed.headers.get("event_id")
+    events: list[storage.EventRow] = []
     wait = 0
     for item in items:
         if item.type in TELEMETRY:
@@ -334,10 +336,11 @@ def _store_items(
             payload = envelope.json_payload(item)
             if payload is None:
                 continue  # one unreadable item never aborts the envelope
-            services.event_store(project_id, payload, received, event_id)
+            events.append(services.event_row(project_id, payload, received, event_id))
             event_id = event_id or payload.get("event_id")
         elif item.type == "client_report":
             report = envelope.json_payload(item)
             if report is not None:
                 services.discards_count(project_id, report, received)
+    storage.events_write(events)
     return (event_id if isinstance(event_id, str) else ""), wait
