@@ -6,3 +6,4 @@ from config.settings import *  # noqa: F403
 INGEST_RATE_PER_SECOND = 100_000_000
 INGEST_RATE_BURST = 1_000_000_000
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405
+BILLING_DEFAULT_PLAN = "business"  # the benchmark measures metering and enforcement, never hits a quota

@@ -18,6 +18,10 @@ app.conf.beat_schedule = {
     "ops-beat-heartbeat": {"task": "apps.ops.tasks.beat_heartbeat", "schedule": 15.0},
     # Daily; runs hourly so a missed day (worker down at the time) never lets data linger a day longer.
     "billing-enforce-retention": {"task": "apps.billing.tasks.enforce_retention", "schedule": 3600.0},
+    # Usage counters Redis -> PostgreSQL; the usage page and API lag by at most this interval.
+    "billing-flush-usage": {"task": "apps.billing.tasks.flush_usage", "schedule": 60.0},
+    # Daily is enough for a monthly statement; hourly so a worker outage on the 1st delays it by an hour.
+    "billing-close-statements": {"task": "apps.billing.tasks.close_statements", "schedule": 3600.0},
     "ingestion-create-partitions": {
         "task": "apps.ingestion.tasks.create_partitions_ahead",
         "schedule": 3600.0,

@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "apps.metrics",
     "apps.traces",
     "apps.alerts",
+    "apps.billing",
     "apps.notifications",
     "apps.errors",
 ]
@@ -210,7 +211,16 @@ ERRORS_GROUP_DELAY_MS = env.int("ERRORS_GROUP_DELAY_MS", default=50)
 ERRORS_GROUP_BATCH = env.int("ERRORS_GROUP_BATCH", default=2000)
 ERRORS_GROUP_SWEEP_SECONDS = env.float("ERRORS_GROUP_SWEEP_SECONDS", default=5.0)
 
-# Retention defaults (days) until billing plans set them per project (apps/billing/retention.py).
+# Billing (apps/billing): the plan new organizations start on, and how long the usage chart keeps
+# minute resolution before only daily counts remain.
+BILLING_DEFAULT_PLAN = env.str("BILLING_DEFAULT_PLAN", default="free")
+USAGE_MINUTES_KEPT_HOURS = env.int("USAGE_MINUTES_KEPT_HOURS", default=48)
+# Who turns statements into money (apps/billing/providers): "invoice" ships; the secret verifies its
+# signed webhooks (Standard Webhooks, "whsec_…"); empty refuses every provider webhook.
+BILLING_PROVIDER = env.str("BILLING_PROVIDER", default="invoice")
+BILLING_WEBHOOK_SECRET = env.str("BILLING_WEBHOOK_SECRET", default="")
+
+# Retention defaults (days): what a plan that leaves a retention empty gets (apps/billing/retention.py).
 RETENTION_DEBUG_DAYS = env.int("RETENTION_DEBUG_DAYS", default=3)
 RETENTION_INFO_DAYS = env.int("RETENTION_INFO_DAYS", default=14)
 RETENTION_WARN_DAYS = env.int("RETENTION_WARN_DAYS", default=30)

@@ -12,6 +12,7 @@ from django.test import Client
 
 from apps.accounts.models import User
 from apps.audit import Actor
+from apps.billing import state as billing_state
 from apps.projects.models import KeyScope, Membership, Organization, Project, Role
 from apps.projects.services import api_key_create
 
@@ -36,8 +37,11 @@ def _no_live_events_of_earlier_runs():
 
     client = redis.Redis.from_url(settings.REDIS_URL)
     try:
-        for key in client.scan_iter("vigil:live:*", count=1000):
-            client.delete(key)
+        # The usage meter's counters too: ids restart, so a counter of an earlier run would
+        # count against a new organization with the same id.
+        for pattern in ("vigil:live:*", "vigil:quota:*", "vigil:usage:*"):
+            for key in client.scan_iter(pattern, count=1000):
+                client.delete(key)
     except redis.RedisError:
         pass  # tests that need Redis will say so themselves
     finally:
@@ -48,6 +52,7 @@ def _no_live_events_of_earlier_runs():
 def _fast_hashing_and_clean_cache(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     cache.clear()
+    billing_state.forget()  # plans are rows: a test's plan must not outlive its transaction
     yield
     cache.clear()
 

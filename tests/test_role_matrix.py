@@ -220,6 +220,20 @@ ACTIONS = [
         ui_get(lambda w: m("audit/auditevent/")),
     ),
     Action(
+        "view usage",  # members see their projects' usage; the quota part is for admins (tests/billing)
+        Role.VIEWER,
+        ui_get(lambda w: reverse("billing:usage", args=[w.org.pk])),
+        api("get", lambda w: f"/api/v1/orgs/{w.org.pk}/usage?group_by=project,signal,reason"),
+        None,
+    ),
+    Action(
+        "download statements",
+        Role.ADMIN,
+        ui_get(lambda w: reverse("billing:statements-csv", args=[w.org.pk])),
+        None,
+        None,
+    ),
+    Action(
         "rename organization",
         Role.ADMIN,
         ui_post(lambda w: o("organization-rename", w), {"name": "Acme 2"}),

@@ -82,7 +82,7 @@ def error_for(exc: Exception) -> tuple[int, dict[str, Any]] | None:
     if isinstance(exc, BadParameter):
         return 400, error_body(400, str(exc), {"parameter": exc.name})
     if isinstance(exc, ApiError):
-        return exc.status, error_body(exc.status, exc.message, exc.details)
+        return exc.status, error_body(exc.status, exc.message, exc.details, getattr(exc, "code", None))
     return None
 
 

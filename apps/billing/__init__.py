@@ -1,7 +1,16 @@
-"""Billing: plans (today the environment's defaults), quota checks and retention policy.
+"""Billing: plans, subscriptions, the usage meter, quotas, plan limits, statements and providers.
 
 Public surface (what other apps may import; nothing else of this app):
-  apps.billing.quota        check(project_id, n_events)
+  apps.billing.quota        admit, count_refused, release, headers_for: ingestion's one Redis call
+                            per request (rate limit, quota, metering) and its answers' quota headers;
+                            check(project_id, n_events) -> QuotaDecision: a read-only yes/no by the
+                            plan's overage rule (counts nothing), ALLOWED
+  apps.billing.usage        count_in_transaction (the write-path count while Redis is down)
+  apps.billing.models       Outcome (accepted, or why a record was dropped)
   apps.billing.retention    for_project, longest, log_cutoffs, cutoff (what reads may serve);
                             drop_expired_partitions (calls each table owner's drop)
+  apps.billing.limits       check_seat_limit, check_project_limit, check_api_key_limit,
+                            check_policy_limit(project, existing): raise LimitReached naming the
+                            limit and the plan (alerts must call check_policy_limit)
+  apps.billing.services     subscription_start, subscription_change, plan_create (audited)
 """

@@ -1,37 +1,377 @@
-"""Quota checks for ingestion: `check(project, n_events)`.
+"""Quota enforcement and usage metering at ingestion: one Redis script call per request.
 
-A permissive default until billing proper lands (plans, subscriptions, usage meter): every
-request is allowed. The result type and the exception are the stable interface ingestion uses.
+Design note. Every ingestion request that got past authentication ends in `admit(...)` (or in
+`count_refused(...)` when it is refused before): one EVALSHA that, atomically in Redis,
+- reads the organization's accepted count of this billing period (seeded from PostgreSQL when
+  the counter is missing — the first request of a month, or after Redis lost its data),
+- decides by the plan's overage rule how many of the request's records to keep,
+- adds the kept ones to the period counter, and
+- adds every record of the request to the pending usage hash, once, under its outcome
+  (accepted, or the reason it was dropped), keyed by org|project|signal|outcome|minute.
+The usage flush task (apps.billing.usage) moves that hash into PostgreSQL idempotently.
+
+Because the decision and the increment are one atomic step, concurrent requests cannot all slip
+under the quota: at most the request that crosses the line is accepted past it.
+
+The plan's limits come from apps.billing.state (process memory, no database query per request).
+If the write then fails (503), `release` takes the kept records back out of both counters.
+If Redis is unreachable, ingestion goes on (losing the meter must not lose data): the request is
+admitted unmetered and the caller counts its accepted records in the write transaction instead
+(apps.billing.usage.count_in_transaction), noting the minute as a metering gap.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+import math
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
+
+import redis
+from django.conf import settings
+
+from apps.billing import state
+from apps.billing.models import Outcome, Overage
+
+logger = logging.getLogger(__name__)
+
+PENDING_KEY = "vigil:usage:pending"
+BREAKER_SECONDS = 5.0
+RETRY_AFTER_MAX = 3600
+COUNTER_TTL_SECONDS = 40 * 86400  # a period counter outlives its month, then goes by itself
+# One script, one round trip per request. Arguments travel as four strings (fewer to encode on
+# the hot path): ARGV[1] = "limit overage cap n minute draw ttl rate burst", ARGV[2] = the seed
+# for a missing period counter ('' = ask), ARGV[3] = the field prefix "org|project|signal|",
+# ARGV[4] = "reason count ..." for records already dropped by validation or retention.
+# Rate limit first: the per-key token bucket of apps.ingestion.ratelimit (same key, same
+# arithmetic), so it costs ingestion no round trip of its own. Then the overage rule, with the
+# progressive throttle GlitchTip's hosted plans use: 10 % of each request dropped from 1x the
+# quota, 50 % from 1.5x, everything from 2x.
+ADMIT = """
+local a = {}
+for v in string.gmatch(ARGV[1], '%S+') do a[#a + 1] = v end
+local limit, mode, cap, n = tonumber(a[1]), a[2], tonumber(a[3]), tonumber(a[4])
+local minute, draw, ttl, rate = '|' .. a[5], tonumber(a[6]), tonumber(a[7]), tonumber(a[8])
+local prefix = ARGV[3]
+local function count_drops()
+  local reason = nil
+  for v in string.gmatch(ARGV[4], '%S+') do
+    if reason then
+      redis.call('HINCRBY', KEYS[2], prefix .. reason .. minute, v)
+      reason = nil
+    else
+      reason = v
+    end
+  end
+end
+if n > 0 and rate > 0 then
+  local burst = tonumber(a[9])
+  local cost = math.min(n, burst)
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+  local bucket = redis.call('HMGET', KEYS[3], 'tokens', 'ts')
+  local tokens = tonumber(bucket[1]) or burst
+  local last = tonumber(bucket[2]) or now
+  tokens = math.min(burst, tokens + math.max(0, now - last) * rate)
+  local wait = 0
+  if tokens >= cost then tokens = tokens - cost else wait = (cost - tokens) / rate end
+  redis.call('HSET', KEYS[3], 'tokens', tokens, 'ts', now)
+  redis.call('PEXPIRE', KEYS[3], math.ceil(burst / rate * 1000) + 1000)
+  if wait > 0 then
+    redis.call('HINCRBY', KEYS[2], prefix .. 'rate_limit' .. minute, n)
+    count_drops()
+    return {-2, tonumber(redis.call('GET', KEYS[1]) or 0), tostring(wait)}
+  end
+end
+local used = redis.call('GET', KEYS[1])
+if n > 0 and not used then
+  if ARGV[2] == '' then return {-1, 0, '0'} end
+  used = ARGV[2]
+  redis.call('SET', KEYS[1], used, 'EX', ttl)
+end
+used = tonumber(used) or 0
+local keep = n
+if n > 0 then
+  if mode == 'block' then
+    if used >= limit then keep = 0 end
+  elseif mode == 'throttle' then
+    local share = 0
+    if used >= 2 * limit then share = 1
+    elseif used >= 1.5 * limit then share = 0.5
+    elseif used >= limit then share = 0.1 end
+    keep = n - math.min(n, math.floor(n * share + draw))
+  elseif mode == 'allow' then
+    if cap >= 0 and used >= cap then keep = 0 end
+  end
+end
+if keep > 0 then
+  used = redis.call('INCRBY', KEYS[1], keep)
+  redis.call('HINCRBY', KEYS[2], prefix .. 'accepted' .. minute, keep)
+end
+if n - keep > 0 then
+  redis.call('HINCRBY', KEYS[2], prefix .. 'quota' .. minute, n - keep)
+end
+count_drops()
+return {keep, used, '0'}
+"""
+
+
+@dataclass
+class Admission:
+    """What the quota decided for one request, and what its answer's headers say."""
+
+    keep: int  # records to store
+    dropped: int  # records dropped by the quota (throttled or refused)
+    limit: int
+    used: int  # accepted this period, including this request's kept records
+    reset_at: datetime
+    plan_name: str
+    overage: str
+    metered: bool = True  # False: Redis was unreachable, count in the write transaction
+    rate_limited_for: int = 0  # > 0: the key's rate limit refused the request; seconds to wait
+    field_prefix: str = ""
+    minute: int = 0
+    period_key: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def refused(self) -> bool:
+        return self.keep == 0 and self.dropped > 0
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.limit - self.used)
+
+    def headers(self) -> dict[str, str]:
+        return quota_headers(self.limit, self.remaining, self.reset_at)
+
+    def retry_after(self, now: float | None = None) -> int:
+        """Seconds to the next useful try: the period's end, but at most an hour (a plan change
+        or an operator may lift the block before then)."""
+        seconds = self.reset_at.timestamp() - (time.time() if now is None else now)
+        return max(1, min(RETRY_AFTER_MAX, math.ceil(seconds)))
+
+    def message(self) -> str:
+        reset = self.reset_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+        rule = "overage cap" if self.overage == Overage.ALLOW else "monthly event quota"
+        return (
+            f"The {rule} of the {self.plan_name} plan ({self.limit:,} events per month) is used up "
+            f"({self.used:,} accepted this period); it resets at {reset}."
+        )
+
+    def details(self) -> dict[str, Any]:
+        return {
+            "quota": "events_per_month",
+            "plan": self.plan_name,
+            "limit": self.limit,
+            "used": self.used,
+            "overage": self.overage,
+            "resets_at": self.reset_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "dropped": self.dropped,
+        }
+
+
+def quota_headers(limit: int, remaining: int, reset_at: datetime) -> dict[str, str]:
+    # Reset as Unix seconds, like the X-RateLimit-Reset headers clients already parse.
+    return {
+        "X-Vigil-Quota-Limit": str(limit),
+        "X-Vigil-Quota-Remaining": str(remaining),
+        "X-Vigil-Quota-Reset": str(int(reset_at.timestamp())),
+    }
+
+
+class _Meter:
+    """One Redis client and script per process, with a short breaker like the rate limiter's."""
+
+    def __init__(self) -> None:
+        self.client: redis.Redis | None = None
+        self.script: Any = None
+        self.url = ""
+        self.down_until = 0.0
+        self.lock = threading.Lock()
+        self.last_used: dict[int, int] = {}  # org -> last period count seen (headers of early errors)
+
+    def get(self) -> tuple[redis.Redis, Any] | None:
+        url = settings.REDIS_URL
+        if time.monotonic() < self.down_until and self.url == url:
+            return None
+        if self.script is None or self.url != url:  # a new URL (tests, reconfiguration): a fresh try
+            with self.lock:
+                if self.script is None or self.url != url:
+                    self.url = url
+                    self.down_until = 0.0
+                    self.client = redis.Redis.from_url(
+                        settings.REDIS_URL, socket_timeout=0.25, socket_connect_timeout=0.25
+                    )
+                    self.script = self.client.register_script(ADMIT)
+        assert self.client is not None
+        return self.client, self.script
+
+    def trip(self, error: Exception) -> None:
+        logger.warning(
+            "billing: redis unavailable, metering from the write path for %ss",
+            BREAKER_SECONDS,
+            extra={"error": str(error)[:200]},
+        )
+        self.down_until = time.monotonic() + BREAKER_SECONDS
+
+    def reset(self) -> None:
+        with self.lock:
+            self.client = None
+            self.script = None
+            self.down_until = 0.0
+            self.last_used.clear()
+
+
+meter = _Meter()
+
+
+def counter_key(organization_id: int, period_key: str) -> str:
+    return f"vigil:quota:used:{organization_id}:{period_key}"
+
+
+def admit(
+    organization_id: int,
+    project_id: int,
+    signal: str,
+    n: int,
+    drops: dict[str, int] | None = None,
+    key_id: int | None = None,
+) -> Admission:
+    """Apply the key's rate limit (when `key_id` is given), decide how many of `n` records to keep,
+    and count every record of the request once."""
+    org = state.for_organization(organization_id)
+    minute, period_key, reset_at = state.minute_clock()
+    limit = org.events_per_month
+    admission = Admission(
+        keep=n,
+        dropped=0,
+        limit=limit,
+        used=meter.last_used.get(organization_id, 0),
+        reset_at=reset_at,
+        plan_name=org.plan_name,
+        overage=org.overage,
+        field_prefix=f"{organization_id}|{project_id}|{signal}|",
+        minute=minute,
+        period_key=period_key,
+    )
+    client_script = meter.get()
+    if client_script is None:
+        admission.metered = False
+        return admission
+    _, script = client_script
+    cap = org.overage_cap if org.overage == Overage.ALLOW and org.overage_cap is not None else -1
+    rate = settings.INGEST_RATE_PER_SECOND if key_id is not None else 0
+    draw = random.random()  # noqa: S311 - a sampling draw, not a secret
+    head = f"{limit} {org.overage} {cap} {n} {admission.minute} {draw} {COUNTER_TTL_SECONDS}"
+    burst = settings.INGEST_RATE_BURST
+    dropped = " ".join(f"{reason} {count}" for reason, count in (drops or {}).items() if count > 0)
+    keys = [counter_key(organization_id, admission.period_key), PENDING_KEY, f"vigil:ingest:bucket:{key_id}"]
+    try:
+        keep, used, wait = script(
+            keys=keys, args=[f"{head} {rate} {burst}", "", admission.field_prefix, dropped]
+        )
+        if keep == -1:  # no counter yet this period: seed it from what PostgreSQL already holds
+            from apps.billing.usage import accepted_in_period
+
+            seed = accepted_in_period(organization_id, datetime.fromtimestamp(minute, UTC))
+            # Rate 0: the first call already took this request's tokens.
+            args = [f"{head} 0 {burst}", seed, admission.field_prefix, dropped]
+            keep, used, wait = script(keys=keys, args=args)
+    except redis.RedisError as exc:
+        meter.trip(exc)
+        admission.metered = False
+        return admission
+    if keep == -2:  # rate limited: nothing kept, all counted as rate_limit
+        admission.keep, admission.used = 0, int(used)
+        admission.rate_limited_for = max(1, math.ceil(float(wait)))
+        meter.last_used[organization_id] = admission.used
+        return admission
+    admission.keep, admission.used = int(keep), int(used)
+    admission.dropped = n - admission.keep
+    meter.last_used[organization_id] = admission.used
+    return admission
+
+
+def count_refused(organization_id: int, project_id: int, signal: str, drops: dict[str, int]) -> Admission:
+    """Count the records of a request refused before the quota (all invalid, too many, rate
+    limited): nothing is kept, nothing enters the period counter."""
+    return admit(organization_id, project_id, signal, 0, drops)
+
+
+def release(admission: Admission, organization_id: int) -> None:
+    """The write failed after `admit` counted its records as accepted: take them back out (the
+    request is answered 503 and the client retries; a retry is counted when it succeeds)."""
+    client_script = meter.get()
+    if not admission.metered or not admission.keep or client_script is None:
+        return
+    client, _ = client_script
+    minute = f"|{admission.minute}"
+    try:
+        with client.pipeline(transaction=True) as pipe:
+            pipe.decrby(counter_key(organization_id, admission.period_key), admission.keep)
+            pipe.hincrby(PENDING_KEY, f"{admission.field_prefix}{Outcome.ACCEPTED}{minute}", -admission.keep)
+            pipe.execute()
+    except redis.RedisError as exc:
+        meter.trip(exc)
+
+
+def headers_for(organization_id: int) -> dict[str, str]:
+    """Quota headers for an answer given before `admit` ran (a malformed body, a wrong type):
+    from the cached plan and the last count this process saw — no I/O."""
+    try:
+        org = state.for_organization(organization_id)
+    except Exception:  # the database is down: the answer (503) goes out without them
+        return {}
+    _, _, reset_at = state.minute_clock()
+    used = meter.last_used.get(organization_id, 0)
+    return quota_headers(org.events_per_month, max(0, org.events_per_month - used), reset_at)
+
+
+# --- A read-only check, for callers that meter elsewhere ---------------------------------------
 
 
 @dataclass(frozen=True)
 class QuotaDecision:
     allowed: bool
     reason: str = ""
-    retry_after: int | None = None  # seconds; set when waiting helps (e.g. the next billing period)
+    retry_after: int | None = None  # seconds; set when waiting helps (the next period, a plan change)
 
 
 ALLOWED = QuotaDecision(allowed=True)
 
 
-class QuotaExceeded(Exception):
-    def __init__(self, decision: QuotaDecision) -> None:
-        super().__init__(decision.reason)
-        self.decision = decision
-
-
-def check(project_id_or_project: Any, n_events: int) -> QuotaDecision:
-    """Whether the project may ingest `n_events` more events now. Never raises."""
-    return ALLOWED
-
-
-def require(project_id_or_project: Any, n_events: int) -> None:
-    decision = check(project_id_or_project, n_events)
-    if not decision.allowed:
-        raise QuotaExceeded(decision)
+def check(project_id: int, n_events: int) -> QuotaDecision:
+    """Whether the project's organization may ingest `n_events` more events now, by its plan's
+    overage rule and this period's count in Redis. Counts nothing. Never raises: with Redis or the
+    plan unreachable the answer is yes (losing the meter must not lose data)."""
+    try:
+        org = state.for_project(project_id)
+    except Exception:
+        return ALLOWED
+    client_script = meter.get()
+    if n_events <= 0 or client_script is None:
+        return ALLOWED
+    client, _ = client_script
+    _, period_key, reset_at = state.minute_clock()
+    try:
+        raw = client.get(counter_key(org.organization_id, period_key))
+    except redis.RedisError as exc:
+        meter.trip(exc)
+        return ALLOWED
+    used = int(raw or 0)
+    limit = org.events_per_month
+    if org.overage == Overage.ALLOW:
+        full = org.overage_cap is not None and used >= org.overage_cap
+    elif org.overage == Overage.THROTTLE:
+        full = used >= 2 * limit
+    else:
+        full = used >= limit
+    if not full:
+        return ALLOWED
+    admission = Admission(0, n_events, limit, used, reset_at, org.plan_name, org.overage)
+    return QuotaDecision(allowed=False, reason=admission.message(), retry_after=admission.retry_after())

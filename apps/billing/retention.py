@@ -5,7 +5,8 @@ retention any plan grants has passed (`longest()`), so no row is ever deleted on
 Reads apply each project's own retention as a time bound (`log_cutoffs`, `cutoff`), so nothing
 past retention is served even before, or between, runs of the daily task.
 
-Until plans land, every project has the defaults from the environment (RETENTION_* settings).
+Each project keeps what its organization's plan grants (apps.billing.state, cached per process);
+a plan field left empty means the deployment default from the environment (RETENTION_* settings).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 
+from apps.billing import state
+from apps.billing.state import RETENTION_FIELDS
 from apps.logs import storage as log_storage
 from apps.logs.storage import DEBUG_LEVELS, WARN_LEVELS
 from apps.metrics import storage as metric_storage
@@ -52,14 +55,33 @@ def default() -> Retention:
     )
 
 
+def of_days(days: tuple[int | None, ...]) -> Retention:
+    """A plan's retention (state.RETENTION_FIELDS order); None fields take the default."""
+    base = default()
+    return Retention(
+        *(
+            value if value is not None else getattr(base, f"{name}_days")
+            for name, value in zip(RETENTION_FIELDS, days, strict=True)
+        )
+    )
+
+
 def for_project(project_id: int) -> Retention:
-    """The retention of the project's plan (the default until billing plans exist)."""
-    return default()
+    """The retention of the project's plan. Cached: ingestion calls this on every request."""
+    return of_days(state.for_project(project_id).retention_days)
 
 
 def longest() -> Retention:
-    """The longest retention of any plan: what storage must keep for somebody."""
-    return default()
+    """The longest retention of any plan in use (or the default): what storage must keep for somebody."""
+    from apps.billing.models import Plan
+
+    retentions = [default()] + [
+        of_days(tuple(row))
+        for row in Plan.objects.filter(subscriptions__isnull=False)
+        .distinct()
+        .values_list(*(f"retention_{name}_days" for name in RETENTION_FIELDS))
+    ]
+    return Retention(*(max(getattr(r, f"{name}_days") for r in retentions) for name in RETENTION_FIELDS))
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ one tuple per record and nothing else.
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -53,6 +54,10 @@ class Batch:
     reasons: list[str] = field(default_factory=list)
     # Things the client should know about accepted records (native answer's `warnings`).
     warnings: list[str] = field(default_factory=list)
+    # Records dropped after validation, by reason (apps.billing.models.Outcome), e.g. {"quota": 12}:
+    # counted in `rejected` too, named separately in the native answer.
+    dropped: dict[str, int] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)  # quota headers for the answer
 
     @property
     def accepted(self) -> int:
@@ -81,9 +86,33 @@ class Batch:
                 kept.append(row)
         self.logs = kept
 
+    def keep_only(self, keep: int, reason: str, message: str) -> None:
+        """Keep a uniform random sample of `keep` accepted records (quota throttling); the rest
+        count as rejected, with one reason line saying why."""
+        dropped = self.accepted - keep
+        if dropped <= 0:
+            return
+        for name in ("logs", "spans", "points"):
+            rows = getattr(self, name)
+            if rows:
+                kept = min(len(rows), keep)
+                setattr(self, name, _sample(rows, kept))
+                keep -= kept
+        self.rejected += dropped
+        self.dropped[reason] = self.dropped.get(reason, 0) + dropped
+        self.reasons.insert(0, message)
+        del self.reasons[MAX_REASONS:]
+
     def error_message(self) -> str:
         more = self.rejected - len(self.reasons)
         return "; ".join(self.reasons) + (f"; and {more} more" if more > 0 else "")
+
+
+def _sample(rows: list[Any], keep: int) -> list[Any]:
+    """A uniform random sample of `keep` rows, in their original order."""
+    if keep >= len(rows):
+        return rows
+    return [rows[i] for i in sorted(random.sample(range(len(rows)), keep))]
 
 
 class TimeWindow:

@@ -13,15 +13,19 @@ counts a 301 as success and drops the data.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
 from apps.api.errors import error_body
+from apps.billing import quota
 from apps.ingestion import otlp, services
 from apps.ingestion.errors import IngestError
 from apps.ingestion.transport import IngestRequest, Reply
+from apps.projects.authentication import KeyIdentity
 
 __all__ = ["ROUTES", "IngestRequest", "Reply", "Route", "handle"]  # transports use these
+QUOTA_LIMIT_HEADER = "X-Vigil-Quota-Limit"  # with -Remaining and -Reset on every authenticated answer
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,7 @@ def handle(route: Route, request: IngestRequest) -> Reply:
 def _otlp(signal: str, request: IngestRequest) -> Reply:
     received = request.content_type
     reply_type = otlp.PROTOBUF if received == otlp.PROTOBUF else otlp.JSON
+    identity = None
     try:
         _check_method(request)
         identity = services.authenticate(request.secret)
@@ -81,12 +86,13 @@ def _otlp(signal: str, request: IngestRequest) -> Reply:
         batch = services.ingest_otlp(request, identity, signal, received)
     except IngestError as exc:
         body = otlp.status_body(reply_type, GRPC_CODES.get(exc.status, 2), exc.message)
-        return Reply(exc.status, reply_type, body, _headers(exc))
+        return Reply(exc.status, reply_type, body, _headers(exc, identity))
     body = otlp.response_body(signal, reply_type, batch.rejected, batch.error_message())
-    return Reply(200, reply_type, body)
+    return Reply(200, reply_type, body, batch.headers)
 
 
 def _native(signal: str, request: IngestRequest) -> Reply:
+    identity = None
     try:
         _check_method(request)
         identity = services.authenticate(request.secret)
@@ -96,21 +102,22 @@ def _native(signal: str, request: IngestRequest) -> Reply:
         batch = services.ingest_native(request, identity, signal)
     except IngestError as exc:
         body = orjson.dumps(error_body(exc.status, exc.message, exc.details, exc.code))
-        return Reply(exc.status, JSON_TYPE, body, _headers(exc))
-    body = orjson.dumps(
-        {
-            "accepted": batch.accepted,
-            "rejected": batch.rejected,
-            "errors": batch.reasons,
-            "warnings": batch.warnings,
-        }
-    )
-    return Reply(200, JSON_TYPE, body)
+        return Reply(exc.status, JSON_TYPE, body, _headers(exc, identity))
+    answer: dict[str, Any] = {
+        "accepted": batch.accepted,
+        "rejected": batch.rejected,
+        "errors": batch.reasons,
+        "warnings": batch.warnings,
+    }
+    if batch.dropped:
+        answer["dropped"] = batch.dropped  # e.g. {"quota": 120}: throttled past the plan's quota
+    return Reply(200, JSON_TYPE, orjson.dumps(answer), batch.headers)
 
 
 def _prom(request: IngestRequest) -> Reply:
     """Remote-write 1.0 answers: 2xx only after commit (204, or 200 with the counts when some
     samples were refused); 400/413/415 are final for Prometheus, 429 and 5xx are retried."""
+    identity = None
     try:
         _check_method(request)
         identity = services.authenticate(request.secret)
@@ -119,11 +126,11 @@ def _prom(request: IngestRequest) -> Reply:
         batch = services.ingest_prom(request, identity)
     except IngestError as exc:
         body = orjson.dumps(error_body(exc.status, exc.message, exc.details, exc.code))
-        return Reply(exc.status, JSON_TYPE, body, _headers(exc))
+        return Reply(exc.status, JSON_TYPE, body, _headers(exc, identity))
     if not batch.rejected:
-        return Reply(204, JSON_TYPE, b"")
+        return Reply(204, JSON_TYPE, b"", batch.headers)
     body = orjson.dumps({"accepted": batch.accepted, "rejected": batch.rejected, "errors": batch.reasons})
-    return Reply(200, JSON_TYPE, body)
+    return Reply(200, JSON_TYPE, body, batch.headers)
 
 
 def _check_method(request: IngestRequest) -> None:
@@ -142,8 +149,10 @@ def _check_charset(request: IngestRequest) -> None:
         )
 
 
-def _headers(exc: IngestError) -> dict[str, str]:
+def _headers(exc: IngestError, identity: KeyIdentity | None) -> dict[str, str]:
     headers = exc.headers()
+    if identity is not None and QUOTA_LIMIT_HEADER not in headers:
+        headers.update(quota.headers_for(identity.organization_id))
     if exc.status == 405:
         headers["Allow"] = "POST"
     return headers

@@ -21,6 +21,10 @@ class IngestError(Exception):
         self.details = details
         self.retry_after = retry_after
         self.code = code
+        self.extra_headers: dict[str, str] = {}  # e.g. the quota headers (apps.billing.quota)
 
     def headers(self) -> dict[str, str]:
-        return {"Retry-After": str(self.retry_after)} if self.retry_after is not None else {}
+        headers = dict(self.extra_headers)
+        if self.retry_after is not None:
+            headers["Retry-After"] = str(self.retry_after)
+        return headers

@@ -72,9 +72,17 @@ def export_handler(signal: str) -> Any:
         # request, the request id bound for logs, a bug answered (not a dropped connection).
         reply = await loop.run_in_executor(_pool(), _serve, route, request, request_id)
         record_request("POST", route.name, reply.status, started)
+        # The quota headers travel as trailing metadata (x-vigil-quota-*), as on the HTTP answers.
+        quota = tuple(
+            (name.lower(), value) for name, value in reply.headers.items() if name.startswith("X-Vigil-")
+        )
         if reply.status == 200:
+            context.set_trailing_metadata(quota)
             return reply.body
-        await context.abort_with_status(rpc_status.to_status(error_status(reply)))
+        status = rpc_status.to_status(error_status(reply))
+        await context.abort_with_status(
+            status._replace(trailing_metadata=(*status.trailing_metadata, *quota))
+        )
         raise AssertionError("abort_with_status returns only by raising")  # pragma: no cover
 
     return export

@@ -1,6 +1,8 @@
 """The ingestion workflow shared by the OTLP and native endpoints:
-authenticate → read body → decode + clean (validation, limits, redaction) → quota → rate limit
-→ write (one transaction) → announce. Views translate HTTP to these calls and back.
+authenticate → read body → decode + clean (validation, limits, redaction) → rate limit, quota and
+metering (apps.billing.quota.admit: one Redis call for all three) → write (one transaction) → announce.
+Views translate HTTP to these calls and back. Every transport calls `store` (and raises the
+IngestError it raises), so quota headers, enforcement and metering are the same for all of them.
 """
 
 from __future__ import annotations
@@ -11,11 +13,12 @@ from dataclasses import replace
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
-from django.db import DatabaseError
+from django.db import DatabaseError, transaction
 
-from apps.billing import quota, retention
+from apps.billing import quota, retention, usage
+from apps.billing.models import Outcome
 from apps.dashboards import live
-from apps.ingestion import logshapes, native, otlp, otlp_decode, promwrite, ratelimit, writer
+from apps.ingestion import logshapes, native, otlp, otlp_decode, promwrite, writer
 from apps.ingestion.batch import Batch
 from apps.ingestion.body import max_decompressed_bytes, read_body
 from apps.ingestion.cleaning import Cleaner
@@ -79,7 +82,7 @@ def ingest_otlp(request: IngestRequest, identity: KeyIdentity, signal: str, cont
     # Protobuf strings are verbatim slices of the body; OTLP/JSON strings may hide text in escapes.
     cleaner = _cleaner(identity.project_id, clean_body=body if content_type == otlp.PROTOBUF else b"")
     batch = OTLP_DECODERS[signal](identity.project_id, message, cleaner)
-    store(identity, batch)
+    store(identity, batch, signal)
     return batch
 
 
@@ -89,7 +92,12 @@ def ingest_native(request: IngestRequest, identity: KeyIdentity, signal: str) ->
     if not isinstance(records, list):
         raise IngestError(400, "Expected a JSON array or NDJSON objects.")
     if len(records) > MAX_NATIVE_RECORDS:
-        raise IngestError(413, f"More than {MAX_NATIVE_RECORDS} records in one request.")
+        raise _refused(
+            identity,
+            signal,
+            {Outcome.TOO_LARGE: len(records)},
+            IngestError(413, f"More than {MAX_NATIVE_RECORDS} records in one request."),
+        )
     warnings: list[str] = []
     if signal == "logs":  # the field names of common loggers (python-json-logger, pino, ECS, ...)
         records, warnings = logshapes.as_native(records, lambda: _time_zone(identity.project_id))
@@ -97,10 +105,15 @@ def ingest_native(request: IngestRequest, identity: KeyIdentity, signal: str) ->
     batch = NATIVE_DECODERS[signal](identity.project_id, records, cleaner)
     batch.warnings = warnings
     if batch.rejected and not batch.accepted:
-        raise IngestError(
-            422, "No valid record in the request.", {"rejected": batch.rejected, "errors": batch.reasons}
+        raise _refused(
+            identity,
+            signal,
+            {Outcome.INVALID: batch.rejected},
+            IngestError(
+                422, "No valid record in the request.", {"rejected": batch.rejected, "errors": batch.reasons}
+            ),
         )
-    store(identity, batch)
+    store(identity, batch, signal)
     return batch
 
 
@@ -112,36 +125,98 @@ def ingest_prom(request: IngestRequest, identity: KeyIdentity) -> Batch:
     batch = promwrite.decode(identity.project_id, message, _cleaner(identity.project_id))
     if batch.rejected and not batch.accepted:
         # 400: Prometheus drops the batch instead of retrying what can never be stored.
-        raise IngestError(
-            400, "No valid sample in the request.", {"rejected": batch.rejected, "errors": batch.reasons}
+        raise _refused(
+            identity,
+            "metrics",
+            {Outcome.INVALID: batch.rejected},
+            IngestError(
+                400, "No valid sample in the request.", {"rejected": batch.rejected, "errors": batch.reasons}
+            ),
         )
-    store(identity, batch)
+    store(identity, batch, "metrics")
     return batch
 
 
-def store(identity: KeyIdentity, batch: Batch) -> None:
-    """Quota, rate limit, write, announce. Raises IngestError (429/503); returns after COMMIT."""
-    count = _keep_retained(identity.project_id, batch)
-    if not count:
+def _refused(identity: KeyIdentity, signal: str, drops: dict[Any, int], error: IngestError) -> IngestError:
+    """Count the records of a request refused as a whole, and give its answer the quota headers."""
+    try:
+        admission = quota.count_refused(identity.organization_id, identity.project_id, signal, drops)
+    except DatabaseError:  # the plan was not cached and PostgreSQL is down: refuse, uncounted
+        return error
+    error.extra_headers.update(admission.headers())
+    return error
+
+
+def _signal_of(batch: Batch) -> str:
+    return "traces" if batch.spans else "metrics" if batch.points else "logs"
+
+
+def store(identity: KeyIdentity, batch: Batch, signal: str | None = None) -> None:
+    """Retention, rate limit, quota + metering, write, announce. Raises IngestError (429/503);
+    returns after COMMIT, with the answer's quota headers in `batch.headers`."""
+    signal = signal or _signal_of(batch)
+    invalid = batch.rejected
+    try:
+        cutoffs = retention.log_cutoffs(identity.project_id, datetime.now(UTC))  # the plan, cached
+    except DatabaseError:
+        raise _unavailable() from None
+    batch.reject_logs_before(cutoffs.of, cutoffs.newest)
+    drops: dict[str, int] = {Outcome.INVALID: invalid, Outcome.RETENTION: batch.rejected - invalid}
+    count = batch.accepted
+    if not count and not batch.rejected:
+        batch.headers = quota.headers_for(identity.organization_id)
         return
-    decision = quota.check(identity.project_id, count)
-    if not decision.allowed:
-        raise IngestError(
-            429,
-            decision.reason or "Event quota exceeded.",
-            code="quota_exceeded",
-            retry_after=decision.retry_after or 60,
+    # One Redis call: the key's rate limit, the plan's quota, and the count of every record.
+    try:
+        admission = quota.admit(
+            identity.organization_id, identity.project_id, signal, count, drops, identity.id
         )
-    rate = ratelimit.consume(identity.id, count)
-    if not rate.allowed:
-        raise IngestError(
+    except DatabaseError:  # the plan was not cached and PostgreSQL is down
+        raise _unavailable() from None
+    batch.headers = admission.headers()
+    if admission.rate_limited_for:
+        error = IngestError(
             429,
             "Rate limit exceeded for this API key.",
-            {"retry_after": rate.retry_after},
+            {"retry_after": admission.rate_limited_for},
             code="rate_limited",
-            retry_after=rate.retry_after,
+            retry_after=admission.rate_limited_for,
         )
-    _write(identity.project_id, batch)
+        error.extra_headers.update(batch.headers)
+        raise error
+    if admission.refused:
+        error = IngestError(
+            429,
+            admission.message(),
+            admission.details(),
+            code="quota_exceeded",
+            retry_after=admission.retry_after(),
+        )
+        error.extra_headers.update(batch.headers)
+        raise error
+    if not count:
+        return
+    if admission.dropped:
+        batch.keep_only(
+            admission.keep,
+            Outcome.QUOTA.value,
+            f"{admission.dropped} records dropped by quota throttling: {admission.message()}",
+        )
+    try:
+        if admission.metered:
+            writer.write_batch(identity.project_id, batch)
+        else:
+            # Redis is down: count from the write path, in the transaction that stores the rows.
+            with transaction.atomic():
+                writer.write_batch(identity.project_id, batch)
+                usage.count_in_transaction(identity.organization_id, identity.project_id, signal, count)
+    except IngestError as error:
+        quota.release(admission, identity.organization_id)
+        error.extra_headers.update(batch.headers)
+        raise
+    except DatabaseError:
+        raise _unavailable() from None  # the write-path count failed: nothing was committed
+    live.announce_batch(identity.project_id, batch)
 
 
 def store_otlp(project_id: int, signal: str, message: Any) -> Batch:

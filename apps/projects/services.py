@@ -9,6 +9,7 @@ callers build it with `Actor.from_request(request)`, commands and tests with `Ac
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -22,6 +23,8 @@ from apps import audit
 from apps.accounts.models import User
 from apps.api.errors import Conflict
 from apps.audit import Actor
+from apps.billing import limits
+from apps.billing import services as billing
 from apps.dashboards import live
 from apps.projects.authentication import invalidate_keys
 from apps.projects.models import ApiKey, Invitation, KeyScope, Membership, Organization, Project, Role
@@ -33,11 +36,28 @@ class ActionRefused(Conflict):
     """The action is understood and permitted in general, but the current state forbids it:
     409 in the API (apps.api.errors), a message on the page in the UI."""
 
+    code = "conflict"
+
+
+class PlanLimitReached(ActionRefused):
+    """Refused by the organization's plan (apps.billing.limits): the message names limit and plan."""
+
+    code = "plan_limit"
+
+
+def _within_plan(check: Callable[..., None], *args: Any, **kwargs: Any) -> None:
+    try:
+        check(*args, **kwargs)
+    except limits.LimitReached as reached:
+        raise PlanLimitReached(str(reached)) from None
+
 
 def organization_with_owner(user: User, name: str) -> Organization:
-    """Create an organization owned by `user`. Callers audit (sign-up and "new organization" differ)."""
+    """Create an organization owned by `user`, on the default plan. Callers audit (sign-up and
+    "new organization" differ)."""
     organization = Organization.objects.create(name=name.strip())
     Membership.objects.create(organization=organization, user=user, role=Role.OWNER)
+    billing.subscription_start(organization)
     return organization
 
 
@@ -122,6 +142,8 @@ def ownership_transfer(actor: Membership, new_owner: Membership, *, by: Actor) -
 def project_create(organization: Organization, name: str, *, by: Actor) -> Project:
     try:
         with transaction.atomic():
+            limits.lock_organization(organization.pk)
+            _within_plan(limits.check_project_limit, organization)
             project = Project.objects.create(organization=organization, name=name.strip())
             audit.record(
                 "project.create",
@@ -183,12 +205,17 @@ def api_key_create(
     name: str = "",
     *,
     by: Actor,
+    within_plan: bool = True,
 ) -> tuple[ApiKey, str]:
+    """`within_plan=False` only for operators' tooling (bootstrap), never for a tenant's request."""
     if scope not in KeyScope.values:
         raise ActionRefused(f"Unknown key scope “{scope}”; use one of: {', '.join(KeyScope.values)}.")
     created_by = by.user
     key, secret = ApiKey.build(project, scope, created_by, name.strip())
     with transaction.atomic():
+        if within_plan:
+            limits.lock_organization(project.organization_id)
+            _within_plan(limits.check_api_key_limit, project)
         key.save()
         audit.record(
             "api_key.create",
@@ -229,6 +256,8 @@ def invitation_create(
         raise ActionRefused(f"{email} is already a member of {organization.name}.")
     token, token_hash = Invitation.new_token()
     with transaction.atomic():
+        limits.lock_organization(organization.pk)
+        _within_plan(limits.check_seat_limit, organization, inviting=email)
         # Re-inviting replaces the open invitation (new role, new expiry, old link dead).
         organization.invitations.filter(email__iexact=email, accepted_at__isnull=True).delete()
         invitation = Invitation.objects.create(
@@ -317,6 +346,8 @@ def invitation_accept(token: str, user: User, *, by: Actor) -> Membership:
         organization = invitation.organization
         if organization.memberships.filter(user=user).exists():
             raise ActionRefused(f"You are already a member of {organization.name}.")
+        limits.lock_organization(organization.pk)
+        _within_plan(limits.check_seat_limit, organization)
         membership = Membership.objects.create(organization=organization, user=user, role=invitation.role)
         invitation.accepted_at = timezone.now()
         invitation.accepted_by = user
@@ -400,8 +431,13 @@ def bootstrap(email: str, password: str, organization_name: str, project_name: s
         if project is None:
             project = project_create(organization, project_name, by=Actor(user=user))
         # Secrets cannot be shown again, so every run issues fresh keys (old ones keep working).
-        _, ingest_key = api_key_create(project, KeyScope.INGEST, "bootstrap", by=Actor(user=user))
-        _, read_key = api_key_create(project, KeyScope.READ, "bootstrap", by=Actor(user=user))
+        # An operator's command: re-runs must keep working whatever the plan's key limit.
+        _, ingest_key = api_key_create(
+            project, KeyScope.INGEST, "bootstrap", by=Actor(user=user), within_plan=False
+        )
+        _, read_key = api_key_create(
+            project, KeyScope.READ, "bootstrap", by=Actor(user=user), within_plan=False
+        )
     return {
         "user": user.email,
         "org_id": organization.pk,

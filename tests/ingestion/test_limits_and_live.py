@@ -6,7 +6,6 @@ import pytest
 import redis
 from django.conf import settings
 
-from apps.billing import quota
 from apps.dashboards import live
 from apps.ingestion import ratelimit
 from tests.ingestion.conftest import count
@@ -88,10 +87,6 @@ def test_with_redis_down_ingestion_still_stores_and_skips_the_announcement(
         assert response.status_code == 200
     assert count("logs_event", org_a.project.id) == 15
     assert time.monotonic() - started < 10
-
-
-def test_the_permissive_default_quota_allows_everything(org_a):
-    assert quota.check(org_a.project, 10**9) == quota.QuotaDecision(allowed=True)
 
 
 def test_a_commit_is_announced_and_a_burst_within_the_throttle_interval_is_folded(org_a, monkeypatch):

@@ -1,0 +1,10 @@
+from django.urls import path
+
+from apps.billing import views
+
+app_name = "billing"
+
+urlpatterns = [
+    path("orgs/<int:organization_id>/usage/", views.usage_page, name="usage"),
+    path("orgs/<int:organization_id>/usage/statements.csv", views.statements_download, name="statements-csv"),
+]
