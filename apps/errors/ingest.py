@@ -13,7 +13,6 @@ carries CORS headers, so browser SDKs can read the rate-limit headers.
 from __future__ import annotations
 
 import logging
-import math
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -22,7 +21,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import brotli
 import orjson
-import redis
 import zstandard
 from django.conf import settings
 from django.db import DatabaseError
@@ -31,10 +29,8 @@ from apps.api.errors import error_body
 from apps.billing import quota
 from apps.errors import envelope, services, storage, telemetry
 from apps.errors.models import DsnKey
-from apps.ingestion.body import declared_length, max_body_bytes, max_decompressed_bytes, read_body
-from apps.ingestion.endpoint import JSON_TYPE, IngestRequest, Reply
-from apps.ingestion.errors import IngestError
-from apps.ingestion.ratelimit import shared_redis
+from apps.ingestion import transport
+from apps.ingestion.transport import JSON_TYPE, IngestError, IngestRequest, Reply
 
 logger = logging.getLogger(__name__)
 
@@ -217,9 +213,9 @@ def decompressed(request: SentryRequest) -> bytes:
             secret=None,
             body=request.body,
         )
-        return read_body(plain)
-    limit = max_body_bytes()
-    declared = declared_length(request.content_length)
+        return transport.decompressed(plain)
+    limit = transport.max_body_bytes()
+    declared = transport.declared_length(request.content_length)
     if (declared is not None and declared > limit) or len(request.body) > limit:
         raise IngestError(413, f"Body larger than {limit} bytes.", {"limit": limit})
     return _unbrotli(request.body) if encoding == "br" else _unzstd(request.body)
@@ -230,7 +226,7 @@ def _too_large(limit: int) -> IngestError:
 
 
 def _unbrotli(raw: bytes) -> bytes:
-    limit = max_decompressed_bytes()
+    limit = transport.max_decompressed_bytes()
     decompressor = brotli.Decompressor()
     try:
         # Output stops growing at the limit: a brotli bomb costs at most the cap in memory.
@@ -245,7 +241,7 @@ def _unbrotli(raw: bytes) -> bytes:
 
 
 def _unzstd(raw: bytes) -> bytes:
-    limit = max_decompressed_bytes()
+    limit = transport.max_decompressed_bytes()
     chunks: list[bytes] = []
     size = 0
     try:
@@ -288,19 +284,11 @@ def _admit(key: DsnKey, items: list[envelope.Item]) -> tuple[list[envelope.Item]
 
 
 def _consume(key_id: int, category: str, count: int) -> tuple[bool, int]:
-    """Ingestion's token bucket (apps.ingestion.ratelimit, same rate settings and Redis script),
-    one bucket per DSN key and category: a flood of transactions does not spend the errors'."""
-    rate = float(settings.INGEST_RATE_PER_SECOND)
-    burst = float(settings.INGEST_RATE_BURST)
-    script = shared_redis.bucket_script() if rate > 0 else None
-    if script is None:
-        return True, 0
-    try:
-        allowed, wait = script(keys=[f"vigil:sentry:bucket:{key_id}:{category}"], args=[rate, burst, count])
-    except redis.RedisError as exc:
-        shared_redis.trip(exc)  # fail open, as ingestion does: losing the limiter must not lose data
-        return True, 0
-    return bool(allowed), max(1, math.ceil(float(wait)))
+    """Ingestion's token bucket (same rate settings and Redis script), one bucket per DSN key and
+    category: a flood of transactions does not spend the errors'."""
+    bucket = f"vigil:sentry:bucket:{key_id}:{category}"
+    rate, burst = float(settings.INGEST_RATE_PER_SECOND), float(settings.INGEST_RATE_BURST)
+    return transport.consume_bucket(bucket, rate, burst, count)
 
 
 def _limits_header(categories: set[str], retry_after: int) -> str:

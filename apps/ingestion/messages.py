@@ -1,12 +1,15 @@
 """What a transport hands the ingestion pipeline and what it gets back, framework-free.
 
-Its own module, below endpoint, body and services, so that each of them can name these types
-without importing the others (endpoint → services → body → endpoint was an import cycle).
+Its own module, below endpoint, body, services and transport, so that each of them can name
+these types without importing the others (endpoint → services → body → endpoint was an import
+cycle). Other apps reach them through apps.ingestion.transport.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+JSON_TYPE = "application/json"
 
 
 @dataclass(frozen=True)
