@@ -21,7 +21,7 @@ for a whole retention period would grow as large as the events' own index.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -89,20 +89,23 @@ def ensure_partitions(days: Iterable[date]) -> None:
     partitions.ensure_day_partitions(TABLE, days)
 
 
-def events_write(rows: Sequence[EventRow]) -> list[EventRow]:
+def events_write(
+    rows: Sequence[EventRow], in_transaction: Callable[[int], None] | None = None
+) -> list[EventRow]:
     """Store the events not seen before (by project and event_id), all or nothing, in one
-    transaction; returns those stored. Raises DatabaseError when storage fails."""
+    transaction; returns those stored. `in_transaction(n stored)` runs inside that transaction
+    (billing's write-path count while its meter is down). Raises DatabaseError when storage fails."""
     if not rows:
         return []
     unique = list({(row.project_id, row.event_id): row for row in rows}.values())
     ensure_partitions(partitions.days_between(*_received_range(unique)))
     try:
-        return _write_once(unique)
+        return _write_once(unique, in_transaction)
     except psycopg.errors.CheckViolation:
         # A partition this process believed in was dropped (retention): relearn and retry once.
         partitions.forget_partitions()
         ensure_partitions(partitions.days_between(*_received_range(unique)))
-        return _write_once(unique)
+        return _write_once(unique, in_transaction)
     except psycopg.Error as exc:  # COPY runs on the raw psycopg cursor, outside Django's wrapper
         raise DatabaseError(str(exc)) from exc
 
@@ -112,7 +115,7 @@ def _received_range(rows: Sequence[EventRow]) -> tuple[datetime, datetime]:
     return min(times), max(times)
 
 
-def _write_once(rows: list[EventRow]) -> list[EventRow]:
+def _write_once(rows: list[EventRow], in_transaction: Callable[[int], None] | None) -> list[EventRow]:
     with transaction.atomic(), connection.cursor() as cursor:
         # One statement for "which of these are new" that also claims them: a concurrent retry
         # of the same event waits on the key row and then finds it taken.
@@ -128,6 +131,8 @@ def _write_once(rows: list[EventRow]) -> list[EventRow]:
             raw = cursor.cursor
             raw.adapters.register_dumper(None, PreEncodedJsonbDumper)
             copy_rows(raw, COPY, TYPES, [row.copy_row() for row in fresh])
+        if in_transaction is not None:
+            in_transaction(len(fresh))
     return fresh
 
 
