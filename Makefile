@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 CHROMIUM_PATH ?= /usr/bin/chromium
 PYTEST_ARGS ?=
 
-.PHONY: run test test-deps lint fmt bench bench-ingest bench-query bench-query-logs bench-query-metrics bench-query-traces bench-live bench-overview bench-chaos bench-alerts bench-notify bench-errors clean-var
+.PHONY: run test test-deps lint fmt bench bench-ingest bench-query bench-query-logs bench-query-metrics bench-query-traces bench-live bench-overview bench-chaos bench-alerts bench-notify bench-errors bench-metering clean-var
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("Vigil needs Python 3.11 or newer") if sys.version_info < (3, 11) else None'
@@ -71,6 +71,10 @@ bench: bench-ingest bench-query bench-live bench-overview bench-chaos bench-aler
 bench-ingest: $(VENV)/.installed
 	@command -v wrk >/dev/null || { echo "[vigil] installing Debian's wrk"; apt-get install -y -qq wrk; }
 	$(PY) bench/ingest.py
+
+# The metering's own worker CPU per ingestion request (also a section of bench-ingest's results).
+bench-metering: $(VENV)/.installed
+	$(PY) bench/metering.py
 
 # Sentry events through the envelope endpoint into grouped issues.
 bench-errors: $(VENV)/.installed

@@ -106,6 +106,12 @@ def render(results: dict[str, Any], duration: int, connections: int, elapsed: fl
         "",
         f"Server RSS per worker after the load: {rss} (target < 250 MB).",
         "",
+    ]
+    if "metering" in results:
+        from bench.metering import render as metering_section
+
+        lines += [*metering_section(results["metering"]).splitlines(), ""]
+    lines += [
         "## Where the time goes (py-spy, one worker, OTLP protobuf logs under load)",
         "",
         "Samples of the thread holding the GIL (the worker's Python CPU; waits for PostgreSQL, Redis",

@@ -6,6 +6,7 @@ Every periodic task is idempotent and guarded against overlapping runs by the ta
 import os
 
 from celery import Celery
+from celery.schedules import crontab
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -22,6 +23,17 @@ app.conf.beat_schedule = {
     "billing-flush-usage": {"task": "apps.billing.tasks.flush_usage", "schedule": 60.0},
     # Daily is enough for a monthly statement; hourly so a worker outage on the 1st delays it by an hour.
     "billing-close-statements": {"task": "apps.billing.tasks.close_statements", "schedule": 3600.0},
+    # Nightly: metered vs stored rows per project, signal and day (apps/billing/recount.py).
+    "billing-recount-usage": {
+        "task": "apps.billing.tasks.recount_usage",
+        "schedule": crontab(hour=3, minute=17),
+    },
+    # Spike protection's allowances (this hour and the next) from the 7-day same-hour baseline.
+    "billing-spike-allowances": {
+        "task": "apps.billing.tasks.refresh_spike_allowances",
+        "schedule": 600.0,
+        "options": {"expires": 600.0},
+    },
     "ingestion-create-partitions": {
         "task": "apps.ingestion.tasks.create_partitions_ahead",
         "schedule": 3600.0,

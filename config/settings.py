@@ -215,6 +215,10 @@ ERRORS_GROUP_SWEEP_SECONDS = env.float("ERRORS_GROUP_SWEEP_SECONDS", default=5.0
 # minute resolution before only daily counts remain.
 BILLING_DEFAULT_PLAN = env.str("BILLING_DEFAULT_PLAN", default="free")
 USAGE_MINUTES_KEPT_HOURS = env.int("USAGE_MINUTES_KEPT_HOURS", default=48)
+# Spike protection (apps/billing/spikes.py): a project's hour is cut off past FACTOR x its 7-day
+# same-hour average, but never below FLOOR records (nor below 1 % of the plan's monthly events).
+SPIKE_PROTECTION_FACTOR = env.float("SPIKE_PROTECTION_FACTOR", default=5.0)
+SPIKE_PROTECTION_FLOOR = env.int("SPIKE_PROTECTION_FLOOR", default=1000)
 # Who turns statements into money (apps/billing/providers): "invoice" ships; the secret verifies its
 # signed webhooks (Standard Webhooks, "whsec_…"); empty refuses every provider webhook.
 BILLING_PROVIDER = env.str("BILLING_PROVIDER", default="invoice")

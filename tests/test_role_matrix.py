@@ -15,6 +15,7 @@ from apps.alerts.models import AlertInstance, Heartbeat, Incident, Policy
 from apps.alerts.services import policy_create
 from apps.audit import Actor
 from apps.audit.models import AuditEvent
+from apps.billing.models import SpikeProtection
 from apps.errors.dsn import dsn_key_create
 from apps.errors.models import DsnKey, Issue
 from apps.errors.services import event_store
@@ -232,6 +233,15 @@ ACTIONS = [
         ui_get(lambda w: reverse("billing:statements-csv", args=[w.org.pk])),
         None,
         None,
+    ),
+    Action(
+        "switch spike protection",
+        Role.ADMIN,
+        ui_post(
+            lambda w: reverse("billing:spike-protection", args=[w.org.pk, w.project.pk]), {"enabled": "off"}
+        ),
+        api("put", lambda w: f"/api/v1/projects/{w.project.pk}/spike-protection", {"enabled": False}),
+        lambda w: SpikeProtection.objects.filter(project=w.project, enabled=False).exists(),
     ),
     Action(
         "rename organization",

@@ -13,7 +13,7 @@ from django.http import HttpRequest
 from apps.alerts import services
 from apps.alerts.models import Heartbeat, Incident, Policy, Transition
 from apps.alerts.specs import SpecError
-from apps.projects.admin import ServiceBackedAdmin
+from apps.projects.admin import ServiceBackedAdmin, refused_by_service
 from apps.projects.tenant_admin import TenantScopedAdmin, tenant_admin_site
 
 POLICY_FIELDS = (
@@ -100,7 +100,8 @@ class PolicyAdminBase(ServiceBackedAdmin):
         else:
             values = {name: form.cleaned_data[name] for name in POLICY_FIELDS if name in form.cleaned_data}
             project = values.pop("project")
-            obj.__dict__.update(services.policy_create(project, values, request.user).__dict__)
+            with refused_by_service():  # the plan's policy limit: a message, not a 500
+                obj.__dict__.update(services.policy_create(project, values, request.user).__dict__)
 
     def delete_model(self, request: HttpRequest, obj: Policy) -> None:
         services.policy_delete(obj, request.user)

@@ -16,7 +16,7 @@ from django.db import transaction
 
 from apps import audit
 from apps.alerts.models import MissingMode, Policy
-from apps.alerts.services import check_policy
+from apps.alerts.services import check_policy, check_room_for_policies
 from apps.projects.models import Project
 
 PACK_LABEL = {"pack": "default"}
@@ -127,12 +127,20 @@ DEFAULT_RULES: list[dict[str, Any]] = [
 
 
 def rule_pack_add(project: Project, actor: Any = None) -> list[Policy]:
-    """Add the default rules the project lacks (by name, among its pack rules): safe to run again."""
+    """Add the default rules the project lacks (by name, among its pack rules): safe to run again.
+
+    The pack's policies count toward the plan's alert policies per project like any other, and
+    the pack goes in whole or not at all: if the plan has no room for every missing rule, nothing
+    is added and billing's LimitReached says how many it needs (never a pack cut short unnoticed).
+    The seeded plans all have room for the pack (README, "Plans, quotas and usage")."""
     existing = set(
         Policy.objects.filter(project=project, labels__pack="default").values_list("name", flat=True)
     )
     created = []
     with transaction.atomic():
+        missing = sum(1 for rule in DEFAULT_RULES if rule["name"] not in existing)
+        if missing:
+            check_room_for_policies(project, missing)
         for rule in DEFAULT_RULES:
             if rule["name"] in existing:
                 continue

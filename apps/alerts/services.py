@@ -25,6 +25,7 @@ from apps.alerts.models import (
     ScheduleKind,
 )
 from apps.alerts.specs import SpecError, validate_spec
+from apps.billing import limits
 from apps.projects.models import Project
 
 MAX_WINDOW_SECONDS = 24 * 3600
@@ -55,9 +56,12 @@ def check_policy(policy: Policy) -> None:
 
 
 def policy_create(project: Project, fields: dict[str, Any], actor: Any, key: Any = None) -> Policy:
+    """Raises SpecError (invalid fields) or billing's LimitReached (the plan's policies per
+    project are used up: a 409 naming the limit and the plan)."""
     policy = Policy(project=project, created_by=actor if getattr(actor, "pk", None) else None, **fields)
     check_policy(policy)
     with transaction.atomic():
+        check_room_for_policies(project, 1)
         policy.save()
         audit.record(
             "alerts.policy.create",
@@ -68,6 +72,13 @@ def policy_create(project: Project, fields: dict[str, Any], actor: Any, key: Any
             after=policy.snapshot(),
         )
     return policy
+
+
+def check_room_for_policies(project: Project, adding: int) -> None:
+    """The plan's alert policies per project (apps.billing.limits), counted under the
+    organization's lock so two concurrent creations cannot both take the last place."""
+    limits.lock_organization(project.organization_id)
+    limits.check_policy_limit(project, Policy.objects.filter(project=project).count(), adding)
 
 
 def policy_update(policy: Policy, fields: dict[str, Any], actor: Any, key: Any = None) -> Policy:

@@ -3,6 +3,10 @@
 Public surface (what other apps may import; nothing else of this app):
   apps.billing.quota        admit, count_refused, release, headers_for: ingestion's one Redis call
                             per request (rate limit, quota, metering) and its answers' quota headers;
+                            admit_records(project_id, signal, n, drops) -> Admission: check + meter
+                            n records of any signal (e.g. apps.errors' "errors", "transactions")
+                            in one Redis call — rate limit excepted; its docstring says what the
+                            caller must do (keep, release, count_in_transaction when unmetered);
                             check(project_id, n_events) -> QuotaDecision: a read-only yes/no by the
                             plan's overage rule (counts nothing), ALLOWED
   apps.billing.usage        count_in_transaction (the write-path count while Redis is down)

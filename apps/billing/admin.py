@@ -9,7 +9,7 @@ from django.http import HttpRequest
 
 from apps import audit
 from apps.billing import services, state
-from apps.billing.models import Plan, Subscription, UsageDay
+from apps.billing.models import Plan, SpikeEpisode, Subscription, UsageDay, UsageRecount
 
 
 @admin.register(Plan)
@@ -53,6 +53,44 @@ class UsageDayAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # usage is what was measured; nobody edits it
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(UsageRecount)
+class UsageRecountAdmin(admin.ModelAdmin):
+    """What the nightly recount found: metered accepted records that do not match the stored rows."""
+
+    list_display = [
+        "day",
+        "organization_id",
+        "project_id",
+        "signal",
+        "metered",
+        "stored",
+        "difference",
+        "checked_at",
+    ]
+    list_filter = ["signal"]
+    search_fields = ["=organization_id", "=project_id"]
+    date_hierarchy = "day"
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(SpikeEpisode)
+class SpikeEpisodeAdmin(admin.ModelAdmin):
+    list_display = ["hour", "organization", "project_id", "threshold", "dropped", "emailed_at"]
+    list_select_related = ["organization"]
+    search_fields = ["organization__name", "=project_id"]
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

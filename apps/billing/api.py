@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.contrib.auth.decorators import login_not_required
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -16,9 +17,20 @@ from rest_framework.response import Response
 
 from apps import audit
 from apps.api.views import ApiView
-from apps.billing import providers, selectors
+from apps.audit import Actor
+from apps.billing import providers, selectors, spikes
 from apps.projects.models import Organization, Project, Role
-from apps.projects.scoping import Access, get_organization_for
+from apps.projects.scoping import Access, get_organization_for, get_project_for
+
+
+def visible_projects(organization: Organization, access: Access) -> QuerySet[Project]:
+    """The organization's projects this member may see (all of them for owners and admins)."""
+    if access.can_admin:
+        return organization.projects.order_by("name")
+    assert access.membership is not None
+    return (
+        Project.objects.for_member(access.membership.user).filter(organization=organization).order_by("name")
+    )
 
 
 def usage_report(organization: Organization, access: Access, params: Any) -> dict[str, Any]:
@@ -27,12 +39,7 @@ def usage_report(organization: Organization, access: Access, params: Any) -> dic
     now = datetime.now(UTC)
     project_ids = None
     if not access.can_admin:
-        assert access.membership is not None
-        project_ids = (
-            Project.objects.for_member(access.membership.user)
-            .filter(organization=organization)
-            .values_list("pk", flat=True)
-        )
+        project_ids = visible_projects(organization, access).values_list("pk", flat=True)
     try:
         query = selectors.parse_query(organization.pk, params, now, project_ids)
     except selectors.UsageQueryError as exc:
@@ -58,6 +65,32 @@ class UsageView(ApiView):
         admins the quota with the projection to the period's end."""
         organization, access = get_organization_for(request, organization_id, need=Role.VIEWER)
         return Response(usage_report(organization, access, request.query_params))
+
+
+class SpikeProtectionView(ApiView):
+    @extend_schema(responses={200: dict})
+    def get(self, request: Request, project_id: int) -> Response:
+        """Whether spike protection is on for the project, and this hour's allowance (records)."""
+        project, _ = get_project_for(request, project_id)
+        return Response(_spike_json(project))
+
+    @extend_schema(request={"application/json": {"type": "object"}}, responses={200: dict})
+    def put(self, request: Request, project_id: int) -> Response:
+        """`{"enabled": true|false}`: turn spike protection on or off (admins; audited)."""
+        project, _ = get_project_for(request, project_id, need=Role.ADMIN)
+        enabled = request.data.get("enabled") if isinstance(request.data, dict) else None
+        if not isinstance(enabled, bool):
+            raise serializers.ValidationError({"enabled": "must be true or false"})
+        spikes.spike_protection_set(project, enabled, by=Actor.from_request(request))
+        return Response(_spike_json(project))
+
+
+def _spike_json(project: Project) -> dict[str, Any]:
+    return {
+        "project_id": project.pk,
+        "enabled": spikes.is_enabled(project),
+        "allowance_this_hour": spikes.allowance_now(project.pk),
+    }
 
 
 @csrf_exempt  # authenticated by the provider's signature, not a session

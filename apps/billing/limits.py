@@ -5,7 +5,13 @@ would exceed the organization's plan, and returns otherwise. Callers run it insi
 that adds the thing, after `lock_organization`, so two concurrent additions cannot both squeeze
 under the limit. A downgrade never deletes anything: what exists stays, only additions are refused.
 
-The alerts app calls `check_policy_limit(project, existing)` before it creates a policy.
+Alert policies: every policy of a project counts, the default rule pack's and heartbeats' too
+(they are ordinary, editable policies). The alerts app calls `check_policy_limit(project, existing,
+adding)` inside the transaction that creates them; the rule pack asks for all its rules at once,
+so it is added whole or not at all — never cut short by the limit.
+
+LimitReached is a Conflict (apps.api.errors): the API answers 409 `plan_limit` with the message,
+the admin sites show it as an error message.
 """
 
 from __future__ import annotations
@@ -13,14 +19,17 @@ from __future__ import annotations
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.api.errors import Conflict
 from apps.billing import state
 from apps.billing.models import Plan
 from apps.projects.models import ApiKey, Invitation, Membership, Organization, Project
 
 
-class LimitReached(Exception):
+class LimitReached(Conflict):
+    code = "plan_limit"
+
     def __init__(self, message: str, limit: str, allowed: int, plan: str) -> None:
-        super().__init__(message)
+        super().__init__(message, {"limit": limit, "allowed": allowed, "plan": plan})
         self.limit = limit
         self.allowed = allowed
         self.plan = plan
@@ -39,11 +48,12 @@ def lock_organization(organization_id: int) -> None:
     Organization.objects.select_for_update().filter(pk=organization_id).first()
 
 
-def _refuse_beyond(plan: Plan, field: str, what: str, current: int, adding: str) -> None:
+def _refuse_beyond(plan: Plan, field: str, what: str, current: int, adding: str, count: int = 1) -> None:
     allowed = getattr(plan, field)
-    if allowed is not None and current >= allowed:
+    if allowed is not None and current + count > allowed:
+        more = "" if count == 1 else f" and this adds {count}"
         raise LimitReached(
-            f"The {plan.name} plan allows {allowed} {what}; you have {current}. "
+            f"The {plan.name} plan allows {allowed} {what}; you have {current}{more}. "
             f"Move to a larger plan to {adding}.",
             field,
             allowed,
@@ -89,13 +99,15 @@ def check_api_key_limit(project: Project) -> None:
     )
 
 
-def check_policy_limit(project: Project, existing: int) -> None:
-    """For the alerts app: `existing` is the number of alert policies the project has now."""
+def check_policy_limit(project: Project, existing: int, adding: int = 1) -> None:
+    """For the alerts app: `existing` is the number of alert policies the project has now,
+    `adding` how many are about to be created together (all of them fit, or none is allowed)."""
     plan = plan_of(project.organization_id)
     _refuse_beyond(
         plan,
         "alert_policies_per_project",
         "alert policies per project",
         existing,
-        "create more alert policies",
+        "create more alert policies (or delete some)",
+        adding,
     )

@@ -13,7 +13,7 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
-from apps.projects.models import Organization
+from apps.projects.models import Organization, Project
 
 
 class Overage(models.TextChoices):
@@ -132,6 +132,107 @@ class UsageMinute(UsageBase):
             )
         ]
         indexes = [models.Index(fields=["minute"], name="usage_minute_minute")]
+
+
+class UsageHour(UsageBase):
+    """Kept USAGE_HOURS_KEPT_DAYS (8): the spike protection's 7-day same-hour baseline reads it."""
+
+    hour = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization_id", "hour", "project_id", "signal", "outcome"],
+                name="usage_hour_unique",
+            )
+        ]
+        indexes = [models.Index(fields=["hour", "project_id"], name="usage_hour_hour")]
+
+
+class SpikeProtection(models.Model):
+    """A project's switch for spike protection (apps.billing.spikes). No row means on: the
+    default needs no row per project."""
+
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="spike_protection")
+    enabled = models.BooleanField(default=True)
+    changed_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"spike protection {'on' if self.enabled else 'off'} for {self.project_id}"
+
+
+class SpikeEpisode(models.Model):
+    """An hour in which spike protection dropped records of a project. The unique key makes the
+    owners' email happen once per project and hour (and not again while a burst goes on into
+    the next hour)."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="spike_episodes")
+    project_id = models.BigIntegerField()  # a plain id: the episode outlives a deleted project
+    hour = models.DateTimeField()
+    threshold = models.BigIntegerField(null=True, blank=True)  # records allowed in that hour
+    dropped = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project_id", "hour"], name="spike_episode_once")]
+        ordering = ["-hour"]
+
+    def __str__(self) -> str:
+        return f"spike in project {self.project_id} at {self.hour:%Y-%m-%d %H:00}"
+
+
+class UsageRecordDay(models.Model):
+    """Accepted records stored under another UTC day than the one they arrived (and were metered)
+    on: written with the rows (apps.ingestion), read by the nightly recount."""
+
+    organization_id = models.BigIntegerField()
+    project_id = models.BigIntegerField()
+    signal = models.CharField(max_length=16)
+    arrival_day = models.DateField()
+    record_day = models.DateField()
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization_id", "project_id", "signal", "arrival_day", "record_day"],
+                name="usage_record_day_unique",
+            )
+        ]
+        indexes = [models.Index(fields=["record_day"], name="usage_record_day_day")]
+
+    def __str__(self) -> str:
+        moved = f"{self.count} from {self.arrival_day} to {self.record_day}"
+        return f"project {self.project_id} {self.signal}: {moved}"
+
+
+class UsageRecount(models.Model):
+    """A difference the nightly recount found between the accepted records metered for a day and
+    the rows stored for it (apps.billing.recount). Staff see these in the Django admin; a day
+    that matches again on a later recount loses its row."""
+
+    organization_id = models.BigIntegerField()
+    project_id = models.BigIntegerField()
+    signal = models.CharField(max_length=16)
+    day = models.DateField()
+    metered = models.BigIntegerField()
+    stored = models.BigIntegerField()
+    checked_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project_id", "signal", "day"], name="usage_recount_unique")
+        ]
+        ordering = ["-day", "organization_id", "project_id", "signal"]
+
+    def __str__(self) -> str:
+        counts = f"metered {self.metered}, stored {self.stored}"
+        return f"project {self.project_id} {self.signal} {self.day}: {counts}"
+
+    @property
+    def difference(self) -> int:
+        return self.stored - self.metered
 
 
 class UsageFlush(models.Model):

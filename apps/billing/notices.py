@@ -1,7 +1,8 @@
 """Usage notices: at 50 %, 80 % and 100 % of the monthly quota, owners and admins get one email
 per threshold and period, and every page of the organization shows a banner until the period ends.
 
-Run after each usage flush (apps.billing.tasks.flush_usage), from what PostgreSQL holds. The
+Organizations with webhook channels (apps.notifications) also get a `usage.threshold` event per
+notice. Run after each usage flush (apps.billing.tasks.flush_usage), from what PostgreSQL holds. The
 UsageNotice row is claimed with INSERT … ON CONFLICT DO NOTHING: a second run, or two workers at
 once, never send the same notice twice.
 """
@@ -18,6 +19,7 @@ from django.utils import timezone
 
 from apps.billing import state
 from apps.billing.models import UsageNotice
+from apps.notifications.events import organization_event_enqueue
 from apps.projects.models import Membership, Organization, Role
 
 logger = logging.getLogger(__name__)
@@ -43,13 +45,18 @@ def notify_thresholds(now: datetime) -> int:
     created = 0
     for organization_id, used, limit, plan_name in rows:
         for threshold in THRESHOLDS:
-            if used * 100 >= limit * threshold and _claim(organization_id, period, threshold, used, limit):
+            crossed = used * 100 >= limit * threshold
+            if crossed and _claim(organization_id, period, threshold, int(used), int(limit), plan_name, end):
                 created += 1
                 _email(organization_id, period, threshold, int(used), int(limit), plan_name, end)
     return created
 
 
-def _claim(organization_id: int, period: str, threshold: int, used: int, limit: int) -> bool:
+def _claim(
+    organization_id: int, period: str, threshold: int, used: int, limit: int, plan_name: str, end: datetime
+) -> bool:
+    """Insert the notice once; in the same transaction, file the `usage.threshold` event for the
+    organization's webhook channels (so it goes out exactly when the notice is new)."""
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             'INSERT INTO billing_usagenotice (organization_id, period, threshold, used, "limit", created_at)'
@@ -58,7 +65,23 @@ def _claim(organization_id: int, period: str, threshold: int, used: int, limit: 
             " ON CONFLICT (organization_id, period, threshold) DO NOTHING",
             [organization_id, period, threshold, used, limit, organization_id],
         )
-        return cursor.rowcount == 1
+        if cursor.rowcount != 1:
+            return False
+        organization_event_enqueue(
+            organization_id,
+            "usage.threshold",
+            f"{threshold} % of the monthly events used",
+            {
+                "organization_id": organization_id,
+                "period": f"{period[:4]}-{period[4:]}",
+                "threshold": threshold,
+                "used": used,
+                "limit": limit,
+                "plan": plan_name,
+                "resets_at": end.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            },
+        )
+        return True
 
 
 def _email(

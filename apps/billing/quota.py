@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import math
 import random
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -94,6 +95,24 @@ if n > 0 and not used then
   redis.call('SET', KEYS[1], used, 'EX', ttl)
 end
 used = tonumber(used) or 0
+-- Spike protection: KEYS[4] holds the records this project may send this hour (set by the
+-- baseline task, apps.billing.spikes; missing = off or not known yet), KEYS[5] what it sent.
+local spiked = 0
+if n > 0 then
+  local allowance = redis.call('GET', KEYS[4])
+  if allowance then
+    local room = math.max(0, tonumber(allowance) - tonumber(redis.call('GET', KEYS[5]) or 0))
+    if room < n then
+      spiked = n - room
+      n = room
+      redis.call('HINCRBY', KEYS[2], prefix .. 'spike' .. minute, spiked)
+    end
+    if n > 0 then
+      redis.call('INCRBY', KEYS[5], n)
+      redis.call('EXPIRE', KEYS[5], 7200)
+    end
+  end
+end
 local keep = n
 if n > 0 then
   if mode == 'block' then
@@ -116,7 +135,7 @@ if n - keep > 0 then
   redis.call('HINCRBY', KEYS[2], prefix .. 'quota' .. minute, n - keep)
 end
 count_drops()
-return {keep, used, '0'}
+return {keep, used, '0', spiked}
 """
 
 
@@ -133,6 +152,8 @@ class Admission:
     overage: str
     metered: bool = True  # False: Redis was unreachable, count in the write transaction
     rate_limited_for: int = 0  # > 0: the key's rate limit refused the request; seconds to wait
+    spiked: int = 0  # records dropped by spike protection (before the quota saw them)
+    project_id: int = 0
     field_prefix: str = ""
     minute: int = 0
     period_key: str = ""
@@ -140,7 +161,24 @@ class Admission:
 
     @property
     def refused(self) -> bool:
-        return self.keep == 0 and self.dropped > 0
+        """Nothing kept, because of the quota (`dropped`) or spike protection (`spiked`)."""
+        return self.keep == 0 and (self.dropped > 0 or self.spiked > 0)
+
+    @property
+    def refused_by_spike(self) -> bool:
+        return self.refused and self.dropped == 0
+
+    def spike_retry_after(self, now: float | None = None) -> int:
+        """Seconds to the next hour, when spike protection's allowance starts afresh."""
+        seconds = 3600 - int(time.time() if now is None else now) % 3600
+        return max(1, seconds)
+
+    def spike_message(self) -> str:
+        return (
+            f"Spike protection: project {self.project_id} sent far more than its usual volume this hour; "
+            f"{self.spiked} records dropped. It lifts at the next full hour (UTC), or when an admin "
+            "turns spike protection off for the project."
+        )
 
     @property
     def remaining(self) -> int:
@@ -234,6 +272,11 @@ def counter_key(organization_id: int, period_key: str) -> str:
     return f"vigil:quota:used:{organization_id}:{period_key}"
 
 
+def spike_keys(project_id: int, hour: int) -> tuple[str, str]:
+    """(the project's allowance for the hour starting at `hour` (Unix seconds), what it sent)."""
+    return f"vigil:spike:allow:{project_id}:{hour}", f"vigil:spike:sent:{project_id}:{hour}"
+
+
 def admit(
     organization_id: int,
     project_id: int,
@@ -258,6 +301,7 @@ def admit(
         field_prefix=f"{organization_id}|{project_id}|{signal}|",
         minute=minute,
         period_key=period_key,
+        project_id=project_id,
     )
     client_script = meter.get()
     if client_script is None:
@@ -270,9 +314,15 @@ def admit(
     head = f"{limit} {org.overage} {cap} {n} {admission.minute} {draw} {COUNTER_TTL_SECONDS}"
     burst = settings.INGEST_RATE_BURST
     dropped = " ".join(f"{reason} {count}" for reason, count in (drops or {}).items() if count > 0)
-    keys = [counter_key(organization_id, admission.period_key), PENDING_KEY, f"vigil:ingest:bucket:{key_id}"]
+    keys = [
+        counter_key(organization_id, admission.period_key),
+        PENDING_KEY,
+        f"vigil:ingest:bucket:{key_id}",
+        *spike_keys(project_id, minute - minute % 3600),
+    ]
+    spiked = 0
     try:
-        keep, used, wait = script(
+        keep, used, wait, *rest = script(
             keys=keys, args=[f"{head} {rate} {burst}", "", admission.field_prefix, dropped]
         )
         if keep == -1:  # no counter yet this period: seed it from what PostgreSQL already holds
@@ -281,7 +331,8 @@ def admit(
             seed = accepted_in_period(organization_id, datetime.fromtimestamp(minute, UTC))
             # Rate 0: the first call already took this request's tokens.
             args = [f"{head} 0 {burst}", seed, admission.field_prefix, dropped]
-            keep, used, wait = script(keys=keys, args=args)
+            keep, used, wait, *rest = script(keys=keys, args=args)
+        spiked = int(rest[0]) if rest else 0
     except redis.RedisError as exc:
         meter.trip(exc)
         admission.metered = False
@@ -291,10 +342,37 @@ def admit(
         admission.rate_limited_for = max(1, math.ceil(float(wait)))
         meter.last_used[organization_id] = admission.used
         return admission
-    admission.keep, admission.used = int(keep), int(used)
-    admission.dropped = n - admission.keep
+    admission.keep, admission.used, admission.spiked = int(keep), int(used), spiked
+    admission.dropped = n - spiked - admission.keep
     meter.last_used[organization_id] = admission.used
     return admission
+
+
+SIGNAL_NAME = re.compile(r"[a-z][a-z_]{0,15}")
+
+
+def admit_records(project_id: int, signal: str, n: int, drops: dict[str, int] | None = None) -> Admission:
+    """Check and meter `n` records of `signal` for a project: for ingestion paths other than
+    apps.ingestion (the Sentry envelope endpoint of apps.errors), one Redis call as `admit`.
+
+    `signal` names what the records are on the usage page and in the API (e.g. "errors",
+    "transactions", "sessions"; lowercase, at most 16 characters); every accepted record counts
+    toward the plan's monthly events. `drops`: records the caller already refused, by reason
+    (Outcome values: "invalid", "too_large", "rate_limit", "retention"), counted, not stored.
+
+    The caller must:
+    - store only `admission.keep` records (all `n` unless the quota throttled or spike protection
+      cut in; `admission.refused`: store none, answer 429 with `admission.retry_after()` or
+      `spike_retry_after()` for `refused_by_spike`), and put `admission.headers()` on its answer;
+    - call `release(admission)` if the write then fails (nothing stored, nothing counted);
+    - when `admission.metered` is False (Redis unreachable): call
+      `apps.billing.usage.count_in_transaction(org, project, signal, kept)` inside the transaction
+      that stores the records, so accepted records are still counted exactly.
+    Raises DatabaseError only when the plan is not cached and PostgreSQL is down (answer 503)."""
+    if not SIGNAL_NAME.fullmatch(signal):
+        raise ValueError(f"Not a signal name: {signal!r}")
+    org = state.for_project(project_id)
+    return admit(org.organization_id, project_id, signal, n, drops)
 
 
 def count_refused(organization_id: int, project_id: int, signal: str, drops: dict[str, int]) -> Admission:
@@ -303,17 +381,22 @@ def count_refused(organization_id: int, project_id: int, signal: str, drops: dic
     return admit(organization_id, project_id, signal, 0, drops)
 
 
-def release(admission: Admission, organization_id: int) -> None:
+def release(admission: Admission, organization_id: int | None = None) -> None:
     """The write failed after `admit` counted its records as accepted: take them back out (the
     request is answered 503 and the client retries; a retry is counted when it succeeds)."""
     client_script = meter.get()
     if not admission.metered or not admission.keep or client_script is None:
         return
     client, _ = client_script
+    organization_id = organization_id or int(admission.field_prefix.split("|", 1)[0])
     minute = f"|{admission.minute}"
     try:
         with client.pipeline(transaction=True) as pipe:
             pipe.decrby(counter_key(organization_id, admission.period_key), admission.keep)
+            pipe.decrby(
+                spike_keys(admission.project_id, admission.minute - admission.minute % 3600)[1],
+                admission.keep,
+            )
             pipe.hincrby(PENDING_KEY, f"{admission.field_prefix}{Outcome.ACCEPTED}{minute}", -admission.keep)
             pipe.execute()
     except redis.RedisError as exc:

@@ -14,7 +14,7 @@ PLANS: list[dict[str, Any]] = [
         "seats": 5,
         "projects": 5,
         "api_keys_per_project": 10,
-        "alert_policies_per_project": 10,
+        "alert_policies_per_project": 25,  # the default rule pack (10) and 15 more
     },
     {
         "slug": "team",

@@ -151,11 +151,10 @@ def quota_status(organization_id: int, now: datetime) -> dict[str, Any]:
     rate = used / elapsed  # events per second so far this period
     projected = int(used + rate * max((end - now).total_seconds(), 0))
     runs_out_at = None
-    if org.events_per_month and rate > 0:
+    # Compared in seconds first: at a tiny rate the date would be centuries out, past datetime's range.
+    if org.events_per_month and rate > 0 and org.events_per_month / rate < (end - start).total_seconds():
         runs_out = start + timedelta(seconds=org.events_per_month / rate)
         runs_out_at = (max(runs_out, now) if used >= org.events_per_month else runs_out).isoformat()
-        if runs_out >= end:
-            runs_out_at = None
     return {
         "plan": {
             "slug": org.plan_slug,

@@ -41,6 +41,12 @@ SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::dat
 ON CONFLICT (organization_id, day, project_id, signal, outcome)
 DO UPDATE SET count = billing_usageday.count + EXCLUDED.count
 """
+UPSERT_HOURS = """
+INSERT INTO billing_usagehour (organization_id, project_id, signal, outcome, hour, count)
+SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::timestamptz[], %s::bigint[])
+ON CONFLICT (organization_id, hour, project_id, signal, outcome)
+DO UPDATE SET count = billing_usagehour.count + EXCLUDED.count
+"""
 Row = tuple[int, int, str, str]  # organization_id, project_id, signal, outcome
 
 
@@ -98,9 +104,11 @@ def _upsert(cursor: Any, minutes: dict[tuple[Row, datetime], int]) -> None:
     if not minutes:
         return
     days: dict[tuple[Row, date], int] = defaultdict(int)
+    hours: dict[tuple[Row, datetime], int] = defaultdict(int)
     for (row, minute), count in minutes.items():
         days[(row, minute.date())] += count
-    for sql, items in ((UPSERT_MINUTES, minutes), (UPSERT_DAYS, days)):
+        hours[(row, minute.replace(minute=0))] += count
+    for sql, items in ((UPSERT_MINUTES, minutes), (UPSERT_HOURS, hours), (UPSERT_DAYS, days)):
         # Sorted: concurrent upserts (flush and write-path counting) take row locks in one order.
         ordered = sorted(items.items(), key=lambda item: (item[0][0], item[0][1]))
         columns: list[list[Any]] = [[], [], [], [], [], []]
@@ -110,11 +118,13 @@ def _upsert(cursor: Any, minutes: dict[tuple[Row, datetime], int]) -> None:
         cursor.execute(sql, columns)
 
 
-def count_in_transaction(organization_id: int, project_id: int, signal: str, accepted: int) -> None:
+def count_in_transaction(
+    organization_id: int, project_id: int, signal: str, accepted: int, at: datetime | None = None
+) -> None:
     """Redis is down: count the accepted records in the transaction that stores them (so the
-    count is exactly what was committed) and note the minute as a metering gap."""
-    now = datetime.now(UTC)
-    minute = now.replace(second=0, microsecond=0)
+    count is exactly what was committed) and note the minute as a metering gap. `at`: the
+    request's arrival (default now)."""
+    minute = (at or datetime.now(UTC)).astimezone(UTC).replace(second=0, microsecond=0)
     with connection.cursor() as cursor:
         if accepted:
             _upsert(
@@ -133,6 +143,8 @@ def _prune_minutes(now: datetime) -> None:
             "DELETE FROM billing_usageminute WHERE minute < %s",
             [now - timedelta(hours=settings.USAGE_MINUTES_KEPT_HOURS)],
         )
+        # Hours: the spike protection's 7-day baseline, and a day to spare.
+        cursor.execute("DELETE FROM billing_usagehour WHERE hour < %s", [now - timedelta(days=8)])
 
 
 def accepted_in_period(organization_id: int, now: datetime) -> int:
@@ -145,3 +157,30 @@ def accepted_in_period(organization_id: int, now: datetime) -> int:
             [organization_id, start.date(), end.date()],
         )
         return int(cursor.fetchone()[0])
+
+
+def note_record_days(
+    organization_id: int, project_id: int, signal: str, arrival: date, by_day: dict[date, int]
+) -> None:
+    """In the transaction that stores a batch: how many of its records fall on days other than
+    the one they arrived (and were metered) on. The nightly recount (apps.billing.recount) moves
+    them from their arrival day to their own to compare with the stored rows."""
+    moved = sorted((day, count) for day, count in by_day.items() if day != arrival and count)
+    if not moved:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO billing_usagerecordday"
+            " (organization_id, project_id, signal, arrival_day, record_day, count)"
+            " SELECT %s, %s, %s, %s, day, n FROM unnest(%s::date[], %s::bigint[]) AS moved(day, n)"
+            " ON CONFLICT (organization_id, project_id, signal, arrival_day, record_day)"
+            " DO UPDATE SET count = billing_usagerecordday.count + EXCLUDED.count",
+            [
+                organization_id,
+                project_id,
+                signal,
+                arrival,
+                [day for day, _ in moved],
+                [count for _, count in moved],
+            ],
+        )

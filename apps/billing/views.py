@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+from django.conf import settings
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
 
-from apps.billing.api import usage_report
-from apps.billing.models import Outcome, Statement
+from apps.audit import Actor
+from apps.billing import spikes
+from apps.billing.api import usage_report, visible_projects
+from apps.billing.models import Outcome, SpikeProtection, Statement
 from apps.billing.statements import statements_csv
 from apps.projects.models import Role
-from apps.projects.scoping import get_organization_for
+from apps.projects.scoping import get_organization_for, get_project_for
 
 
 def usage_page(request: HttpRequest, organization_id: int) -> HttpResponse:
@@ -22,10 +29,28 @@ def usage_page(request: HttpRequest, organization_id: int) -> HttpResponse:
         {**row, "project": names.get(row["project_id"], f"deleted project {row['project_id']}")}
         for row in by_project["totals"]
     ]
+    projects = list(visible_projects(organization, access))
+    names.update((project.pk, project.name) for project in projects)
+    disabled = set(
+        SpikeProtection.objects.filter(project__in=projects, enabled=False).values_list(
+            "project_id", flat=True
+        )
+    )
+    episodes = [
+        {"hour": e.hour, "threshold": e.threshold, "dropped": e.dropped, "project_name": names[e.project_id]}
+        for e in spikes.recent_episodes(organization, timezone.now(), hours=7 * 24)
+        if e.project_id in names and (access.can_admin or e.project_id in {p.pk for p in projects})
+    ]
     return render(
         request,
         "billing/usage.html",
         {
+            "episodes": episodes,
+            "spike_projects": [
+                {"pk": p.pk, "name": p.name, "enabled": p.pk not in disabled} for p in projects
+            ],
+            "spike_factor": settings.SPIKE_PROTECTION_FACTOR,
+            "spike_floor": settings.SPIKE_PROTECTION_FLOOR,
             "organization": organization,
             "access": access,
             "report": report,
@@ -45,3 +70,16 @@ def statements_download(request: HttpRequest, organization_id: int) -> HttpRespo
     response = HttpResponse(statements_csv(organization.pk), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="vigil-statements-{organization.pk}.csv"'
     return response
+
+
+@require_POST
+def spike_protection_toggle(request: HttpRequest, organization_id: int, project_id: int) -> HttpResponse:
+    """The Usage page's on/off button of one project's spike protection (admins)."""
+    organization, _ = get_organization_for(request, organization_id, need=Role.ADMIN)
+    project, _ = get_project_for(request, project_id, need=Role.ADMIN)
+    if project.organization_id != organization.pk:
+        raise Http404("No such project.")
+    enabled = request.POST.get("enabled") == "on"
+    if spikes.spike_protection_set(project, enabled, by=Actor.from_request(request)):
+        messages.success(request, f"Spike protection is {'on' if enabled else 'off'} for {project.name}.")
+    return HttpResponseRedirect(reverse("billing:usage", args=[organization.pk]) + "#spikes")

@@ -10,7 +10,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from operator import itemgetter
 from typing import Any
 
@@ -58,6 +58,8 @@ class Batch:
     # counted in `rejected` too, named separately in the native answer.
     dropped: dict[str, int] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)  # quota headers for the answer
+    # The UTC days the records' times fall on (apps.ingestion.writer.record_days), computed once.
+    days: list[date] | None = None
 
     @property
     def accepted(self) -> int:

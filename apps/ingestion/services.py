@@ -184,6 +184,16 @@ def store(identity: KeyIdentity, batch: Batch, signal: str | None = None) -> Non
         )
         error.extra_headers.update(batch.headers)
         raise error
+    if admission.refused_by_spike:
+        error = IngestError(
+            429,
+            admission.spike_message(),
+            {"reason": Outcome.SPIKE.value, "dropped": admission.spiked, "project_id": identity.project_id},
+            code="spike_protection",
+            retry_after=admission.spike_retry_after(),
+        )
+        error.extra_headers.update(batch.headers)
+        raise error
     if admission.refused:
         error = IngestError(
             429,
@@ -196,20 +206,33 @@ def store(identity: KeyIdentity, batch: Batch, signal: str | None = None) -> Non
         raise error
     if not count:
         return
+    if admission.spiked:
+        batch.keep_only(count - admission.spiked, Outcome.SPIKE.value, admission.spike_message())
     if admission.dropped:
         batch.keep_only(
             admission.keep,
             Outcome.QUOTA.value,
             f"{admission.dropped} records dropped by quota throttling: {admission.message()}",
         )
+    # Records metered on the day they arrive but stored on another (a backfill, a batch across
+    # midnight): noted with the rows, so billing's nightly recount can match them exactly.
+    arrival = datetime.fromtimestamp(admission.minute, UTC)
+    off_days = None if writer.record_days(batch) == [arrival.date()] else writer.records_by_day(batch)
     try:
-        if admission.metered:
+        if admission.metered and off_days is None:
             writer.write_batch(identity.project_id, batch)
         else:
-            # Redis is down: count from the write path, in the transaction that stores the rows.
             with transaction.atomic():
                 writer.write_batch(identity.project_id, batch)
-                usage.count_in_transaction(identity.organization_id, identity.project_id, signal, count)
+                if not admission.metered:
+                    # Redis is down: count from the write path, in the transaction storing the rows.
+                    usage.count_in_transaction(
+                        identity.organization_id, identity.project_id, signal, batch.accepted, arrival
+                    )
+                if off_days is not None:
+                    usage.note_record_days(
+                        identity.organization_id, identity.project_id, signal, arrival.date(), off_days
+                    )
     except IngestError as error:
         quota.release(admission, identity.organization_id)
         error.extra_headers.update(batch.headers)

@@ -10,7 +10,8 @@ COMMIT; any database error rolls back the whole request and becomes 503 + Retry-
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from collections import Counter
+from datetime import UTC, date, datetime
 from operator import itemgetter
 from typing import Any
 
@@ -79,13 +80,42 @@ def _write_once(project_id: int, batch: Batch) -> None:
 
 
 def _ensure_partitions(batch: Batch) -> None:
+    days = record_days(batch)
     if batch.logs:
-        first, last = _time_range(batch.logs, logs.TS_COLUMN)
-        logs.ensure_partitions(days_between(pg_datetime(first), pg_datetime(last)))
+        logs.ensure_partitions(days)
     if batch.spans:
-        traces.ensure_partitions(days_between(*_time_range(batch.spans, traces.START_COLUMN)))
+        traces.ensure_partitions(days)
     if batch.points:
-        metrics.ensure_point_partitions(days_between(*_time_range(batch.points, metrics.TS_COLUMN)))
+        metrics.ensure_point_partitions(days)
+
+
+def record_days(batch: Batch) -> list[date]:
+    """The UTC days from the earliest to the latest record's time (the partitions the batch
+    needs), computed once per batch: billing asks first (do all records fall on today?), then
+    the write reuses it. A batch holds one signal; an empty one has no days."""
+    if batch.days is None:
+        if batch.logs:
+            first, last = _time_range(batch.logs, logs.TS_COLUMN)
+            batch.days = days_between(pg_datetime(first), pg_datetime(last))
+        elif batch.spans:
+            batch.days = days_between(*_time_range(batch.spans, traces.START_COLUMN))
+        elif batch.points:
+            batch.days = days_between(*_time_range(batch.points, metrics.TS_COLUMN))
+        else:
+            batch.days = []
+    return batch.days
+
+
+def records_by_day(batch: Batch) -> dict[date, int]:
+    """How many records fall on each UTC day. One pass over the times: only called for the rare
+    batch whose records do not all fall on the day they arrive (see apps.ingestion.services)."""
+    if batch.logs:
+        times = [pg_datetime(t) for t in map(itemgetter(logs.TS_COLUMN), batch.logs)]
+    elif batch.spans:
+        times = list(map(itemgetter(traces.START_COLUMN), batch.spans))
+    else:
+        times = list(map(itemgetter(metrics.TS_COLUMN), batch.points))
+    return dict(Counter(t.astimezone(UTC).date() for t in times))
 
 
 def _time_range(rows: list[tuple[Any, ...]], column: int) -> tuple[Any, Any]:

@@ -338,3 +338,14 @@ def log_pattern_counts(
     with connection.cursor() as cursor:
         cursor.execute(sql, [project_id, start, end, *params, *restrict_params, limit])
         return {fingerprint: (int(count), example) for fingerprint, count, example in cursor.fetchall()}
+
+
+def count_logs_by_project(start: datetime, end: datetime) -> dict[int, int]:
+    """Stored log records per project with `ts` in [start, end): billing's nightly recount of what
+    it metered (apps.billing.recount). Exact: a scan of the day's partitions, not the count tables."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT project_id, count(*) FROM logs_event WHERE ts >= %s AND ts < %s GROUP BY project_id",
+            [start, end],
+        )
+        return {int(project_id): int(n) for project_id, n in cursor.fetchall()}

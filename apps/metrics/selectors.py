@@ -396,3 +396,14 @@ def series_names_present(project_id: int, names: list[str]) -> set[str]:
             [project_id, names],
         )
         return {row[0] for row in cursor.fetchall()}
+
+
+def count_points_by_project(start: datetime, end: datetime) -> dict[int, int]:
+    """Stored data points per project with `ts` in [start, end): billing's nightly recount of
+    what it metered (apps.billing.recount)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT project_id, count(*) FROM metrics_point WHERE ts >= %s AND ts < %s GROUP BY project_id",
+            [start, end],
+        )
+        return {int(project_id): int(n) for project_id, n in cursor.fetchall()}

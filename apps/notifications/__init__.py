@@ -10,5 +10,7 @@ Public surface (what other apps may import; nothing else of this app):
   apps.notifications.selectors  reachable_channels(project) (empty: its alerts reach nobody),
                                 channels_with_warnings(organization_id)
   apps.notifications.outbound   check_url, post (the one SSRF-guarded way out over HTTP)
+  apps.notifications.events     organization_event_enqueue (another app's event, e.g. billing's
+                                usage.threshold, to the organization's webhook channels)
   apps.notifications.templatetags.notifications  {% notification_status project %} (Alerts tab)
 """

@@ -27,10 +27,10 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
 from apps.accounts.models import User
+from apps.api.errors import Conflict
 from apps.audit import Actor
 from apps.projects import services
 from apps.projects.models import ApiKey, ApiKeyQuerySet, Invitation, Membership, Organization, Project, Role
-from apps.projects.services import ActionRefused
 
 
 class ServiceRefused(Exception):
@@ -41,7 +41,7 @@ class ServiceRefused(Exception):
 def refused_by_service() -> Iterator[None]:
     try:
         yield
-    except (ActionRefused, PermissionDenied) as refusal:
+    except (Conflict, PermissionDenied) as refusal:  # ActionRefused, billing's LimitReached
         raise ServiceRefused(str(refusal) or "This action is not allowed.") from refusal
 
 

@@ -155,7 +155,12 @@ def project_create(organization: Organization, name: str, *, by: Actor) -> Proje
             # Every new project starts watched: the default alert rules (apps/alerts/rulepack.py).
             from apps.alerts.rulepack import rule_pack_add
 
-            rule_pack_add(project, actor=by.user)
+            try:
+                rule_pack_add(project, actor=by.user)
+            except limits.LimitReached as reached:  # an operator's plan smaller than the pack
+                raise PlanLimitReached(
+                    f"New projects start with the default alert rules. {reached}"
+                ) from None
     except IntegrityError:
         raise ActionRefused(
             f"A project named “{name.strip()}” already exists in this organization."

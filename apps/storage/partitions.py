@@ -20,7 +20,9 @@ import threading
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 
+from django.conf import settings
 from django.db import OperationalError, connection, transaction
+from django.db.backends.utils import CursorWrapper
 
 logger = logging.getLogger(__name__)
 
@@ -73,9 +75,24 @@ def create_partitions(
                 )
                 for leaf, bound in bounds.items():
                     cursor.execute(f"CREATE TABLE IF NOT EXISTS {name}_{leaf} PARTITION OF {name} {bound}")
+                _hand_to_runtime_role(cursor, [name, *(f"{name}_{leaf}" for leaf in bounds)])
     # Remember only after commit: a rolled-back creation must be retried next time.
     with _known_lock:
         _known.update(name for name, _, _ in missing)
+
+
+def _hand_to_runtime_role(cursor: CursorWrapper, names: list[str]) -> None:
+    """Partitions made by another role (a `manage.py` command run as the owner role, e.g. the demo
+    or bootstrap from a shell) go to the runtime role at once: the app maintains them as their
+    owner (bloom summaries, per-partition indexes, retention DROPs; see apps/audit/roles.py)."""
+    role = settings.DATABASE_RUNTIME_ROLE
+    if not role:
+        return
+    cursor.execute("SELECT current_user")
+    if cursor.fetchone()[0] == role:
+        return
+    for name in names:
+        cursor.execute(f"ALTER TABLE {name} OWNER TO {connection.ops.quote_name(role)}")
 
 
 def ensure_day_partitions(

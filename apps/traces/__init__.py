@@ -2,6 +2,7 @@
 
 Public surface (what other apps may import; nothing else of this app):
   apps.traces.storage       ensure_partitions, copy_spans, START_COLUMN, drop_expired
-  apps.traces.selectors     trace_detail, recent_traces, SPAN_ROWS (reads; other apps never
+  apps.traces.selectors     trace_detail, recent_traces, SPAN_ROWS, count_spans_by_project
+                            (reads; other apps never
                             name our table)
 """

@@ -229,3 +229,15 @@ def span_services_seen(project_id: int, since: datetime) -> list[str]:
             [project_id, since],
         )
         return sorted(row[0] for row in cursor.fetchall())
+
+
+def count_spans_by_project(start: datetime, end: datetime) -> dict[int, int]:
+    """Stored spans per project with `start_ts` (the partition key) in [start, end): billing's
+    nightly recount of what it metered (apps.billing.recount)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT project_id, count(*) FROM traces_span WHERE start_ts >= %s AND start_ts < %s"
+            " GROUP BY project_id",
+            [start, end],
+        )
+        return {int(project_id): int(n) for project_id, n in cursor.fetchall()}

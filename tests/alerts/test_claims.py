@@ -117,9 +117,22 @@ def test_disabled_policies_are_never_due(db, org_a):
     assert scheduler.evaluate_due(policy.pk, NOW + timedelta(days=1)) is None
 
 
+def room_for_many_policies(organization):
+    """More policies in one project than the free plan allows (apps.billing.limits)."""
+    from apps.billing.models import Plan
+    from apps.billing.services import subscription_change
+
+    plan, _ = Plan.objects.get_or_create(
+        slug="many-policies",
+        defaults={"name": "Many policies", "events_per_month": 10**9, "overage": "allow"},
+    )
+    subscription_change(organization, plan)
+
+
 def test_the_tick_enqueues_one_batch_task_per_fifty_due_policies_on_the_broker(db, org_a, settings):
     import redis
 
+    room_for_many_policies(org_a.organization)
     for n in range(51):
         make_policy(org_a.project, "log_count", {"query": ""}, name=f"p{n}")
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
@@ -134,6 +147,7 @@ def test_the_tick_enqueues_one_batch_task_per_fifty_due_policies_on_the_broker(d
 
 
 def test_two_workers_claiming_batches_evaluate_every_due_policy_exactly_once(committed, org_a):
+    room_for_many_policies(org_a.organization)
     policies = [
         make_policy(org_a.project, "log_count", {"query": "level>=error"}, name=f"p{i}", threshold=0)
         for i in range(30)

@@ -8,6 +8,7 @@ DATABASE_RUNTIME_URL is the role the app runs as. These tests connect as that ru
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
@@ -17,6 +18,7 @@ from django.conf import settings
 from django.db import connection
 
 from apps.audit.models import AuditEvent
+from apps.storage import partitions
 from tests.conftest import PASSWORD, missing_tool
 from tests.ingestion.server import Server
 from tests.logs.conftest import at
@@ -114,3 +116,33 @@ def committed_cleanup(transactional_db):
     yield
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM logs_event")
+
+
+def test_partitions_made_by_the_owner_role_are_handed_to_the_runtime_role(runtime):
+    """`manage.py demo` from a shell runs as the owner role and may create the day's partitions
+    first; the app (the runtime role) must still maintain them — bloom summaries, index builds and
+    retention DROPs need the owner. Before the fix the worker failed with "must be owner of index"."""
+    from apps.logs import storage as logs
+
+    day = (datetime.now(UTC) + timedelta(days=9)).date()
+    name = partitions.partition_name(logs.TABLE, day)
+    with connection.cursor() as cursor:  # the tests' own connection: the owner role
+        cursor.execute(f"DROP TABLE IF EXISTS {name}")
+    partitions.forget_partitions()
+    logs.ensure_partitions([day])
+
+    leaves = runtime.execute(
+        "SELECT c.relname, pg_get_userbyid(c.relowner) FROM pg_partition_tree(%s::regclass) t"
+        " JOIN pg_class c ON c.oid = t.relid",
+        [name],
+    ).fetchall()
+    assert len(leaves) > 1
+    assert {owner for _, owner in leaves} == {settings.DATABASE_RUNTIME_ROLE}
+    bloom = runtime.execute(
+        "SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid = %s::regclass"
+        " AND indexrelid::regclass::text LIKE '%%trace_id%%'",
+        [f"{name}_unspecified"],
+    ).fetchone()[0]
+    runtime.execute("SELECT brin_summarize_new_values(%s::regclass)", [bloom])
+    runtime.execute(f"DROP TABLE {name}")
+    partitions.forget_partitions()

@@ -15,6 +15,7 @@ from apps.billing.seed import PLANS
 from apps.billing.services import subscription_change
 from apps.projects.models import Organization
 from tests.ingestion.conftest import vigil_server  # noqa: F401 - the real server fixture
+from tests.notifications.conftest import receiver  # noqa: F401 - a local webhook receiver
 
 
 @pytest.fixture(autouse=True)

@@ -62,3 +62,50 @@ def test_the_banner_shows_on_the_organization_s_pages_for_the_period(org_a, alic
         ):
             html = client.get(url).content.decode()
             assert "Acme has used 80 % of its monthly events" in html, url
+
+
+def test_webhook_channels_get_one_signed_usage_threshold_event_per_threshold_and_period(
+    org_a, org_b, receiver, settings
+):
+    from standardwebhooks.webhooks import Webhook
+
+    from apps.notifications.channels import channel_create
+    from apps.notifications.tasks import send_deliveries
+
+    settings.NOTIFY_ALLOW_PRIVATE_ADDRESSES = True  # the receiver listens on 127.0.0.1
+    channel = channel_create(
+        org_a.organization,
+        {"name": "billing hook", "kind": "webhook", "config": {"url": f"{receiver.url}/hook"}},
+        actor=None,
+    )
+    channel_create(
+        org_b.organization,
+        {"name": "other tenant", "kind": "webhook", "config": {"url": f"{receiver.url}/other"}},
+        actor=None,
+    )
+    put_on_plan(org_a.organization, events_per_month=100, overage="allow")
+    with time_machine.travel(datetime(2026, 12, 30, 12, tzinfo=UTC), tick=False):
+        send(org_a, 60)
+        flush_usage()  # again: nothing new
+        send_deliveries()
+        assert [r.path for r in receiver.requests] == ["/hook"]
+        request = receiver.requests[0]
+        event = Webhook(channel.secret).verify(request.body, request.headers)
+        assert event["type"] == "usage.threshold"
+        assert event["data"] == {
+            "organization_id": org_a.organization.pk,
+            "period": "2026-12",
+            "threshold": 50,
+            "used": 60,
+            "limit": 100,
+            "plan": "Tiny",
+            "resets_at": "2027-01-01T00:00:00Z",
+        }
+        send(org_a, 50)  # 110 %: 80 and 100
+        send_deliveries()
+        assert [r.json()["data"]["threshold"] for r in receiver.requests] == [50, 80, 100]
+    with time_machine.travel(datetime(2027, 1, 2, tzinfo=UTC), tick=False):  # a new period
+        send(org_a, 55)
+        send_deliveries()
+        assert [r.json()["data"]["period"] for r in receiver.requests][-1] == "2027-01"
+        assert len(receiver.requests) == 4

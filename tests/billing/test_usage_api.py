@@ -95,3 +95,14 @@ def test_the_usage_page_shows_the_quota_the_chart_data_and_the_table(org_a, alic
     html = page.content.decode()
     assert "Tiny plan" in html and 'id="usage-data"' in html and "Dropped: over quota" in html
     assert 'src="/static/js/usage.js"' in html
+
+
+def test_a_big_quota_barely_used_projects_no_run_out_date_rather_than_a_500(org_a, alice_client):
+    """At one event in a period the quota would last for millennia: past datetime's range."""
+    put_on_plan(org_a.organization, events_per_month=10**12, overage="block")
+    assert post_json("/api/v1/ingest/logs", [{"message": "x"}], org_a.ingest_key).status_code == 200
+    usage_of(org_a.organization)  # flush
+    response = alice_client.get(f"/api/v1/orgs/{org_a.organization.pk}/usage")
+    assert response.status_code == 200, response.content
+    assert response.json()["quota"]["used"] == 1
+    assert response.json()["quota"]["runs_out_at"] is None

@@ -4,7 +4,8 @@ Headers: `webhook-id` (the delivery's message id: the same on every retry, recei
 on it), `webhook-timestamp` (this attempt, seconds), `webhook-signature` (`v1,<base64 HMAC-SHA256
 of "{id}.{timestamp}.{body}">`, one per active secret, space-separated, so a receiver that has
 not switched to a rotated secret yet still verifies). Body:
-`{"type": "alert.firing" | "alert.acknowledged" | "alert.resolved" | "test", "timestamp", "data"}`.
+`{"type": "alert.firing" | "alert.acknowledged" | "alert.resolved" | "test", "timestamp", "data"}`,
+or another app's event (apps.notifications.events, e.g. "usage.threshold") with its own data.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from apps.notifications.outbound import Answer
 
 
 def webhook_body(notice: Notice) -> dict[str, Any]:
+    if "data" in notice:  # another app's event (apps.notifications.events): its data as is
+        event: dict[str, Any] = dict(notice)
+        return {"type": event["type"], "timestamp": event["timestamp"], "data": event["data"]}
     first: dict[str, Any] = dict(notice["alerts"][0]) if notice["alerts"] else {}
     return {
         "type": notice["type"],

@@ -1,5 +1,6 @@
 """Add the default alert rules to existing projects: `manage.py alerts_rule_pack --all` or
-`--project ID ...`. Rules a project already has (by name) are left alone."""
+`--project ID ...`. Rules a project already has (by name) are left alone; a project whose plan
+has no room for the missing rules gets none of them (and the reason on stderr)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.alerts.rulepack import rule_pack_add
+from apps.billing.limits import LimitReached
 from apps.projects.models import Project
 
 
@@ -30,5 +32,9 @@ class Command(BaseCommand):
             if missing:
                 raise CommandError(f"No project with id {', '.join(map(str, sorted(missing)))}.")
         for project in projects:
-            added = rule_pack_add(project)
+            try:
+                added = rule_pack_add(project)
+            except LimitReached as reached:  # the pack goes in whole or not at all
+                self.stderr.write(f"project {project.pk} ({project.name}): nothing added. {reached}")
+                continue
             self.stdout.write(f"project {project.pk} ({project.name}): {len(added)} rule(s) added")
