@@ -242,6 +242,9 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # URLs resolving to private/loopback/link-local/metadata addresses are refused unless allowed.
 PUBLIC_URL = env.str("PUBLIC_URL", default="http://localhost:8000").rstrip("/")
 NOTIFY_ALLOW_PRIVATE_ADDRESSES = env.bool("NOTIFY_ALLOW_PRIVATE_ADDRESSES", default=False)
+# Passphrases of the keys encrypting channel secrets at rest (apps.notifications.encryption): the
+# first encrypts, every one decrypts (rotation). Empty: SECRET_KEY, then SECRET_KEY_FALLBACKS.
+CHANNEL_ENCRYPTION_KEYS = env.list("CHANNEL_ENCRYPTION_KEYS", default=[])
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -18,10 +18,9 @@ from cronsim import CronSim
 
 from apps.alerts.evaluation import Sample
 from apps.alerts.models import Heartbeat, PingKind, Policy, ScheduleKind
-from apps.logs import selectors as logs
+from apps.alerts.reads import Reads, Recorder
 from apps.logs.query import Equals, parse
-from apps.metrics import selectors as metrics
-from apps.traces import selectors as traces
+from apps.traces.selectors import SPAN_PERCENTILES
 
 Labels = dict[str, Any]
 Samples = dict[str, tuple[Labels, Sample]]
@@ -41,9 +40,11 @@ def _complete(samples: Samples, known: dict[str, Labels], missing: Sample) -> Sa
     return samples
 
 
-def _log_count(policy: Policy, start: datetime, now: datetime, known: dict[str, Labels]) -> Samples:
+def _log_count(
+    policy: Policy, start: datetime, now: datetime, known: dict[str, Labels], reads: Reads
+) -> Samples:
     spec = policy.spec
-    counts = logs.log_counts(
+    counts = reads.log_counts(
         policy.project_id, parse(spec.get("query", "")), start, now, spec.get("group_by")
     )
     samples: Samples = {}
@@ -55,10 +56,12 @@ def _log_count(policy: Policy, start: datetime, now: datetime, known: dict[str, 
     return _complete(samples, known, Sample(0.0))
 
 
-def _log_ratio(policy: Policy, start: datetime, now: datetime, known: dict[str, Labels]) -> Samples:
+def _log_ratio(
+    policy: Policy, start: datetime, now: datetime, known: dict[str, Labels], reads: Reads
+) -> Samples:
     spec, group_by = policy.spec, policy.spec.get("group_by")
-    matching = logs.log_counts(policy.project_id, parse(spec["query"]), start, now, group_by)
-    totals = logs.log_counts(policy.project_id, parse(spec.get("total_query", "")), start, now, group_by)
+    matching = reads.log_counts(policy.project_id, parse(spec["query"]), start, now, group_by)
+    totals = reads.log_counts(policy.project_id, parse(spec.get("total_query", "")), start, now, group_by)
     samples: Samples = {}
     for key, total in totals.items():
         labels = _group_labels(group_by, key)
@@ -69,9 +72,11 @@ def _log_ratio(policy: Policy, start: datetime, now: datetime, known: dict[str, 
     return _complete(samples, known, Sample(None))
 
 
-def _metric_values(policy: Policy, part: dict[str, Any], start: datetime, now: datetime) -> dict[str, Any]:
+def _metric_values(
+    policy: Policy, part: dict[str, Any], start: datetime, now: datetime, reads: Reads
+) -> dict[str, Any]:
     group_by = tuple(policy.spec.get("group_by") or ())
-    values = metrics.metric_window_values(
+    values = reads.metric_window_values(
         policy.project_id,
         part["name"],
         part.get("labels") or {},
@@ -83,10 +88,12 @@ def _metric_values(policy: Policy, part: dict[str, Any], start: datetime, now: d
     return {labels_key(v.labels): (v.labels, v.value) for v in values}
 
 
-def _metric(policy: Policy, start: datetime, now: datetime, known: dict[str, Labels]) -> Samples:
+def _metric(
+    policy: Policy, start: datetime, now: datetime, known: dict[str, Labels], reads: Reads
+) -> Samples:
     spec = policy.spec
-    values = _metric_values(policy, spec, start, now)
-    divisors = _metric_values(policy, spec["divide_by"], start, now) if spec.get("divide_by") else None
+    values = _metric_values(policy, spec, start, now, reads)
+    divisors = _metric_values(policy, spec["divide_by"], start, now, reads) if spec.get("divide_by") else None
     samples: Samples = {}
     for key, (labels, value) in values.items():
         if divisors is not None:
@@ -98,11 +105,11 @@ def _metric(policy: Policy, start: datetime, now: datetime, known: dict[str, Lab
     return _complete(samples, known, Sample(None))
 
 
-def _span(policy: Policy, start: datetime, now: datetime, known: dict[str, Labels]) -> Samples:
+def _span(policy: Policy, start: datetime, now: datetime, known: dict[str, Labels], reads: Reads) -> Samples:
     spec = policy.spec
     measure, group_by = spec["measure"], spec.get("group_by")
-    percentile = measure if measure in traces.SPAN_PERCENTILES else None
-    stats = traces.span_window_stats(
+    percentile = measure if measure in SPAN_PERCENTILES else None
+    stats = reads.span_window_stats(
         policy.project_id, start, now, spec.get("service", ""), spec.get("name", ""), percentile, group_by
     )
     samples: Samples = {}
@@ -121,7 +128,9 @@ def _span(policy: Policy, start: datetime, now: datetime, known: dict[str, Label
     return _complete(samples, known, missing)
 
 
-def _absence(policy: Policy, start: datetime, now: datetime, known: dict[str, Labels]) -> Samples:
+def _absence(
+    policy: Policy, start: datetime, now: datetime, known: dict[str, Labels], reads: Reads
+) -> Samples:
     """Items in the window; with group_by service, every service seen within the lookback counts
     (0 when silent), so a service that stops sending is an instance with value 0, not no data."""
     spec, project_id = policy.spec, policy.project_id
@@ -134,16 +143,16 @@ def _absence(policy: Policy, start: datetime, now: datetime, known: dict[str, La
         query = parse(spec.get("query", "")) if source == "logs" else None
         if source == "any" and spec.get("service"):
             query = Equals("service", spec["service"])
-        for key, count in logs.log_counts(project_id, query, start, now, group_by).items():
+        for key, count in reads.log_counts(project_id, query, start, now, group_by).items():
             counts[key] = counts.get(key, 0.0) + count
-        seen += logs.log_services_seen(project_id, since) if group_by else []
+        seen += reads.log_services_seen(project_id, since) if group_by else []
     if source in ("spans", "any"):
-        stats = traces.span_window_stats(project_id, start, now, spec.get("service", ""), group_by=group_by)
+        stats = reads.span_window_stats(project_id, start, now, spec.get("service", ""), group_by=group_by)
         for key, window in stats.items():
             counts[key] = counts.get(key, 0.0) + window.count
-        seen += traces.span_services_seen(project_id, since) if group_by else []
+        seen += reads.span_services_seen(project_id, since) if group_by else []
     if source == "metrics":
-        values = metrics.metric_window_values(
+        values = reads.metric_window_values(
             project_id, spec["name"], spec.get("labels") or {}, "count", start, now
         )
         counts = {"": sum(v.value or 0.0 for v in values)}
@@ -180,21 +189,27 @@ def next_expected_ping(heartbeat: Heartbeat, after: datetime) -> datetime:
     return after + timedelta(seconds=heartbeat.period_seconds)
 
 
-def _heartbeat(policy: Policy, start: datetime, now: datetime, known: dict[str, Labels]) -> Samples:
-    heartbeat = Heartbeat.objects.get(policy=policy)
+def _heartbeat(
+    policy: Policy, start: datetime, now: datetime, known: dict[str, Labels], reads: Reads
+) -> Samples:
+    heartbeat = policy.heartbeat  # loaded with the batch's policies (scheduler.claims_evaluate)
     return {labels_key({}): ({}, Sample(1.0 if heartbeat_is_down(heartbeat, now) else 0.0))}
 
 
 PATTERN_LABEL_LENGTH = 300  # the labels_key column holds the labels as JSON
 
 
-def _new_pattern(policy: Policy, start: datetime, now: datetime, known: dict[str, Labels]) -> Samples:
+def _new_pattern(
+    policy: Policy, start: datetime, now: datetime, known: dict[str, Labels], reads: Reads
+) -> Samples:
     spec, project_id = policy.spec, policy.project_id
     query = parse(spec.get("query", "level>=warn"))
-    recent = logs.log_pattern_counts(project_id, query, start, now)
+    recent = reads.log_pattern_counts(project_id, query, start, now)
     baseline_start = start - timedelta(seconds=int(spec.get("baseline", 7 * 86400)))
     before = (
-        logs.log_pattern_counts(project_id, query, baseline_start, start, only=list(recent)) if recent else {}
+        reads.log_pattern_counts(project_id, query, baseline_start, start, only=list(recent))
+        if recent
+        else {}
     )
     window_minutes = max((now - start).total_seconds() / 60, 1.0)
     baseline_minutes = max((start - baseline_start).total_seconds() / 60, 1.0)
@@ -210,7 +225,7 @@ def _new_pattern(policy: Policy, start: datetime, now: datetime, known: dict[str
     return _complete(samples, known, Sample(0.0))
 
 
-EVALUATORS: dict[str, Callable[[Policy, datetime, datetime, dict[str, Labels]], Samples]] = {
+EVALUATORS: dict[str, Callable[[Policy, datetime, datetime, dict[str, Labels], Reads], Samples]] = {
     "log_count": _log_count,
     "log_ratio": _log_ratio,
     "metric": _metric,
@@ -221,14 +236,26 @@ EVALUATORS: dict[str, Callable[[Policy, datetime, datetime, dict[str, Labels]], 
 }
 
 
-def measure(policy: Policy, now: datetime, known: dict[str, Labels]) -> Samples:
+def measure(policy: Policy, now: datetime, known: dict[str, Labels], reads: Reads | None = None) -> Samples:
     """The samples of one evaluation at `now` over the policy's window. A failing read (a query
     the database refuses, an agg the metric's kind lacks) is an error sample for every known
     group, not an exception: the policy's on_error mode decides what it means."""
     start = now - timedelta(seconds=policy.window_seconds)
     try:
-        return EVALUATORS[policy.kind](policy, start, now, known)
+        return EVALUATORS[policy.kind](policy, start, now, known, reads or Reads())
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"[:500]
         groups = known or {labels_key({}): {}}
         return {key: (labels, Sample(None, error=error)) for key, labels in groups.items()}
+
+
+def measure_batch(
+    policies: list[Policy], now: datetime, known: dict[int, dict[str, Labels]]
+) -> dict[int, Samples]:
+    """measure() of each policy, with the batch's log and span reads grouped into a few
+    statements (see apps.alerts.reads): policy id -> samples, the same as measured alone."""
+    recorder = Recorder()
+    for policy in policies:
+        measure(policy, now, known[policy.pk], recorder)  # notes the reads; answers are empty
+    reads = recorder.prefetch()
+    return {policy.pk: measure(policy, now, known[policy.pk], reads) for policy in policies}

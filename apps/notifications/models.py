@@ -25,6 +25,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from apps.notifications.encryption import EncryptedJSONField, EncryptedTextField
 from apps.projects.models import Organization, Project, Role
 
 
@@ -54,11 +55,13 @@ class Channel(models.Model):
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="channels")
     name = models.CharField(max_length=100)
     kind = models.CharField(max_length=20, choices=ChannelKind.choices)
-    config = models.JSONField(default=dict, blank=True)
+    # Encrypted at rest, as the secrets below (apps.notifications.encryption): Slack webhook URLs
+    # and PagerDuty routing keys are credentials.
+    config = EncryptedJSONField(default=dict, blank=True)
     # Webhooks: the signing secret, and the one it replaced, still signed with until the
     # receiver has switched (Standard Webhooks: several signatures in one header).
-    secret = models.CharField(max_length=100, blank=True, default="", editable=False)
-    previous_secret = models.CharField(max_length=100, blank=True, default="", editable=False)
+    secret = EncryptedTextField(blank=True, default="", editable=False)
+    previous_secret = EncryptedTextField(blank=True, default="", editable=False)
     previous_secret_until = models.DateTimeField(null=True, blank=True, editable=False)
     is_default = models.BooleanField(default=False, help_text="Receives alerts no route matches.")
     send_resolved = models.BooleanField(default=True)
