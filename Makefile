@@ -78,7 +78,7 @@ bench-metering: $(VENV)/.installed
 
 # Sentry events through the envelope endpoint into grouped issues.
 bench-errors: $(VENV)/.installed
-	$(PY) bench/errors.py
+	$(PY) bench/errors.py $(ARGS)
 
 # The query benchmark: logs (10 M rows) and metrics (50 M points), each on its own database, and
 # a trace by id (on the overview benchmark's database, loaded when missing).

@@ -27,9 +27,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django.setup()
 
 from apps.ingestion.batch import pg_micros  # noqa: E402
-from apps.ingestion.writer import PreEncodedJsonbDumper  # noqa: E402
 from apps.logs.storage import COPY as LOG_COPY  # noqa: E402
 from apps.logs.storage import TYPES as LOG_TYPES  # noqa: E402
+from apps.storage.copy import PreEncodedJsonbDumper  # noqa: E402
 
 _pool = ThreadPoolExecutor(max_workers=4)
 _local = threading.local()

@@ -398,7 +398,7 @@ def profile(pid: int, seconds: int, output: Path) -> list[tuple[str, float]]:
 def _copy_worker(args: tuple[str, str, list[str], list[tuple[Any, ...]], float, Any]) -> None:
     import psycopg
 
-    from apps.ingestion.writer import PreEncodedJsonbDumper
+    from apps.storage.copy import PreEncodedJsonbDumper
 
     url, statement, types, rows, until, counter = args
     done = 0

@@ -53,6 +53,11 @@ app.conf.beat_schedule = {
         "options": {"expires": 5.0},
     },
     "errors-delete-expired-events": {"task": "apps.errors.tasks.delete_expired_events", "schedule": 3600.0},
+    "errors-group-pending": {
+        "task": "apps.errors.tasks.group_pending",
+        "schedule": 60.0,
+        "options": {"expires": 60.0},
+    },
     "metrics-rollup": {"task": "apps.metrics.tasks.rollup_metrics", "schedule": 60.0},
     "logs-count": {"task": "apps.logs.tasks.count_logs", "schedule": 60.0},
     "logs-indexes": {"task": "apps.logs.tasks.build_indexes", "schedule": 600.0},

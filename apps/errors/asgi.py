@@ -1,30 +1,36 @@
 """The ASGI fast path for the Sentry routes, wrapped around ingestion's (config/asgi.py).
 
-Same shape as apps.ingestion.asgi, whose body reader, thread pool and reply writer it reuses:
-the body is read here (chunked bodies too, which is what @sentry/node sends), capped at the body
-limit + 1 bytes, and `ingest.handle` runs in the ingestion thread pool with Django's connection
-handling around it.
+Same shape as apps.ingestion.asgi, with the body reader, thread pool and reply writer every
+transport shares (apps.ingestion.transport): the body is read here (chunked bodies too, which is
+what @sentry/node sends), capped at the body limit + 1 bytes, and `ingest.handle` runs in the
+ingestion thread pool with Django's connection handling around it. After a 200 the process's
+grouper is woken (apps.errors.grouper): the events are stored, their issues follow.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import time
 
 import orjson
 from django.conf import settings
-from django.db import close_old_connections
 
 from apps.api.errors import error_body
-from apps.errors import ingest
-from apps.ingestion.asgi import App, Receive, Scope, Send, _pool, _read_body, _send_reply
-from apps.ingestion.body import declared_length, max_body_bytes
-from apps.ingestion.endpoint import JSON_TYPE, Reply
+from apps.errors import grouper, ingest
+from apps.ingestion.transport import (
+    JSON_TYPE,
+    App,
+    Receive,
+    Reply,
+    Scope,
+    Send,
+    declared_length,
+    max_body_bytes,
+    read_body,
+    run_in_pool,
+    send_reply,
+)
 from apps.ops.metrics import record_request
-from apps.ops.middleware import bound_request_id, request_id_for
-
-logger = logging.getLogger(__name__)
+from apps.ops.middleware import request_id_for
 
 _HEADERS = {b"content-encoding", b"content-length", b"x-sentry-auth", b"x-request-id"}
 
@@ -47,7 +53,7 @@ def sentry_fast_path(app: App) -> App:
         body: bytes | None = b""
         if length is None or length <= limit:
             try:
-                body = await _read_body(receive, limit, settings.INGEST_BODY_TIMEOUT_SECONDS)
+                body = await read_body(receive, limit, settings.INGEST_BODY_TIMEOUT_SECONDS)
             except TimeoutError:
                 await _send_timeout(send, scope["method"], headers, route[1], started)
                 return
@@ -64,9 +70,11 @@ def sentry_fast_path(app: App) -> App:
             body=body,
         )
         request_id = request_id_for(headers.get(b"x-request-id", ""))
-        reply = await asyncio.get_running_loop().run_in_executor(_pool(), _serve, request, request_id)
+        reply = await run_in_pool(ingest.handle, request, request_id=request_id, error_headers=ingest.CORS)
+        if reply.status == 200:
+            grouper.batcher.notify(request.project_id)  # its events are stored: group them soon
         unread = len(body) > limit or (length is not None and length > len(body))
-        await _send_reply(send, reply, request_id, close=unread)
+        await send_reply(send, reply, request_id, close=unread)
         record_request(request.method, f"errors:sentry-{route[1]}", reply.status, started)
 
     return serve
@@ -80,18 +88,5 @@ async def _send_timeout(
     timeout = settings.INGEST_BODY_TIMEOUT_SECONDS
     message = f"No request body data for {timeout:g} s; send the whole body promptly."
     body = orjson.dumps(error_body(408, message, {"timeout_seconds": timeout}, code="request_timeout"))
-    await _send_reply(send, Reply(408, JSON_TYPE, body, dict(ingest.CORS)), request_id, close=True)
+    await send_reply(send, Reply(408, JSON_TYPE, body, dict(ingest.CORS)), request_id, close=True)
     record_request(method, f"errors:sentry-{kind}", 408, started)
-
-
-def _serve(request: ingest.SentryRequest, request_id: str) -> Reply:
-    with bound_request_id(request_id):
-        close_old_connections()
-        try:
-            return ingest.handle(request)
-        except Exception:
-            logger.exception("sentry ingestion request failed")
-            body = orjson.dumps(error_body(500, "Internal error.", {"request_id": request_id}))
-            return Reply(500, JSON_TYPE, body, dict(ingest.CORS))
-        finally:
-            close_old_connections()

@@ -13,28 +13,25 @@ carries CORS headers, so browser SDKs can read the rate-limit headers.
 from __future__ import annotations
 
 import logging
-import math
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
 import brotli
 import orjson
-import redis
 import zstandard
 from django.conf import settings
 from django.db import DatabaseError
 
 from apps.api.errors import error_body
-from apps.billing import quota
-from apps.errors import envelope, services, telemetry
+from apps.billing import quota, usage
+from apps.billing.models import Outcome
+from apps.errors import envelope, services, storage, telemetry
 from apps.errors.models import DsnKey
-from apps.ingestion.body import declared_length, max_body_bytes, max_decompressed_bytes, read_body
-from apps.ingestion.endpoint import JSON_TYPE, IngestRequest, Reply
-from apps.ingestion.errors import IngestError
-from apps.ingestion.ratelimit import shared_redis
+from apps.ingestion import transport
+from apps.ingestion.transport import JSON_TYPE, IngestError, IngestRequest, Reply
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +54,10 @@ CATEGORIES = {
     "replay_recording": "replay",
     "client_report": "internal",
 }
+# Categories metered here, under their Sentry name as billing's usage signal: the items apps.errors
+# stores itself. Transactions and logs are metered by ingestion's pipeline, which stores them
+# (as traces and logs); what Vigil accepts and drops (profiles, replays, …) is not billed.
+METERED = {"error", "attachment"}
 TELEMETRY = {
     "transaction": telemetry.spans_store,
     "log": telemetry.logs_store,
@@ -135,16 +136,21 @@ def _ingest(request: SentryRequest) -> Reply:
         raise IngestError(
             401, "Missing DSN key: send `sentry_key` in the query, X-Sentry-Auth, or the envelope's `dsn`."
         )
-    accepted, limited, retry_after = _admit(key, parsed.items)
+    admitted = _admit(key, parsed.items)
+    accepted, limited, retry_after = admitted.items, admitted.limited, admitted.retry_after
     received = datetime.now(UTC)
-    event_id, wait = _store_items(key, parsed, accepted, received, limited)
+    try:
+        event_id, wait = _store_items(key, parsed, accepted, received, limited, admitted)
+    except Exception:
+        admitted.release()  # nothing of this category was stored: the SDK's retry is metered instead
+        raise
     retry_after = max(retry_after, wait)
     headers = dict(CORS)
     if limited:
         if not accepted:
             raise IngestError(
                 429,
-                "Rate limit exceeded for this DSN.",
+                admitted.refusal or "Rate limit exceeded for this DSN.",
                 {"x_sentry_rate_limits": _limits_header(limited, retry_after)},
                 code="rate_limited",
                 retry_after=retry_after,
@@ -217,9 +223,9 @@ def decompressed(request: SentryRequest) -> bytes:
             secret=None,
             body=request.body,
         )
-        return read_body(plain)
-    limit = max_body_bytes()
-    declared = declared_length(request.content_length)
+        return transport.decompressed(plain)
+    limit = transport.max_body_bytes()
+    declared = transport.declared_length(request.content_length)
     if (declared is not None and declared > limit) or len(request.body) > limit:
         raise IngestError(413, f"Body larger than {limit} bytes.", {"limit": limit})
     return _unbrotli(request.body) if encoding == "br" else _unzstd(request.body)
@@ -230,7 +236,7 @@ def _too_large(limit: int) -> IngestError:
 
 
 def _unbrotli(raw: bytes) -> bytes:
-    limit = max_decompressed_bytes()
+    limit = transport.max_decompressed_bytes()
     decompressor = brotli.Decompressor()
     try:
         # Output stops growing at the limit: a brotli bomb costs at most the cap in memory.
@@ -245,7 +251,7 @@ def _unbrotli(raw: bytes) -> bytes:
 
 
 def _unzstd(raw: bytes) -> bytes:
-    limit = max_decompressed_bytes()
+    limit = transport.max_decompressed_bytes()
     chunks: list[bytes] = []
     size = 0
     try:
@@ -270,37 +276,74 @@ def _store_event(body: bytes) -> dict[str, object]:
     return event
 
 
-def _admit(key: DsnKey, items: list[envelope.Item]) -> tuple[list[envelope.Item], set[str], int]:
-    """The items let through, the categories refused, and how long to hold those back."""
+@dataclass
+class Admitted:
+    """What rate limits and quota let through of an envelope, and the meter's record of it."""
+
+    organization_id: int
+    project_id: int
+    items: list[envelope.Item]
+    limited: set[str]  # categories refused (X-Sentry-Rate-Limits)
+    retry_after: int
+    admissions: dict[str, quota.Admission] = field(default_factory=dict)
+    refusal: str = ""  # the quota's own message when it refused
+
+    def release(self, category: str | None = None, count: int | None = None) -> None:
+        """Take records counted as accepted back out of the meter: all of them (the write
+        failed), or `count` of one category (duplicates of events stored before)."""
+        for name, admission in self.admissions.items():
+            if category is None or name == category:
+                kept = admission if count is None else replace(admission, keep=min(count, admission.keep))
+                quota.release(kept, self.organization_id)
+
+    def count_unmetered(self, category: str, stored: int) -> None:
+        """In the storing transaction: when Redis was down at `admit`, count what is stored there
+        (billing's write-path count)."""
+        admission = self.admissions.get(category)
+        if admission is not None and not admission.metered:
+            usage.count_in_transaction(self.organization_id, self.project_id, category, stored)
+
+
+def _admit(key: DsnKey, items: list[envelope.Item]) -> Admitted:
+    """Per category: the DSN key's rate limit (its own bucket per category), then billing's quota
+    and meter for the categories stored here (METERED; others by their own pipeline)."""
+    organization_id = key.project.organization_id
     counts = Counter(CATEGORIES.get(item.type, "default") for item in items if item.type != "client_report")
-    decision = quota.check(key.project_id, sum(counts.values())) if counts else quota.ALLOWED
-    if not decision.allowed:
-        return [], set(counts), decision.retry_after or 60
-    limited: set[str] = set()
-    retry_after = 0
-    for category, count in counts.items():
+    admitted = Admitted(organization_id, key.project_id, [], set(), 0)
+    keep: dict[str, int] = {}
+    for category, count in sorted(counts.items()):
         allowed, wait = _consume(key.pk, category, count)
         if not allowed:
-            limited.add(category)
-            retry_after = max(retry_after, wait)
-    accepted = [item for item in items if CATEGORIES.get(item.type, "default") not in limited]
-    return accepted, limited, retry_after
+            admitted.limited.add(category)
+            admitted.retry_after = max(admitted.retry_after, wait)
+            if category in METERED:
+                quota.count_refused(organization_id, key.project_id, category, {Outcome.RATE_LIMIT: count})
+        elif category in METERED:
+            admission = quota.admit(organization_id, key.project_id, category, count)
+            admitted.admissions[category] = admission
+            keep[category] = admission.keep  # a throttling plan may keep part of them
+            if admission.refused:
+                admitted.limited.add(category)
+                admitted.retry_after = max(admitted.retry_after, admission.retry_after())
+                admitted.refusal = admission.message()
+    for item in items:
+        category = CATEGORIES.get(item.type, "default")
+        if category in admitted.limited:
+            continue
+        if category in keep:
+            if keep[category] <= 0:
+                continue
+            keep[category] -= 1
+        admitted.items.append(item)
+    return admitted
 
 
 def _consume(key_id: int, category: str, count: int) -> tuple[bool, int]:
-    """Ingestion's token bucket (apps.ingestion.ratelimit, same rate settings and Redis script),
-    one bucket per DSN key and category: a flood of transactions does not spend the errors'."""
-    rate = float(settings.INGEST_RATE_PER_SECOND)
-    burst = float(settings.INGEST_RATE_BURST)
-    script = shared_redis.bucket_script() if rate > 0 else None
-    if script is None:
-        return True, 0
-    try:
-        allowed, wait = script(keys=[f"vigil:sentry:bucket:{key_id}:{category}"], args=[rate, burst, count])
-    except redis.RedisError as exc:
-        shared_redis.trip(exc)  # fail open, as ingestion does: losing the limiter must not lose data
-        return True, 0
-    return bool(allowed), max(1, math.ceil(float(wait)))
+    """Ingestion's token bucket (same rate settings and Redis script), one bucket per DSN key and
+    category: a flood of transactions does not spend the errors'."""
+    bucket = f"vigil:sentry:bucket:{key_id}:{category}"
+    rate, burst = float(settings.INGEST_RATE_PER_SECOND), float(settings.INGEST_RATE_BURST)
+    return transport.consume_bucket(bucket, rate, burst, count)
 
 
 def _limits_header(categories: set[str], retry_after: int) -> str:
@@ -309,14 +352,21 @@ def _limits_header(categories: set[str], retry_after: int) -> str:
 
 
 def _store_items(
-    key: DsnKey, parsed: envelope.Envelope, items: list[envelope.Item], received: datetime, limited: set[str]
+    key: DsnKey,
+    parsed: envelope.Envelope,
+    items: list[envelope.Item],
+    received: datetime,
+    limited: set[str],
+    admitted: Admitted,
 ) -> tuple[str, int]:
     """Store what Vigil keeps; returns the envelope's event id for the answer. Unknown and not-yet
     kept item types are accepted and dropped: an SDK must never retry them forever. A quota or
     rate refusal of spans or logs by ingestion adds their category to `limited`; storage down is a
-    503 for the whole envelope, which is safe to retry (events are deduplicated by event_id)."""
+    503 for the whole envelope, which is safe to retry (events are deduplicated by event_id).
+    Events are stored ungrouped, all in one COPY after the loop; the grouper makes them issues."""
     project_id = key.project_id
     event_id = parsed.headers.get("event_id")
+    events: list[storage.EventRow] = []
     wait = 0
     for item in items:
         if item.type in TELEMETRY:
@@ -334,10 +384,13 @@ def _store_items(
             payload = envelope.json_payload(item)
             if payload is None:
                 continue  # one unreadable item never aborts the envelope
-            services.event_store(project_id, payload, received, event_id)
+            events.append(services.event_row(project_id, payload, received, event_id))
             event_id = event_id or payload.get("event_id")
         elif item.type == "client_report":
             report = envelope.json_payload(item)
             if report is not None:
                 services.discards_count(project_id, report, received)
+    stored = storage.events_write(events, lambda n: admitted.count_unmetered("error", n))
+    if len(stored) < len(events):
+        admitted.release("error", len(events) - len(stored))  # retries of events already stored
     return (event_id if isinstance(event_id, str) else ""), wait

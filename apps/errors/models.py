@@ -1,8 +1,7 @@
 """DSN keys, issues, the grouping hashes that map events onto issues, and events.
 
-Events are a plain table with a (project_id, received) index, not time partitions like logs and
-spans: error volumes are orders of magnitude below log volumes, and dedup needs a unique
-(project_id, event_id) constraint, which a time-partitioned table cannot enforce across partitions.
+Events are telemetry: errors_event is partitioned by day and written by COPY (apps/errors/storage.py
+owns its DDL, partitions, dedup keys and retention); the Event model is unmanaged and serves reads.
 """
 
 from __future__ import annotations
@@ -137,8 +136,16 @@ class IssueUser(models.Model):
 
 
 class Event(models.Model):
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
-    issue = models.ForeignKey(Issue, on_delete=models.CASCADE, related_name="events", db_index=False)
+    """A stored event; `issue` is None for the second or so until apps.errors.grouper assigns it.
+    The table (migration 0003) is partitioned by day on `received`; its primary key is
+    (id, received), `id` alone is unique by its sequence."""
+
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
+    issue = models.ForeignKey(
+        Issue, on_delete=models.CASCADE, related_name="events", null=True, db_index=False, db_constraint=False
+    )
     event_id = models.UUIDField()
     received = models.DateTimeField(default=timezone.now)
     timestamp = models.DateTimeField()
@@ -154,21 +161,8 @@ class Event(models.Model):
     data = models.JSONField()  # the event as sent (size-capped by the body cap)
 
     class Meta:
+        managed = False
         ordering = ["-received"]
-        constraints = [
-            # Dedup: SDKs retry with the same event_id after a timeout.
-            models.UniqueConstraint(fields=["project", "event_id"], name="errors_event_unique")
-        ]
-        indexes = [
-            models.Index(fields=["project", "received"], name="errors_event_received"),
-            # Retention: the hourly delete of expired events across all projects (tasks.py).
-            models.Index(fields=["received"], name="errors_event_expiry"),
-            models.Index(fields=["issue", "-received"], name="errors_event_issue"),
-            # The trace page's "errors in this trace" and the issue page's link to the trace.
-            models.Index(
-                fields=["project", "trace_id"], name="errors_event_trace", condition=~models.Q(trace_id="")
-            ),
-        ]
 
     def __str__(self) -> str:
         return str(self.event_id)

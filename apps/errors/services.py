@@ -1,9 +1,12 @@
-"""Events into issues, and what members do with issues.
+"""Events into rows, and what members do with issues.
 
-Hot path design (`event_store`): one transaction per event — look up its grouping hashes, lock
-the issue row (`SELECT … FOR UPDATE`: concurrent events of one issue update its counters one after
-the other, never losing an increment), insert the event (`ON CONFLICT DO NOTHING` on
-(project, event_id): a retried event is counted once), update the issue with one UPDATE.
+Hot path: the endpoint turns each event into an `EventRow` (`event_row`: validated facts and the
+grouping hashes, computed once, here) and stores them with one COPY (apps.errors.storage);
+apps.errors.grouper then folds them into issues in batches. `event_store` does both at once for
+one event (tests, demo data).
+
+Every issue action takes the issue's row lock, and a merge also takes the project's grouping
+lock (grouper.lock_project): a batch being grouped never sees hashes or issues move under it.
 """
 
 from __future__ import annotations
@@ -11,21 +14,20 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import Max, Min, Sum
 
-from apps.errors.grouping import GROUPING, Grouping, exceptions, frames_of, group, in_app_frames, message_of
+from apps.errors import grouper, storage
+from apps.errors.grouper import MAX_LISTED, title_and_culprit
+from apps.errors.grouping import GROUPING, group
 from apps.errors.models import Event, GroupingHash, Issue, IssueStatus, IssueSubstatus, IssueUser
 
-MAX_LISTED = 100  # releases and environments kept on an issue
-NEW_FOR = timedelta(days=7)  # an issue is "new" for its first week, then "ongoing"
 _HEX32 = re.compile(r"^[0-9a-f]{32}$")
 _HEX16 = re.compile(r"^[0-9a-f]{16}$")
-_VERSION_NUMBERS = re.compile(r"\d+")
 
 
 class IssueActionRefused(Exception):
@@ -77,24 +79,6 @@ def _timestamp(value: Any, received: datetime) -> datetime:
     return received
 
 
-def title_and_culprit(event: dict[str, Any]) -> tuple[str, str]:
-    chain = exceptions(event)
-    culprit = _text(event.get("transaction"), 255)
-    if chain:
-        last = chain[-1]
-        kind = _text(last.get("type"), 200) or "Error"
-        value = _text(last.get("value"), 1000).strip().split("\n", 1)[0]
-        frames = in_app_frames(frames_of(last))
-        if frames and not culprit:
-            top = frames[-1]
-            where = _text(top.get("module"), 200) or _text(top.get("filename"), 200)
-            culprit = f"{where} in {_text(top.get('function'), 200)}".strip()
-        title = f"{kind}: {value}" if value else kind
-    else:
-        title = message_of(event).strip().split("\n", 1)[0] or "<no message>"
-    return title.replace("\x00", "")[:255], culprit[:255]
-
-
 def event_facts(event: dict[str, Any], received: datetime, event_id: Any = None) -> EventFacts:
     trace = _dict(_dict(event.get("contexts")).get("trace"))
     trace_id = _text(trace.get("trace_id"), 32).lower()
@@ -120,54 +104,38 @@ def event_facts(event: dict[str, Any], received: datetime, event_id: Any = None)
     )
 
 
-def event_store(project_id: int, event: dict[str, Any], received: datetime, event_id: Any = None) -> bool:
-    """Group and store one event; False when it was a duplicate (nothing changed)."""
+def event_row(
+    project_id: int, event: dict[str, Any], received: datetime, event_id: Any = None
+) -> storage.EventRow:
+    """The row an event is stored as, with its grouping hashes (the CPU-heavy part of grouping,
+    done once, in the request; the grouper only maps hashes onto issues)."""
     facts = event_facts(event, received, event_id)
     grouping = group(event)
-    with transaction.atomic():
-        # No "already stored?" query first: the INSERT below answers it, and a duplicate (rare)
-        # rolls back whatever this transaction did.
-        issue, created = _issue_for(project_id, grouping, facts, received)
-        with connection.cursor() as cursor:
-            # One round trip: the event (ON CONFLICT: an event_id sent twice is stored once) and,
-            # only if it is new, its user for the issue's "users affected".
-            cursor.execute(
-                "WITH stored AS ("
-                " INSERT INTO errors_event (project_id, issue_id, event_id, received, timestamp, level,"
-                " title, release, environment, platform, trace_id, span_id, user_key, hashes, data)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-                " ON CONFLICT (project_id, event_id) DO NOTHING RETURNING 1"
-                "), new_user AS ("
-                " INSERT INTO errors_issueuser (issue_id, user_key) SELECT %s, %s"
-                " WHERE %s <> '' AND EXISTS (SELECT FROM stored) ON CONFLICT DO NOTHING RETURNING 1"
-                ") SELECT (SELECT count(*) FROM stored), (SELECT count(*) FROM new_user)",
-                [
-                    project_id,
-                    issue.pk,
-                    facts.event_id,
-                    received,
-                    facts.timestamp,
-                    facts.level,
-                    facts.title,
-                    facts.release,
-                    facts.environment,
-                    facts.platform,
-                    facts.trace_id,
-                    facts.span_id,
-                    facts.user_key,
-                    _json([f"{GROUPING}:{h}" for h in (grouping.primary, grouping.secondary) if h]),
-                    _json(event),
-                    issue.pk,
-                    facts.user_key,
-                    facts.user_key,
-                ],
-            )
-            stored, new_user = cursor.fetchone()
-        if not stored:
-            transaction.set_rollback(True)  # also undoes an issue made for it just now
-            return False
-        _issue_count(issue, facts, received, created, new_user=bool(new_user))
-    return True
+    hashes = [f"{GROUPING}:{h}" for h in (grouping.primary, grouping.secondary) if h]
+    return storage.EventRow(
+        project_id=project_id,
+        event_id=facts.event_id,
+        received=received,
+        timestamp=facts.timestamp,
+        level=facts.level,
+        title=facts.title,
+        release=facts.release,
+        environment=facts.environment,
+        platform=facts.platform,
+        trace_id=facts.trace_id,
+        span_id=facts.span_id,
+        user_key=facts.user_key,
+        hashes=orjson.dumps(hashes),
+        data=_json(event).encode(),
+    )
+
+
+def event_store(project_id: int, event: dict[str, Any], received: datetime, event_id: Any = None) -> bool:
+    """Store one event and group it at once; False when it was a duplicate (nothing changed)."""
+    stored = storage.events_write([event_row(project_id, event, received, event_id)])
+    if stored:
+        grouper.drain(project_id)
+    return bool(stored)
 
 
 # An escaped NUL (`\u0000`) not itself escaped: jsonb refuses it, so it goes.
@@ -176,127 +144,6 @@ _JSON_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
 
 def _json(value: Any) -> str:
     return _JSON_NUL.sub(r"\1", orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode())
-
-
-def _issue_for(project_id: int, grouping: Grouping, facts: EventFacts, now: datetime) -> tuple[Issue, bool]:
-    """The issue of these hashes, locked; made (with its hashes) when none has them yet."""
-    hashes = [h for h in (grouping.primary, grouping.secondary) if h]
-    # One round trip for "which issue has these hashes" and "lock it": the primary hash's issue
-    # wins over the all-frames hash's; `known` tells which hashes still need a row.
-    found = list(
-        Issue.objects.raw(
-            "SELECT i.*, h.known FROM errors_issue i JOIN ("
-            " SELECT (array_agg(issue_id ORDER BY hash = %s DESC))[1] AS issue_id, array_agg(hash) AS known"
-            " FROM errors_groupinghash WHERE project_id = %s AND grouping = %s AND hash = ANY(%s)"
-            ") h ON i.id = h.issue_id FOR UPDATE OF i",
-            [grouping.primary, project_id, GROUPING, hashes],
-        )
-    )
-    if found:
-        issue = found[0]
-        missing = [h for h in hashes if h not in issue.known]  # type: ignore[attr-defined]
-        if missing:
-            _add_hashes(project_id, issue.pk, missing)
-        return issue, False
-    try:
-        with transaction.atomic():
-            issue = Issue.objects.create(
-                project_id=project_id,
-                title=facts.title,
-                culprit=facts.culprit,
-                level=facts.level,
-                first_seen=now,
-                last_seen=now,
-                grouping_basis=grouping.basis,
-            )
-            GroupingHash.objects.bulk_create(
-                [GroupingHash(project_id=project_id, hash=h, grouping=GROUPING, issue=issue) for h in hashes]
-            )
-    except IntegrityError:
-        # Another event of the same new issue committed its hash first: join that issue.
-        winner = (
-            GroupingHash.objects.filter(project_id=project_id, grouping=GROUPING, hash__in=hashes)
-            .values_list("issue_id", flat=True)
-            .first()
-        )
-        if winner is None:
-            raise
-        return Issue.objects.select_for_update().get(pk=winner), False
-    return issue, True
-
-
-def _add_hashes(project_id: int, issue_id: int, hashes: list[str]) -> None:
-    GroupingHash.objects.bulk_create(
-        [GroupingHash(project_id=project_id, hash=h, grouping=GROUPING, issue_id=issue_id) for h in hashes],
-        ignore_conflicts=True,
-    )
-
-
-def _issue_count(issue: Issue, facts: EventFacts, now: datetime, created: bool, new_user: bool) -> None:
-    fields = ["event_count", "last_seen"]
-    issue.event_count += 1
-    issue.last_seen = max(issue.last_seen, now)
-    for name, value in (("releases", facts.release), ("environments", facts.environment)):
-        listed = getattr(issue, name)
-        if value and value not in listed and len(listed) < MAX_LISTED:
-            listed.append(value)
-            fields.append(name)
-    if new_user:
-        issue.users_affected += 1
-        fields.append("users_affected")
-    if not created:
-        fields.extend(_status_after_event(issue, facts.release, now))
-    issue.save(update_fields=sorted(set(fields)))
-
-
-def _status_after_event(issue: Issue, release: str, now: datetime) -> list[str]:
-    if issue.status == IssueStatus.RESOLVED and regresses(issue, release):
-        issue.status = IssueStatus.UNRESOLVED
-        issue.substatus = IssueSubstatus.REGRESSED
-        issue.resolved_at = None
-        return ["status", "substatus", "resolved_at"]
-    if issue.status == IssueStatus.IGNORED:
-        issue.ignored_events += 1
-        expired = issue.ignored_until is not None and now >= issue.ignored_until
-        counted = issue.ignore_until_count is not None and issue.ignored_events >= issue.ignore_until_count
-        if expired or counted:
-            issue.status = IssueStatus.UNRESOLVED
-            issue.substatus = IssueSubstatus.ONGOING
-            return ["status", "substatus", "ignored_events"]
-        return ["ignored_events"]
-    if issue.substatus == IssueSubstatus.NEW and now - issue.first_seen >= NEW_FOR:
-        issue.substatus = IssueSubstatus.ONGOING
-        return ["substatus"]
-    return []
-
-
-def version_key(release: str) -> tuple[int, ...] | None:
-    """`myapp@1.10.2+build7` → (1, 10, 2); None when the release names no version number."""
-    version = release.rsplit("@", 1)[-1].split("+", 1)[0]
-    numbers = _VERSION_NUMBERS.findall(version)
-    return tuple(int(n) for n in numbers) if numbers else None
-
-
-def is_older(release: str, than: str, seen: list[str]) -> bool:
-    """Whether `release` predates `than`: by version numbers when both have them, else by the
-    order in which the issue first saw them; a release never seen before is not older."""
-    a, b = version_key(release), version_key(than)
-    if a is not None and b is not None:
-        return a < b
-    if release in seen and than in seen:
-        return seen.index(release) < seen.index(than)
-    return False
-
-
-def regresses(issue: Issue, release: str) -> bool:
-    """A resolved issue regresses on an event from a release not older than the fix."""
-    fix = issue.resolved_in_release
-    if not fix or not release:
-        return True  # resolved "now", or the event names no release: it happened after the fix
-    if issue.resolved_in_next_release:
-        # The fix ships in whatever release follows `fix`: `fix` itself and older still have the bug.
-        return release != fix and not is_older(release, fix, issue.releases)
-    return not is_older(release, fix, issue.releases)
 
 
 def issue_resolve(issue: Issue, in_release: str = "", in_next_release: bool = False) -> None:
@@ -348,6 +195,8 @@ def issue_merge(target: Issue, others: list[Issue]) -> None:
         raise IssueActionRefused("Name at least one other issue of this project to merge.")
     ids = [o.pk for o in others]
     with transaction.atomic():
+        with connection.cursor() as cursor:
+            grouper.lock_project(cursor, target.project_id)  # no batch is grouped meanwhile
         # Lock in id order: two merges of overlapping issues cannot deadlock.
         locked = {
             i.pk: i for i in Issue.objects.select_for_update().filter(pk__in=[target.pk, *ids]).order_by("pk")

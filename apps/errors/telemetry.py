@@ -1,27 +1,23 @@
 """Sentry transactions and logs into Vigil's spans and logs, through ingestion's own pipeline.
 
-A `transaction` item becomes an OTLP trace request (root span + child spans) decoded by
-`otlp_decode.decode_traces`; a `log` item's records become native log records decoded by
-`native.decode_logs`. Both are then stored by `services.store`, so redaction, retention, quota,
+A `transaction` item becomes an OTLP trace request (root span + child spans), a `log` item's
+records become native log records; ingestion's services take them from there
+(`store_otlp_message`, `store_native_records`), so validation, redaction, retention, quota,
 metering, the write path and live announcements are exactly those of OTLP and native ingestion.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
-from django.db import DatabaseError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from apps.errors.models import DsnKey
-from apps.ingestion import native, otlp_decode, services
+from apps.ingestion import services
 from apps.ingestion.batch import Batch
-from apps.ingestion.cleaning import Cleaner
-from apps.ingestion.errors import IngestError
-from apps.ingestion.records import RecordRejected, timestamp_ns
-from apps.ingestion.redaction import redactor_for
 from apps.projects.authentication import KeyIdentity
 from apps.projects.models import KeyScope
 
@@ -40,9 +36,16 @@ def _ns(value: Any) -> int:
     """Sentry times are seconds (floats) or RFC 3339 text; 0 when unreadable (the span is then
     rejected by the decoder, like an OTLP span without a time)."""
     try:
-        return timestamp_ns(value)
-    except RecordRejected:
-        return 0
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return int(value * 1_000_000) * 1000  # microseconds first: floats carry no more
+        if isinstance(value, str):
+            parsed = datetime.fromisoformat(value)
+            parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+            delta = parsed - datetime(1970, 1, 1, tzinfo=UTC)
+            return (delta.days * 86400 + delta.seconds) * 10**9 + delta.microseconds * 1000
+    except (ValueError, OverflowError):
+        pass
+    return 0
 
 
 def _hex(value: Any, length: int) -> bytes:
@@ -164,13 +167,6 @@ def log_records(payload: dict[str, Any]) -> list[dict[str, Any]]:
     return records
 
 
-def _cleaner(project_id: int) -> Cleaner:
-    try:
-        return Cleaner(redactor_for(project_id))
-    except DatabaseError:
-        raise IngestError(503, "Storage is unavailable; retry later.", retry_after=30) from None
-
-
 def _identity(key: DsnKey, organization_id: int) -> KeyIdentity:
     # A negative id: ingestion's per-key rate-limit buckets are keyed by id, and a DSN key must
     # never share the bucket of the API key that happens to have the same primary key.
@@ -178,12 +174,10 @@ def _identity(key: DsnKey, organization_id: int) -> KeyIdentity:
 
 
 def spans_store(key: DsnKey, organization_id: int, payload: dict[str, Any]) -> Batch:
-    batch = otlp_decode.decode_traces(key.project_id, transaction_request(payload), _cleaner(key.project_id))
-    services.store(_identity(key, organization_id), batch)
-    return batch
+    return services.store_otlp_message(
+        _identity(key, organization_id), "traces", transaction_request(payload)
+    )
 
 
 def logs_store(key: DsnKey, organization_id: int, payload: dict[str, Any]) -> Batch:
-    batch = native.decode_logs(key.project_id, log_records(payload), _cleaner(key.project_id))
-    services.store(_identity(key, organization_id), batch)
-    return batch
+    return services.store_native_records(_identity(key, organization_id), "logs", log_records(payload))

@@ -3,18 +3,12 @@ clean, quota, write through the table owners, announce).
 
 Public surface (what other apps may import; nothing else of this app):
   apps.ingestion.services   store_otlp(project_id, signal, message) for telemetry Vigil makes
-                            itself (the demo); the endpoints' workflow (authenticate,
-                            ingest_otlp, ingest_native, store)
+                            itself (the demo); store_otlp_message and store_native_records for
+                            records another transport built (Sentry transactions and logs);
+                            the endpoints' workflow (authenticate, ingest_otlp, ingest_native, store)
   apps.ingestion.batch      Batch (what is written and announced), pg_datetime
-  apps.ingestion.asgi       the fast path's body reader, thread pool and reply writer, which the
-                            Sentry transport (apps.errors.asgi) shares
-  apps.ingestion.body       body caps and decompression, for the Sentry routes
-  apps.ingestion.endpoint   Reply, JSON_TYPE, IngestRequest
-  apps.ingestion.errors     IngestError
-  apps.ingestion.ratelimit  the shared Redis token-bucket script (per-category Sentry buckets)
-  apps.ingestion.cleaning   Cleaner; with native, otlp_decode, records and redaction: the
-  apps.ingestion.native     decoders apps.errors.telemetry feeds Sentry transactions and logs
-  apps.ingestion.otlp_decode  through before `services.store`
-  apps.ingestion.records
-  apps.ingestion.redaction
+  apps.ingestion.transport  the one entry for another transport handing a body to the pipeline
+                            (the Sentry routes of apps.errors): IngestRequest, Reply, IngestError,
+                            body caps and decompression, read_body, run_in_pool, send_reply,
+                            consume_bucket
 """

@@ -27,7 +27,8 @@ PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 PG_EPOCH_MICROS = (PG_EPOCH - EPOCH) // timedelta(microseconds=1)
 _MICROSECOND = timedelta(microseconds=1)
 # jsonb values in rows are pre-encoded in PostgreSQL's binary jsonb format (version byte 1 + JSON
-# text): COPY then hands them over without a Python-level dump per value (writer.PreEncodedJsonbDumper).
+# text): COPY then hands them over without a Python-level dump per value
+# (apps.storage.copy.PreEncodedJsonbDumper).
 JSONB_EMPTY_OBJECT = b"\x01{}"
 MAX_REASONS = 10
 

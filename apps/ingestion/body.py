@@ -14,7 +14,7 @@ from django.conf import settings
 from django.utils.http import parse_header_parameters
 
 from apps.ingestion.errors import IngestError
-from apps.ingestion.transport import IngestRequest
+from apps.ingestion.messages import IngestRequest
 
 
 def max_body_bytes() -> int:

@@ -21,10 +21,10 @@ from apps.api.errors import error_body
 from apps.billing import quota
 from apps.ingestion import otlp, services
 from apps.ingestion.errors import IngestError
-from apps.ingestion.transport import IngestRequest, Reply
+from apps.ingestion.messages import JSON_TYPE, IngestRequest, Reply
 from apps.projects.authentication import KeyIdentity
 
-__all__ = ["ROUTES", "IngestRequest", "Reply", "Route", "handle"]  # transports use these
+__all__ = ["JSON_TYPE", "ROUTES", "IngestRequest", "Reply", "Route", "handle"]  # transports use these
 QUOTA_LIMIT_HEADER = "X-Vigil-Quota-Limit"  # with -Remaining and -Reset on every authenticated answer
 
 
@@ -61,7 +61,6 @@ NATIVE_TYPES = {
 }
 # HTTP status -> google.rpc.Code in OTLP error bodies. Only 429/503 invite the exporter to retry.
 GRPC_CODES = {400: 3, 401: 16, 403: 7, 405: 12, 413: 3, 415: 3, 422: 3, 429: 8, 503: 14}
-JSON_TYPE = "application/json"
 
 
 def handle(route: Route, request: IngestRequest) -> Reply:

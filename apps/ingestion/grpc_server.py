@@ -31,7 +31,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from apps.ingestion import endpoint, otlp
-from apps.ingestion.asgi import _pool, _serve
+from apps.ingestion.transport import run_in_pool
 from apps.ops.metrics import record_request
 from apps.ops.middleware import request_id_for
 from apps.projects.authentication import key_from_values
@@ -67,10 +67,9 @@ def export_handler(signal: str) -> Any:
             body=body,
         )
         request_id = request_id_for(metadata.get("x-request-id", ""))
-        loop = asyncio.get_running_loop()
         # The ASGI path's pool and per-request wrapper: connections handled as around a Django
         # request, the request id bound for logs, a bug answered (not a dropped connection).
-        reply = await loop.run_in_executor(_pool(), _serve, route, request, request_id)
+        reply = await run_in_pool(endpoint.handle, route, request, request_id=request_id)
         record_request("POST", route.name, reply.status, started)
         # The quota headers travel as trailing metadata (x-vigil-quota-*), as on the HTTP answers.
         quota = tuple(

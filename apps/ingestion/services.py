@@ -23,8 +23,8 @@ from apps.ingestion.batch import Batch
 from apps.ingestion.body import max_decompressed_bytes, read_body
 from apps.ingestion.cleaning import Cleaner
 from apps.ingestion.errors import IngestError
+from apps.ingestion.messages import IngestRequest
 from apps.ingestion.redaction import redactor_for
-from apps.ingestion.transport import IngestRequest
 from apps.projects.authentication import KeyIdentity, authenticate_key
 from apps.projects.models import KeyScope
 
@@ -240,6 +240,23 @@ def store(identity: KeyIdentity, batch: Batch, signal: str | None = None) -> Non
     except DatabaseError:
         raise _unavailable() from None  # the write-path count failed: nothing was committed
     live.announce_batch(identity.project_id, batch)
+
+
+def store_otlp_message(identity: KeyIdentity, signal: str, message: Any) -> Batch:
+    """An OTLP Export*ServiceRequest that another transport built (Sentry transactions, in
+    apps.errors) through the OTLP endpoint's pipeline: decode with the project's cleaner, then
+    `store` (quota, metering, write, announce). Raises IngestError; returns after COMMIT."""
+    batch = OTLP_DECODERS[signal](identity.project_id, message, _cleaner(identity.project_id))
+    store(identity, batch, signal)
+    return batch
+
+
+def store_native_records(identity: KeyIdentity, signal: str, records: list[Any]) -> Batch:
+    """Native records (dicts as `POST /api/v1/ingest/{signal}` takes them) that another transport
+    built (Sentry logs) through the native endpoint's pipeline, as `store_otlp_message`."""
+    batch = NATIVE_DECODERS[signal](identity.project_id, records, _cleaner(identity.project_id))
+    store(identity, batch, signal)
+    return batch
 
 
 def store_otlp(project_id: int, signal: str, message: Any) -> Batch:

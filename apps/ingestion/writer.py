@@ -18,9 +18,6 @@ from typing import Any
 import orjson
 import psycopg
 from django.db import DatabaseError, connection, transaction
-from psycopg.adapt import Dumper
-from psycopg.postgres import types as pg_types
-from psycopg.pq import Format
 
 from apps.dashboards import counts as event_counts
 from apps.ingestion.batch import Batch, datetime_pg_micros, pg_datetime
@@ -28,6 +25,7 @@ from apps.ingestion.errors import IngestError
 from apps.logs import counts
 from apps.logs import storage as logs
 from apps.metrics import storage as metrics
+from apps.storage.copy import PreEncodedJsonbDumper
 from apps.storage.counting import late_span, late_threshold
 from apps.storage.partitions import days_between, forget_partitions
 from apps.traces import storage as traces
@@ -35,18 +33,6 @@ from apps.traces import storage as traces
 logger = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 5
-JSONB_OID = pg_types["jsonb"].oid
-
-
-class PreEncodedJsonbDumper(Dumper):
-    """COPY picks dumpers by column type (set_types): rows carry jsonb already in binary format
-    (apps.ingestion.batch.jsonb), so this dumper passes the bytes through untouched."""
-
-    format = Format.BINARY
-    oid = JSONB_OID
-
-    def dump(self, obj: Any) -> Any:
-        return obj
 
 
 def write_batch(project_id: int, batch: Batch) -> None:

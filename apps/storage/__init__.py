@@ -5,7 +5,7 @@ Public surface:
   apps.storage.partitions   create_partitions, ensure_day_partitions, forget_partitions,
                             partition_name, day_bounds, days_between, days_around,
                             expired_partitions, drop_expired, drop_partition, partition_exists
-  apps.storage.copy         copy_rows (binary COPY of prepared rows)
+  apps.storage.copy         copy_rows (binary COPY of prepared rows), PreEncodedJsonbDumper
   apps.storage.counting     the per-minute count-table scheme: CountTable, advance, CountRun,
                             floor_minute, late_threshold, late_span, note_late_rows,
                             note_late_range, recount_stale, RUN_BUDGET_SECONDS

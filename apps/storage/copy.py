@@ -8,6 +8,24 @@ from __future__ import annotations
 
 from typing import Any
 
+from psycopg.adapt import Dumper
+from psycopg.postgres import types as pg_types
+from psycopg.pq import Format
+
+JSONB_OID = pg_types["jsonb"].oid
+
+
+class PreEncodedJsonbDumper(Dumper):
+    """COPY picks dumpers by column type (set_types): rows carry jsonb already in binary format
+    (b"\\x01" + JSON text), so this dumper passes the bytes through untouched. Register it on the
+    raw psycopg cursor: `cursor.adapters.register_dumper(None, PreEncodedJsonbDumper)`."""
+
+    format = Format.BINARY
+    oid = JSONB_OID
+
+    def dump(self, obj: Any) -> Any:
+        return obj
+
 
 def copy_rows(cursor: Any, statement: str, types: list[str], rows: list[tuple[Any, ...]]) -> None:
     """COPY `rows` with `statement` (`COPY t (...) FROM STDIN (FORMAT BINARY)`) on a psycopg cursor."""

@@ -7,7 +7,50 @@ from typing import Any
 import pytest
 
 from apps.errors.dsn import dsn_key_create
+from apps.errors.grouper import sweep
 from apps.errors.models import DsnKey
+from apps.storage import partitions
+
+
+@pytest.fixture(autouse=True)
+def _fresh_partition_memory():
+    # A test's rolled-back transaction takes its day partitions with it.
+    partitions.forget_partitions()
+    yield
+    partitions.forget_partitions()
+
+
+@pytest.fixture(autouse=True)
+def _no_events_left_behind(request, django_db_blocker):
+    """errors_event and its dedup keys are not Django-managed tables, so the flush after a
+    transactional test leaves their rows: clear them, as the flush clears everything else."""
+    yield
+    marker = request.node.get_closest_marker("django_db")
+    if marker and marker.kwargs.get("transaction"):
+        from django.db import connection
+
+        with django_db_blocker.unblock(), connection.cursor() as cursor:
+            cursor.execute("TRUNCATE errors_event, errors_eventid")
+
+
+def grouped() -> None:
+    """What the grouper of a web process does within a second of the answer (apps.errors.grouper):
+    tests that call the endpoint's handler in their own transaction run it themselves."""
+    sweep()
+
+
+def wait_until(condition, timeout: float = 15.0):
+    """Poll `condition()` until it returns something truthy (a live server groups in the
+    background); returns that value, or fails after `timeout` seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value or time.monotonic() > deadline:
+            assert value, "condition not met in time"
+            return value
+        time.sleep(0.05)
 
 
 @pytest.fixture(scope="session")

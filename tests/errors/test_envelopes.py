@@ -15,7 +15,7 @@ import zstandard
 from apps.errors.dsn import dsn_key_create, dsn_key_revoke, dsn_of
 from apps.errors.ingest import SentryRequest, handle
 from apps.errors.models import Event, Issue, SdkDiscard
-from tests.errors.conftest import exception_event, frame
+from tests.errors.conftest import exception_event, frame, grouped
 
 
 def request(
@@ -27,7 +27,9 @@ def request(
     kind: str = "envelope",
     method: str = "POST",
 ):
-    return handle(SentryRequest(method, project_id, kind, query, auth, encoding, str(len(body)), body))
+    reply = handle(SentryRequest(method, project_id, kind, query, auth, encoding, str(len(body)), body))
+    grouped()  # what the web process's grouper does right after the answer
+    return reply
 
 
 def event_json(message: str = "boom", event_id: str | None = None) -> bytes:

@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import time_machine
 
+from apps.errors.grouper import is_older
 from apps.errors.models import Event, GroupingHash, Issue
-from apps.errors.services import event_store, is_older
+from apps.errors.services import event_store
 from tests.errors.conftest import exception_event, frame
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from apps.errors.dsn import dsn_of
 from apps.errors.models import Issue
+from tests.errors.conftest import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,5 +30,5 @@ def test_the_readme_sentry_example_makes_an_issue(vigil_server, dsn_key, org_a):
     )
 
     assert done.returncode == 0, done.stderr
-    issue = Issue.objects.get(project=org_a.project)
+    issue = wait_until(lambda: Issue.objects.filter(project=org_a.project).first())
     assert (issue.title, issue.releases) == ("ZeroDivisionError: division by zero", ["checkout@1.4.0"])

@@ -14,9 +14,15 @@ from sentry_sdk import logger as sentry_logger
 from apps.errors.dsn import dsn_of
 from apps.errors.models import Event, Issue
 from tests.conftest import client_for
+from tests.errors.conftest import wait_until
 from tests.ingestion.conftest import logs_of, spans_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def events_grouped(project) -> int:
+    """Events of the project in issues: the server groups them within a second of its answer."""
+    return sum(Issue.objects.filter(project=project).values_list("event_count", flat=True))
 
 
 def checkout(cart: dict[str, int]) -> float:
@@ -58,6 +64,7 @@ def test_the_same_bug_twice_is_one_issue_and_a_different_bug_a_second(sdk, org_a
     except KeyError:
         sdk.capture_exception()
     assert sdk.flush(timeout=10) is None
+    wait_until(lambda: events_grouped(org_a.project) == 3)
 
     issues = {i.title: i for i in Issue.objects.filter(project=org_a.project)}
     assert set(issues) == {"ZeroDivisionError: division by zero", "KeyError: 'pear'"}
@@ -78,6 +85,7 @@ def test_capture_message_with_the_trace_of_the_span_it_happened_in(sdk, org_a):
         trace_id = sdk.get_traceparent().split("-")[0]
         sdk.capture_message("Payment provider slow", level="warning")
     sdk.flush(timeout=10)
+    wait_until(lambda: events_grouped(org_a.project) == 1)
 
     issue = Issue.objects.get(project=org_a.project)
     event = Event.objects.get(issue=issue)
@@ -105,12 +113,16 @@ def test_a_transaction_becomes_spans_and_a_log_a_log_record_of_its_trace(sdk, or
 
 
 def test_a_resolved_issue_regresses_on_a_newer_release_only(sdk, org_a, alice, vigil_server, dsn_key):
+    sent = [0]
+
     def fail() -> None:
         try:
             checkout({"total": 1, "items": 0})
         except ZeroDivisionError:
             sentry_sdk.capture_exception()
         sentry_sdk.flush(timeout=10)
+        sent[0] += 1
+        wait_until(lambda: events_grouped(org_a.project) == sent[0])
 
     fail()
     issue = Issue.objects.get(project=org_a.project)
@@ -144,7 +156,8 @@ def test_a_chunked_gzipped_envelope_without_content_length_is_read(vigil_server,
 
     assert response.status_code == 200, response.text
     assert "content-length" not in response.request.headers
-    assert Issue.objects.get(project=org_a.project).title.startswith("chunked xxx")
+    issue = wait_until(lambda: Issue.objects.filter(project=org_a.project).first())
+    assert issue.title.startswith("chunked xxx")
 
 
 def test_a_bad_key_over_http_is_a_403_with_cors(vigil_server, org_a):

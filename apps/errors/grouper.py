@@ -1,0 +1,406 @@
+"""Stored events into issues, in batches: the second half of the Sentry hot path.
+
+Design note. The endpoint acknowledges an event once it is durably stored *ungrouped*
+(errors_event.issue_id NULL, apps.errors.storage). Grouping then runs per project, one batch
+per transaction (`group_pending`):
+  1. take the project's grouping lock (a transaction-scoped advisory lock): one grouper per
+     project at a time, so hash lookups, issue creation and counters never race each other, and
+     `services.issue_merge` takes the same lock before it moves hashes and events;
+  2. read up to ERRORS_GROUP_BATCH ungrouped events, oldest first (a tiny partial index);
+  3. map their hashes onto issues with one query, create the issues of unknown hashes;
+  4. lock the touched issues (`FOR UPDATE`, in id order like every other issue writer), apply the
+     events to them one by one in memory — the very rules of the synchronous path before
+     (regressions, ignore until a time or N events, new → ongoing) — and write each issue back
+     once with a single `UPDATE … FROM unnest(…)`; users affected by one INSERT … ON CONFLICT;
+  5. record each event's issue (`UPDATE errors_event SET issue_id …`) and COMMIT.
+All of it is one transaction: a crash anywhere in it (a killed worker) rolls back the counters
+*and* the assignments together, the events stay ungrouped and the next run takes them again —
+never counted twice, never lost.
+
+Who runs it: a `Batcher` thread in each web process, woken by the endpoint after each COMMIT,
+gathers for ERRORS_GROUP_DELAY_MS and drains the notified projects; every
+ERRORS_GROUP_SWEEP_SECONDS it also sweeps every project with ungrouped events (what a killed
+process left behind), and Celery beat does the same every minute (`tasks.group_pending`), so
+events are grouped even when no web process is up.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from django.conf import settings
+from django.db import close_old_connections, connection, transaction
+
+from apps.errors.grouping import GROUPING, exceptions, frames_of, group, in_app_frames, message_of
+from apps.errors.models import GroupingHash, Issue, IssueStatus, IssueSubstatus
+from apps.projects.models import Project
+
+logger = logging.getLogger(__name__)
+
+LOCK_CLASS = 0x5647_4552  # "VGER": the advisory-lock class of "grouping of one project"
+
+MAX_LISTED = 100  # releases and environments kept on an issue
+NEW_FOR = timedelta(days=7)  # an issue is "new" for its first week, then "ongoing"
+_VERSION_NUMBERS = re.compile(r"\d+")
+
+
+def _text(value: Any, limit: int) -> str:
+    # PostgreSQL text cannot hold NUL: SDKs do send it (C strings, binary data in messages).
+    return value[:limit].replace("\x00", "") if isinstance(value, str) else ""
+
+
+def title_and_culprit(event: dict[str, Any]) -> tuple[str, str]:
+    chain = exceptions(event)
+    culprit = _text(event.get("transaction"), 255)
+    if chain:
+        last = chain[-1]
+        kind = _text(last.get("type"), 200) or "Error"
+        value = _text(last.get("value"), 1000).strip().split("\n", 1)[0]
+        frames = in_app_frames(frames_of(last))
+        if frames and not culprit:
+            top = frames[-1]
+            where = _text(top.get("module"), 200) or _text(top.get("filename"), 200)
+            culprit = f"{where} in {_text(top.get('function'), 200)}".strip()
+        title = f"{kind}: {value}" if value else kind
+    else:
+        title = message_of(event).strip().split("\n", 1)[0] or "<no message>"
+    return title.replace("\x00", "")[:255], culprit[:255]
+
+
+def apply_event(issue: Issue, release: str, environment: str, now: datetime, created: bool) -> None:
+    """One more event of `issue` (in memory; the caller writes the issue back): counts, releases,
+    environments, and unless the event made the issue, what it does to the issue's status."""
+    issue.event_count += 1
+    issue.last_seen = max(issue.last_seen, now)
+    for name, value in (("releases", release), ("environments", environment)):
+        listed = getattr(issue, name)
+        if value and value not in listed and len(listed) < MAX_LISTED:
+            listed.append(value)
+    if not created:
+        status_after_event(issue, release, now)
+
+
+def status_after_event(issue: Issue, release: str, now: datetime) -> None:
+    if issue.status == IssueStatus.RESOLVED and regresses(issue, release):
+        issue.status = IssueStatus.UNRESOLVED
+        issue.substatus = IssueSubstatus.REGRESSED
+        issue.resolved_at = None
+    elif issue.status == IssueStatus.IGNORED:
+        issue.ignored_events += 1
+        expired = issue.ignored_until is not None and now >= issue.ignored_until
+        counted = issue.ignore_until_count is not None and issue.ignored_events >= issue.ignore_until_count
+        if expired or counted:
+            issue.status = IssueStatus.UNRESOLVED
+            issue.substatus = IssueSubstatus.ONGOING
+    elif issue.substatus == IssueSubstatus.NEW and now - issue.first_seen >= NEW_FOR:
+        issue.substatus = IssueSubstatus.ONGOING
+
+
+def version_key(release: str) -> tuple[int, ...] | None:
+    """`myapp@1.10.2+build7` → (1, 10, 2); None when the release names no version number."""
+    version = release.rsplit("@", 1)[-1].split("+", 1)[0]
+    numbers = _VERSION_NUMBERS.findall(version)
+    return tuple(int(n) for n in numbers) if numbers else None
+
+
+def is_older(release: str, than: str, seen: list[str]) -> bool:
+    """Whether `release` predates `than`: by version numbers when both have them, else by the
+    order in which the issue first saw them; a release never seen before is not older."""
+    a, b = version_key(release), version_key(than)
+    if a is not None and b is not None:
+        return a < b
+    if release in seen and than in seen:
+        return seen.index(release) < seen.index(than)
+    return False
+
+
+def regresses(issue: Issue, release: str) -> bool:
+    """A resolved issue regresses on an event from a release not older than the fix."""
+    fix = issue.resolved_in_release
+    if not fix or not release:
+        return True  # resolved "now", or the event names no release: it happened after the fix
+    if issue.resolved_in_next_release:
+        # The fix ships in whatever release follows `fix`: `fix` itself and older still have the bug.
+        return release != fix and not is_older(release, fix, issue.releases)
+    return not is_older(release, fix, issue.releases)
+
+
+@dataclass
+class Pending:
+    """An ungrouped event, as grouping needs it (never its payload, but for new issues)."""
+
+    id: int
+    received: datetime
+    level: str
+    primary: str
+    secondary: str | None
+    release: str
+    environment: str
+    user_key: str
+
+
+def lock_project(cursor: Any, project_id: int) -> None:
+    """Serialise with every grouper of this project until the end of the caller's transaction."""
+    cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [LOCK_CLASS, project_id & 0x7FFF_FFFF])
+
+
+def group_pending(project_id: int, limit: int | None = None) -> int:
+    """Group up to `limit` of the project's ungrouped events; returns how many were grouped."""
+    limit = limit or settings.ERRORS_GROUP_BATCH
+    with transaction.atomic(), connection.cursor() as cursor:
+        lock_project(cursor, project_id)
+        events = _claim(cursor, project_id, limit)
+        if not events:
+            return 0
+        assigned, creators = _issues_of(cursor, project_id, events)
+        issues = {
+            issue.pk: issue
+            for issue in Issue.objects.select_for_update()
+            .filter(pk__in=set(assigned.values()))
+            .order_by("pk")
+        }
+        for event in events:
+            apply_event(
+                issues[assigned[event.id]],
+                event.release,
+                event.environment,
+                event.received,
+                event.id in creators,
+            )
+        _count_users(cursor, events, assigned, issues)
+        _write_issues(cursor, list(issues.values()))
+        _assign(cursor, project_id, events, assigned)
+    return len(events)
+
+
+def _claim(cursor: Any, project_id: int, limit: int) -> list[Pending]:
+    cursor.execute(
+        "SELECT id, received, level, hashes, release, environment, user_key FROM errors_event"
+        " WHERE project_id = %s AND issue_id IS NULL ORDER BY id LIMIT %s",
+        [project_id, limit],
+    )
+    events = []
+    for id_, received, level, hashes, release, environment, user_key in cursor.fetchall():
+        values = [h.split(":", 1)[1] for h in _list(hashes) if isinstance(h, str) and ":" in h]
+        primary = values[0] if values else ""
+        events.append(
+            Pending(
+                id_,
+                received,
+                level,
+                primary,
+                values[1] if len(values) > 1 else None,
+                release,
+                environment,
+                user_key,
+            )
+        )
+    return events
+
+
+def _list(value: Any) -> list[Any]:
+    if isinstance(value, str):  # jsonb comes back decoded, or as text under some adapters
+        value = orjson.loads(value)
+    return value if isinstance(value, list) else []
+
+
+def _issues_of(cursor: Any, project_id: int, events: list[Pending]) -> tuple[dict[int, int], set[int]]:
+    """event id → issue id for every event, creating issues for unknown hashes; and the ids of
+    the events that created an issue (their issue is "new", not "seen again")."""
+    hashes = {h for event in events for h in (event.primary, event.secondary) if h}
+    cursor.execute(
+        "SELECT hash, issue_id FROM errors_groupinghash WHERE project_id = %s AND grouping = %s"
+        " AND hash = ANY(%s)",
+        [project_id, GROUPING, list(hashes)],
+    )
+    by_hash: dict[str, int] = dict(cursor.fetchall())
+    assigned: dict[int, int] = {}
+    creators: set[int] = set()
+    new_hashes: list[tuple[str, int]] = []
+    for event in events:
+        found = by_hash.get(event.primary) or (by_hash.get(event.secondary) if event.secondary else None)
+        if found is None:
+            found = _issue_create(cursor, project_id, event)
+            creators.add(event.id)
+        for h in (event.primary, event.secondary):
+            if h and h not in by_hash:
+                by_hash[h] = found
+                new_hashes.append((h, found))
+        assigned[event.id] = found
+    if new_hashes:
+        GroupingHash.objects.bulk_create(
+            [
+                GroupingHash(project_id=project_id, hash=h, grouping=GROUPING, issue_id=i)
+                for h, i in new_hashes
+            ],
+            ignore_conflicts=True,
+        )
+    return assigned, creators
+
+
+def _issue_create(cursor: Any, project_id: int, event: Pending) -> int:
+    """A new issue from its first event; the payload is read for the title and the grouping basis
+    (only here: a new issue is rare next to the events of known ones)."""
+    cursor.execute(
+        "SELECT data FROM errors_event WHERE project_id = %s AND id = %s AND received = %s",
+        [project_id, event.id, event.received],
+    )
+    data = _dict(cursor.fetchone()[0])
+    title, culprit = title_and_culprit(data)
+    issue = Issue.objects.create(
+        project_id=project_id,
+        title=title,
+        culprit=culprit,
+        level=event.level,
+        first_seen=event.received,
+        last_seen=event.received,
+        grouping_basis=group(data).basis,
+    )
+    return issue.pk
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    if isinstance(value, str):
+        value = orjson.loads(value)
+    return value if isinstance(value, dict) else {}
+
+
+def _count_users(
+    cursor: Any, events: list[Pending], assigned: dict[int, int], issues: dict[int, Issue]
+) -> None:
+    pairs = sorted({(assigned[e.id], e.user_key) for e in events if e.user_key})
+    if not pairs:
+        return
+    cursor.execute(
+        "INSERT INTO errors_issueuser (issue_id, user_key) SELECT * FROM unnest(%s::bigint[], %s::text[])"
+        " ON CONFLICT DO NOTHING RETURNING issue_id",
+        [[p[0] for p in pairs], [p[1] for p in pairs]],
+    )
+    for issue_id, new_users in Counter(row[0] for row in cursor.fetchall()).items():
+        issues[issue_id].users_affected += new_users
+
+
+def _write_issues(cursor: Any, issues: list[Issue]) -> None:
+    """Every touched issue written back in one statement (its row is locked: absolute values)."""
+    cursor.execute(
+        "UPDATE errors_issue i SET event_count = v.event_count, last_seen = v.last_seen,"
+        " users_affected = v.users_affected, releases = v.releases, environments = v.environments,"
+        " status = v.status, substatus = v.substatus, resolved_at = v.resolved_at,"
+        " ignored_events = v.ignored_events"
+        " FROM unnest(%s::bigint[], %s::bigint[], %s::timestamptz[], %s::int[], %s::jsonb[], %s::jsonb[],"
+        " %s::text[], %s::text[], %s::timestamptz[], %s::int[])"
+        " AS v(id, event_count, last_seen, users_affected, releases, environments, status, substatus,"
+        " resolved_at, ignored_events)"
+        " WHERE i.id = v.id",
+        [
+            [i.pk for i in issues],
+            [i.event_count for i in issues],
+            [i.last_seen for i in issues],
+            [i.users_affected for i in issues],
+            [orjson.dumps(i.releases).decode() for i in issues],
+            [orjson.dumps(i.environments).decode() for i in issues],
+            [i.status for i in issues],
+            [i.substatus for i in issues],
+            [i.resolved_at for i in issues],
+            [i.ignored_events for i in issues],
+        ],
+    )
+
+
+def _assign(cursor: Any, project_id: int, events: list[Pending], assigned: dict[int, int]) -> None:
+    """Record each event's issue. The bounds on `received` let PostgreSQL prune to the days the
+    batch lies in instead of probing every partition's primary key."""
+    cursor.execute(
+        "UPDATE errors_event e SET issue_id = v.issue_id"
+        " FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, issue_id)"
+        " WHERE e.project_id = %s AND e.id = v.id AND e.received >= %s AND e.received <= %s",
+        [
+            [e.id for e in events],
+            [assigned[e.id] for e in events],
+            project_id,
+            min(e.received for e in events),
+            max(e.received for e in events),
+        ],
+    )
+
+
+def projects_pending() -> list[int]:
+    """Projects with ungrouped events (a project deleted meanwhile has nothing left to group)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT DISTINCT project_id FROM errors_event WHERE issue_id IS NULL")
+        found = [project_id for (project_id,) in cursor.fetchall()]
+    return sorted(Project.objects.filter(pk__in=found).values_list("pk", flat=True))
+
+
+def drain(project_id: int) -> int:
+    """Group the project's ungrouped events batch after batch until none is left."""
+    total = 0
+    while True:
+        grouped = group_pending(project_id)
+        total += grouped
+        if grouped < settings.ERRORS_GROUP_BATCH:
+            return total
+
+
+def sweep() -> int:
+    """Group every project's ungrouped events (what a killed process left behind)."""
+    return sum(drain(project_id) for project_id in projects_pending())
+
+
+class Batcher:
+    """One grouping thread per web process, started on the first notification."""
+
+    def __init__(self) -> None:
+        self.pending: set[int] = set()
+        self.lock = threading.Lock()
+        self.wake = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def notify(self, project_id: int) -> None:
+        with self.lock:
+            self.pending.add(project_id)
+            if self.thread is None:
+                self.thread = threading.Thread(target=self.run, name="vigil-errors-grouper", daemon=True)
+                self.thread.start()
+        self.wake.set()
+
+    def run(self) -> None:
+        last_sweep = 0.0
+        while True:
+            if self.wake.wait(timeout=settings.ERRORS_GROUP_SWEEP_SECONDS):
+                time.sleep(settings.ERRORS_GROUP_DELAY_MS / 1000)  # let a batch gather
+            self.wake.clear()
+            with self.lock:
+                projects, self.pending = self.pending, set()
+            if time.monotonic() - last_sweep >= settings.ERRORS_GROUP_SWEEP_SECONDS:
+                last_sweep = time.monotonic()
+                projects |= set(self.guarded(projects_pending) or [])
+            failed = {
+                project_id for project_id in sorted(projects) if self.guarded(drain, project_id) is None
+            }
+            close_old_connections()
+            if failed:
+                with self.lock:
+                    self.pending |= failed
+                time.sleep(1)
+
+    def guarded(self, work: Any, *args: Any) -> Any:
+        """`work(*args)`, or None when it failed. Storage down, most likely: the events stay
+        ungrouped and are retried; one project's failure never holds up another's events."""
+        try:
+            return work(*args)
+        except Exception:
+            logger.exception("errors grouper: batch failed, retrying")
+            close_old_connections()
+            return None
+
+
+batcher = Batcher()

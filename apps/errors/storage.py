@@ -1,0 +1,161 @@
+"""The storage of errors_event and its dedup keys, owned here: day partitions, the COPY that
+the Sentry endpoint writes through, and the retention drop. Nothing outside apps.errors names
+these tables.
+
+Events are telemetry like logs and spans (DESIGN.md §4): errors_event is range-partitioned by
+day on `received`, written with one binary COPY per request, and retention drops whole days.
+An event is written *ungrouped* (issue_id NULL) and acknowledged once that COMMIT returned;
+apps.errors.grouper assigns it to an issue shortly after (the design note there says how a crash
+in between is picked up).
+
+Dedup by event_id. A unique index on a partitioned table must contain the partition key, so
+(project_id, event_id) cannot be unique in errors_event itself: a retried event arrives later,
+on another `received`. The keys live in errors_eventid instead — a small unpartitioned table
+with that primary key, written in the same transaction as the events (INSERT … ON CONFLICT DO
+NOTHING RETURNING tells which events are new, and only those are COPY'd). Keys are kept for
+ERRORS_DEDUP_HOURS (default 24 h), then trimmed by the hourly retention task: an SDK retries
+within seconds or minutes (offline caches of mobile SDKs within hours), and one row per event
+for a whole retention period would grow as large as the events' own index.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import psycopg
+from django.conf import settings
+from django.db import DatabaseError, connection, transaction
+
+from apps.storage import partitions
+from apps.storage.copy import PreEncodedJsonbDumper, copy_rows
+
+TABLE = "errors_event"
+DEDUP_TABLE = "errors_eventid"
+COPY = (
+    "COPY errors_event (project_id, event_id, received, timestamp, level, title, release, environment,"
+    " platform, trace_id, span_id, user_key, hashes, data) FROM STDIN (FORMAT BINARY)"
+)
+TYPES = "int8 uuid timestamptz timestamptz text text text text text text text text jsonb jsonb".split()
+TRIM_BATCH = 10_000
+
+
+@dataclass(frozen=True)
+class EventRow:
+    """One event as errors_event stores it; `hashes` and `data` are JSON text already."""
+
+    project_id: int
+    event_id: uuid.UUID
+    received: datetime
+    timestamp: datetime
+    level: str
+    title: str
+    release: str
+    environment: str
+    platform: str
+    trace_id: str
+    span_id: str
+    user_key: str
+    hashes: bytes
+    data: bytes
+
+    def copy_row(self) -> tuple[Any, ...]:
+        return (
+            self.project_id,
+            self.event_id,
+            self.received,
+            self.timestamp,
+            self.level,
+            self.title,
+            self.release,
+            self.environment,
+            self.platform,
+            self.trace_id,
+            self.span_id,
+            self.user_key,
+            b"\x01" + self.hashes,  # jsonb's binary form: version byte + JSON text
+            b"\x01" + self.data,
+        )
+
+
+def partition_name(day: date) -> str:
+    return partitions.partition_name(TABLE, day)
+
+
+def ensure_partitions(days: Iterable[date]) -> None:
+    partitions.ensure_day_partitions(TABLE, days)
+
+
+def events_write(
+    rows: Sequence[EventRow], in_transaction: Callable[[int], None] | None = None
+) -> list[EventRow]:
+    """Store the events not seen before (by project and event_id), all or nothing, in one
+    transaction; returns those stored. `in_transaction(n stored)` runs inside that transaction
+    (billing's write-path count while its meter is down). Raises DatabaseError when storage fails."""
+    if not rows:
+        return []
+    unique = list({(row.project_id, row.event_id): row for row in rows}.values())
+    ensure_partitions(partitions.days_between(*_received_range(unique)))
+    try:
+        return _write_once(unique, in_transaction)
+    except psycopg.errors.CheckViolation:
+        # A partition this process believed in was dropped (retention): relearn and retry once.
+        partitions.forget_partitions()
+        ensure_partitions(partitions.days_between(*_received_range(unique)))
+        return _write_once(unique, in_transaction)
+    except psycopg.Error as exc:  # COPY runs on the raw psycopg cursor, outside Django's wrapper
+        raise DatabaseError(str(exc)) from exc
+
+
+def _received_range(rows: Sequence[EventRow]) -> tuple[datetime, datetime]:
+    times = [row.received for row in rows]
+    return min(times), max(times)
+
+
+def _write_once(rows: list[EventRow], in_transaction: Callable[[int], None] | None) -> list[EventRow]:
+    with transaction.atomic(), connection.cursor() as cursor:
+        # One statement for "which of these are new" that also claims them: a concurrent retry
+        # of the same event waits on the key row and then finds it taken.
+        cursor.execute(
+            "INSERT INTO errors_eventid (project_id, event_id, received)"
+            " SELECT * FROM unnest(%s::bigint[], %s::uuid[], %s::timestamptz[])"
+            " ON CONFLICT DO NOTHING RETURNING project_id, event_id",
+            [[r.project_id for r in rows], [r.event_id for r in rows], [r.received for r in rows]],
+        )
+        new = set(cursor.fetchall())
+        fresh = [row for row in rows if (row.project_id, row.event_id) in new]
+        if fresh:
+            raw = cursor.cursor
+            raw.adapters.register_dumper(None, PreEncodedJsonbDumper)
+            copy_rows(raw, COPY, TYPES, [row.copy_row() for row in fresh])
+        if in_transaction is not None:
+            in_transaction(len(fresh))
+    return fresh
+
+
+def drop_expired(cutoff: datetime) -> list[str]:
+    """Drop the day partitions whose events all arrived before `cutoff`; returns the names."""
+    return partitions.drop_expired(TABLE, cutoff)
+
+
+def dedup_window() -> timedelta:
+    return timedelta(hours=settings.ERRORS_DEDUP_HOURS)
+
+
+def trim_dedup_keys(now: datetime) -> int:
+    """Forget event ids older than the dedup window, TRIM_BATCH rows per statement so that no
+    transaction holds many row locks. Safe to run twice or concurrently."""
+    deleted = 0
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "DELETE FROM errors_eventid WHERE ctid = ANY(ARRAY("
+                " SELECT ctid FROM errors_eventid WHERE received < %s LIMIT %s FOR UPDATE SKIP LOCKED))",
+                [now - dedup_window(), TRIM_BATCH],
+            )
+            deleted += cursor.rowcount
+            if cursor.rowcount < TRIM_BATCH:
+                return deleted
