@@ -377,7 +377,7 @@ ACTIONS += [
     Action(
         "view incidents",
         Role.VIEWER,
-        None,
+        ui_get(lambda w: f"/projects/{w.project.pk}/alerts/incidents/{w.incident.pk}/"),
         api("get", lambda w: alerts(w, f"/incidents/{w.incident.pk}")),
         None,
     ),

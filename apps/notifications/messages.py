@@ -85,9 +85,10 @@ def event_of(transition: Transition) -> str:
 
 
 def incident_path(project_id: int, incident_id: int | None) -> str:
-    """The project's Alerts tab (apps.alerts), at the incident."""
-    anchor = f"#incident-{incident_id}" if incident_id is not None else ""
-    return f"/projects/{project_id}/alerts/{anchor}"
+    """The incident's page (apps.alerts), or the project's Alerts tab for a change without one."""
+    if incident_id is None:
+        return f"/projects/{project_id}/alerts/"
+    return f"/projects/{project_id}/alerts/incidents/{incident_id}/"
 
 
 def logs_path(policy: Policy, labels: dict[str, str], now: datetime) -> str:

@@ -5,24 +5,12 @@
 "use strict";
 
 (function () {
-  const { el, api, fmt } = window.Vigil;
+  const { el, api, send, fmt } = window.Vigil;
   const $ = (id) => document.getElementById(id);
   const page = $("alerts-page");
   if (!page) return;
   const canRespond = page.dataset.canRespond === "true";
   const projectId = Vigil.projectId();
-
-  async function send(method, path, body) {
-    const response = await fetch(`/api/v1/projects/${projectId}/${path}`, {
-      method,
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": page.dataset.csrf },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const data = response.status === 204 ? null : await response.json().catch(() => null);
-    if (!response.ok) throw new Vigil.ApiError(response.status, data);
-    return data;
-  }
 
   const stateBadge = (state, flapping) => el("span", {},
     el("span", { class: "alertstate", dataset: { state } }, state),
@@ -39,7 +27,7 @@
     try {
       await send("POST", `alerts/incidents/${incident.id}/${action}`);
     } catch (error) {
-      window.alert((error.body && error.body.error && error.body.error.message) || String(error));
+      window.alert(Vigil.errorText(error));
     }
     load();
   }
@@ -53,7 +41,7 @@
       : el("td", {});
     return el("tr", { dataset: { testid: "incident-row", state: incident.state } },
       el("td", {}, fmt.dateTime(incident.opened_at)),
-      el("td", {}, incident.title),
+      el("td", {}, el("a", { href: `/projects/${projectId}/alerts/incidents/${incident.id}/`, dataset: { testid: "incident-link" } }, incident.title)),
       el("td", {}, incident.priority),
       el("td", {}, stateBadge(incident.state),
         incident.acknowledged_by ? el("span", { class: "muted" }, ` by ${incident.acknowledged_by}`) : null),
@@ -121,9 +109,7 @@
         form.reset();
         load();
       } catch (failure) {
-        const body = failure.body && failure.body.error;
-        const details = body && body.details ? Object.entries(body.details).map(([k, v]) => `${k}: ${v}`).join("; ") : "";
-        error.textContent = body ? `${body.message} ${details}` : String(failure);
+        error.textContent = Vigil.errorText(failure);
         error.hidden = false;
       }
     });

@@ -2,7 +2,7 @@
 // series chart (axes, grid, palette, legend with values under the cursor), resizing with its box,
 // drag-to-zoom, and the states a chart can be in (loading, empty, error) as an overlay.
 //
-//   const chart = VigilCharts.timeseries(element, {series: [{label: "logs"}], format: v => ..., onZoom});
+//   const chart = VigilCharts.timeseries(element, {series: [{label: "logs"}], format: v => ..., onZoom, onDraw});
 //   chart.setData(xs, [[y...], ...], [start, end]);   // epoch seconds; one y array per series, null = gap
 //   chart.setSeries([{label}, ...]);                       // when the set of series changes
 //   chart.state("loading" | "empty" | "error" | null, message);
@@ -103,7 +103,8 @@
             u.setSelect({ left: 0, width: 0, top: 0, height: 0 }, false);
             options.onZoom(new Date(from * 1000), new Date(to * 1000));
           }],
-          draw: [placeMarkers],
+          // Exemplar markers, then extra marks of the page (the alert charts' firing periods).
+          draw: [placeMarkers, ...(options.onDraw ? [(u) => options.onDraw(u)] : [])],
         },
       };
       plot = new uPlot(opts, data, box);

@@ -57,6 +57,31 @@
     return body;
   }
 
+  // POST/PATCH/DELETE /api/v1/projects/{id}/<path> with a JSON body, the session cookie and the
+  // page's CSRF token (an element with data-csrf); the JSON answer (null for 204) or ApiError.
+  async function send(method, path, body) {
+    const projectId = root().dataset.projectId;
+    const holder = document.querySelector("[data-csrf]");
+    const response = await fetch(`/api/v1/projects/${projectId}/${path}`, {
+      method,
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": holder ? holder.dataset.csrf : "" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const data = response.status === 204 ? null : await response.json().catch(() => null);
+    if (!response.ok) throw new ApiError(response.status, data);
+    return data;
+  }
+
+  // The message of a failed API call, with the fields it names ("condition.window: ...").
+  function errorText(error) {
+    const body = error && error.body && error.body.error;
+    if (!body) return String(error && error.message ? error.message : error);
+    const details = body.details && typeof body.details === "object"
+      ? Object.entries(body.details).map(([k, v]) => `${k}: ${v}`).join("; ") : "";
+    return details ? `${body.message} ${details}` : body.message;
+  }
+
   // Ranges offered on every page; "custom" means explicit start/end in the URL.
   const RANGES = { "15m": 15 * 60, "1h": 3600, "6h": 6 * 3600, "24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400 };
 
@@ -171,7 +196,7 @@
   }
 
   window.Vigil = Object.assign(window.Vigil || {}, {
-    el, api, ApiError, RANGES, readState, writeState, resolveRange, stamp, flatten, kvSection, kvRow, LEVEL_NAMES,
+    el, api, send, errorText, ApiError, RANGES, readState, writeState, resolveRange, stamp, flatten, kvSection, kvRow, LEVEL_NAMES,
     fmt: { number: fmtNumber, duration: fmtDuration, time: fmtTime, dateTime: fmtDateTime },
     projectId: () => Number(root().dataset.projectId),
     canAdmin: () => root().dataset.canAdmin === "true",

@@ -91,3 +91,28 @@ def test_acknowledging_a_resolved_incident_says_so(org_a, alice):
 
     assert response.status_code == 409
     assert "resolved" in response.content.decode()
+
+
+def test_a_signed_in_member_lands_on_the_incident_page_after_confirming(org_a, alice):
+    from tests.conftest import client_for
+
+    policy = make_policy(org_a.project, priority="P1")
+    fire(policy, {"service": "api"}, 42.0, T0)
+    incident = Incident.objects.get()
+
+    response = client_for(alice).post(links.action_path(incident.pk, links.ACK))
+
+    assert response.status_code == 302
+    assert response["Location"] == f"/projects/{org_a.project.pk}/alerts/incidents/{incident.pk}/?done=ack"
+    assert Incident.objects.get().acknowledged_by == alice
+
+
+def test_the_done_page_without_a_session_links_to_the_incident(org_a):
+    policy = make_policy(org_a.project, priority="P1")
+    fire(policy, {"service": "api"}, 42.0, T0)
+    incident = Incident.objects.get()
+
+    done = Client().post(links.action_path(incident.pk, links.ACK))
+
+    assert done.status_code == 200
+    assert f'href="/projects/{org_a.project.pk}/alerts/incidents/{incident.pk}/"' in done.content.decode()

@@ -39,6 +39,8 @@ def test_email_has_text_and_html_with_every_value_escaped(org_a, mailbox):
     assert "service=<script>alert(1)</script>: 42.0 > 10.0" in text  # plain text is not HTML
     assert "https://runbooks.example.com/api" in text
     assert "https://vigil.example.com/notify/action/" in html  # the one-click links
+    incident = Incident.objects.get()
+    assert f"https://vigil.example.com/projects/{org_a.project.pk}/alerts/incidents/{incident.pk}/" in text
 
 
 def test_email_to_a_role_reaches_its_members_and_those_above(org_a, bob, mailbox):
