@@ -389,6 +389,13 @@ ACTIONS += [
         None,
     ),
     Action(
+        "preview an unsaved policy",
+        Role.VIEWER,
+        ui_get(lambda w: f"/projects/{w.project.pk}/alerts/"),
+        api("post", lambda w: alerts(w, "/preview"), {"policy": POLICY_BODY, "start": "-10m"}),
+        None,
+    ),
+    Action(
         "create alert policy",
         Role.ADMIN,
         None,

@@ -1,7 +1,7 @@
 """Alerts API: policies (with a backtest preview), incidents (ack / resolve) and heartbeats.
 
 Access (DESIGN.md §5), always through get_project_for, so other tenants get 404:
-  read (GET, preview)          a viewer, or a project read key
+  read (GET, previews)         a viewer, or a project read key
   acknowledge / resolve        a member
   create / change / delete     an admin, or a manage key (`vgl_manage_…`, alerts as code) of the
                                project (policies and heartbeats; each change audited with the key)
@@ -21,7 +21,7 @@ from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.alerts import backtest, services
+from apps.alerts import backtest, selectors, services
 from apps.alerts.incidents import IncidentClosed, incident_acknowledge, incident_resolve
 from apps.alerts.models import Heartbeat, Incident, IncidentState, Policy
 from apps.alerts.serializers import (
@@ -133,7 +133,14 @@ class PolicyList(AlertsView):
         """Policies of the project with the state of each of their instances."""
         project, _ = get_project_for(request, project_id)
         policies = list(Policy.objects.filter(project=project).prefetch_related("instances__incident"))
-        return Response([policy_json(p, list(p.instances.all())) for p in policies])
+        recent_values = selectors.policies_recent_values(policies)
+        body = []
+        for policy in policies:
+            result = policy_json(policy, list(policy.instances.all()))
+            for instance in result["instances"]:
+                instance["recent_values"] = recent_values.get(instance["id"], [])
+            body.append(result)
+        return Response(body)
 
     @extend_schema(
         request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT, examples=[POLICY_EXAMPLE, METRIC_EXAMPLE]
@@ -191,14 +198,45 @@ class PolicyPreview(AlertsView):
             for name, value in policy_fields(body["policy"], policy).items():
                 setattr(policy, name, value)
             services.check_policy(policy)
-        start, end = body.get("start") or "-24h", body.get("end") or "now"
-        if not isinstance(start, str) or not isinstance(end, str):
-            raise BadParameter("start", "start and end are strings (ISO 8601 or relative like -24h).")
-        now = timezone.now()
-        window = params.parse_range(start, end, now)
-        if window.span > backtest.MAX_RANGE:
-            raise BadParameter("start", "A preview spans at most 7 days.")
-        return Response(backtest.backtest(policy, window.start, window.end))
+        return _backtest(policy, body)
+
+
+def _backtest(policy: Policy, body: dict[str, Any]) -> Response:
+    start, end = body.get("start") or "-24h", body.get("end") or "now"
+    if not isinstance(start, str) or not isinstance(end, str):
+        raise BadParameter("start", "start and end are strings (ISO 8601 or relative like -24h).")
+    now = timezone.now()
+    window = params.parse_range(start, end, now)
+    if window.span > backtest.MAX_RANGE:
+        raise BadParameter("start", "A preview spans at most 7 days.")
+    return Response(backtest.backtest(policy, window.start, window.end))
+
+
+class UnsavedPolicyPreview(AlertsView):
+    @extend_schema(
+        request=OpenApiTypes.OBJECT,
+        responses=OpenApiTypes.OBJECT,
+        examples=[
+            OpenApiExample(
+                "Before creating it",
+                value={"policy": POLICY_EXAMPLE.value, "start": "-24h"},
+                request_only=True,
+            )
+        ],
+        description=(
+            "Backtest of a policy that is not saved (the create form's preview): `policy` is a"
+            " body as POST .../alerts/policies takes it, validated the same way (400 naming the"
+            " fields); the answer is that of .../policies/{policy_id}/preview. Nothing is written."
+        ),
+    )
+    def post(self, request: Request, project_id: int) -> Response:
+        project, _ = get_project_for(request, project_id)
+        body = request.data if isinstance(request.data, dict) else {}
+        if "policy" not in body:
+            raise SpecError({"policy": "is required: the policy body to preview"})
+        policy = Policy(project=project, **policy_fields(body["policy"]))
+        services.check_policy(policy)
+        return _backtest(policy, body)
 
 
 class IncidentList(AlertsView):

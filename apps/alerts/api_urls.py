@@ -10,6 +10,7 @@ urlpatterns = [
     path(f"{P}/alerts/policies", api.PolicyList.as_view(), name="policy-list"),
     path(f"{P}/alerts/policies/<int:policy_id>", api.PolicyDetail.as_view(), name="policy-detail"),
     path(f"{P}/alerts/policies/<int:policy_id>/preview", api.PolicyPreview.as_view(), name="policy-preview"),
+    path(f"{P}/alerts/preview", api.UnsavedPolicyPreview.as_view(), name="policy-preview-unsaved"),
     path(f"{P}/alerts/incidents", api.IncidentList.as_view(), name="incident-list"),
     path(f"{P}/alerts/incidents/<int:incident_id>", api.IncidentDetail.as_view(), name="incident-detail"),
     path(

@@ -28,7 +28,7 @@ from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from apps.alerts import incidents
+from apps.alerts import incidents, recent
 from apps.alerts.evaluation import Change, InstanceState, Rules, step
 from apps.alerts.evaluators import Labels, Samples, measure_batch
 from apps.alerts.models import AlertInstance, Policy, Transition
@@ -164,6 +164,7 @@ def claims_evaluate(claims: list[Claim], now: datetime | None = None) -> dict[in
                 cursor.execute("SET LOCAL synchronous_commit = off")
         for pk, rows in results.items():
             incidents.announce_on_commit(policies[pk].project_id, rows)
+    recent.note_samples({pk: measured[pk] for pk in results}, now)  # the policy list's sparklines
     return results
 
 

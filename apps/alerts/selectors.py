@@ -11,6 +11,7 @@ from django.db.models import Count, Q
 from django.http import Http404
 
 from apps.alerts.models import Incident, IncidentState, Kind, Policy
+from apps.alerts.recent import recent_values
 from apps.api.timerange import TimeRange
 from apps.logs.query import And, Equals, JsonMatch, Node, QuerySyntaxError, parse
 from apps.logs.selectors import search_logs
@@ -114,3 +115,15 @@ def incident_evidence(incident: Incident, limit: int = EVIDENCE_LIMIT) -> Eviden
         )
         return Evidence("spans", recent_traces(policy.project_id, filters)[:limit], start, end)
     return Evidence("", [], start, end)
+
+
+def policies_recent_values(policies: list[Policy]) -> dict[int, list[list[Any]]]:
+    """{instance id: [[epoch seconds, value or None], ...] oldest first}: the last values the
+    evaluator measured (apps.alerts.recent) for each instance of these policies (prefetched)."""
+    stored = recent_values(policy.pk for policy in policies)
+    found: dict[int, list[list[Any]]] = {}
+    for policy in policies:
+        by_key = stored.get(policy.pk, {})
+        for instance in policy.instances.all():
+            found[instance.pk] = by_key.get(instance.labels_key, [])
+    return found
