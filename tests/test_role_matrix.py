@@ -389,6 +389,13 @@ ACTIONS += [
         None,
     ),
     Action(
+        "view the organization's incidents per project",
+        Role.VIEWER,
+        ui_get(lambda w: o("organization", w)),
+        api("get", lambda w: f"/api/v1/orgs/{w.org.pk}/alerts/summary"),
+        None,
+    ),
+    Action(
         "preview an unsaved policy",
         Role.VIEWER,
         ui_get(lambda w: f"/projects/{w.project.pk}/alerts/"),

@@ -36,7 +36,7 @@ from apps.api import timerange as params
 from apps.api.errors import BadParameter, error_body
 from apps.api.views import ApiView
 from apps.projects.models import Project, Role
-from apps.projects.scoping import Access, get_project_for
+from apps.projects.scoping import Access, get_organization_for, get_project_for
 
 POLICY_EXAMPLE = OpenApiExample(
     "API error rate",
@@ -237,6 +237,28 @@ class UnsavedPolicyPreview(AlertsView):
         policy = Policy(project=project, **policy_fields(body["policy"]))
         services.check_policy(policy)
         return _backtest(policy, body)
+
+
+class OrganizationAlertSummary(AlertsView):
+    @extend_schema(responses=OpenApiTypes.OBJECT, operation_id="alerts_organization_summary")
+    def get(self, request: Request, organization_id: int) -> Response:
+        """Per project of the organization: enabled policies, open incidents (firing or
+        acknowledged) and firing ones — the org home's incidents cells (members)."""
+        organization, _ = get_organization_for(request, organization_id)
+        summaries = selectors.organization_alert_summaries(organization.pk)
+        return Response(
+            {
+                "projects": [
+                    {
+                        "project": project_id,
+                        "policies": summary.policies,
+                        "open_incidents": summary.open_incidents,
+                        "firing": summary.firing,
+                    }
+                    for project_id, summary in summaries.items()
+                ]
+            }
+        )
 
 
 class IncidentList(AlertsView):

@@ -21,6 +21,11 @@ urlpatterns = [
         api.IncidentResolve.as_view(),
         name="incident-resolve",
     ),
+    path(
+        "orgs/<int:organization_id>/alerts/summary",
+        api.OrganizationAlertSummary.as_view(),
+        name="organization-summary",
+    ),
     path(f"{P}/heartbeats", api.HeartbeatList.as_view(), name="heartbeat-list"),
     path(f"{P}/heartbeats/<int:heartbeat_id>", api.HeartbeatDetail.as_view(), name="heartbeat-detail"),
 ]

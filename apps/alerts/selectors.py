@@ -50,6 +50,12 @@ def alert_summaries(project_ids: list[int]) -> dict[int, AlertSummary]:
     }
 
 
+def organization_alert_summaries(organization_id: int) -> dict[int, AlertSummary]:
+    """alert_summaries of every project of the organization (its members may see them all)."""
+    project_ids = list(Project.objects.filter(organization_id=organization_id).values_list("pk", flat=True))
+    return alert_summaries(project_ids)
+
+
 def incident_for_project(project: Project, incident_id: int) -> Incident:
     """The incident of this project (with its policy and who acted on it); Http404 otherwise,
     also for another project's incident: the project was scoped by get_project_for already."""

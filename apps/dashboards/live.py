@@ -35,6 +35,9 @@ Design note (the protocol the browser sees is in apps.dashboards.consumers).
   would leave its pages unaware: once the breaker closes, the counters of the projects whose
   announcements were dropped are bumped (RESYNC_SCRIPT), and the sockets' periodic read reports
   the gap.
+* Organizations. `announce_organization(org_id, notice)` sends a small notice over the Channels
+  layer to the organization's group, which the org-wide pages' sockets join
+  (apps.dashboards.org_consumer): an alerts event of a project also tells its organization.
 * Access changes. `access_changed(user_ids, project_ids)` (called on commit by
   apps.projects.services) sends `live.access` over the Channels layer to the users' and projects'
   groups: their sockets re-check membership at once.
@@ -109,6 +112,10 @@ def user_group_name(user_id: int) -> str:
     return f"user-{int(user_id)}-live"
 
 
+def organization_group_name(organization_id: int) -> str:
+    return f"org-{int(organization_id)}-live"
+
+
 def stream_key(project_id: int) -> str:
     return f"vigil:live:{int(project_id)}:events"
 
@@ -146,6 +153,37 @@ def announce(project_id: int, kind: str, payload: dict[str, Any]) -> None:
     if event["kind"] == "logs":
         event["lines_omitted"] = event["count"]
     _publisher.offer(project_id, event)
+    if event["kind"] == "alerts":
+        # The org home's incidents cell of this project follows its incidents.
+        try:
+            organization_id = _organization_of(project_id)
+        except Exception:  # the database is the caller's trouble, not the announcement's
+            logger.exception("live: could not find the project's organization")
+            return
+        if organization_id is not None:
+            announce_organization(organization_id, {"kind": "alerts", "project": project_id})
+
+
+def announce_organization(organization_id: int, event: dict[str, Any], admins_only: bool = False) -> None:
+    """A notice to the open org-wide pages of an organization (apps.dashboards.org_consumer):
+    small, e.g. {"kind": "channels", "channel": 3}; they refetch what it concerns. Returns at
+    once; never raises."""
+    message = {"type": "live.org", "event": event, "admins_only": admins_only}
+    _publisher.submit_groups([organization_group_name(organization_id)], message)
+
+
+_organizations: dict[int, int] = {}  # project id -> its organization's (a project never moves)
+
+
+def _organization_of(project_id: int) -> int | None:
+    if project_id not in _organizations:
+        from apps.projects.models import Project
+
+        found = Project.objects.filter(pk=project_id).values_list("organization_id", flat=True).first()
+        if found is None:
+            return None
+        _organizations[project_id] = found
+    return _organizations[project_id]
 
 
 def access_changed(user_ids: Iterable[int] = (), project_ids: Iterable[int] = ()) -> None:

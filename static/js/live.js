@@ -15,7 +15,7 @@
 (function () {
   const BACKOFF_FIRST_MS = 500;
   const BACKOFF_MAX_MS = 30000;
-  const FINAL_CODES = { 4401: "Signed out — reload to sign in", 4403: "No access to this project" };
+  const FINAL_CODES = { 4401: "Signed out — reload to sign in", 4403: "No access" };
   const LABELS = { connecting: "Connecting…", live: "Live", reconnecting: "Reconnecting…", closed: "Offline" };
 
   // Ids are decimal strings of increasing integers (well below 2^53).
@@ -40,7 +40,18 @@
     try { handler(...args); } catch (error) { console.error("live handler failed", error); }
   }
 
+  // A project's socket (its stream of events, resumable), or an organization's (notices for its
+  // org-wide pages: alert changes per project, channel trouble; apps/dashboards/org_consumer.py).
+  // The organization's socket keeps no history: its hello reports a gap after any reconnect.
   function connect(projectId, handlers) {
+    return connectTo(`/ws/projects/${encodeURIComponent(projectId)}/live/`, handlers);
+  }
+
+  function connectOrganization(organizationId, handlers) {
+    return connectTo(`/ws/orgs/${encodeURIComponent(organizationId)}/live/`, handlers);
+  }
+
+  function connectTo(path, handlers) {
     handlers = handlers || {};
     const showStatus = statusBadge();
     let socket = null;
@@ -66,7 +77,7 @@
       if (cursor !== null) params.set("after", cursor);
       if (tail !== null) params.set("tail", tail);
       const query = params.toString();
-      return `${scheme}//${window.location.host}/ws/projects/${encodeURIComponent(projectId)}/live/${query ? "?" + query : ""}`;
+      return `${scheme}//${window.location.host}${path}${query ? "?" + query : ""}`;
     }
 
     function open() {
@@ -166,5 +177,5 @@
     };
   }
 
-  window.VigilLive = { connect };
+  window.VigilLive = { connect, connectOrganization };
 })();

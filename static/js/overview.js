@@ -220,6 +220,11 @@
 
   // --- live -----------------------------------------------------------------------------------
   function onEvent(event) {
+    if (event.kind === "alerts") { // an incident changed: the banner, not the telemetry figures
+      if (window.VigilFiringBanner) VigilFiringBanner.refresh();
+      return;
+    }
+    if (event.kind === "notifications") return;
     welcomeDone();
     if (event.kind === "metrics" && !latency.name) {
       const name = (event.names || []).find((n) => n in LATENCY);
@@ -276,7 +281,7 @@
       let first = true;
       live = VigilLive.connect(Vigil.projectId(), {
         onEvent,
-        onGap: () => load(),
+        onGap: () => { load(); if (window.VigilFiringBanner) VigilFiringBanner.refresh(); },
         onStatus: (status) => {
           root.dataset.live = status;
           // Events between the page's first fetch and the socket's hello were not replayed.

@@ -1,5 +1,5 @@
-"""What the Alerts tab draws: the preview of a policy not saved yet (the create form's chart) and
-the recent values of each instance (the policy list's sparklines)."""
+"""What the alerts pages draw: the preview of a policy not saved yet (the create form's chart),
+the recent values of each instance (the policy list's sparklines), and the org home's incident counts."""
 
 from __future__ import annotations
 
@@ -95,3 +95,31 @@ def test_only_the_last_samples_are_kept(org_a):
     assert len(series) == recent.KEEP
     assert series[0][0] == int((BASE + timedelta(minutes=5)).timestamp())  # the oldest were dropped
     assert 0 < recent._redis().ttl(key) <= recent.TTL_SECONDS
+
+
+def test_the_organization_summary_counts_policies_and_open_incidents_per_project(bob_client, org_a):
+    from apps.alerts.models import Incident
+    from apps.projects.models import Project
+
+    other = Project.objects.create(organization=org_a.organization, name="quiet")
+    policy = make_policy(org_a.project, "log_count", {"query": "level>=error"}, name="e")
+    instance = policy.instances.create(labels={}, labels_key="{}")
+    for state in ("firing", "acknowledged", "resolved"):
+        Incident.objects.create(
+            project=org_a.project,
+            policy=policy,
+            instance=instance,
+            title="e",
+            priority="P3",
+            state=state,
+            opened_at=BASE,
+            resolved_at=BASE if state == "resolved" else None,
+        )
+
+    response = bob_client.get(f"/api/v1/orgs/{org_a.organization.pk}/alerts/summary")
+
+    assert response.status_code == 200
+    assert sorted(response.json()["projects"], key=lambda p: p["project"]) == [
+        {"project": org_a.project.pk, "policies": 1, "open_incidents": 2, "firing": 1},
+        {"project": other.pk, "policies": 0, "open_incidents": 0, "firing": 0},
+    ]
