@@ -396,6 +396,13 @@ ACTIONS += [
         None,
     ),
     Action(
+        "see which alerts are silenced or inhibited",
+        Role.VIEWER,
+        None,
+        api("get", lambda w: alerts(w, "/quieted")),
+        None,
+    ),
+    Action(
         "preview an unsaved policy",
         Role.VIEWER,
         ui_get(lambda w: f"/projects/{w.project.pk}/alerts/"),

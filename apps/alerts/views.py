@@ -12,6 +12,7 @@ a session or token. An unknown uuid is 404, whatever the method.
 
 from __future__ import annotations
 
+import json
 import uuid
 
 from django.contrib.auth.decorators import login_not_required
@@ -58,6 +59,8 @@ def incident_page(request: HttpRequest, project_id: int, incident_id: int) -> Ht
         "policy": policy,
         "window": format_duration(policy.window_seconds),
         "evidence": selectors.incident_evidence(incident),
+        # For the silence buttons, before (and whatever) the page's first API call answers.
+        "labels_json": json.dumps(incident.labels, sort_keys=True),
         "can_respond": access.can(Role.MEMBER),
     }
     return render(request, "alerts/incident.html", context)

@@ -8,7 +8,8 @@ the transaction that files them); writes to apps.alerts only through its service
 Public surface (what other apps may import; nothing else of this app):
   apps.notifications.tasks      dispatch_transitions, send_deliveries (beat, or after a commit)
   apps.notifications.selectors  reachable_channels(project) (empty: its alerts reach nobody),
-                                channels_with_warnings(organization_id)
+                                channels_with_warnings(organization_id), quiet_reasons(project, now)
+                                (what is silenced / inhibited now), failed_deliveries(project)
   apps.notifications.outbound   check_url, post (the one SSRF-guarded way out over HTTP)
   apps.notifications.events     organization_event_enqueue (another app's event, e.g. billing's
                                 usage.threshold, to the organization's webhook channels)

@@ -23,6 +23,7 @@ urlpatterns = [
     ),
     path(f"{ORG}/routes", api.RouteList.as_view(), name="route-list"),
     path(f"{ORG}/routes/<int:route_id>", api.RouteDetail.as_view(), name="route-detail"),
+    path(f"{PROJECT}/quieted", silences_api.QuietedList.as_view(), name="quieted"),
     path(f"{PROJECT}/silences", silences_api.SilenceList.as_view(), name="silence-list"),
     path(f"{PROJECT}/silences/<int:silence_id>", silences_api.SilenceDetail.as_view(), name="silence-detail"),
     path(f"{PROJECT}/maintenance", silences_api.MaintenanceList.as_view(), name="maintenance-list"),

@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps import audit
-from apps.notifications import messages, outbound
+from apps.notifications import announce, messages, outbound
 from apps.notifications.models import (
     PAGERDUTY_EVENTS_URL,
     Attempt,
@@ -212,6 +212,7 @@ def channel_test(channel: Channel, actor: Any) -> Attempt:
 
 def channel_disable(channel: Channel, reason: str) -> None:
     Channel.objects.filter(pk=channel.pk).update(enabled=False, warning=reason, warning_at=timezone.now())
+    announce.channel_trouble_on_commit(channel)  # shown at once on open channel lists and Alerts tabs
     audit.record(
         "notifications.channel.disable",
         organization=channel.organization,
@@ -225,6 +226,7 @@ def channel_warn(channel: Channel, delivery: Delivery) -> None:
     (after commit, and not for test messages, whose answer the admin is looking at)."""
     warning = f"A message could not be delivered after {delivery.attempts} attempt(s): {delivery.last_error}"
     Channel.objects.filter(pk=channel.pk).update(warning=warning[:1000], warning_at=timezone.now())
+    announce.channel_trouble_on_commit(channel)  # shown at once on open channel lists and Alerts tabs
     if delivery.event == Event.TEST:
         return
     from apps.notifications.transports.email import recipients, send_mail

@@ -20,6 +20,7 @@ from django.db import transaction
 
 from apps import audit
 from apps.alerts.models import Incident, Kind
+from apps.notifications import announce
 from apps.notifications.models import MaintenanceWindow, Silence
 
 OPS = ("=", "!=", "=~", "!~")
@@ -100,6 +101,7 @@ def silence_incident(
                 "ends_at": silence.ends_at.isoformat(),
             },
         )
+        announce.quieting_changed_on_commit(incident.project_id)
     return silence
 
 
@@ -179,6 +181,7 @@ def silence_create(project: Any, fields: dict[str, Any], actor: Any, key: Any = 
             target=silence,
             after=silence_snapshot(silence),
         )
+        announce.quieting_changed_on_commit(project.pk)
     return silence
 
 
@@ -194,6 +197,7 @@ def silence_expire(silence: Silence, actor: Any, now: datetime, key: Any = None)
             target=silence,
             after=silence_snapshot(silence),
         )
+        announce.quieting_changed_on_commit(silence.project_id)
     return silence
 
 

@@ -26,6 +26,7 @@ from apps.alerts.models import Policy
 from apps.notifications.api import ChannelsView
 from apps.notifications.channels import ChannelError
 from apps.notifications.models import MaintenanceWindow, Silence
+from apps.notifications.selectors import quiet_reasons
 from apps.notifications.silences import (
     MatcherError,
     check_matchers,
@@ -106,6 +107,32 @@ def _key_of(access: Any) -> Any:
     from apps.projects.models import ApiKey
 
     return ApiKey.objects.filter(pk=access.key.id).first()
+
+
+class QuietedList(ChannelsView):
+    @extend_schema(
+        responses=OpenApiTypes.OBJECT,
+        operation_id="alerts_quieted",
+        examples=[
+            OpenApiExample(
+                "One incident silenced",
+                value={"incidents": {"42": "silenced"}, "instances": {"7": "silenced", "9": "inhibited"}},
+                response_only=True,
+            )
+        ],
+    )
+    def get(self, request: Request, project_id: int) -> Response:
+        """What is held back from notification right now, and why (silenced, maintenance,
+        inhibited): open incidents and firing or pending instances, by id. They still fire; the
+        Alerts tab and the incident page mark them."""
+        project, _ = get_project_for(request, project_id)
+        reasons = quiet_reasons(project, timezone.now())
+        return Response(
+            {
+                "incidents": {str(pk): reason for pk, reason in reasons.incidents.items()},
+                "instances": {str(pk): reason for pk, reason in reasons.instances.items()},
+            }
+        )
 
 
 class SilenceList(ChannelsView):

@@ -34,18 +34,24 @@
     load();
   }
 
-  function incidentRow(incident) {
+  // Held back from notification (silenced, maintenance, inhibited): still shown, marked.
+  const quietBadge = (reason) => (reason
+    ? el("span", { class: "alertquiet", dataset: { testid: "quiet", reason }, title: "Still firing; notifications are held back" }, reason)
+    : null);
+
+  function incidentRow(incident, quiet) {
     const actions = canRespond ? el("td", {},
       incident.state === "firing"
         ? el("button", { type: "button", class: "small", onclick: () => respond(incident, "ack"), dataset: { testid: "ack" } }, "Acknowledge")
         : null,
       el("button", { type: "button", class: "small", onclick: () => respond(incident, "resolve"), dataset: { testid: "resolve" } }, "Resolve"))
       : el("td", {});
-    return el("tr", { dataset: { testid: "incident-row", state: incident.state } },
+    const reason = quiet.incidents[String(incident.id)] || "";
+    return el("tr", { dataset: { testid: "incident-row", state: incident.state, quiet: reason } },
       el("td", {}, fmt.dateTime(incident.opened_at)),
       el("td", {}, el("a", { href: `/projects/${projectId}/alerts/incidents/${incident.id}/`, dataset: { testid: "incident-link" } }, incident.title)),
       el("td", {}, incident.priority),
-      el("td", {}, stateBadge(incident.state),
+      el("td", {}, stateBadge(incident.state), quietBadge(reason),
         incident.acknowledged_by ? el("span", { class: "muted" }, ` by ${incident.acknowledged_by}`) : null),
       el("td", {}, fmt.number(incident.opened_value)),
       actions);
@@ -58,10 +64,10 @@
 
   const LOG_KINDS = ["log_count", "log_ratio", "new_pattern"];
 
-  function policyRows(policy) {
+  function policyRows(policy, quiet) {
     const instances = policy.instances.length ? policy.instances : [{ labels: {}, state: "normal", value: null, recent_values: [] }];
-    return instances.map((instance, index) => el("tr", { dataset: { testid: "policy-row", state: instance.state, policy: policy.id, instance: instance.id || "" } },
-      el("td", {}, stateBadge(instance.state, instance.is_flapping)),
+    return instances.map((instance, index) => el("tr", { dataset: { testid: "policy-row", state: instance.state, policy: policy.id, instance: instance.id || "", quiet: quiet.instances[String(instance.id)] || "" } },
+      el("td", {}, stateBadge(instance.state, instance.is_flapping), quietBadge(quiet.instances[String(instance.id)])),
       el("td", {}, index === 0 ? policy.name : "", instance.labels && Object.keys(instance.labels).length
         ? el("span", { class: "muted" }, ` ${labelText(instance.labels)}`) : null,
         policy.enabled ? null : el("span", { class: "muted" }, " (disabled)")),
@@ -82,14 +88,15 @@
     if (loading) { loading.again = true; return; }
     loading = { again: false };
     try {
-      const [incidents, policies] = await Promise.all([
+      const [incidents, policies, quiet] = await Promise.all([
         api("alerts/incidents", { limit: 200 }),
         api("alerts/policies"),
+        api("alerts/quieted"),
       ]);
       const open = incidents.filter((i) => i.state !== "resolved");
-      $("incident-rows").replaceChildren(...open.map(incidentRow));
+      $("incident-rows").replaceChildren(...open.map((incident) => incidentRow(incident, quiet)));
       showState($("incident-state"), open.length ? "" : "No open incidents.");
-      $("policy-rows").replaceChildren(...policies.flatMap(policyRows));
+      $("policy-rows").replaceChildren(...policies.flatMap((policy) => policyRows(policy, quiet)));
       showState($("policy-state"), policies.length ? "" : "No policies yet.");
       const firing = policies.filter((p) => p.state === "firing").length;
       $("alerts-summary").textContent = `${policies.length} policies · ${firing} firing · ${open.length} open incidents`;
@@ -207,11 +214,25 @@
     schedulePreview(0);
   }
 
+  // The notifications card (apps.notifications' template tag): failed deliveries and channel
+  // warnings, re-rendered by the server when the socket says they changed.
+  async function refreshStatus() {
+    try {
+      await VigilFragments.refresh(window.location.pathname, ["notification-status"]);
+      page.dataset.statusRefreshed = String(Date.now());
+    } catch (error) {
+      // Offline for a moment: the reconnect's gap refreshes it.
+    }
+  }
+
   load();
   if (window.VigilLive) {
     VigilLive.connect(projectId, {
-      onEvent: (event) => { if (event.kind === "alerts") load(); },
-      onGap: () => load(),
+      onEvent: (event) => {
+        if (event.kind === "alerts") load();
+        if (event.kind === "notifications") { load(); refreshStatus(); }
+      },
+      onGap: () => { load(); refreshStatus(); },
       onStatus: (status) => { page.dataset.live = status; if (status === "live") load(); },
     });
   }

@@ -13,6 +13,9 @@
   const projectId = Vigil.projectId();
   const incidentId = Number(page.dataset.incidentId);
   const policyId = Number(page.dataset.policyId);
+  // The incident's labels as rendered (they never change): a silence clicked before the first
+  // load answers must not go out without matchers (that would silence the whole policy).
+  const labels = JSON.parse(page.dataset.labels || "{}");
   const CHART_BEFORE_S = 3600, CHART_AFTER_S = 1800, MAX_RANGE_S = 7 * 86400;
   let incident = null;
 
@@ -51,7 +54,13 @@
     if (loading) { loading.again = true; return; }
     loading = { again: false };
     try {
-      render(await api(`alerts/incidents/${incidentId}`));
+      const [data, quiet] = await Promise.all([api(`alerts/incidents/${incidentId}`), api("alerts/quieted")]);
+      render(data);
+      const reason = quiet.incidents[String(incidentId)] || "";
+      const badge = $("incident-quiet");
+      badge.hidden = !reason;
+      badge.textContent = reason;
+      badge.dataset.reason = reason;
       page.dataset.loaded = String(Date.now());
     } catch (error) {
       $("timeline-state").hidden = false;
@@ -75,7 +84,7 @@
       const result = await send("POST", `alerts/policies/${policyId}/preview`, {
         start: new Date(start * 1000).toISOString(), end: new Date(end * 1000).toISOString(),
       });
-      chart.show(result, { labels: (incident && incident.labels) || {} });
+      chart.show(result, { labels });
     } catch (error) {
       chart.state("error", `Could not evaluate the policy (${Vigil.errorText(error)})`);
     }
@@ -100,7 +109,6 @@
   }
 
   async function silence(body) {
-    const labels = (incident && incident.labels) || {};
     try {
       const created = await send("POST", "alerts/silences", {
         policy_id: policyId,
@@ -112,7 +120,7 @@
     } catch (error) {
       say(Vigil.errorText(error), true);
     }
-    if (window.VigilQuiet) VigilQuiet.refresh();
+    load(); // the silence marks the incident (the socket also says so, to every open page)
   }
 
   if (page.dataset.canRespond === "true") {
@@ -135,7 +143,7 @@
   load().then(loadChart);
   if (window.VigilLive) {
     VigilLive.connect(projectId, {
-      onEvent: (event) => { if (event.kind === "alerts") load(); },
+      onEvent: (event) => { if (event.kind === "alerts" || event.kind === "notifications") load(); },
       onGap: () => load(),
       onStatus: (status) => { page.dataset.live = status; if (status === "live") load(); },
     });

@@ -8,12 +8,10 @@ from typing import Any
 
 from django import template
 
-from apps.notifications.models import Delivery, DeliveryState
-from apps.notifications.selectors import channels_with_warnings, reachable_channels
+from apps.notifications.selectors import channels_with_warnings, failed_deliveries, reachable_channels
 from apps.projects.models import Project
 
 register = template.Library()
-FAILED_SHOWN = 5
 
 
 @register.inclusion_tag("notifications/status_card.html")
@@ -23,7 +21,5 @@ def notification_status(project: Project, can_admin: bool = False) -> dict[str, 
         "can_admin": can_admin,
         "channels": reachable_channels(project),
         "warnings": channels_with_warnings(project.organization_id),
-        "failed": Delivery.objects.filter(project=project, state=DeliveryState.FAILED)
-        .select_related("channel")
-        .order_by("-id")[:FAILED_SHOWN],
+        "failed": failed_deliveries(project),
     }
