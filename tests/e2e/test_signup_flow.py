@@ -11,7 +11,18 @@ EMAIL = "erin@example.test"
 PASSWORD = "erin-has-a-long-passphrase"
 
 
-def test_sign_up_create_project_and_key_then_log_out_and_in_again(page):
+@pytest.fixture
+def asgi_page(browser, asgi_server):
+    """The org home is a live page (its socket, /ws/orgs/{id}/live/): served by the ASGI server."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, base_url=asgi_server.url)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    yield page
+    context.close()
+
+
+def test_sign_up_create_project_and_key_then_log_out_and_in_again(asgi_page):
+    page = asgi_page
     errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
