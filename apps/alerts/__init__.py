@@ -9,8 +9,11 @@ What other apps may use:
 - `apps.alerts.selectors` for read-only views of policies, instances and incidents.
 
 Public surface (what other apps may import; nothing else of this app):
-  apps.alerts.models        Transition (the outbox), Policy, AlertInstance, Incident, Heartbeat
-  apps.alerts.services      incident_acknowledge, incident_resolve, policy_create
+  apps.alerts.models        Transition (the outbox), Policy, AlertInstance, Incident, Heartbeat,
+                            PingKind, ScheduleKind
+  apps.alerts.services      incident_acknowledge, incident_resolve, policy_create,
+                            heartbeat_ping_slug (a ping for monitor slug X: Sentry cron check-ins)
+  apps.alerts.specs         SpecError (what heartbeat_ping_slug raises for a bad schedule)
   apps.alerts.selectors     alert_summaries and read-only views
   apps.alerts.rulepack      rule_pack_add (every new project starts watched)
   apps.alerts.scheduler     evaluator_lag (/health/ready)

@@ -167,13 +167,15 @@ def heartbeat_is_down(heartbeat: Heartbeat, now: datetime) -> bool:
     """Healthchecks' rules: a `fail` ping is down at once; a started run that has not reported
     within the grace time is down; otherwise down once the next expected ping (last ping + period,
     or the cron schedule's next time after the last ping, in the monitor's time zone) is more than
-    the grace time late. A monitor never pinged is new, not down."""
+    the grace time late. A monitor never pinged is new, not down. A started run has the grace time,
+    or its `max_runtime` when set (Sentry cron monitors send one)."""
     grace = timedelta(seconds=heartbeat.grace_seconds)
     if heartbeat.last_ping_kind == PingKind.FAIL:
         return True
     last = heartbeat.last_ping_at
     started = heartbeat.last_start_at
-    if started is not None and (last is None or started > last) and now > started + grace:
+    runtime = timedelta(seconds=heartbeat.max_runtime_seconds) if heartbeat.max_runtime_seconds else grace
+    if started is not None and (last is None or started > last) and now > started + runtime:
         return True
     if last is None:
         return False

@@ -294,9 +294,18 @@ class Heartbeat(models.Model):
     last_ping_kind = models.CharField(max_length=10, choices=PingKind.choices, blank=True, default="")
     last_start_at = models.DateTimeField(null=True, blank=True)
     policy = models.OneToOneField(Policy, on_delete=models.CASCADE, related_name="heartbeat")
+    # A Sentry cron monitor's `monitor_slug`: check-ins sent to the project's DSN find it by this.
+    slug = models.CharField(max_length=64, blank=True, default="")
+    # How long a started run may take before it is down; None: the grace time (Healthchecks' rule).
+    max_runtime_seconds = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "slug"], condition=~models.Q(slug=""), name="alerts_heartbeat_unique_slug"
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -276,7 +276,7 @@ def incident_json(incident: Incident, transitions: list[Transition] | None = Non
     return result
 
 
-HEARTBEAT_FIELDS = {"name", "schedule", "period", "grace", "cron", "tz", "priority"}
+HEARTBEAT_FIELDS = {"name", "schedule", "period", "grace", "cron", "tz", "priority", "slug", "max_runtime"}
 
 
 def heartbeat_fields(data: Any, partial: bool) -> dict[str, Any]:
@@ -304,7 +304,14 @@ def heartbeat_fields(data: Any, partial: bool) -> dict[str, Any]:
                 fields[f"{key}_seconds"] = parse_duration(data[key])
             except ValueError as exc:
                 errors[key] = str(exc)
-    for key in ("cron", "tz"):
+    if "max_runtime" in data:
+        try:
+            fields["max_runtime_seconds"] = (
+                None if data["max_runtime"] is None else parse_duration(data["max_runtime"])
+            )
+        except ValueError as exc:
+            errors["max_runtime"] = str(exc)
+    for key in ("cron", "tz", "slug"):
         if key in data:
             if not isinstance(data[key], str) or len(data[key]) > 100:
                 errors[key] = "must be a string"
@@ -341,6 +348,10 @@ def heartbeat_json(heartbeat: Heartbeat, ping_url: str, now: Any) -> dict[str, A
         "grace": format_duration(heartbeat.grace_seconds),
         "cron": heartbeat.cron,
         "tz": heartbeat.tz,
+        "slug": heartbeat.slug,
+        "max_runtime": format_duration(heartbeat.max_runtime_seconds)
+        if heartbeat.max_runtime_seconds
+        else None,
         "status": heartbeat_status(heartbeat, now),
         "last_ping_at": heartbeat.last_ping_at,
         "last_ping_kind": heartbeat.last_ping_kind or None,

@@ -5,13 +5,14 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cronsim import CronSim, CronSimError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps import audit
@@ -29,6 +30,7 @@ from apps.billing import limits
 from apps.projects.models import Project
 
 MAX_WINDOW_SECONDS = 24 * 3600
+SLUG = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 INTERVAL_STEP_SECONDS = 10
 
 
@@ -139,6 +141,17 @@ def check_heartbeat(heartbeat: Heartbeat) -> None:
         errors["schedule"] = "must be period or cron"
     if not 60 <= heartbeat.grace_seconds <= 365 * 86400:
         errors["grace"] = "must be from 1m to 365d"
+    if heartbeat.max_runtime_seconds is not None and not 60 <= heartbeat.max_runtime_seconds <= 7 * 86400:
+        errors["max_runtime"] = "must be from 1m to 7d"
+    if heartbeat.slug and not SLUG.fullmatch(heartbeat.slug):
+        errors["slug"] = "must be 1 to 64 characters: letters, digits, '-', '_' or '.'"
+    elif (
+        heartbeat.slug
+        and Heartbeat.objects.filter(project_id=heartbeat.project_id, slug=heartbeat.slug)
+        .exclude(pk=heartbeat.pk)
+        .exists()
+    ):
+        errors["slug"] = "another monitor of this project has this slug"
     if errors:
         raise SpecError(errors)
 
@@ -191,6 +204,8 @@ def heartbeat_snapshot(heartbeat: Heartbeat) -> dict[str, Any]:
         "grace_seconds": heartbeat.grace_seconds,
         "cron": heartbeat.cron,
         "tz": heartbeat.tz,
+        "slug": heartbeat.slug,
+        "max_runtime_seconds": heartbeat.max_runtime_seconds,
     }
 
 
@@ -243,3 +258,34 @@ def heartbeat_ping(ping_uuid: uuid.UUID, kind: str, now: datetime | None = None)
         Heartbeat.objects.filter(pk=heartbeat.pk).update(**fields)
         Policy.objects.filter(pk=heartbeat.policy_id).update(next_due_at=now)
     return True
+
+
+def heartbeat_ping_slug(
+    project: Project, slug: str, kind: str, fields: dict[str, Any] | None = None, now: datetime | None = None
+) -> Heartbeat | None:
+    """Record a ping for the project's monitor named `slug` (a Sentry cron check-in). With
+    `fields` (a schedule: schedule_kind, period_seconds or cron + tz, grace_seconds,
+    max_runtime_seconds) the monitor is made when none has that slug yet, and its schedule follows
+    them when they changed (the SDK's config in code is the source of truth, as in Sentry).
+    None when no monitor has the slug and no valid schedule came with the ping. SpecError when
+    `fields` are invalid for a monitor that does not exist yet."""
+    now = now or timezone.now()
+    heartbeat = Heartbeat.objects.select_related("policy").filter(project=project, slug=slug).first()
+    if heartbeat is None and fields:
+        try:
+            with transaction.atomic():
+                heartbeat = heartbeat_create(project, {"name": slug, "slug": slug, **fields}, actor=None)
+        except IntegrityError:
+            # A concurrent check-in of the same new monitor made it first: ping that one.
+            heartbeat = Heartbeat.objects.select_related("policy").filter(project=project, slug=slug).first()
+    elif heartbeat is not None and fields:
+        changed = {name: value for name, value in fields.items() if getattr(heartbeat, name) != value}
+        if changed:
+            try:
+                heartbeat_update(heartbeat, changed, actor=None)
+            except SpecError:
+                heartbeat.refresh_from_db()  # a bad config in code does not break a working monitor
+    if heartbeat is None:
+        return None
+    heartbeat_ping(heartbeat.uuid, kind, now)
+    return heartbeat

@@ -28,7 +28,7 @@ from django.db import DatabaseError
 from apps.api.errors import error_body
 from apps.billing import quota, usage
 from apps.billing.models import Outcome
-from apps.errors import envelope, services, storage, telemetry
+from apps.errors import checkins, envelope, services, storage, telemetry
 from apps.errors.models import DsnKey
 from apps.ingestion import transport
 from apps.ingestion.transport import JSON_TYPE, IngestError, IngestRequest, Reply
@@ -61,6 +61,7 @@ METERED = {"error", "attachment"}
 TELEMETRY = {
     "transaction": telemetry.spans_store,
     "log": telemetry.logs_store,
+    "check_in": checkins.checkin_store,
 }
 CORS = {
     "Access-Control-Allow-Origin": "*",
