@@ -18,5 +18,6 @@ Public surface (what other apps may import; nothing else of this app):
   apps.alerts.rulepack      rule_pack_add (every new project starts watched)
   apps.alerts.scheduler     evaluator_lag (/health/ready)
   apps.alerts.incidents     incident_acknowledge, IncidentClosed (one-click links of notices)
+  apps.alerts.error_kinds   issue_context (a notice's issue: top frames and link)
   apps.alerts.durations     parse_duration (the "5m" durations of policies and routes)
 """

@@ -56,7 +56,9 @@ class PolicyForm(forms.ModelForm):
         model = Policy
         fields = POLICY_FIELDS
         help_texts = {
-            "spec": 'The kind\'s settings as JSON, e.g. {"query": "level>=error"} (see the API docs).',
+            "spec": 'The kind\'s settings as JSON, e.g. {"query": "level>=error"}; error issues: {} for'
+            ' new_issue / issue_regression / issue_unignored, {"issue_id": null, "per_issue": true} for'
+            " issue_events (see the API docs).",
             "window_seconds": "Seconds of data each evaluation reads (60 to 86400).",
             "interval_seconds": "Seconds between evaluations: at least 10, a multiple of 10.",
         }

@@ -67,6 +67,22 @@ METRIC_EXAMPLE = OpenApiExample(
     },
     request_only=True,
 )
+ISSUE_EVENTS_EXAMPLE = OpenApiExample(
+    "100 events of one error issue in an hour",
+    value={
+        "name": "Checkout errors spiking",
+        "kind": "issue_events",
+        "spec": {"issue_id": None, "per_issue": True, "environment": "production"},
+        "condition": {"op": ">=", "threshold": 100, "window": "1h"},
+        "priority": "P2",
+    },
+    request_only=True,
+)
+NEW_ISSUE_EXAMPLE = OpenApiExample(
+    "Every new error issue",
+    value={"name": "New issues", "kind": "new_issue", "spec": {}, "condition": {"op": ">", "threshold": 0}},
+    request_only=True,
+)
 MAX_INCIDENTS = 500
 
 
@@ -143,7 +159,9 @@ class PolicyList(AlertsView):
         return Response(body)
 
     @extend_schema(
-        request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT, examples=[POLICY_EXAMPLE, METRIC_EXAMPLE]
+        request=OpenApiTypes.OBJECT,
+        responses=OpenApiTypes.OBJECT,
+        examples=[POLICY_EXAMPLE, METRIC_EXAMPLE, NEW_ISSUE_EXAMPLE, ISSUE_EVENTS_EXAMPLE],
     )
     def post(self, request: Request, project_id: int) -> Response:
         """Create a policy (admins, or a manage key)."""

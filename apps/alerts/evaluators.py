@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from cronsim import CronSim
 
+from apps.alerts import error_kinds
 from apps.alerts.evaluation import Sample
 from apps.alerts.models import Heartbeat, PingKind, Policy, ScheduleKind
 from apps.alerts.reads import Reads, Recorder
@@ -235,6 +236,7 @@ EVALUATORS: dict[str, Callable[[Policy, datetime, datetime, dict[str, Labels], R
     "absence": _absence,
     "heartbeat": _heartbeat,
     "new_pattern": _new_pattern,
+    **error_kinds.EVALUATORS,  # new_issue, issue_regression, issue_unignored, issue_events
 }
 
 

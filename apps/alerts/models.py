@@ -31,6 +31,10 @@ class Kind(models.TextChoices):
     ABSENCE = "absence", "Absence of data"
     HEARTBEAT = "heartbeat", "Heartbeat"
     NEW_PATTERN = "new_pattern", "New or spiking log pattern"
+    NEW_ISSUE = "new_issue", "New error issue"
+    ISSUE_REGRESSION = "issue_regression", "Error issue regressed"
+    ISSUE_UNIGNORED = "issue_unignored", "Error issue unignored"
+    ISSUE_EVENTS = "issue_events", "Events of error issues"
 
 
 class Op(models.TextChoices):

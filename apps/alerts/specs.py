@@ -18,12 +18,14 @@ normalisation (defaults filled in), shared by the API, the admin forms and the r
                else 0 (use > 0); spike: value = its rate in the window / its baseline rate
                (a pattern absent from the baseline counts as once in it), so the threshold
                is the factor (> 5 = five times the usual rate).
+    new_issue, issue_regression, issue_unignored, issue_events: see apps.alerts.error_kinds.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from apps.alerts import error_kinds
 from apps.alerts.durations import parse_duration
 from apps.logs.query import QuerySyntaxError, parse
 
@@ -213,6 +215,7 @@ VALIDATORS = {
     "absence": _absence,
     "heartbeat": _heartbeat,
     "new_pattern": _new_pattern,
+    **error_kinds.VALIDATORS,  # new_issue, issue_regression, issue_unignored, issue_events
 }
 
 

@@ -3,4 +3,5 @@
 Public surface (what other apps may import; nothing else of this app):
   apps.errors.dsn    dsn_for_bootstrap(project_id) for `manage.py bootstrap`; dsns_for(project, base)
   apps.errors.asgi   sentry_fast_path, the ASGI wrapper serving /api/<project_id>/envelope|store/
+  apps.errors.selectors  issue_event_counts, issues_changed, issue_brief (apps.alerts' error kinds)
 """

@@ -93,6 +93,7 @@ def status_after_event(issue: Issue, release: str, now: datetime) -> None:
         issue.status = IssueStatus.UNRESOLVED
         issue.substatus = IssueSubstatus.REGRESSED
         issue.resolved_at = None
+        issue.regressed_at = now  # read by the issue_regression alert kind
     elif issue.status == IssueStatus.IGNORED:
         issue.ignored_events += 1
         expired = issue.ignored_until is not None and now >= issue.ignored_until
@@ -100,6 +101,7 @@ def status_after_event(issue: Issue, release: str, now: datetime) -> None:
         if expired or counted:
             issue.status = IssueStatus.UNRESOLVED
             issue.substatus = IssueSubstatus.ONGOING
+            issue.unignored_at = now  # read by the issue_unignored alert kind
     elif issue.substatus == IssueSubstatus.NEW and now - issue.first_seen >= NEW_FOR:
         issue.substatus = IssueSubstatus.ONGOING
 
@@ -294,11 +296,11 @@ def _write_issues(cursor: Any, issues: list[Issue]) -> None:
         "UPDATE errors_issue i SET event_count = v.event_count, last_seen = v.last_seen,"
         " users_affected = v.users_affected, releases = v.releases, environments = v.environments,"
         " status = v.status, substatus = v.substatus, resolved_at = v.resolved_at,"
-        " ignored_events = v.ignored_events"
+        " ignored_events = v.ignored_events, regressed_at = v.regressed_at, unignored_at = v.unignored_at"
         " FROM unnest(%s::bigint[], %s::bigint[], %s::timestamptz[], %s::int[], %s::jsonb[], %s::jsonb[],"
-        " %s::text[], %s::text[], %s::timestamptz[], %s::int[])"
+        " %s::text[], %s::text[], %s::timestamptz[], %s::int[], %s::timestamptz[], %s::timestamptz[])"
         " AS v(id, event_count, last_seen, users_affected, releases, environments, status, substatus,"
-        " resolved_at, ignored_events)"
+        " resolved_at, ignored_events, regressed_at, unignored_at)"
         " WHERE i.id = v.id",
         [
             [i.pk for i in issues],
@@ -311,6 +313,8 @@ def _write_issues(cursor: Any, issues: list[Issue]) -> None:
             [i.substatus for i in issues],
             [i.resolved_at for i in issues],
             [i.ignored_events for i in issues],
+            [i.regressed_at for i in issues],
+            [i.unignored_at for i in issues],
         ],
     )
 

@@ -87,6 +87,10 @@ class Issue(models.Model):
     ignored_until = models.DateTimeField(null=True, blank=True)
     ignore_until_count = models.IntegerField(null=True, blank=True)
     ignored_events = models.IntegerField(default=0)
+    # When the issue last regressed / came back from ignored by itself: the alert kinds
+    # issue_regression and issue_unignored read these (apps.alerts.error_kinds).
+    regressed_at = models.DateTimeField(null=True, blank=True)
+    unignored_at = models.DateTimeField(null=True, blank=True)
     # The frames (and type) that made the primary hash: shown as "why grouped".
     grouping_basis = models.JSONField(default=list)
     merged_into = models.ForeignKey(

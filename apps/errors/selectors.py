@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
+from apps.errors.grouping import exceptions, frames_of, in_app_frames
 from apps.errors.models import Event, Issue
 from apps.errors.retention import cutoff
 from apps.projects.models import Project, Role
@@ -41,3 +44,86 @@ def events_of(issue: Issue, before: int | None = None) -> QuerySet[Event]:
     if before is not None:
         events = events.filter(pk__lt=before)
     return events.order_by("-pk")
+
+
+# --- For apps.alerts' error kinds (apps/alerts/error_kinds.py) ---------------------------------
+
+ISSUE_CHANGES = {"new": "first_seen", "regressed": "regressed_at", "unignored": "unignored_at"}
+TOP_FRAMES = 5
+
+
+@dataclass(frozen=True)
+class IssueBrief:
+    """What a notification says about an issue: its title, where, the top of its stack, a link."""
+
+    id: int
+    project_id: int
+    title: str
+    culprit: str
+    level: str
+    status: str
+    event_count: int
+    path: str  # the issue page
+    frames: list[str]  # innermost first, at most TOP_FRAMES
+
+
+def issue_event_counts(
+    project_id: int, start: datetime, end: datetime, environment: str = "", issue_ids: list[int] | None = None
+) -> dict[int, int]:
+    """Events received in [start, end) per issue (the (project, received) index's range)."""
+    events = Event.objects.filter(project_id=project_id, received__gte=start, received__lt=end)
+    if environment:
+        events = events.filter(environment=environment)
+    if issue_ids is not None:
+        events = events.filter(issue_id__in=issue_ids)
+    rows = events.values("issue_id").annotate(n=Count("id")).values_list("issue_id", "n")
+    return dict(rows)
+
+
+def issues_changed(project_id: int, change: str, start: datetime, end: datetime) -> list[int]:
+    """Issues of the project that were first seen ("new"), regressed, or came back from ignored
+    within [start, end)."""
+    field = ISSUE_CHANGES[change]
+    return list(
+        Issue.objects.filter(
+            project_id=project_id, **{f"{field}__gte": start, f"{field}__lt": end}
+        ).values_list("id", flat=True)
+    )
+
+
+def _frame_line(frame: dict[str, Any]) -> str:
+    where = frame.get("module") or frame.get("filename") or frame.get("abs_path") or "?"
+    line = f"{where} in {frame.get('function') or '?'}"
+    if isinstance(frame.get("lineno"), int):
+        line += f" line {frame['lineno']}"
+    context = frame.get("context_line")
+    if isinstance(context, str) and context.strip():
+        line += f": {context.strip()[:200]}"
+    return str(line)[:400]
+
+
+def top_frames(event: dict[str, Any], limit: int = TOP_FRAMES) -> list[str]:
+    """The innermost frames of the last exception (in-app ones when the SDK marked any)."""
+    chain = exceptions(event)
+    if not chain:
+        return []
+    frames = in_app_frames(frames_of(chain[-1]))
+    return [_frame_line(f) for f in reversed(frames[-limit:])]
+
+
+def issue_brief(project_id: int, issue_id: int) -> IssueBrief | None:
+    issue = Issue.objects.filter(project_id=project_id, pk=issue_id).first()
+    if issue is None:
+        return None
+    latest = Event.objects.filter(issue=issue, project_id=project_id).order_by("-pk").values("data").first()
+    return IssueBrief(
+        id=issue.pk,
+        project_id=project_id,
+        title=issue.title,
+        culprit=issue.culprit,
+        level=issue.level,
+        status=issue.status,
+        event_count=issue.event_count,
+        path=f"/projects/{project_id}/issues/{issue.pk}/",
+        frames=top_frames(latest["data"]) if latest and isinstance(latest["data"], dict) else [],
+    )

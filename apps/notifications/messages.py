@@ -3,7 +3,8 @@ transitions of one aggregation group, and read by every transport.
 
 Context is the point (issue 17 §7): each alert carries its value against the threshold and for
 how long, its labels, links to the incident, the chart and the logs search, the runbook, signed
-one-click acknowledge / silence links, and up to 5 matching log lines as stored (already redacted).
+one-click acknowledge / silence links, and up to 5 matching log lines as stored (already redacted);
+for the error-issue kinds, the issue (title, culprit, top frames of its stack, link) instead.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.utils import timezone
 
+from apps.alerts.error_kinds import issue_context
 from apps.alerts.models import Incident, Kind, Policy, State, Transition
 from apps.api.timerange import TimeRange
 from apps.logs import selectors as logs
@@ -164,6 +166,10 @@ def notice_build(
     if first["labels"]:
         summary += " (" + ", ".join(f"{k}={v}" for k, v in sorted(first["labels"].items())) + ")"
     lines = context_lines(policy, first["labels"], now) if kind == "firing" else []
+    # Error-issue kinds: the issue's title, the top frames of its stack and a link to it.
+    issue = issue_context(policy, first["labels"]).get("issue")
+    if issue is not None:
+        issue = {**issue, "url": absolute(issue["path"])}
     return {
         "type": event,
         "timestamp": now.isoformat(),
@@ -188,9 +194,10 @@ def notice_build(
             "incident": first["links"]["incident"],
             "chart": absolute(f"/projects/{project.pk}/alerts/#policy-{policy.pk}"),
             "logs": absolute(logs_path(policy, first["labels"], now)),
+            **({"issue": issue["url"]} if issue else {}),
             **({"runbook": policy.runbook_url} if policy.runbook_url else {}),
         },
-        "context": {"lines": lines},
+        "context": {"lines": lines, **({"issue": issue} if issue else {})},
     }
 
 

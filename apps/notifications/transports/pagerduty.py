@@ -56,6 +56,7 @@ def pagerduty_event(routing_key: str, notice: Notice, key: str) -> dict[str, Any
             "firing_for_seconds": alert.get("duration_seconds"),
             "labels": alert.get("labels", {}),
             "log_lines": notice["context"].get("lines", []),
+            **({"issue": notice["context"]["issue"]} if notice["context"].get("issue") else {}),
             "runbook_url": notice["policy"].get("runbook_url", ""),
         },
     }

@@ -49,6 +49,7 @@ def _buttons(notice: Notice) -> list[dict[str, Any]]:
         ("Open incident", notice["links"].get("incident")),
         ("Acknowledge", first_links.get("acknowledge")),
         ("Silence 1 h", first_links.get("silence_1h")),
+        ("Issue", notice["links"].get("issue")),
         ("Logs", notice["links"].get("logs")),
         ("Runbook", notice["links"].get("runbook")),
     ):
@@ -65,6 +66,12 @@ def slack_message(notice: Notice) -> dict[str, Any]:
     fields = _fields(notice)
     if fields:
         blocks.append({"type": "section", "fields": fields})
+    issue = notice["context"].get("issue")
+    if issue:
+        text = f"*<{issue['url']}|{escape(issue['title'])}>*\n" + "\n".join(
+            f"`{escape(frame)}`" for frame in issue["frames"]
+        )
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text[:MAX_TEXT]}})
     lines = notice["context"].get("lines") or []
     if lines:
         text = "\n".join(

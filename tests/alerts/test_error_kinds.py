@@ -1,0 +1,189 @@
+"""Alert kinds on error issues: events sent through the Sentry envelope endpoint, policies
+evaluated by the scheduler at set times, and the notification carrying the issue's top frames
+and a link to it."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import orjson
+import pytest
+import time_machine
+
+from apps.errors.models import Issue
+from apps.errors.services import issue_ignore, issue_resolve
+from tests.alerts.conftest import BASE, evaluate, make_policy
+from tests.conftest import client_for
+from tests.errors.conftest import dsn_key, exception_event, frame  # noqa: F401
+from tests.errors.test_envelopes import envelope, request
+
+pytestmark = pytest.mark.django_db
+
+
+def send(key, kind: str = "ValueError", function: str = "charge", release: str = "", env: str = "") -> None:
+    """One Sentry event of the bug `kind` raised in `function`, received now."""
+    event = exception_event(
+        kind,
+        "bad input 17",
+        [
+            frame("shop.views", "checkout", "total = pay(cart)", lineno=40),
+            frame("shop.billing", function, "raise ValueError(amount)", lineno=88),
+        ],
+        event_id=uuid.uuid4().hex,
+        **({"release": release} if release else {}),
+        **({"environment": env} if env else {}),
+    )
+    payload = orjson.dumps(event)
+    reply = request(
+        key.project_id,
+        envelope(({"type": "event"}, payload)),
+        query=f"sentry_key={key.public_key}",
+    )
+    assert reply.status == 200, reply.body
+
+
+def at(minutes: float):
+    return time_machine.travel(BASE + timedelta(minutes=minutes), tick=False)
+
+
+def issue_of(kind: str) -> Issue:
+    return Issue.objects.get(title__startswith=kind)
+
+
+def test_a_new_issue_fires_once_per_issue_and_resolves_after_the_window(org_a, dsn_key):  # noqa: F811
+    policy = make_policy(org_a.project, "new_issue", {}, window_seconds=300)
+    with at(0):
+        send(dsn_key)
+        send(dsn_key)
+    value_error = str(issue_of("ValueError").pk)
+    with at(1):
+        assert evaluate(policy, BASE + timedelta(minutes=1)) == [
+            ("normal", "firing", 2.0, {"issue": value_error})
+        ]
+        send(dsn_key)  # the same issue again: nothing new
+    with at(2):
+        assert evaluate(policy, BASE + timedelta(minutes=2)) == []
+        send(dsn_key, kind="KeyError", function="lookup")
+    key_error = str(issue_of("KeyError").pk)
+    with at(3):
+        assert evaluate(policy, BASE + timedelta(minutes=3)) == [
+            ("normal", "firing", 1.0, {"issue": key_error})
+        ]
+    with at(7):
+        # ValueError's first sighting left the 5-minute window: its incident resolves.
+        assert evaluate(policy, BASE + timedelta(minutes=7)) == [
+            ("firing", "resolved", 0.0, {"issue": value_error})
+        ]
+
+
+def test_a_new_issue_policy_for_one_environment_ignores_the_others(org_a, dsn_key):  # noqa: F811
+    policy = make_policy(org_a.project, "new_issue", {"environment": "production"})
+    with at(0):
+        send(dsn_key, env="staging")
+    with at(1):
+        assert evaluate(policy, BASE + timedelta(minutes=1)) == []
+        send(dsn_key, kind="KeyError", env="production")
+    with at(2):
+        assert [t[:3] for t in evaluate(policy, BASE + timedelta(minutes=2))] == [("normal", "firing", 1.0)]
+
+
+def test_a_regression_fires_for_the_regressed_issue_only(org_a, dsn_key):  # noqa: F811
+    with at(-60):
+        send(dsn_key, release="shop@1.0.0")
+        send(dsn_key, kind="KeyError", release="shop@1.0.0")
+    issue_resolve(issue_of("ValueError"), in_release="shop@1.1.0")
+    issue_resolve(issue_of("KeyError"), in_release="shop@1.1.0")
+    policy = make_policy(org_a.project, "issue_regression", {})
+    with at(0):
+        send(dsn_key, release="shop@1.0.0")  # the old release still running: no regression
+    with at(1):
+        assert evaluate(policy, BASE + timedelta(minutes=1)) == []
+        send(dsn_key, kind="KeyError", release="shop@1.1.0")
+    key_error = issue_of("KeyError")
+    assert (key_error.status, key_error.substatus) == ("unresolved", "regressed")
+    with at(2):
+        assert evaluate(policy, BASE + timedelta(minutes=2)) == [
+            ("normal", "firing", 1.0, {"issue": str(key_error.pk)})
+        ]
+
+
+def test_an_issue_ignored_until_two_more_events_fires_when_it_comes_back(org_a, dsn_key):  # noqa: F811
+    with at(-60):
+        send(dsn_key)
+    issue_ignore(issue_of("ValueError"), until_count=2)
+    policy = make_policy(org_a.project, "issue_unignored", {})
+    with at(0):
+        send(dsn_key)
+    with at(1):
+        assert evaluate(policy, BASE + timedelta(minutes=1)) == []
+        send(dsn_key)
+    issue = issue_of("ValueError")
+    assert issue.status == "unresolved"
+    with at(2):
+        # Both events are in the window; the issue came back with the second.
+        assert evaluate(policy, BASE + timedelta(minutes=2)) == [
+            ("normal", "firing", 2.0, {"issue": str(issue.pk)})
+        ]
+
+
+def test_n_events_of_an_issue_in_t_per_issue_and_for_all_issues(org_a, dsn_key):  # noqa: F811
+    each = make_policy(org_a.project, "issue_events", {}, op=">=", threshold=3, window_seconds=600)
+    together = make_policy(
+        org_a.project, "issue_events", {"per_issue": False}, op=">=", threshold=4, window_seconds=600
+    )
+    with at(0):
+        for _ in range(2):
+            send(dsn_key)
+            send(dsn_key, kind="KeyError")
+    value_error = issue_of("ValueError")
+    one = make_policy(
+        org_a.project, "issue_events", {"issue_id": value_error.pk}, op=">=", threshold=3, window_seconds=600
+    )
+    with at(1):
+        assert evaluate(each, BASE + timedelta(minutes=1)) == []
+        assert evaluate(together, BASE + timedelta(minutes=1)) == [("normal", "firing", 4.0, {})]
+        assert evaluate(one, BASE + timedelta(minutes=1)) == []
+        send(dsn_key)
+    with at(2):
+        assert evaluate(each, BASE + timedelta(minutes=2)) == [
+            ("normal", "firing", 3.0, {"issue": str(value_error.pk)})
+        ]
+        assert evaluate(one, BASE + timedelta(minutes=2)) == [
+            ("normal", "firing", 3.0, {"issue": str(value_error.pk)})
+        ]
+    with at(12):
+        assert evaluate(each, BASE + timedelta(minutes=12)) == [
+            ("firing", "resolved", 0.0, {"issue": str(value_error.pk)})
+        ]
+
+
+def test_bad_specs_of_error_kinds_are_400s_naming_the_field(org_a, alice):
+    url = f"/api/v1/projects/{org_a.project.pk}/alerts/policies"
+    client = client_for(alice)
+    cases = [
+        ("issue_events", {"issue_id": "17"}, "issue_id"),
+        ("issue_events", {"issue_id": -1}, "issue_id"),
+        ("issue_events", {"per_issue": "yes"}, "per_issue"),
+        ("new_issue", {"environment": 5}, "environment"),
+        ("issue_regression", {"query": "level>=error"}, "spec"),
+    ]
+    for kind, spec, field in cases:
+        body = {
+            "name": "n",
+            "kind": kind,
+            "spec": spec,
+            "condition": {"op": ">", "threshold": 0, "window": "5m"},
+        }
+        response = client.post(url, body, content_type="application/json")
+        assert response.status_code == 400, (kind, spec)
+        assert field in response.json()["error"]["details"], (kind, spec)
+    good = {
+        "name": "New issues",
+        "kind": "new_issue",
+        "spec": {},
+        "condition": {"op": ">", "threshold": 0, "window": "5m"},
+    }
+    created = client.post(url, good, content_type="application/json")
+    assert created.status_code == 201, created.content
+    assert created.json()["spec"] == {"environment": ""}
