@@ -42,8 +42,15 @@ $(JS_LOGGERS): tests/ingestion/clients/jslogs/package-lock.json
 		cd tests/ingestion/clients/jslogs && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed; \
 	else echo "[vigil] npm not found: the JavaScript logger tests will be skipped"; fi
 
+# The real @sentry/node SDK: chunked (and, over 32 KiB, gzipped) envelopes to the Sentry endpoint.
+SENTRY_NODE := tests/errors/clients/sentry-node/node_modules/.installed
+$(SENTRY_NODE): tests/errors/clients/sentry-node/package-lock.json
+	@if command -v npm >/dev/null; then \
+		cd tests/errors/clients/sentry-node && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed; \
+	else echo "[vigil] npm not found: the @sentry/node test will be skipped"; fi
+
 # Everything `make test` fetches from the network; CI runs it first, then the tests without a network.
-test-deps: $(VENV)/.installed $(ASSETS) $(JS_CLIENTS) $(JS_LOGGERS)
+test-deps: $(VENV)/.installed $(ASSETS) $(JS_CLIENTS) $(JS_LOGGERS) $(SENTRY_NODE)
 
 # Browser tests use Debian's Chromium when present (CI installs it); elsewhere Playwright's own build.
 test: test-deps

@@ -62,14 +62,15 @@ def title_and_culprit(event: dict[str, Any]) -> tuple[str, str]:
     culprit = _text(event.get("transaction"), 255)
     if chain:
         last = chain[-1]
-        kind = _text(last.get("type"), 200) or "Error"
+        kind = _text(last.get("type"), 200)
         value = _text(last.get("value"), 1000).strip().split("\n", 1)[0]
         frames = in_app_frames(frames_of(last))
         if frames and not culprit:
             top = frames[-1]
             where = _text(top.get("module"), 200) or _text(top.get("filename"), 200)
             culprit = f"{where} in {_text(top.get('function'), 200)}".strip()
-        title = f"{kind}: {value}" if value else kind
+        # No type: a message sent with a stack (the JS SDKs' attachStacktrace) reads as the message.
+        title = f"{kind}: {value}" if kind and value else kind or value or "Error"
     else:
         title = message_of(event).strip().split("\n", 1)[0] or "<no message>"
     return title.replace("\x00", "")[:255], culprit[:255]

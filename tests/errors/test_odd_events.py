@@ -65,3 +65,24 @@ def test_a_literal_backslash_u0000_in_text_is_kept(dsn_key):
     data = Event.objects.get().data
     assert data["message"] == "path C:\\u0000\\x"
     assert data["extra"]["raw"] == "a\\b"
+
+
+def test_a_message_with_a_stack_but_no_exception_type_is_titled_by_the_message(dsn_key):
+    # @sentry/node's captureMessage with attachStacktrace: a synthetic exception without `type`.
+    event = {
+        "message": "cart is slow",
+        "level": "warning",
+        "exception": {
+            "values": [
+                {
+                    "value": "cart is slow",
+                    "stacktrace": {"frames": [{"function": "checkout", "filename": "app.js"}]},
+                    "mechanism": {"type": "generic", "synthetic": True},
+                }
+            ]
+        },
+    }
+
+    assert send(dsn_key, orjson.dumps(event)).status == 200
+
+    assert Issue.objects.get().title == "cart is slow"
