@@ -17,7 +17,7 @@ from apps.audit import Actor
 from apps.audit.models import AuditEvent
 from apps.billing.models import SpikeProtection
 from apps.errors.dsn import dsn_key_create
-from apps.errors.models import DsnKey, Issue
+from apps.errors.models import Attachment, DsnKey, Event, Issue
 from apps.errors.services import event_store
 from apps.projects.models import ApiKey, Invitation, Membership, Organization, Project, Role
 from apps.projects.services import invitation_create
@@ -84,6 +84,15 @@ def issue(w, message="checkout failed"):
     if not Issue.objects.filter(project=w.project, title=message).exists():
         event_store(w.project.pk, {"message": message}, datetime.now(UTC))
     return Issue.objects.get(project=w.project, title=message)
+
+
+def attachment(w):
+    """A file sent with the issue's event."""
+    event = Event.objects.filter(issue=issue(w)).first()
+    found = Attachment.objects.filter(project=w.project, event_id=event.event_id).first()
+    return found or Attachment.objects.create(
+        project=w.project, event_id=event.event_id, filename="cart.json", size=2, data=b"{}"
+    )
 
 
 def issue_url(w, action=""):
@@ -255,6 +264,13 @@ ACTIONS = [
         Role.VIEWER,
         ui_get(lambda w: f"/projects/{w.project.pk}/issues/{issue(w).pk}/"),
         api("get", lambda w: issue_url(w, "/events")),
+        None,
+    ),
+    Action(
+        "download an event attachment",
+        Role.MEMBER,
+        ui_get(lambda w: f"/projects/{w.project.pk}/issues/{issue(w).pk}/attachments/{attachment(w).pk}/"),
+        None,
         None,
     ),
     Action(

@@ -19,7 +19,7 @@ from apps.alerts.services import heartbeat_create, policy_create
 from apps.audit import Actor
 from apps.audit.models import AuditEvent
 from apps.errors.dsn import dsn_key_create
-from apps.errors.models import Issue
+from apps.errors.models import Attachment, Event, Issue
 from apps.errors.services import event_store
 from apps.ingestion.models import IngestionSettings
 from apps.notifications.channels import channel_create
@@ -79,6 +79,7 @@ def a_ids(org_a, alice, bob):
         ),
         "dsn_key_id": str(dsn_key_create(org_a.project, "Acme dsn").pk),
         "issue_id": str(_issue_of(org_a.project.pk)),
+        "attachment_id": str(_attachment_of(org_a.project.pk)),
         **alert_ids(org_a),
         **notification_ids(org_a),
     }
@@ -116,6 +117,14 @@ def notification_ids(org_a) -> dict[str, str]:
 def _issue_of(project_id: int) -> int:
     event_store(project_id, {"message": "Acme checkout failed"}, datetime.now(UTC))
     return Issue.objects.get(project_id=project_id).pk
+
+
+def _attachment_of(project_id: int) -> int:
+    """An attachment of the issue's event (made by _issue_of just before)."""
+    event = Event.objects.get(project_id=project_id)
+    return Attachment.objects.create(
+        project_id=project_id, event_id=event.event_id, filename="acme.txt", size=4, data=b"acme"
+    ).pk
 
 
 def alert_ids(org_a) -> dict[str, str]:

@@ -28,7 +28,7 @@ from django.db import DatabaseError
 from apps.api.errors import error_body
 from apps.billing import quota, usage
 from apps.billing.models import Outcome
-from apps.errors import checkins, envelope, services, storage, telemetry
+from apps.errors import attachments, checkins, envelope, services, sessions, storage, telemetry
 from apps.errors.models import DsnKey
 from apps.ingestion import transport
 from apps.ingestion.transport import JSON_TYPE, IngestError, IngestRequest, Reply
@@ -62,6 +62,12 @@ TELEMETRY = {
     "transaction": telemetry.spans_store,
     "log": telemetry.logs_store,
     "check_in": checkins.checkin_store,
+    "session": sessions.session_count,
+    "sessions": sessions.sessions_count,
+}
+# Item types stored from their raw bytes, with the envelope's headers (their event_id).
+RAW_ITEMS = {
+    "attachment": attachments.attachment_store,
 }
 CORS = {
     "Access-Control-Allow-Origin": "*",
@@ -387,6 +393,8 @@ def _store_items(
                 continue  # one unreadable item never aborts the envelope
             events.append(services.event_row(project_id, payload, received, event_id))
             event_id = event_id or payload.get("event_id")
+        elif item.type in RAW_ITEMS:
+            RAW_ITEMS[item.type](key, parsed.headers, item, received)
         elif item.type == "client_report":
             report = envelope.json_payload(item)
             if report is not None:

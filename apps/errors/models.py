@@ -190,3 +190,53 @@ class SdkDiscard(models.Model):
 
     def __str__(self) -> str:
         return f"{self.category}/{self.reason}: {self.quantity}"
+
+
+class Attachment(models.Model):
+    """A small file an SDK sent with an event (`attachment` item): a log tail, a config dump.
+    Tied to the event by (project, event_id), not by a foreign key: the event may be stored a
+    moment later (another item of the envelope) and events may move to a partitioned table."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
+    event_id = models.UUIDField()
+    filename = models.CharField(max_length=200)
+    content_type = models.CharField(max_length=100, blank=True)
+    size = models.IntegerField()
+    data = models.BinaryField()  # at most SENTRY_ATTACHMENT_MAX_BYTES
+    received = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            # The issue page lists its latest event's attachments.
+            models.Index(fields=["project", "event_id"], name="errors_attachment_event"),
+            # Retention: the hourly delete next to the events'.
+            models.Index(fields=["received"], name="errors_attachment_expiry"),
+        ]
+
+    def __str__(self) -> str:
+        return self.filename
+
+
+class SessionCount(models.Model):
+    """Release health: sessions per project, day, release and environment, with how they ended.
+    `total` counts sessions started; crash-free rate = 1 - crashed / total."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    release = models.CharField(max_length=200)
+    environment = models.CharField(max_length=64, blank=True)
+    total = models.BigIntegerField(default=0)
+    errored = models.BigIntegerField(default=0)
+    crashed = models.BigIntegerField(default=0)
+    abnormal = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "day", "release", "environment"], name="errors_session_count_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.release} {self.day}: {self.total}"

@@ -16,6 +16,11 @@ urlpatterns = [
         )
         for action in ("resolve", "ignore", "unresolve")
     ),
+    path(
+        "projects/<int:project_id>/issues/<int:issue_id>/attachments/<int:attachment_id>/",
+        views.attachment_download,
+        name="attachment",
+    ),
     path("projects/<int:project_id>/dsn-keys/new/", views.dsn_key_new, name="dsn-key-new"),
     path(
         "projects/<int:project_id>/dsn-keys/<int:dsn_key_id>/revoke/",

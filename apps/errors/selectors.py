@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, QuerySet, Sum
 from django.http import Http404
 from django.utils import timezone
 
 from apps.errors.grouping import exceptions, frames_of, in_app_frames
-from apps.errors.models import Event, Issue
+from apps.errors.models import Event, Issue, SdkDiscard
 from apps.errors.retention import cutoff
 from apps.projects.models import Project, Role
 from apps.projects.scoping import Access, get_project_for
@@ -127,3 +127,22 @@ def issue_brief(project_id: int, issue_id: int) -> IssueBrief | None:
         path=f"/projects/{project_id}/issues/{issue.pk}/",
         frames=top_frames(latest["data"]) if latest and isinstance(latest["data"], dict) else [],
     )
+
+
+@dataclass(frozen=True)
+class Discarded:
+    category: str  # error, transaction, span, attachment, session, ...
+    reason: str  # queue_overflow, ratelimit_backoff, sample_rate, before_send, network_error, ...
+    quantity: int
+
+
+def sdk_discards(project_id: int, start: date, end: date) -> list[Discarded]:
+    """What the project's SDKs reported dropping (`client_report`) on days [start, end], most
+    first: the data users never see because it never left their app. (For billing's usage page.)"""
+    rows = (
+        SdkDiscard.objects.filter(project_id=project_id, day__gte=start, day__lte=end)
+        .values("category", "reason")
+        .annotate(quantity=Sum("quantity"))
+        .order_by("-quantity", "category", "reason")
+    )
+    return [Discarded(r["category"], r["reason"], r["quantity"]) for r in rows]

@@ -6,6 +6,7 @@ from celery import shared_task
 from django.utils import timezone
 
 from apps.errors import grouper, storage
+from apps.errors.attachments import delete_expired_attachments
 from apps.errors.retention import drop_expired_events
 from apps.storage.partitions import days_around
 
@@ -13,8 +14,10 @@ from apps.storage.partitions import days_around
 @shared_task(name="apps.errors.tasks.delete_expired_events")
 def delete_expired_events_task() -> list[str]:
     """Hourly (the beat entry keeps its old name): expired day partitions of events go, and the
-    next days' partitions are made ahead so the first event of a day never waits for DDL."""
+    next days' partitions are made ahead so the first event of a day never waits for DDL;
+    attachments past the longest retention go with them."""
     storage.ensure_partitions(days_around(days_ahead=3))
+    delete_expired_attachments(timezone.now())
     return drop_expired_events(timezone.now())
 
 

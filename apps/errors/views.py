@@ -3,16 +3,21 @@ and DSN keys on the project settings page (create, revoke)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.errors import dsn, services
+from apps.errors.attachments import attachment_of_issue, attachments_of
 from apps.errors.grouping import message_of
-from apps.errors.selectors import events_of, get_issue_for, issues_of
+from apps.errors.selectors import events_of, get_issue_for, issues_of, sdk_discards
+from apps.errors.sessions import crash_free
 from apps.projects.models import Role
 from apps.projects.scoping import get_project_for
 
@@ -41,6 +46,7 @@ def dsn_key_revoke(request: HttpRequest, project_id: int, dsn_key_id: int) -> Ht
 
 
 ISSUE_STATUSES = ["unresolved", "resolved", "ignored", "all"]
+HEALTH_DAYS = 14  # release health and SDK discards shown on the Issues tab
 
 
 @require_GET
@@ -51,6 +57,8 @@ def issue_list(request: HttpRequest, project_id: int) -> HttpResponse:
         status = "unresolved"
     query = request.GET.get("q", "").strip()[:200]
     issues = issues_of(project, "" if status == "all" else status, query)[:100]
+    today = timezone.now().date()
+    since = today - timedelta(days=HEALTH_DAYS - 1)
     context = {
         "project": project,
         "organization": project.organization,
@@ -60,6 +68,9 @@ def issue_list(request: HttpRequest, project_id: int) -> HttpResponse:
         "status": status,
         "statuses": ISSUE_STATUSES,
         "query": query,
+        "health_days": HEALTH_DAYS,
+        "crash_free": crash_free(project.pk, since)[:20],
+        "discards": sdk_discards(project.pk, since, today),
     }
     return render(request, "issues/list.html", context)
 
@@ -79,8 +90,27 @@ def issue_detail(request: HttpRequest, project_id: int, issue_id: int) -> HttpRe
         "latest": latest,
         "previous": events[1] if len(events) > 1 else None,
         "event": event_view(latest.data) if latest is not None else None,
+        "attachments": attachments_of(issue.project_id, latest.event_id) if latest is not None else [],
+        "can_download": access.can(Role.MEMBER),
     }
     return render(request, "issues/detail.html", context)
+
+
+@require_GET
+def attachment_download(
+    request: HttpRequest, project_id: int, issue_id: int, attachment_id: int
+) -> HttpResponse:
+    """An attachment of one of the issue's events, for members and up (attachments may hold
+    what the app had in memory). Always a download, never rendered: it is the app's content,
+    not ours (no stored XSS through an attachment named index.html)."""
+    issue, _ = get_issue_for(request, project_id, issue_id, need=Role.MEMBER)
+    attachment = attachment_of_issue(issue, attachment_id)
+    if attachment is None:
+        raise Http404("No such attachment.")
+    response = HttpResponse(bytes(attachment.data), content_type="application/octet-stream")
+    response["Content-Disposition"] = content_disposition_header(True, attachment.filename)
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 @require_POST
