@@ -192,6 +192,8 @@ INGEST_MAX_AGE_SECONDS = env.int("INGEST_MAX_AGE_SECONDS", default=30 * 86400)
 INGEST_MAX_FUTURE_SECONDS = env.int("INGEST_MAX_FUTURE_SECONDS", default=86400)
 # Sentry `attachment` items larger than this are dropped (the event is kept).
 SENTRY_ATTACHMENT_MAX_BYTES = env.int("SENTRY_ATTACHMENT_MAX_BYTES", default=1024 * 1024)
+# Largest release file (minified bundle or source map) accepted by the release files API.
+SOURCEMAP_MAX_BYTES = env.int("SOURCEMAP_MAX_BYTES", default=20 * 1024 * 1024)
 INGEST_RATE_PER_SECOND = env.int("INGEST_RATE_PER_SECOND", default=100_000)
 INGEST_RATE_BURST = env.int("INGEST_RATE_BURST", default=1_000_000)
 # Threads per web process that decode and write ingestion requests (apps.ingestion.asgi).

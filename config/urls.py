@@ -23,6 +23,7 @@ urlpatterns = [
     path("api/v1/", include("apps.billing.api_urls")),
     path("api/v1/", include("apps.notifications.api_urls")),
     path("api/v1/", include("apps.errors.urls")),
+    path("api/0/", include("apps.errors.sentry_urls")),  # sentry-cli's release files
     path("api/schema/", login_not_required(SpectacularAPIView.as_view()), name="api-schema"),
     path(
         "api/docs/",

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
 
@@ -17,7 +18,7 @@ from apps.audit import Actor
 from apps.audit.models import AuditEvent
 from apps.billing.models import SpikeProtection
 from apps.errors.dsn import dsn_key_create
-from apps.errors.models import Attachment, DsnKey, Event, Issue
+from apps.errors.models import Attachment, DsnKey, Event, Issue, ReleaseFile
 from apps.errors.services import event_store
 from apps.projects.models import ApiKey, Invitation, Membership, Organization, Project, Role
 from apps.projects.services import invitation_create
@@ -272,6 +273,16 @@ ACTIONS = [
         ui_get(lambda w: f"/projects/{w.project.pk}/issues/{issue(w).pk}/attachments/{attachment(w).pk}/"),
         None,
         None,
+    ),
+    Action(
+        "upload a release file (source map)",
+        Role.ADMIN,
+        None,
+        lambda client, w: client.post(
+            f"/api/0/projects/{w.org.pk}/{w.project.pk}/releases/shop@1.0.0/files/",
+            {"name": "~/main.min.js", "file": SimpleUploadedFile("main.min.js", b"var a=1;")},
+        ),
+        lambda w: ReleaseFile.objects.filter(project=w.project, name="~/main.min.js").exists(),
     ),
     Action(
         "resolve an issue",

@@ -74,6 +74,7 @@ def a_ids(org_a, alice, bob):
         "audit_event_id": str(AuditEvent.objects.filter(organization_id=org_a.organization.pk).first().pk),
         "user_id": str(alice.pk),
         "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
+        "version": "shop@1.0.0",
         "ingestion_settings_id": str(
             IngestionSettings.objects.create(project=org_a.project, redact_keys=["x"]).pk
         ),

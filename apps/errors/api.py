@@ -8,18 +8,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.api.errors import ApiError, BadRequest
 from apps.api.views import ApiView
-from apps.errors import dsn, services
-from apps.errors.models import DsnKey, Event, Issue, IssueStatus
+from apps.errors import dsn, services, sourcemaps
+from apps.errors.models import DsnKey, Event, Issue, IssueStatus, ReleaseFile
 from apps.errors.selectors import events_of, get_issue_for, issues_of
-from apps.projects.models import Role
+from apps.projects.models import Project, Role
 from apps.projects.scoping import Access, get_project_for
 
 
@@ -242,3 +246,89 @@ class IssueMerge(ConflictView):
         others = list(Issue.objects.filter(project_id=issue.project_id, pk__in=data["issue_ids"]))
         services.issue_merge(issue, others)
         return Response(IssueSerializer(issue).data)
+
+
+# --- Release files (source maps), Sentry's API for sentry-cli: /api/0/projects/{org}/{project}/…
+
+
+class TooLarge(ApiError):
+    status = 413
+
+
+class FileExists(ApiError):
+    status = 409
+
+
+def _release_project(request: Request, organization_id: int, project_id: int) -> Project:
+    """The project of the URL's organization, for an admin or a manage key of it."""
+    project, access = get_project_for(request, project_id)
+    if project.organization_id != int(organization_id):
+        raise Http404("No such project.")
+    if not (access.can(Role.ADMIN) or access.is_manage_key):
+        raise PermissionDenied(
+            "This needs a manage key." if access.key else f"This needs the {Role.ADMIN} role or higher."
+        )
+    return project
+
+
+def release_file_json(found: ReleaseFile) -> dict[str, Any]:
+    """As Sentry answers it (sentry-cli reads `name`, `sha1`, `size`, `dist`)."""
+    return {
+        "id": str(found.pk),
+        "name": found.name,
+        "dist": found.dist or None,
+        "headers": found.headers,
+        "size": found.size,
+        "sha1": found.sha1,
+        "dateCreated": found.created_at,
+    }
+
+
+def _headers(values: list[str]) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for value in values:
+        name, colon, content = value.partition(":")
+        if not colon or not name.strip():
+            raise BadRequest("A header must read `Name: value`.", {"header": value[:200]})
+        headers[name.strip()[:100]] = content.strip()[:1000]
+    return headers
+
+
+class ReleaseFiles(ApiView):
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(responses=OpenApiTypes.OBJECT, operation_id="release_files_list")
+    def get(self, request: Request, organization_id: int, project_id: int, version: str) -> Response:
+        """The files uploaded for a release (sentry-cli's `releases files list`)."""
+        project = _release_project(request, organization_id, project_id)
+        files = ReleaseFile.objects.filter(project=project, release=version).defer("data")
+        return Response([release_file_json(f) for f in files])
+
+    @extend_schema(
+        request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT, operation_id="release_files_upload"
+    )
+    def post(self, request: Request, organization_id: int, project_id: int, version: str) -> Response:
+        """Upload a minified file or a source map (multipart: `file`, `name` such as
+        `~/static/js/main.min.js`, optional `dist` and `header`s), as sentry-cli and Sentry's docs'
+        curl do, with a manage key as the bearer token."""
+        project = _release_project(request, organization_id, project_id)
+        upload = request.FILES.get("file")
+        if upload is None:
+            raise BadRequest("Send the file as the multipart field `file`.", {"file": "is required"})
+        limit = settings.SOURCEMAP_MAX_BYTES
+        if upload.size is None or upload.size > limit:
+            raise TooLarge(f"Files larger than {limit} bytes are not kept.", {"limit": limit})
+        name = str(request.data.get("name") or upload.name or "").strip()
+        dist = str(request.data.get("dist") or "").strip()
+        if not name or len(name) > 500 or len(dist) > 64 or not 0 < len(version) <= 200:
+            raise BadRequest(
+                "`name` (at most 500 characters), `dist` (64) and the version (200) are required sizes.",
+                {"name": name[:100], "dist": dist[:100]},
+            )
+        try:
+            stored = sourcemaps.release_file_upload(
+                project, version, name, upload.read(), dist, _headers(request.data.getlist("header"))
+            )
+        except sourcemaps.ReleaseFileExists as exists:
+            raise FileExists(str(exists)) from None
+        return Response(release_file_json(stored), status=status.HTTP_201_CREATED)

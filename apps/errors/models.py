@@ -240,3 +240,30 @@ class SessionCount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.release} {self.day}: {self.total}"
+
+
+class ReleaseFile(models.Model):
+    """A file of a release uploaded for symbolication: a minified bundle or its source map, named
+    by the URL the browser loaded it from (`~/static/js/main.min.js`: `~` is any origin), as
+    sentry-cli uploads them through Sentry's release files API."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    release = models.CharField(max_length=200)
+    dist = models.CharField(max_length=64, blank=True)
+    name = models.CharField(max_length=500)
+    size = models.IntegerField()
+    sha1 = models.CharField(max_length=40)
+    headers = models.JSONField(default=dict)  # e.g. {"Sourcemap": "main.min.js.map"}
+    data = models.BinaryField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "release", "dist", "name"], name="errors_release_file_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.release}: {self.name}"

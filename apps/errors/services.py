@@ -21,7 +21,7 @@ import orjson
 from django.db import connection, transaction
 from django.db.models import Max, Min, Sum
 
-from apps.errors import grouper, storage
+from apps.errors import grouper, sourcemaps, storage
 from apps.errors.grouper import MAX_LISTED, title_and_culprit
 from apps.errors.grouping import GROUPING, group
 from apps.errors.models import Event, GroupingHash, Issue, IssueStatus, IssueSubstatus, IssueUser
@@ -109,6 +109,7 @@ def event_row(
 ) -> storage.EventRow:
     """The row an event is stored as, with its grouping hashes (the CPU-heavy part of grouping,
     done once, in the request; the grouper only maps hashes onto issues)."""
+    event = sourcemaps.symbolicate(project_id, event)  # minified JS frames → original ones
     facts = event_facts(event, received, event_id)
     grouping = group(event)
     hashes = [f"{GROUPING}:{h}" for h in (grouping.primary, grouping.secondary) if h]

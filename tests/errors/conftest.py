@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,6 +13,7 @@ from apps.errors.dsn import dsn_key_create
 from apps.errors.grouper import sweep
 from apps.errors.models import DsnKey
 from apps.storage import partitions
+from tests.conftest import missing_tool
 
 
 @pytest.fixture(autouse=True)
@@ -86,3 +90,25 @@ def exception_event(kind: str, value: str, frames: list[dict[str, Any]], **extra
         "exception": {"values": [{"type": kind, "value": value, "stacktrace": {"frames": frames}}]},
         **extra,
     }
+
+
+# The real @sentry/node (and terser) from npm, installed by `make test-deps` or here.
+CLIENT_DIR = Path(__file__).parent / "clients" / "sentry-node"
+
+
+@pytest.fixture(scope="session")
+def sentry_node() -> Path:
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        missing_tool("node/npm not installed: the @sentry/node test needs Node 20+ and npm")
+    modules = CLIENT_DIR / "node_modules"
+    if not ((modules / "@sentry" / "node").exists() and (modules / "terser").exists()):
+        done = subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund"],
+            cwd=CLIENT_DIR,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        if done.returncode != 0:
+            missing_tool(f"npm could not install @sentry/node (registry unreachable?): {done.stderr[-500:]}")
+    return CLIENT_DIR / "client.cjs"

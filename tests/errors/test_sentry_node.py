@@ -5,38 +5,17 @@ chunked without Content-Length, a small one chunked and uncompressed — both ar
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import uuid
-from pathlib import Path
 
 import pytest
 
 from apps.errors.dsn import dsn_of
 from apps.errors.models import Event, Issue
-from tests.conftest import missing_tool
 from tests.errors.conftest import wait_until
 from tests.errors.test_sentry_sdk import events_grouped
 
 pytestmark = pytest.mark.django_db(transaction=True)
-CLIENT_DIR = Path(__file__).parent / "clients" / "sentry-node"
-
-
-@pytest.fixture(scope="session")
-def sentry_node() -> Path:
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        missing_tool("node/npm not installed: the @sentry/node test needs Node 20+ and npm")
-    if not (CLIENT_DIR / "node_modules" / "@sentry" / "node").exists():
-        done = subprocess.run(
-            ["npm", "ci", "--no-audit", "--no-fund"],
-            cwd=CLIENT_DIR,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        if done.returncode != 0:
-            missing_tool(f"npm could not install @sentry/node (registry unreachable?): {done.stderr[-500:]}")
-    return CLIENT_DIR / "client.cjs"
 
 
 def test_sentry_node_sends_a_large_gzipped_and_a_small_plain_event_chunked(

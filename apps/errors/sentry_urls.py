@@ -1,0 +1,14 @@
+"""Sentry's own API paths that sentry-cli calls (/api/0/…): release files for source maps.
+`{organization}` and `{project}` are Vigil's ids (sentry-cli `--org 12 --project 34`)."""
+
+from django.urls import re_path
+
+from apps.errors import api
+
+urlpatterns = [
+    re_path(
+        r"^projects/(?P<organization_id>\d+)/(?P<project_id>\d+)/releases/(?P<version>[^/]{1,200})/files/?$",
+        api.ReleaseFiles.as_view(),
+        name="api-release-files",
+    ),
+]
