@@ -285,6 +285,15 @@ ACTIONS = [
         lambda w: ReleaseFile.objects.filter(project=w.project, name="~/main.min.js").exists(),
     ),
     Action(
+        "create an alert on issues",
+        Role.ADMIN,
+        ui_post(
+            lambda w: f"/projects/{w.project.pk}/issues/alerts/new/", {"kind": "new_issue", "window": "1h"}
+        ),
+        None,
+        lambda w: Policy.objects.filter(project=w.project, kind="new_issue").exists(),
+    ),
+    Action(
         "resolve an issue",
         Role.MEMBER,
         ui_post(lambda w: f"/projects/{w.project.pk}/issues/{issue(w).pk}/resolve/"),

@@ -7,6 +7,7 @@ app_name = "errors"
 urlpatterns = [
     path("projects/<int:project_id>/issues/", views.issue_list, name="issues"),
     path("projects/<int:project_id>/issues/<int:issue_id>/", views.issue_detail, name="issue"),
+    path("projects/<int:project_id>/issues/alerts/new/", views.issue_alert_new, name="issue-alert-new"),
     *(
         path(
             f"projects/<int:project_id>/issues/<int:issue_id>/{action}/",

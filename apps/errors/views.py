@@ -13,6 +13,8 @@ from django.utils import timezone
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_POST
 
+from apps.alerts.services import policy_create
+from apps.alerts.specs import SpecError
 from apps.errors import dsn, services
 from apps.errors.attachments import attachment_of_issue, attachments_of
 from apps.errors.grouping import message_of
@@ -68,6 +70,8 @@ def issue_list(request: HttpRequest, project_id: int) -> HttpResponse:
         "status": status,
         "statuses": ISSUE_STATUSES,
         "query": query,
+        "alert_kinds": ALERT_KINDS,
+        "alert_windows": ALERT_WINDOWS,
         "health_days": HEALTH_DAYS,
         "crash_free": crash_free(project.pk, since)[:20],
         "discards": sdk_discards(project.pk, since, today),
@@ -92,6 +96,7 @@ def issue_detail(request: HttpRequest, project_id: int, issue_id: int) -> HttpRe
         "event": event_view(latest.data) if latest is not None else None,
         "attachments": attachments_of(issue.project_id, latest.event_id) if latest is not None else [],
         "can_download": access.can(Role.MEMBER),
+        "alert_windows": ALERT_WINDOWS,
     }
     return render(request, "issues/detail.html", context)
 
@@ -163,3 +168,51 @@ def event_view(data: dict[str, Any]) -> dict[str, Any]:
         if isinstance(data.get("contexts"), dict)
         else [],
     }
+
+
+ALERT_KINDS = {
+    "new_issue": "New issue",
+    "issue_regression": "Issue regressed",
+    "issue_unignored": "Issue came back from ignored",
+    "issue_events": "Many events",
+}
+ALERT_WINDOWS = {"5m": 300, "15m": 900, "1h": 3600, "24h": 86400}
+PRIORITIES = ("P1", "P2", "P3", "P4")
+
+
+@require_POST
+def issue_alert_new(request: HttpRequest, project_id: int) -> HttpResponse:
+    """An alert policy on this project's issues from the Issues tab or an issue page (admins, as
+    every policy): a kind, and for `issue_events` N events in T, of one issue or of any."""
+    project, _ = get_project_for(request, project_id, need=Role.ADMIN)
+    kind = request.POST.get("kind", "")
+    window = request.POST.get("window", "1h")
+    issue_id = request.POST.get("issue_id", "")
+    try:
+        threshold = int(request.POST.get("threshold") or 1)
+    except ValueError:
+        threshold = 0
+    if kind not in ALERT_KINDS or window not in ALERT_WINDOWS or threshold < 1:
+        messages.error(request, "Choose a kind, a window and a number of events of at least 1.")
+        return redirect("errors:issues", project_id=project.pk)
+    issue = get_issue_for(request, project.pk, issue_id)[0] if issue_id else None
+    spec: dict[str, Any] = {"issue_id": issue.pk} if issue is not None and kind == "issue_events" else {}
+    name = ALERT_KINDS[kind] + (f" ≥ {threshold} in {window}" if kind == "issue_events" else "")
+    if issue is not None and kind == "issue_events":
+        name += f": {issue.title}"[:150]
+    fields = {
+        "name": name[:200],
+        "kind": kind,
+        "spec": spec,
+        "op": ">=" if kind == "issue_events" else ">",
+        "threshold": float(threshold) if kind == "issue_events" else 0.0,
+        "window_seconds": ALERT_WINDOWS[window],
+        "priority": priority if (priority := request.POST.get("priority", "P3")) in PRIORITIES else "P3",
+    }
+    try:
+        policy = policy_create(project, fields, actor=request.user)
+    except SpecError as refused:
+        messages.error(request, f"Not created: {refused}")
+        return redirect("errors:issues", project_id=project.pk)
+    messages.success(request, f"Alert policy “{policy.name}” created; it notifies through your channels.")
+    return redirect(f"/projects/{project.pk}/alerts/#policy-{policy.pk}")
