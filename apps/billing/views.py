@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -15,6 +17,7 @@ from apps.billing import spikes
 from apps.billing.api import usage_report, visible_projects
 from apps.billing.models import Outcome, SpikeProtection, Statement
 from apps.billing.statements import statements_csv
+from apps.errors.selectors import sdk_discards_of_organization
 from apps.projects.models import Role
 from apps.projects.scoping import get_organization_for, get_project_for
 
@@ -25,6 +28,7 @@ def usage_page(request: HttpRequest, organization_id: int) -> HttpResponse:
     report = usage_report(organization, access, {"group_by": "reason", "step": step})
     by_project = usage_report(organization, access, {"group_by": "project,signal,reason", "step": "day"})
     names = dict(organization.projects.values_list("pk", "name"))
+    today = timezone.now().date()
     rows = [
         {**row, "project": names.get(row["project_id"], f"deleted project {row['project_id']}")}
         for row in by_project["totals"]
@@ -57,6 +61,12 @@ def usage_page(request: HttpRequest, organization_id: int) -> HttpResponse:
             "rows": sorted(rows, key=lambda r: (r["project"], r["signal"], r["reason"])),
             "outcomes": {choice.value: choice.label for choice in Outcome},
             "step": step,
+            # What never reached us: SDKs' own drops (Sentry client reports), last 30 days.
+            "sdk_discards": [
+                {**vars(d), "project": names.get(d.project_id, f"deleted project {d.project_id}")}
+                for d in sdk_discards_of_organization(organization.pk, today - timedelta(days=29), today)
+                if d.project_id in {p.pk for p in projects}  # the projects this member may see
+            ],
             "statements": Statement.objects.filter(organization=organization)[:24]
             if access.can_admin
             else [],

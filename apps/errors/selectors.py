@@ -131,18 +131,29 @@ def issue_brief(project_id: int, issue_id: int) -> IssueBrief | None:
 
 @dataclass(frozen=True)
 class Discarded:
+    project_id: int
     category: str  # error, transaction, span, attachment, session, ...
     reason: str  # queue_overflow, ratelimit_backoff, sample_rate, before_send, network_error, ...
     quantity: int
 
 
+def _discards(rows: QuerySet[SdkDiscard]) -> list[Discarded]:
+    totals = (
+        rows.values("project_id", "category", "reason")
+        .annotate(quantity=Sum("quantity"))
+        .order_by("-quantity", "project_id", "category", "reason")
+    )
+    return [Discarded(r["project_id"], r["category"], r["reason"], r["quantity"]) for r in totals]
+
+
 def sdk_discards(project_id: int, start: date, end: date) -> list[Discarded]:
     """What the project's SDKs reported dropping (`client_report`) on days [start, end], most
-    first: the data users never see because it never left their app. (For billing's usage page.)"""
-    rows = (
-        SdkDiscard.objects.filter(project_id=project_id, day__gte=start, day__lte=end)
-        .values("category", "reason")
-        .annotate(quantity=Sum("quantity"))
-        .order_by("-quantity", "category", "reason")
+    first: the data users never see because it never left their app."""
+    return _discards(SdkDiscard.objects.filter(project_id=project_id, day__gte=start, day__lte=end))
+
+
+def sdk_discards_of_organization(organization_id: int, start: date, end: date) -> list[Discarded]:
+    """The same for every project of an organization (billing's usage page)."""
+    return _discards(
+        SdkDiscard.objects.filter(project__organization_id=organization_id, day__gte=start, day__lte=end)
     )
-    return [Discarded(r["category"], r["reason"], r["quantity"]) for r in rows]
