@@ -285,6 +285,13 @@ ACTIONS = [
         lambda w: ReleaseFile.objects.filter(project=w.project, name="~/main.min.js").exists(),
     ),
     Action(
+        "upload source maps with sentry-cli (chunk upload)",
+        Role.ADMIN,
+        None,
+        api("get", lambda w: f"/api/0/organizations/{w.org.pk}/chunk-upload/"),
+        None,
+    ),
+    Action(
         "create an alert on issues",
         Role.ADMIN,
         ui_post(

@@ -20,11 +20,12 @@ from rest_framework.response import Response
 
 from apps.api.errors import ApiError, BadRequest
 from apps.api.views import ApiView
-from apps.errors import dsn, services, sourcemaps
+from apps.errors import artifact_bundles, dsn, services, sourcemaps
 from apps.errors.models import DsnKey, Event, Issue, IssueStatus, ReleaseFile
 from apps.errors.selectors import events_of, get_issue_for, issues_of
-from apps.projects.models import Project, Role
-from apps.projects.scoping import Access, get_project_for
+from apps.projects.authentication import KeyIdentity
+from apps.projects.models import Organization, Project, Role
+from apps.projects.scoping import Access, get_organization_for, get_project_for
 
 
 def require_member(access: Access) -> None:
@@ -332,3 +333,89 @@ class ReleaseFiles(ApiView):
         except sourcemaps.ReleaseFileExists as exists:
             raise FileExists(str(exists)) from None
         return Response(release_file_json(stored), status=status.HTTP_201_CREATED)
+
+
+# --- Chunk upload + artifact bundle assemble (sentry-cli's default `sourcemaps upload`) -------
+
+
+def _upload_organization(request: Request, organization_id: int) -> Organization:
+    """The organization, for its admins or a manage key of one of its projects."""
+    key = request.auth if isinstance(request.auth, KeyIdentity) else None
+    if key is None:
+        organization, _ = get_organization_for(request, organization_id, need=Role.ADMIN)
+        return organization
+    # Another organization's key of any scope learns nothing: 404 before the scope's 403.
+    if not Project.objects.filter(pk=key.project_id, organization_id=int(organization_id)).exists():
+        raise Http404("No such organization.")
+    project, access = get_project_for(request, key.project_id)
+    if not access.is_manage_key:
+        raise PermissionDenied("This needs a manage key.")
+    return project.organization
+
+
+class ChunkUpload(ApiView):
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(responses=OpenApiTypes.OBJECT, operation_id="chunk_upload_options")
+    def get(self, request: Request, organization_id: int) -> Response:
+        """Chunk upload options, as sentry-cli asks for them before uploading an artifact bundle."""
+        _upload_organization(request, organization_id)
+        url = request.build_absolute_uri(request.path)
+        return Response(artifact_bundles.chunk_options(url, settings.SOURCEMAP_MAX_BYTES))
+
+    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT, operation_id="chunk_upload")
+    def post(self, request: Request, organization_id: int) -> Response:
+        """Chunks of a bundle: multipart `file` (or gzipped `file_gzip`) parts named by their sha1."""
+        organization = _upload_organization(request, organization_id)
+        chunks = [(f.name or "", f.read(), False) for f in request.FILES.getlist("file")]
+        chunks += [(f.name or "", f.read(), True) for f in request.FILES.getlist("file_gzip")]
+        if len(chunks) > artifact_bundles.CHUNKS_PER_REQUEST:
+            raise BadRequest(f"At most {artifact_bundles.CHUNKS_PER_REQUEST} chunks per request.")
+        try:
+            artifact_bundles.chunks_store(organization, chunks)
+        except artifact_bundles.ChunkRefused as refused:
+            raise BadRequest(str(refused)) from None
+        return Response({}, status=status.HTTP_200_OK)
+
+
+class BundleAssemble(ApiView):
+    @extend_schema(
+        request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT, operation_id="artifact_bundle_assemble"
+    )
+    def post(self, request: Request, organization_id: int) -> Response:
+        """Assemble uploaded chunks into an artifact bundle (`{checksum, chunks, projects, version,
+        dist}`): `not_found` with the missing chunks, `ok` once its files are stored, or `error`."""
+        organization = _upload_organization(request, organization_id)
+        data = request.data if isinstance(request.data, dict) else {}
+        checksum, chunks, names = data.get("checksum"), data.get("chunks"), data.get("projects")
+        if (
+            not isinstance(checksum, str)
+            or not isinstance(chunks, list)
+            or not all(isinstance(c, str) for c in chunks)
+            or not isinstance(names, list)
+            or not names
+        ):
+            raise BadRequest("Send {checksum, chunks: [sha1, …], projects: [project id, …]}.")
+        projects = []
+        for name in names:
+            project, _ = get_project_for(request, name)
+            if project.organization_id != organization.pk:
+                raise Http404("No such project.")
+            projects.append(project)
+        if not (isinstance(request.auth, KeyIdentity) or all(_can_admin(request, p) for p in projects)):
+            raise PermissionDenied(f"This needs the {Role.ADMIN} role or higher.")
+        assembly = artifact_bundles.bundle_assemble(
+            organization,
+            projects,
+            checksum,
+            chunks,
+            str(data.get("version") or "")[:200],
+            str(data.get("dist") or "")[:64],
+        )
+        return Response(
+            {"state": assembly.state, "missingChunks": assembly.missing, "detail": assembly.detail}
+        )
+
+
+def _can_admin(request: Request, project: Project) -> bool:
+    return get_project_for(request, project.pk)[1].can(Role.ADMIN)

@@ -267,3 +267,21 @@ class ReleaseFile(models.Model):
 
     def __str__(self) -> str:
         return f"{self.release}: {self.name}"
+
+
+class FileChunk(models.Model):
+    """A piece of an artifact bundle sentry-cli uploads before asking to assemble it
+    (apps.errors.artifact_bundles); content-addressed by sha1, deleted once assembled."""
+
+    organization = models.ForeignKey("projects.Organization", on_delete=models.CASCADE, related_name="+")
+    checksum = models.CharField(max_length=40)
+    data = models.BinaryField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "checksum"], name="errors_file_chunk_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.checksum

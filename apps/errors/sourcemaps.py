@@ -17,9 +17,9 @@ Design note.
 * Cost: events without candidate frames pay a loop over their frames; a JS event of a release
   without files pays one indexed query; each map is parsed once per event.
 
-Not done (issue 20 §7): chunk upload + artifact bundle assemble (sentry-cli's default since
-2.x; use `sentry-cli sourcemaps upload --release … ` against servers without chunk upload, or
-the API above with curl), debug-id matching, fetching maps from the web, retention of files.
+sentry-cli's default upload (chunk upload + artifact bundle assemble) is apps.errors.artifact_bundles;
+it ends in release files too. Not done (issue 20 §7): debug-id matching (bundles must name a
+release), fetching maps from the web, retention of release files.
 """
 
 from __future__ import annotations

@@ -9,9 +9,11 @@ from typing import Any
 
 import pytest
 
+from apps.audit import Actor
 from apps.errors.dsn import dsn_key_create
 from apps.errors.grouper import sweep
 from apps.errors.models import DsnKey
+from apps.projects.services import api_key_create
 from apps.storage import partitions
 from tests.conftest import missing_tool
 
@@ -112,3 +114,10 @@ def sentry_node() -> Path:
         if done.returncode != 0:
             missing_tool(f"npm could not install @sentry/node (registry unreachable?): {done.stderr[-500:]}")
     return CLIENT_DIR / "client.cjs"
+
+
+@pytest.fixture
+def manage_key(org_a) -> str:
+    """A manage key of org A's project: what sentry-cli uploads source maps with."""
+    _, secret = api_key_create(org_a.project, "manage", "sentry-cli", by=Actor(user=org_a.owner))
+    return secret

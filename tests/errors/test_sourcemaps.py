@@ -13,10 +13,8 @@ import httpx
 import pytest
 from django.test import Client
 
-from apps.audit import Actor
 from apps.errors.dsn import dsn_of
 from apps.errors.models import Event, Issue, ReleaseFile
-from apps.projects.services import api_key_create
 from tests.conftest import client_for
 from tests.errors.conftest import CLIENT_DIR, wait_until
 from tests.errors.test_sentry_sdk import events_grouped
@@ -76,12 +74,6 @@ def report(sentry_node: Path, dsn: str, release: str, bundle: Path) -> dict:
     )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
-
-
-@pytest.fixture
-def manage_key(org_a) -> str:
-    _, secret = api_key_create(org_a.project, "manage", "sentry-cli", by=Actor(user=org_a.owner))
-    return secret
 
 
 def test_minified_stacks_of_two_builds_group_by_their_original_frames(
