@@ -6,6 +6,7 @@ manage DSN keys. Other tenants get 404 (scoping.py).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.conf import settings
@@ -260,9 +261,11 @@ class FileExists(ApiError):
     status = 409
 
 
-def _release_project(request: Request, organization_id: int, project_id: int) -> Project:
+def _release_project(request: Request, organization_id: int, project_id: int, version: str) -> Project:
     """The project of the URL's organization, for an admin or a manage key of it."""
     project, access = get_project_for(request, project_id)
+    if "\x00" in version:  # PostgreSQL text cannot hold it: no release has it in its name
+        raise BadRequest("A release version cannot contain a NUL character.", {"version": "NUL"})
     if project.organization_id != int(organization_id):
         raise Http404("No such project.")
     if not (access.can(Role.ADMIN) or access.is_manage_key):
@@ -291,7 +294,7 @@ def _headers(values: list[str]) -> dict[str, str]:
         name, colon, content = value.partition(":")
         if not colon or not name.strip():
             raise BadRequest("A header must read `Name: value`.", {"header": value[:200]})
-        headers[name.strip()[:100]] = content.strip()[:1000]
+        headers[name.strip()[:100].replace("\x00", "")] = content.strip()[:1000].replace("\x00", "")
     return headers
 
 
@@ -301,7 +304,7 @@ class ReleaseFiles(ApiView):
     @extend_schema(responses=OpenApiTypes.OBJECT, operation_id="release_files_list")
     def get(self, request: Request, organization_id: int, project_id: int, version: str) -> Response:
         """The files uploaded for a release (sentry-cli's `releases files list`)."""
-        project = _release_project(request, organization_id, project_id)
+        project = _release_project(request, organization_id, project_id, version)
         files = ReleaseFile.objects.filter(project=project, release=version).defer("data")
         return Response([release_file_json(f) for f in files])
 
@@ -312,7 +315,7 @@ class ReleaseFiles(ApiView):
         """Upload a minified file or a source map (multipart: `file`, `name` such as
         `~/static/js/main.min.js`, optional `dist` and `header`s), as sentry-cli and Sentry's docs'
         curl do, with a manage key as the bearer token."""
-        project = _release_project(request, organization_id, project_id)
+        project = _release_project(request, organization_id, project_id, version)
         upload = request.FILES.get("file")
         if upload is None:
             raise BadRequest("Send the file as the multipart field `file`.", {"file": "is required"})
@@ -321,6 +324,8 @@ class ReleaseFiles(ApiView):
             raise TooLarge(f"Files larger than {limit} bytes are not kept.", {"limit": limit})
         name = str(request.data.get("name") or upload.name or "").strip()
         dist = str(request.data.get("dist") or "").strip()
+        if "\x00" in name + dist:
+            raise BadRequest("`name` and `dist` cannot contain a NUL character.")
         if not name or len(name) > 500 or len(dist) > 64 or not 0 < len(version) <= 200:
             raise BadRequest(
                 "`name` (at most 500 characters), `dist` (64) and the version (200) are required sizes.",
@@ -336,6 +341,9 @@ class ReleaseFiles(ApiView):
 
 
 # --- Chunk upload + artifact bundle assemble (sentry-cli's default `sourcemaps upload`) -------
+
+
+SHA1 = re.compile(r"[0-9a-fA-F]{40}")
 
 
 def _upload_organization(request: Request, organization_id: int) -> Organization:
@@ -391,11 +399,11 @@ class BundleAssemble(ApiView):
         if (
             not isinstance(checksum, str)
             or not isinstance(chunks, list)
-            or not all(isinstance(c, str) for c in chunks)
+            or not all(isinstance(c, str) and SHA1.fullmatch(c) for c in [checksum, *chunks])
             or not isinstance(names, list)
             or not names
         ):
-            raise BadRequest("Send {checksum, chunks: [sha1, …], projects: [project id, …]}.")
+            raise BadRequest("Send {checksum: sha1, chunks: [sha1, …], projects: [project id, …]}.")
         projects = []
         for name in names:
             project, _ = get_project_for(request, name)
@@ -409,8 +417,8 @@ class BundleAssemble(ApiView):
             projects,
             checksum,
             chunks,
-            str(data.get("version") or "")[:200],
-            str(data.get("dist") or "")[:64],
+            str(data.get("version") or "")[:200].replace("\x00", ""),
+            str(data.get("dist") or "")[:64].replace("\x00", ""),
         )
         return Response(
             {"state": assembly.state, "missingChunks": assembly.missing, "detail": assembly.detail}

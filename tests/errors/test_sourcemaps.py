@@ -153,3 +153,25 @@ def test_the_release_files_api_refuses_clearly(org_a, org_b, manage_key, alice, 
     listed = client_for(alice).get(base)
     assert [f["name"] for f in listed.json()] == ["~/main.js"]
     assert ReleaseFile.objects.count() == 1
+
+
+def test_a_nul_in_a_release_or_a_bad_assemble_body_is_a_400_not_a_500(org_a, manage_key):
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {manage_key}"}
+    client = Client(raise_request_exception=False)
+    files = f"/api/0/projects/{org_a.organization.pk}/{org_a.project.pk}/releases/%00/files/"
+    assert client.get(files, **auth).status_code == 400
+    assemble = f"/api/0/organizations/{org_a.organization.pk}/artifactbundle/assemble/"
+    for body in (
+        {"checksum": "x\x00", "chunks": [], "projects": [str(org_a.project.pk)]},
+        {"checksum": "a" * 40, "chunks": ["\x00"], "projects": [str(org_a.project.pk)]},
+        {"checksum": "a" * 40, "chunks": ["a" * 40]},
+    ):
+        response = client.post(assemble, body, content_type="application/json", **auth)
+        assert response.status_code == 400, (body, response.content)
+    missing = client.post(
+        assemble,
+        {"checksum": "a" * 40, "chunks": ["b" * 40], "projects": [str(org_a.project.pk)], "version": "1.0"},
+        content_type="application/json",
+        **auth,
+    )
+    assert missing.json() == {"state": "not_found", "missingChunks": ["b" * 40], "detail": None}
