@@ -21,6 +21,7 @@ from typing import Any
 from apps.alerts.models import PingKind, ScheduleKind
 from apps.alerts.services import heartbeat_ping_slug
 from apps.alerts.specs import SpecError
+from apps.billing.limits import LimitReached
 from apps.errors.models import DsnKey
 
 logger = logging.getLogger(__name__)
@@ -82,7 +83,7 @@ def checkin_store(key: DsnKey, organization_id: int, payload: dict[str, Any]) ->
     fields = heartbeat_fields(payload.get("monitor_config"))
     try:
         heartbeat = heartbeat_ping_slug(key.project, slug, kind, fields)
-    except SpecError as exc:
+    except (SpecError, LimitReached) as exc:  # a bad config, or the plan's policies are used up
         logger.info("sentry check-in for %r dropped: %s", slug, exc)
         return
     if heartbeat is None:

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from apps.alerts.services import policy_create
 from apps.alerts.specs import SpecError
+from apps.billing.limits import LimitReached
 from apps.errors import dsn, services
 from apps.errors.attachments import attachment_of_issue, attachments_of
 from apps.errors.grouping import message_of
@@ -211,7 +212,7 @@ def issue_alert_new(request: HttpRequest, project_id: int) -> HttpResponse:
     }
     try:
         policy = policy_create(project, fields, actor=request.user)
-    except SpecError as refused:
+    except (SpecError, LimitReached) as refused:  # invalid, or the plan's policies are used up
         messages.error(request, f"Not created: {refused}")
         return redirect("errors:issues", project_id=project.pk)
     messages.success(request, f"Alert policy “{policy.name}” created; it notifies through your channels.")

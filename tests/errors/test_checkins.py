@@ -172,3 +172,19 @@ def test_the_slug_is_unique_per_project_in_the_api(org_a, alice):
     assert "slug" in again.json()["error"]["details"]
     spaced = client_for(alice).post(url, {**body, "slug": "two words"}, content_type="application/json")
     assert spaced.status_code == 400
+
+
+def test_a_new_monitor_past_the_plans_policy_limit_is_dropped_not_a_500(org_a, dsn_key, alice):
+    from tests.billing.conftest import put_on_plan
+
+    put_on_plan(org_a.organization, "no-alerts", alert_policies_per_project=0, events_per_month=10**9)
+    body = (
+        b'{}\n{"type":"check_in"}\n'
+        + orjson.dumps({"monitor_slug": "nightly", "status": "ok", "monitor_config": NIGHTLY})
+        + b"\n"
+    )
+    reply = request(org_a.project.pk, body, query=f"sentry_key={dsn_key.public_key}")
+    assert reply.status == 200, reply.body
+    assert not Heartbeat.objects.filter(project=org_a.project).exists()
+    page = client_for(alice).post(f"/projects/{org_a.project.pk}/issues/alerts/new/", {"kind": "new_issue"})
+    assert page.status_code == 302 and not Policy.objects.filter(project=org_a.project).exists()
