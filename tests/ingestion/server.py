@@ -38,7 +38,10 @@ def server_env(extra_env: dict[str, str] | None = None) -> dict[str, str]:
         **os.environ,
         "DATABASE_URL": database_url(),
         "REDIS_URL": settings.REDIS_URL,
-        "DATABASE_CONN_MAX_AGE": "60",
+        # As `make run` and docker-compose serve: pooled connections. A per-thread persistent
+        # connection (CONN_MAX_AGE) leaks under ASGI, where every request runs in a new thread: a
+        # page's burst of API calls left dozens idle for a minute and exhausted PostgreSQL's slots.
+        "DATABASE_POOL": "true",
         **(extra_env or {}),
     }
 
