@@ -84,15 +84,18 @@ def _claim(
         return True
 
 
+def owners_and_admins(organization_id: int) -> tuple[Organization, list[str]]:
+    """The organization and the addresses billing mails (quota notices, spike alerts): its owners and
+    admins. The id comes from metering state, never from a request."""
+    organization = Organization.objects.get(pk=organization_id)
+    emails = Membership.objects.filter(organization=organization, role__in=[Role.OWNER, Role.ADMIN])
+    return organization, list(emails.values_list("user__email", flat=True))
+
+
 def _email(
     organization_id: int, period: str, threshold: int, used: int, limit: int, plan_name: str, end: datetime
 ) -> None:
-    organization = Organization.objects.get(pk=organization_id)
-    recipients = list(
-        Membership.objects.filter(organization=organization, role__in=[Role.OWNER, Role.ADMIN]).values_list(
-            "user__email", flat=True
-        )
-    )
+    organization, recipients = owners_and_admins(organization_id)
     subject = f"{organization.name} has used {threshold} % of its monthly events on Vigil"
     body = (
         f"{organization.name} has accepted {used:,} of the {limit:,} events its {plan_name} plan includes "

@@ -39,8 +39,9 @@ from django.utils import timezone
 from apps import audit
 from apps.audit import Actor
 from apps.billing.models import SpikeEpisode, SpikeProtection, Subscription
+from apps.billing.notices import owners_and_admins
 from apps.billing.quota import spike_keys
-from apps.projects.models import Membership, Organization, Project, Role
+from apps.projects.models import Organization, Project
 
 logger = logging.getLogger(__name__)
 
@@ -234,13 +235,8 @@ def allowance_at(project_id: int, hour: datetime) -> int | None:
 
 
 def _email(organization_id: int, project_id: int, hour: datetime) -> None:
-    organization = Organization.objects.get(pk=organization_id)
+    organization, recipients = owners_and_admins(organization_id)
     project_name = Project.objects.filter(pk=project_id).values_list("name", flat=True).first() or project_id
-    recipients = list(
-        Membership.objects.filter(organization=organization, role__in=[Role.OWNER, Role.ADMIN]).values_list(
-            "user__email", flat=True
-        )
-    )
     subject = f"Spike protection is dropping telemetry of {project_name} ({organization.name})"
     body = (
         f"Project {project_name} of {organization.name} sent far more than its usual volume in the hour "
