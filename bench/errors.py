@@ -227,7 +227,7 @@ def main() -> None:
     for n in range(workers):
         serve = [sys.executable, str(ROOT / "bench" / "ingest_serve.py"), str(port)]
         supervisor.start(f"errors-web-{n}", serve)
-    threading.Thread(target=supervisor.watch, daemon=True).start()
+    threading.Thread(target=chaos.watch, args=(supervisor,), daemon=True).start()
     base = f"http://127.0.0.1:{port}"
     wait_up(base)
     url = f"{base}/api/{project.pk}/envelope/?sentry_key={key.public_key}"
@@ -271,7 +271,7 @@ def main() -> None:
         delay.thread.join()
         drained = wait_grouped(project.pk, 120)
     finally:
-        supervisor.stop()
+        supervisor.stop_all()
 
     acked_ids = list(load.acked)
     with connection.cursor() as cursor:
