@@ -8,6 +8,10 @@
                       issue (per_issue), one for all issues together (per_issue false), or only
                       the issue `issue_id`; the condition says N (`>= 100`), the window T.
 
+The first three are evaluated as soon as the change happens, not only on their slot: apps.errors'
+grouper sends `issues_changed` after each batch, and `policies_due_now` makes the project's
+policies on those changes due and hands each to a worker (a heartbeat's ping does the same).
+
 For the first three the value is the issue's events in the window (at least 1), so `> 0` means
 "every such issue", `>= 10` "such issues with at least ten events". An issue's instance is
 labelled {"issue": "<id>"}: each issue is its own incident (and notification), and it resolves
@@ -22,14 +26,20 @@ notification's context for these kinds (top frames of the stack and a link to th
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
+
+from django.db import connection
+from django.utils import timezone
 
 from apps.alerts.evaluation import Sample
 from apps.alerts.models import Policy
 from apps.alerts.reads import Reads, Recorder
 from apps.errors import selectors as errors
+
+logger = logging.getLogger(__name__)
 
 Labels = dict[str, Any]
 Samples = dict[str, tuple[Labels, Sample]]
@@ -163,3 +173,33 @@ def issue_context(policy: Policy, labels: dict[str, str]) -> dict[str, Any]:
             "frames": brief.frames,
         }
     }
+
+
+# --- Evaluated when it happens ----------------------------------------------------------------
+
+
+def policies_due_now(sender: Any, project_id: int, changes: frozenset[str], **kwargs: Any) -> list[int]:
+    """Listener of apps.errors.signals.issues_changed: the project's enabled policies on these
+    changes become due now, and a worker evaluates each at once; the ids made due. A policy
+    already due is left alone (a burst of new issues queues one evaluation, not one per batch);
+    with the queue unreachable, the beat tick (every 10 s) takes the due slots instead."""
+    from apps.alerts.tasks import evaluate_policy  # tasks → scheduler → evaluators → this module
+
+    kinds = [kind for kind, change in CHANGES.items() if change in changes]
+    if not kinds:
+        return []
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE alerts_policy SET next_due_at = %s"
+            " WHERE project_id = %s AND kind = ANY(%s) AND enabled AND next_due_at > %s RETURNING id",
+            [now, project_id, kinds, now],
+        )
+        due = [policy_id for (policy_id,) in cursor.fetchall()]
+    for policy_id in due:
+        try:
+            evaluate_policy.apply_async((policy_id,), retry=False)
+        except Exception:
+            logger.warning("alerts: could not queue an issue alert; the next tick takes it", exc_info=True)
+            break
+    return due

@@ -39,6 +39,7 @@ import orjson
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 
+from apps.errors import signals
 from apps.errors.grouping import GROUPING, exceptions, frames_of, group, in_app_frames, message_of
 from apps.errors.models import GroupingHash, Issue, IssueStatus, IssueSubstatus
 from apps.projects.models import Project
@@ -170,6 +171,7 @@ def group_pending(project_id: int, limit: int | None = None) -> int:
             .filter(pk__in=set(assigned.values()))
             .order_by("pk")
         }
+        before = {pk: (issue.regressed_at, issue.unignored_at) for pk, issue in issues.items()}
         for event in events:
             apply_event(
                 issues[assigned[event.id]],
@@ -181,7 +183,35 @@ def group_pending(project_id: int, limit: int | None = None) -> int:
         _count_users(cursor, events, assigned, issues)
         _write_issues(cursor, list(issues.values()))
         _assign(cursor, project_id, events, assigned)
+    changes = _changes(creators, issues, before)
+    if changes:
+        _announce(project_id, changes)
     return len(events)
+
+
+def _changes(
+    creators: set[int], issues: dict[int, Issue], before: dict[int, tuple[datetime | None, datetime | None]]
+) -> frozenset[str]:
+    """What a batch did that alerts watch: made an issue, or brought one back."""
+    found = {"new"} if creators else set()
+    for pk, issue in issues.items():
+        regressed_at, unignored_at = before[pk]
+        if issue.regressed_at != regressed_at:
+            found.add("regressed")
+        if issue.unignored_at != unignored_at:
+            found.add("unignored")
+    return frozenset(found)
+
+
+def _announce(project_id: int, changes: frozenset[str]) -> None:
+    """After the commit: a listener's failure is logged, never a reason to group again."""
+    for receiver, result in signals.issues_changed.send_robust(Issue, project_id=project_id, changes=changes):
+        if isinstance(result, Exception):
+            logger.error(
+                "errors grouper: issues_changed listener failed",
+                exc_info=result,
+                extra={"listener": getattr(receiver, "__qualname__", ""), "project_id": project_id},
+            )
 
 
 def _claim(cursor: Any, project_id: int, limit: int) -> list[Pending]:

@@ -11,8 +11,10 @@ import orjson
 import pytest
 import time_machine
 
+from apps.alerts.models import Policy, Transition
 from apps.errors.models import Issue
 from apps.errors.services import issue_ignore, issue_resolve
+from config.celery import app as celery_app
 from tests.alerts.conftest import BASE, evaluate, make_policy
 from tests.conftest import client_for
 from tests.errors.conftest import dsn_key, exception_event, frame  # noqa: F401
@@ -156,6 +158,53 @@ def test_n_events_of_an_issue_in_t_per_issue_and_for_all_issues(org_a, dsn_key):
         assert evaluate(each, BASE + timedelta(minutes=12)) == [
             ("firing", "resolved", 0.0, {"issue": str(value_error.pk)})
         ]
+
+
+@pytest.fixture
+def eager_worker():
+    """Tasks run where they are queued, as a worker would run them at once."""
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = False
+
+
+def firing_issues(policy: Policy) -> list[str]:
+    return [
+        t.instance.labels["issue"]
+        for t in Transition.objects.filter(policy=policy, to_state="firing").select_related("instance")
+    ]
+
+
+def test_a_new_issue_alert_fires_when_the_issue_appears_not_at_the_next_slot(
+    org_a,
+    dsn_key,  # noqa: F811
+    eager_worker,
+):
+    policy = make_policy(org_a.project, "new_issue", {}, interval_seconds=300)
+    later = BASE + timedelta(minutes=4)
+    Policy.objects.filter(pk=policy.pk).update(next_due_at=later)  # evaluated a minute ago
+    with time_machine.travel(BASE, tick=True):  # the clock moves on between arrival and evaluation
+        send(dsn_key)
+        assert firing_issues(policy) == [str(issue_of("ValueError").pk)]
+        send(dsn_key)  # the same bug: nothing new, the slot stays where the evaluation put it
+    policy.refresh_from_db()
+    assert BASE + timedelta(minutes=5) < policy.next_due_at < later + timedelta(minutes=2)
+    assert Transition.objects.filter(policy=policy).count() == 1
+
+
+def test_a_regression_makes_only_regression_policies_due_at_once(org_a, dsn_key):  # noqa: F811
+    with at(-60):
+        send(dsn_key, release="shop@1.0.0")
+    issue_resolve(issue_of("ValueError"), in_release="shop@1.1.0")
+    later = BASE + timedelta(minutes=4)
+    regression = make_policy(org_a.project, "issue_regression", {}, interval_seconds=300)
+    unignored = make_policy(org_a.project, "issue_unignored", {}, interval_seconds=300)
+    Policy.objects.filter(pk__in=[regression.pk, unignored.pk]).update(next_due_at=later)
+    with at(0):
+        send(dsn_key, release="shop@1.1.0")
+    # No worker in this test: the slot is due now, and the beat tick takes it within 10 s.
+    assert Policy.objects.get(pk=regression.pk).next_due_at == BASE
+    assert Policy.objects.get(pk=unignored.pk).next_due_at == later
 
 
 def test_bad_specs_of_error_kinds_are_400s_naming_the_field(org_a, alice):
