@@ -35,6 +35,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench import servers  # noqa: E402
+from bench.receiver import WebhookReceiver  # noqa: E402
 
 servers.ensure()
 RESULTS = ROOT / "bench" / "ALERTS_RESULTS.md"
@@ -296,34 +298,17 @@ class Receiver:
     """A webhook endpoint on 127.0.0.1: the time each project's first firing notice arrived."""
 
     def __init__(self) -> None:
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
         self.firing: dict[int, float] = {}
         self.lock = threading.Lock()
-        receiver = self
+        self.webhook = WebhookReceiver(self.record)
+        self.url = self.webhook.url
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
-                arrived = time.time()
-                if body.get("type") == "alert.firing":
-                    with receiver.lock:
-                        receiver.firing.setdefault(int(body["data"]["project"]["id"]), arrived)
-                self.send_response(200)
-                self.send_header("content-length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+    def record(self, headers: Mapping[str, str], raw: bytes) -> None:
+        body = json.loads(raw)
+        arrived = time.time()
+        if body.get("type") == "alert.firing":
+            with self.lock:
+                self.firing.setdefault(int(body["data"]["project"]["id"]), arrived)
 
 
 def notify_setup(url: str, project_ids: list[int]) -> None:

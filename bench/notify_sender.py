@@ -24,13 +24,14 @@ import sys
 import threading
 import time
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench import servers  # noqa: E402
+from bench.receiver import WebhookReceiver  # noqa: E402
 
 servers.ensure()
 DATABASE = "vigil_bench_notify"
@@ -57,32 +58,18 @@ while True:  # as a Celery worker taking the send task every few seconds; killed
 
 
 class Receiver:
+    """Answers every webhook after ANSWER_SECONDS, counting each webhook-id it received."""
+
     def __init__(self) -> None:
         self.ids: Counter[str] = Counter()
         self.lock = threading.Lock()
-        receiver = self
+        self.webhook = WebhookReceiver(self.record)
+        self.url = self.webhook.url
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("content-length", 0)))
-                time.sleep(ANSWER_SECONDS)
-                with receiver.lock:
-                    receiver.ids[self.headers["webhook-id"]] += 1
-                self.send_response(200)
-                self.send_header("content-length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+    def record(self, headers: Mapping[str, str], body: bytes) -> None:
+        time.sleep(ANSWER_SECONDS)
+        with self.lock:
+            self.ids[headers["webhook-id"]] += 1
 
 
 def make_deliveries(url: str, count: int) -> list[str]:
