@@ -19,7 +19,7 @@ from apps.audit.models import AuditEvent
 from apps.billing.models import SpikeProtection
 from apps.errors.dsn import dsn_key_create
 from apps.errors.models import Attachment, DsnKey, Event, Issue, ReleaseFile
-from apps.errors.services import event_store
+from apps.errors.services import event_store, issue_merge
 from apps.projects.models import ApiKey, Invitation, Membership, Organization, Project, Role
 from apps.projects.services import invitation_create
 from tests.conftest import PASSWORD, client_for, make_member
@@ -94,6 +94,18 @@ def attachment(w):
     return found or Attachment.objects.create(
         project=w.project, event_id=event.event_id, filename="cart.json", size=2, data=b"{}"
     )
+
+
+def merged(w):
+    """The issue, with the events of a second one merged into it (two grouping hashes)."""
+    if not Event.objects.filter(issue=issue(w), title="split me").exists():
+        issue_merge(issue(w), [issue(w, "split me")])
+    return issue(w)
+
+
+def hash_of(w):
+    """The grouping hash of the merged-in events: what a split takes off."""
+    return Event.objects.filter(issue=merged(w), title="split me").values_list("hashes", flat=True)[0][0]
 
 
 def issue_url(w, action=""):
@@ -324,11 +336,26 @@ ACTIONS = [
     Action(
         "merge issues",
         Role.MEMBER,
-        None,
+        ui_post(
+            lambda w: f"/projects/{w.project.pk}/issues/merge/",
+            lambda w: {"issue": [issue(w).pk, issue(w, "other").pk]},
+        ),
         lambda client, w: client.post(
             issue_url(w, "/merge"), {"issue_ids": [issue(w, "other").pk]}, content_type="application/json"
         ),
         lambda w: not Issue.objects.filter(title="other").exists(),
+    ),
+    Action(
+        "split an issue",
+        Role.MEMBER,
+        ui_post(
+            lambda w: reverse("errors:issue-split", args=[w.project.pk, merged(w).pk]),
+            lambda w: {"hash": hash_of(w)},
+        ),
+        lambda client, w: client.post(
+            issue_url(w, "/split"), {"hashes": [hash_of(w)]}, content_type="application/json"
+        ),
+        lambda w: Issue.objects.filter(project=w.project, title="split me").exists(),
     ),
     Action(
         "create a DSN key",

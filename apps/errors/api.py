@@ -1,6 +1,6 @@
 """Issues API and DSN keys API (/api/v1/projects/{id}/issues…, …/dsn-keys…).
 
-Read keys and every member read; members and up act on issues (resolve, ignore, merge); admins
+Read keys and every member read; members and up act on issues (resolve, ignore, merge, split); admins
 manage DSN keys. Other tenants get 404 (scoping.py).
 """
 
@@ -23,7 +23,7 @@ from apps.api.errors import ApiError, BadRequest
 from apps.api.views import ApiView
 from apps.errors import artifact_bundles, dsn, services, sourcemaps
 from apps.errors.models import DsnKey, Event, Issue, IssueStatus, ReleaseFile
-from apps.errors.selectors import events_of, get_issue_for, issues_of
+from apps.errors.selectors import events_of, get_issue_for, issue_hashes, issues_of
 from apps.projects.authentication import KeyIdentity
 from apps.projects.models import Organization, Project, Role
 from apps.projects.scoping import Access, get_organization_for, get_project_for
@@ -128,6 +128,19 @@ class ResolveSerializer(serializers.Serializer):
 class IgnoreSerializer(serializers.Serializer):
     until = serializers.DateTimeField(required=False, allow_null=True, default=None)
     until_count = serializers.IntegerField(required=False, allow_null=True, min_value=1, default=None)
+
+
+class IssueHashSerializer(serializers.Serializer):
+    hash = serializers.CharField(help_text='"vigil-v1:<hex>": what `split` takes')
+    events = serializers.IntegerField(help_text="events with it among the issue's newest 10,000")
+    last_seen = serializers.DateTimeField()
+    basis = serializers.ListField(
+        child=serializers.CharField(), help_text="what its newest event was grouped on"
+    )
+
+
+class SplitSerializer(serializers.Serializer):
+    hashes = serializers.ListField(child=serializers.CharField(max_length=64), min_length=1, max_length=50)
 
 
 class MergeSerializer(serializers.Serializer):
@@ -248,6 +261,26 @@ class IssueMerge(ConflictView):
         others = list(Issue.objects.filter(project_id=issue.project_id, pk__in=data["issue_ids"]))
         services.issue_merge(issue, others)
         return Response(IssueSerializer(issue).data)
+
+
+class IssueHashes(ApiView):
+    @extend_schema(responses=IssueHashSerializer(many=True))
+    def get(self, request: Request, project_id: int, issue_id: int) -> Response:
+        """The issue's grouping hashes (several after a merge), newest first, each with what it
+        was grouped on: pick those to split off with `POST …/split`."""
+        issue, _ = get_issue_for(request, project_id, issue_id)
+        return Response(IssueHashSerializer(issue_hashes(issue), many=True).data)
+
+
+class IssueSplit(ConflictView):
+    @extend_schema(request=SplitSerializer, responses={201: IssueSerializer})
+    def post(self, request: Request, project_id: int, issue_id: int) -> Response:
+        """Split the events of `hashes` off into a new issue (members and up); their future events
+        follow. 409 when none of the hashes is this issue's or no event would be left."""
+        issue, _ = get_issue_for(request, project_id, issue_id, need=Role.MEMBER)
+        data = _valid(SplitSerializer, request.data)
+        new = services.issue_split(issue, data["hashes"])
+        return Response(IssueSerializer(new).data, status=status.HTTP_201_CREATED)
 
 
 # --- Release files (source maps), Sentry's API for sentry-cli: /api/0/projects/{org}/{project}/…

@@ -181,6 +181,7 @@ def group_pending(project_id: int, limit: int | None = None) -> int:
                 event.id in creators,
             )
         _count_users(cursor, events, assigned, issues)
+        _count_hours(cursor, events, assigned)
         _write_issues(cursor, list(issues.values()))
         _assign(cursor, project_id, events, assigned)
     changes = _changes(creators, issues, before)
@@ -319,6 +320,19 @@ def _count_users(
     )
     for issue_id, new_users in Counter(row[0] for row in cursor.fetchall()).items():
         issues[issue_id].users_affected += new_users
+
+
+def _count_hours(cursor: Any, events: list[Pending], assigned: dict[int, int]) -> None:
+    """The batch's events per issue and hour, added to the sparkline counters (in id order, as
+    every issue writer locks)."""
+    counts = Counter((assigned[e.id], e.received.replace(minute=0, second=0, microsecond=0)) for e in events)
+    rows = sorted(counts.items())
+    cursor.execute(
+        "INSERT INTO errors_issuehour (issue_id, hour, events)"
+        " SELECT * FROM unnest(%s::bigint[], %s::timestamptz[], %s::bigint[])"
+        " ON CONFLICT (issue_id, hour) DO UPDATE SET events = errors_issuehour.events + EXCLUDED.events",
+        [[key[0] for key, _ in rows], [key[1] for key, _ in rows], [n for _, n in rows]],
+    )
 
 
 def _write_issues(cursor: Any, issues: list[Issue]) -> None:

@@ -139,6 +139,22 @@ class IssueUser(models.Model):
         return self.user_key
 
 
+class IssueHour(models.Model):
+    """Events of an issue per hour, kept ISSUE_HOURS_DAYS: the sparklines of the issue list. The
+    grouper adds each batch's counts in its own transaction, so they are exact like event_count."""
+
+    issue = models.ForeignKey(Issue, on_delete=models.CASCADE, related_name="+")
+    hour = models.DateTimeField()
+    events = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["issue", "hour"], name="errors_issue_hour_unique")]
+        indexes = [models.Index(fields=["hour"], name="errors_issue_hour_trim")]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H}:00 {self.events}"
+
+
 class Event(models.Model):
     """A stored event; `issue` is None for the second or so until apps.errors.grouper assigns it.
     The table (migration 0003) is partitioned by day on `received`; its primary key is

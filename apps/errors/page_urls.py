@@ -8,6 +8,8 @@ urlpatterns = [
     path("projects/<int:project_id>/issues/", views.issue_list, name="issues"),
     path("projects/<int:project_id>/issues/<int:issue_id>/", views.issue_detail, name="issue"),
     path("projects/<int:project_id>/issues/alerts/new/", views.issue_alert_new, name="issue-alert-new"),
+    path("projects/<int:project_id>/issues/merge/", views.issues_merge, name="issues-merge"),
+    path("projects/<int:project_id>/issues/<int:issue_id>/split/", views.issue_split, name="issue-split"),
     *(
         path(
             f"projects/<int:project_id>/issues/<int:issue_id>/{action}/",

@@ -12,6 +12,9 @@ from datetime import datetime, timedelta
 
 from apps.billing import retention
 from apps.errors import storage
+from apps.errors.models import IssueHour
+
+ISSUE_HOURS_DAYS = 14  # the hourly counts behind the issue list's sparklines (24 h shown)
 
 
 def cutoff(project_id: int, now: datetime) -> datetime:
@@ -19,8 +22,10 @@ def cutoff(project_id: int, now: datetime) -> datetime:
 
 
 def drop_expired_events(now: datetime) -> list[str]:
-    """Drop the day partitions of events past the longest retention of any plan, and forget
-    event ids past the dedup window. Idempotent; returns the partitions dropped."""
+    """Drop the day partitions of events past the longest retention of any plan, forget event ids
+    past the dedup window and hourly counts past ISSUE_HOURS_DAYS. Idempotent; returns the
+    partitions dropped."""
     dropped = storage.drop_expired(now - timedelta(days=retention.longest().warn_days))
     storage.trim_dedup_keys(now)
+    IssueHour.objects.filter(hour__lt=now - timedelta(days=ISSUE_HOURS_DAYS)).delete()
     return dropped

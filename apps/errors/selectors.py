@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
+from django.db import connection
 from django.db.models import Count, QuerySet, Sum
 from django.http import Http404
 from django.utils import timezone
 
-from apps.errors.grouping import exceptions, frames_of, in_app_frames
-from apps.errors.models import Event, Issue, SdkDiscard
+from apps.errors.grouping import exceptions, frames_of, group, in_app_frames
+from apps.errors.models import Event, Issue, IssueHour, SdkDiscard
 from apps.errors.retention import cutoff
 from apps.projects.models import Project, Role
 from apps.projects.scoping import Access, get_project_for
@@ -35,6 +36,58 @@ def issues_of(project: Project, status: str = "", query: str = "") -> QuerySet[I
     if query:
         issues = issues.filter(title__icontains=query)
     return issues.order_by("-last_seen", "-pk")
+
+
+SPARK_HOURS = 24
+
+
+def issue_sparklines(issue_ids: list[int], now: datetime, hours: int = SPARK_HOURS) -> dict[int, list[int]]:
+    """Events per hour of each issue over the last `hours` whole and current hours, oldest first
+    (the issue list's sparklines): one indexed read of the hourly counters for the whole page.
+    The callers' issues are already scoped to a project the requester sees."""
+    current = now.replace(minute=0, second=0, microsecond=0)
+    start = current - timedelta(hours=hours - 1)
+    lines = {issue_id: [0] * hours for issue_id in issue_ids}
+    rows = IssueHour.objects.filter(issue_id__in=issue_ids, hour__gte=start, hour__lte=current)
+    for issue_id, hour, events in rows.values_list("issue_id", "hour", "events"):
+        lines[issue_id][int((hour - start).total_seconds() // 3600)] = events
+    return lines
+
+
+HASH_SAMPLE = 10_000  # the newest events of an issue read to list its hashes
+MAX_HASHES = 50
+
+
+@dataclass(frozen=True)
+class IssueHash:
+    """One primary grouping hash of an issue (a merge gives an issue several): what a member
+    picks to split events off."""
+
+    hash: str  # "vigil-v1:<hex>", as issue_split takes it
+    events: int  # among the issue's newest HASH_SAMPLE events
+    last_seen: datetime
+    basis: list[str]  # the frames (or message) its newest event was grouped on
+
+
+_ISSUE_HASHES = """
+SELECT h, count(*), max(received), max(id) FROM (
+    SELECT hashes->>0 AS h, received, id FROM errors_event
+    WHERE issue_id = %s AND project_id = %s ORDER BY id DESC LIMIT %s
+) recent WHERE h IS NOT NULL GROUP BY h ORDER BY max(id) DESC LIMIT %s
+"""
+
+
+def issue_hashes(issue: Issue) -> list[IssueHash]:
+    """The issue's primary hashes among its newest events, newest first."""
+    with connection.cursor() as cursor:
+        cursor.execute(_ISSUE_HASHES, [issue.pk, issue.project_id, HASH_SAMPLE, MAX_HASHES])
+        rows = cursor.fetchall()
+    newest = Event.objects.filter(issue=issue, project_id=issue.project_id, pk__in=[row[3] for row in rows])
+    data = dict(newest.values_list("pk", "data"))
+    return [
+        IssueHash(h, count, last, group(data[pk]).basis if isinstance(data.get(pk), dict) else [])
+        for h, count, last, pk in rows
+    ]
 
 
 def events_of(issue: Issue, before: int | None = None) -> QuerySet[Event]:

@@ -5,8 +5,9 @@ grouping hashes, computed once, here) and stores them with one COPY (apps.errors
 apps.errors.grouper then folds them into issues in batches. `event_store` does both at once for
 one event (tests, demo data).
 
-Every issue action takes the issue's row lock, and a merge also takes the project's grouping
-lock (grouper.lock_project): a batch being grouped never sees hashes or issues move under it.
+Every issue action takes the issue's row lock, and a merge or a split also takes the project's
+grouping lock (grouper.lock_project): a batch being grouped never sees hashes or issues move
+under it.
 """
 
 from __future__ import annotations
@@ -14,17 +15,17 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 from django.db import connection, transaction
-from django.db.models import Max, Min, Sum
+from django.db.models import Max, Min, QuerySet, Sum
 
-from apps.errors import grouper, sourcemaps, storage
+from apps.errors import grouper, retention, sourcemaps, storage
 from apps.errors.grouper import MAX_LISTED, title_and_culprit
 from apps.errors.grouping import GROUPING, group
-from apps.errors.models import Event, GroupingHash, Issue, IssueStatus, IssueSubstatus, IssueUser
+from apps.errors.models import Event, GroupingHash, Issue, IssueHour, IssueStatus, IssueSubstatus, IssueUser
 
 _HEX32 = re.compile(r"^[0-9a-f]{32}$")
 _HEX16 = re.compile(r"^[0-9a-f]{16}$")
@@ -211,6 +212,13 @@ def issue_merge(target: Issue, others: list[Issue]) -> None:
                 " WHERE issue_id = ANY(%s) ON CONFLICT DO NOTHING",
                 [keep.pk, ids],
             )
+            cursor.execute(
+                "INSERT INTO errors_issuehour (issue_id, hour, events)"
+                " SELECT %s, hour, sum(events) FROM errors_issuehour WHERE issue_id = ANY(%s) GROUP BY hour"
+                " ON CONFLICT (issue_id, hour)"
+                " DO UPDATE SET events = errors_issuehour.events + EXCLUDED.events",
+                [keep.pk, ids],
+            )
         totals = Issue.objects.filter(pk__in=[keep.pk, *ids]).aggregate(
             count=Sum("event_count"), first=Min("first_seen"), last=Max("last_seen")
         )
@@ -228,6 +236,103 @@ def issue_merge(target: Issue, others: list[Issue]) -> None:
         keep.save()
         Issue.objects.filter(pk__in=ids).delete()
     target.refresh_from_db()
+
+
+def issue_split(issue: Issue, hashes: list[str]) -> Issue:
+    """Split off the events whose primary grouping hash is one of `hashes` ("vigil-v1:<hex>", as
+    `selectors.issue_hashes` lists them) into a new issue, which their future events join too.
+    Counts move with the events: the new issue has the moved events' count, users, releases and
+    hours; the old one keeps its history less what moved. Refused when none of the hashes is this
+    issue's, no stored event has them, or no event would be left."""
+    prefix = f"{GROUPING}:"
+    values = sorted({h.removeprefix(prefix) for h in hashes if h.startswith(prefix)})
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            grouper.lock_project(cursor, issue.project_id)  # no batch is grouped meanwhile
+        old = Issue.objects.select_for_update().get(pk=issue.pk)
+        mine = GroupingHash.objects.filter(project_id=old.project_id, grouping=GROUPING, issue=old)
+        owned = list(mine.filter(hash__in=values).values_list("hash", flat=True))
+        if not owned:
+            raise IssueActionRefused("None of these hashes groups events into this issue.")
+        moving = _events(old).filter(hashes__0__in=[prefix + h for h in owned])
+        newest = moving.order_by("-pk").values("level", "data").first()
+        if newest is None:
+            raise IssueActionRefused("No stored event of this issue has these hashes.")
+        data = newest["data"] if isinstance(newest["data"], dict) else {}
+        title, culprit = title_and_culprit(data)
+        now = datetime.now(UTC)
+        new = Issue.objects.create(
+            project_id=old.project_id,
+            title=title,
+            culprit=culprit,
+            level=newest["level"],
+            first_seen=now,
+            last_seen=now,
+            grouping_basis=group(data).basis,
+        )
+        moved = moving.update(issue=new)
+        if not _events(old).exists():
+            raise IssueActionRefused("Every stored event of this issue has these hashes: none would be left.")
+        mine.filter(hash__in=owned).update(issue=new)
+        with connection.cursor() as cursor:
+            _split_counts(cursor, old, new, moved)
+    issue.refresh_from_db()
+    return new
+
+
+def _events(issue: Issue) -> QuerySet[Event]:
+    return Event.objects.filter(issue=issue, project_id=issue.project_id)
+
+
+# The other hashes (all-frames ones) that only the moved events have follow them.
+_SPLIT_HASHES = """
+UPDATE errors_groupinghash SET issue_id = %(new)s
+WHERE project_id = %(project)s AND issue_id = %(old)s AND grouping = %(grouping)s AND hash IN (
+    SELECT split_part(h, ':', 2) FROM errors_event, jsonb_array_elements_text(hashes) h
+    WHERE issue_id = %(new)s AND project_id = %(project)s
+    EXCEPT
+    SELECT split_part(h, ':', 2) FROM errors_event, jsonb_array_elements_text(hashes) h
+    WHERE issue_id = %(old)s AND project_id = %(project)s)
+"""
+# The moved events' users join the new issue, and leave the old one unless it still has them.
+_SPLIT_USERS = """
+WITH users AS (
+    SELECT DISTINCT user_key FROM errors_event
+    WHERE issue_id = %(new)s AND project_id = %(project)s AND user_key <> ''
+), gone AS (
+    DELETE FROM errors_issueuser WHERE issue_id = %(old)s AND user_key IN (
+        SELECT user_key FROM users
+        EXCEPT SELECT user_key FROM errors_event WHERE issue_id = %(old)s AND project_id = %(project)s)
+)
+INSERT INTO errors_issueuser (issue_id, user_key) SELECT %(new)s, user_key FROM users
+"""
+_SPLIT_HOURS = """
+INSERT INTO errors_issuehour (issue_id, hour, events)
+SELECT issue_id, date_trunc('hour', received), count(*) FROM errors_event
+WHERE issue_id IN (%(new)s, %(old)s) AND project_id = %(project)s AND received >= %(since)s
+GROUP BY 1, 2
+"""
+
+
+def _split_counts(cursor: Any, old: Issue, new: Issue, moved: int) -> None:
+    """After the events moved (both issue rows locked): hashes, users, hours and the counters."""
+    since = datetime.now(UTC) - timedelta(days=retention.ISSUE_HOURS_DAYS)
+    names = {"new": new.pk, "old": old.pk, "project": old.project_id, "grouping": GROUPING, "since": since}
+    cursor.execute(_SPLIT_HASHES, names)
+    cursor.execute(_SPLIT_USERS, names)
+    IssueHour.objects.filter(issue_id__in=[old.pk, new.pk]).delete()
+    cursor.execute(_SPLIT_HOURS, names)
+    span = _events(new).aggregate(first=Min("received"), last=Max("received"))
+    new.first_seen, new.last_seen, new.event_count = span["first"], span["last"], moved
+    old.last_seen = _events(old).aggregate(last=Max("received"))["last"]
+    old.event_count = max(0, old.event_count - moved)
+    for issue in (old, new):
+        issue.users_affected = IssueUser.objects.filter(issue=issue).count()
+    for name, field in (("releases", "release"), ("environments", "environment")):
+        seen = _events(new).exclude(**{field: ""}).order_by(field).values_list(field, flat=True).distinct()
+        setattr(new, name, list(seen[:MAX_LISTED]))
+    old.save()
+    new.save()
 
 
 def discards_count(project_id: int, report: dict[str, Any], day: datetime) -> int:

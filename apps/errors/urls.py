@@ -19,4 +19,6 @@ urlpatterns = [
     re_path(rf"{ISSUE}/ignore/?$", api.IssueIgnore.as_view(), name="api-issue-ignore"),
     re_path(rf"{ISSUE}/unresolve/?$", api.IssueUnresolve.as_view(), name="api-issue-unresolve"),
     re_path(rf"{ISSUE}/merge/?$", api.IssueMerge.as_view(), name="api-issue-merge"),
+    re_path(rf"{ISSUE}/hashes/?$", api.IssueHashes.as_view(), name="api-issue-hashes"),
+    re_path(rf"{ISSUE}/split/?$", api.IssueSplit.as_view(), name="api-issue-split"),
 ]

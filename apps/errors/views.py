@@ -19,7 +19,14 @@ from apps.billing.limits import LimitReached
 from apps.errors import dsn, services
 from apps.errors.attachments import attachment_of_issue, attachments_of
 from apps.errors.grouping import message_of
-from apps.errors.selectors import events_of, get_issue_for, issues_of, sdk_discards
+from apps.errors.selectors import (
+    events_of,
+    get_issue_for,
+    issue_hashes,
+    issue_sparklines,
+    issues_of,
+    sdk_discards,
+)
 from apps.errors.sessions import crash_free
 from apps.projects.models import Role
 from apps.projects.scoping import get_project_for
@@ -52,6 +59,13 @@ ISSUE_STATUSES = ["unresolved", "resolved", "ignored", "all"]
 HEALTH_DAYS = 14  # release health and SDK discards shown on the Issues tab
 
 
+def spark_points(values: list[int]) -> str:
+    """SVG polyline points of a sparkline in a 120 x 28 box (numbers only: safe to render)."""
+    top = max(values) or 1
+    step = 120 / max(1, len(values) - 1)
+    return " ".join(f"{i * step:.1f},{27 - 25 * n / top:.1f}" for i, n in enumerate(values))
+
+
 @require_GET
 def issue_list(request: HttpRequest, project_id: int) -> HttpResponse:
     project, access = get_project_for(request, project_id)
@@ -59,7 +73,11 @@ def issue_list(request: HttpRequest, project_id: int) -> HttpResponse:
     if status not in ISSUE_STATUSES:
         status = "unresolved"
     query = request.GET.get("q", "").strip()[:200]
-    issues = issues_of(project, "" if status == "all" else status, query)[:100]
+    issues = list(issues_of(project, "" if status == "all" else status, query)[:100])
+    lines = issue_sparklines([issue.pk for issue in issues], timezone.now())
+    for issue in issues:
+        issue.spark_points = spark_points(lines[issue.pk])  # type: ignore[attr-defined]
+        issue.spark_total = sum(lines[issue.pk])  # type: ignore[attr-defined]
     today = timezone.now().date()
     since = today - timedelta(days=HEALTH_DAYS - 1)
     context = {
@@ -68,6 +86,7 @@ def issue_list(request: HttpRequest, project_id: int) -> HttpResponse:
         "access": access,
         "tab": "issues",
         "issues": issues,
+        "can_act": access.can(Role.MEMBER),
         "status": status,
         "statuses": ISSUE_STATUSES,
         "query": query,
@@ -98,8 +117,36 @@ def issue_detail(request: HttpRequest, project_id: int, issue_id: int) -> HttpRe
         "attachments": attachments_of(issue.project_id, latest.event_id) if latest is not None else [],
         "can_download": access.can(Role.MEMBER),
         "alert_windows": ALERT_WINDOWS,
+        "hashes": issue_hashes(issue),
     }
     return render(request, "issues/detail.html", context)
+
+
+@require_POST
+def issue_split(request: HttpRequest, project_id: int, issue_id: int) -> HttpResponse:
+    issue, _ = get_issue_for(request, project_id, issue_id, need=Role.MEMBER)
+    try:
+        new = services.issue_split(issue, request.POST.getlist("hash"))
+    except services.IssueActionRefused as refused:
+        messages.error(request, str(refused))
+        return redirect("errors:issue", project_id=issue.project_id, issue_id=issue.pk)
+    messages.success(request, f"{new.event_count} events split off into this issue; future ones follow.")
+    return redirect("errors:issue", project_id=issue.project_id, issue_id=new.pk)
+
+
+@require_POST
+def issues_merge(request: HttpRequest, project_id: int) -> HttpResponse:
+    """Merge the issues ticked on the list into the one with the most events (as Sentry does)."""
+    project, _ = get_project_for(request, project_id, need=Role.MEMBER)
+    ids = [int(value) for value in request.POST.getlist("issue") if value.isdigit() and len(value) < 19]
+    chosen = list(project.issues.filter(pk__in=ids).order_by("-event_count", "pk"))
+    if len(chosen) < 2:
+        messages.error(request, "Tick at least two issues of this project to merge them.")
+        return redirect("errors:issues", project_id=project.pk)
+    target, others = chosen[0], chosen[1:]
+    services.issue_merge(target, others)
+    messages.success(request, f"{len(others) + 1} issues merged into this one; their future events follow.")
+    return redirect("errors:issue", project_id=project.pk, issue_id=target.pk)
 
 
 @require_GET

@@ -1,5 +1,6 @@
 """Issue life cycle through the API: list and filters, resolve (now, in a release, in the next
-release) and regressions, ignore until a time or N events, merge; keys read but never act."""
+release) and regressions, ignore until a time or N events, merge and split, hourly counts; keys
+read but never act."""
 
 from __future__ import annotations
 
@@ -187,3 +188,79 @@ def test_read_keys_read_issues_but_cannot_act(client, org_a):
     assert act.status_code == 403
     issue.refresh_from_db()
     assert issue.status == "unresolved"
+
+
+def card_error(project_id: int, user: str = "") -> None:
+    stack = [frame("shop.api", "pay", "charge(card)")]
+    event = exception_event("CardError", "declined", stack, user={"id": user})
+    event_store(project_id, event, datetime.now(UTC))
+
+
+def test_a_merged_issue_is_split_back_by_grouping_hash_and_future_events_follow(alice_client, org_a):
+    card_error(org_a.project.pk, user="u1")
+    card_error(org_a.project.pk, user="u2")
+    send(org_a.project.pk, "payment failed", user="u1")
+    send(org_a.project.pk, "payment failed", user="u3")
+    send(org_a.project.pk, "payment failed", release="shop@2.0")
+    target = Issue.objects.get(title="CardError: declined")
+    other = Issue.objects.get(title="payment failed")
+    merged = post(alice_client, issue_url(org_a, target, "/merge"), {"issue_ids": [other.pk]})
+    assert merged.status_code == 200
+
+    hashes = alice_client.get(issue_url(org_a, target, "/hashes")).json()
+    assert [h["events"] for h in hashes] == [3, 2]  # newest first: the messages came last
+    assert hashes[1]["basis"] == ["CardError", "shop.api pay charge(card)"]
+    answer = post(alice_client, issue_url(org_a, target, "/split"), {"hashes": [hashes[0]["hash"]]})
+    send(org_a.project.pk, "payment failed", user="u4")
+
+    assert answer.status_code == 201, answer.content
+    split = Issue.objects.get(pk=answer.json()["id"])
+    target.refresh_from_db()
+    assert split.title == "payment failed"
+    assert (split.event_count, split.users_affected, split.releases) == (4, 3, ["shop@2.0"])
+    assert (target.event_count, target.users_affected) == (2, 2)  # u1 is still among its users
+    assert Event.objects.filter(issue=split).count() == 4
+    assert [h["events"] for h in alice_client.get(issue_url(org_a, target, "/hashes")).json()] == [2]
+
+
+def test_a_split_that_would_empty_the_issue_or_names_no_hash_of_it_is_refused(alice_client, org_a):
+    card_error(org_a.project.pk)
+    send(org_a.project.pk, "payment failed")
+    issue = Issue.objects.get(title="CardError: declined")
+    own = alice_client.get(issue_url(org_a, issue, "/hashes")).json()[0]["hash"]
+    elsewhere = Event.objects.get(title="payment failed").hashes[0]
+
+    whole = post(alice_client, issue_url(org_a, issue, "/split"), {"hashes": [own]})
+    foreign = post(alice_client, issue_url(org_a, issue, "/split"), {"hashes": [elsewhere]})
+    malformed = post(alice_client, issue_url(org_a, issue, "/split"), {"hashes": "not a list"})
+
+    assert whole.status_code == 409 and "none would be left" in whole.json()["error"]["message"]
+    assert foreign.status_code == 409 and "None of these hashes" in foreign.json()["error"]["message"]
+    assert malformed.status_code == 400 and "hashes" in malformed.json()["error"]["details"]
+    assert Issue.objects.filter(project=org_a.project).count() == 2
+    assert Event.objects.filter(issue=issue).count() == 1
+
+
+def test_the_list_shows_each_issues_events_per_hour_and_merges_ticked_issues(alice_client, org_a):
+    now = datetime.now(UTC)
+    with time_machine.travel(now - timedelta(hours=5), tick=False):
+        card_error(org_a.project.pk)
+    with time_machine.travel(now - timedelta(hours=30), tick=False):
+        send(org_a.project.pk, "payment failed")  # older than the 24 h shown
+    send(org_a.project.pk, "payment failed")
+    send(org_a.project.pk, "payment failed")
+    card = Issue.objects.get(title="CardError: declined")
+    payment = Issue.objects.get(title="payment failed")
+    base = f"/projects/{org_a.project.pk}/issues/"
+
+    page = alice_client.get(base).content.decode()
+    merged = alice_client.post(f"{base}merge/", {"issue": [card.pk, payment.pk]})
+    after = alice_client.get(base).content.decode()
+
+    assert page.count('data-testid="issue-spark"') == 2
+    assert 'data-events="1"' in page and 'data-events="2"' in page
+    assert merged.status_code == 302 and merged.url == f"{base}{payment.pk}/"  # the one with most events
+    assert not Issue.objects.filter(pk=card.pk).exists()
+    assert 'data-events="3"' in after  # the hours moved with the events
+    payment.refresh_from_db()
+    assert payment.event_count == 4

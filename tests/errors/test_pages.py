@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from apps.errors.models import Issue
-from apps.errors.services import event_store
+from apps.errors.services import event_store, issue_merge
 from tests.errors.conftest import exception_event, frame
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -68,3 +68,17 @@ def test_a_member_resolves_and_unresolves_from_the_page(alice_client, org_a):
     assert 'data-testid="unresolve"' in page
     assert resolved == ("resolved", "shop@1.0")
     assert issue.status == "unresolved"
+
+
+def test_a_merged_issue_lists_its_grouping_hashes_and_members_may_split_them(alice_client, bob_client, org_a):
+    issue = an_issue(org_a.project.pk)
+    event_store(org_a.project.pk, {"message": "cart is empty"}, datetime.now(UTC))
+    issue_merge(issue, [Issue.objects.get(title="cart is empty")])
+    url = f"/projects/{org_a.project.pk}/issues/{issue.pk}/"
+
+    member = alice_client.get(url).content.decode()
+    viewer = bob_client.get(url).content.decode()
+
+    assert 'data-testid="issue-hashes"' in member and member.count('name="hash"') == 2
+    assert "shop.views checkout total = cart.total()" in member and "cart is empty" in member
+    assert 'data-testid="issue-hashes"' in viewer and 'name="hash"' not in viewer
