@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import time_machine
 
-from apps.errors.models import Event, Issue
+from apps.errors.models import Event, Issue, IssueHour
 from apps.errors.services import event_store
 from apps.errors.tasks import delete_expired_events_task
 
@@ -32,3 +32,18 @@ def test_expired_events_are_hidden_at_once_and_dropped_by_the_hourly_task(alice_
     assert Event.objects.get().received == later
     issue.refresh_from_db()
     assert issue.event_count == 2  # the issue keeps its history
+
+
+def test_hourly_counts_are_kept_fourteen_days(org_a):
+    now = datetime.now(UTC)
+    for days in (20, 1):
+        with time_machine.travel(now - timedelta(days=days), tick=False):
+            event_store(org_a.project.pk, {"message": "disk full"}, datetime.now(UTC))
+    issue = Issue.objects.get(title="disk full")
+    assert IssueHour.objects.filter(issue=issue).count() == 2
+
+    delete_expired_events_task()
+
+    assert list(IssueHour.objects.filter(issue=issue).values_list("events", flat=True)) == [1]
+    issue.refresh_from_db()
+    assert issue.event_count == 2  # the issue's own count is history, kept
