@@ -112,6 +112,13 @@ class IssueListParams(serializers.Serializer):
         choices=[*IssueStatus.values, "all"], required=False, default="unresolved"
     )
     query = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
+    trace_id = serializers.RegexField(
+        r"^[0-9a-fA-F]{32}$",
+        required=False,
+        default="",
+        help_text="only issues with an event in this trace (32 hex characters)",
+        error_messages={"invalid": "A trace id is 32 hexadecimal characters."},
+    )
     limit = serializers.IntegerField(required=False, min_value=1, max_value=100, default=50)
 
 
@@ -196,10 +203,12 @@ class IssueList(ApiView):
     @extend_schema(parameters=[IssueListParams], responses=IssueSerializer(many=True))
     def get(self, request: Request, project_id: int) -> Response:
         """The project's issues, most recently seen first; `status` is unresolved by default (or
-        resolved, ignored, all); `query` matches the title."""
+        resolved, ignored, all); `query` matches the title; `trace_id` keeps the issues with an
+        event in that trace."""
         project, _ = get_project_for(request, project_id)
         params = _valid(IssueListParams, request.query_params)
-        issues = issues_of(project, "" if params["status"] == "all" else params["status"], params["query"])
+        status_ = "" if params["status"] == "all" else params["status"]
+        issues = issues_of(project, status_, params["query"], params["trace_id"])
         return Response(IssueSerializer(issues[: params["limit"]], many=True).data)
 
 

@@ -29,12 +29,22 @@ def get_issue_for(
         raise Http404("No such issue.") from None
 
 
-def issues_of(project: Project, status: str = "", query: str = "") -> QuerySet[Issue]:
+def issues_of(project: Project, status: str = "", query: str = "", trace_id: str = "") -> QuerySet[Issue]:
+    """The project's issues, most recently seen first; `trace_id` keeps those with an event of that
+    trace within retention (the trace and log pages link back to their issues)."""
     issues = project.issues.all()
     if status:
         issues = issues.filter(status=status)
     if query:
         issues = issues.filter(title__icontains=query)
+    if trace_id:
+        in_trace = Event.objects.filter(
+            project_id=project.pk,
+            trace_id=trace_id.lower(),
+            issue__isnull=False,
+            received__gte=cutoff(project.pk, timezone.now()),
+        )
+        issues = issues.filter(pk__in=in_trace.values("issue_id"))
     return issues.order_by("-last_seen", "-pk")
 
 

@@ -462,19 +462,35 @@
       ["trace_id", record.trace_id, record.trace_id ? `trace_id:${record.trace_id}` : null],
       ["span_id", record.span_id, record.span_id ? `span_id:${record.span_id}` : null],
     ].filter(([, value]) => value !== null && value !== undefined && value !== "");
-    const traceLink = record.trace_id && TRACE_ID.test(record.trace_id)
+    const traced = record.trace_id && TRACE_ID.test(record.trace_id);
+    const traceLink = traced
       ? el("a", { class: "button small", href: `/projects/${Vigil.projectId()}/traces/${record.trace_id.toLowerCase()}/`,
         "data-testid": "trace-link" }, "View trace →")
       : null;
+    const issues = el("div", { class: "logdetail-issues", "data-testid": "log-issues" });
+    if (traced) issuesOfTrace(record.trace_id, issues);
     return el("div", { class: "logdetail-body" },
       el("div", { class: "logdetail-message" },
         el("pre", { class: "fullmessage", "data-testid": "full-message" }, record.message),
-        traceLink),
+        traceLink, issues),
       el("div", { class: "logdetail-grid" },
         kvSection("Fields", fields.map(([key, value, term]) => ({ key, value, term })),
           { tableClass: "kv kv-fields", onTerm: addTerm }),
         kvSection("Attributes", flattenFields(record.attributes, "attr"), { onTerm: addTerm }),
         kvSection("Resource", flattenFields(record.resource, "resource"), { onTerm: addTerm })));
+  }
+
+  // The error issues of the line's trace (Sentry events carry the same trace id), as links.
+  async function issuesOfTrace(traceId, box) {
+    let issues = [];
+    try {
+      issues = await api("issues", { trace_id: traceId, status: "all", limit: 5 });
+    } catch (error) {
+      return; // the line is what was asked for; its issues are a bonus
+    }
+    box.replaceChildren(...issues.map((issue) => el("a", { class: "button small", "data-testid": "log-issue-link",
+      href: `/projects/${Vigil.projectId()}/issues/${issue.id}/`, title: issue.culprit || issue.title },
+    `Issue: ${issue.title}`)));
   }
 
   // Attributes and resource as key/value rows; scalar values short enough become search terms.

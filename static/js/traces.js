@@ -10,6 +10,7 @@
     "#9c755f", "#8d99ae"];
   const SPAN_KINDS = ["unspecified", "internal", "server", "client", "producer", "consumer"];
   const STATUS_NAMES = ["unset", "ok", "error"];
+  const TRACE_ID = /^[0-9a-f]{32}$/i;
 
   function hashColor(name) {
     let hash = 0;
@@ -154,7 +155,25 @@
         el("a", { class: "button", href: `/projects/${Vigil.projectId()}/traces/` }, "Back to traces"));
     }
 
+    // Issues of this trace's error events: shown even when the trace's spans are not (yet) here,
+    // since SDKs put a trace id on errors whether or not tracing is on.
+    async function loadIssues() {
+      if (!TRACE_ID.test(traceId)) return;
+      let issues = [];
+      try {
+        issues = await api("issues", { trace_id: traceId, status: "all", limit: 20 });
+      } catch (error) {
+        return; // the trace itself is the page; its issues are a bonus
+      }
+      if (!issues.length) return;
+      $("trace-issues").replaceChildren(...issues.map((issue) => el("li", {},
+        el("a", { href: `/projects/${Vigil.projectId()}/issues/${issue.id}/`, "data-testid": "trace-issue-link" }, issue.title),
+        el("span", { class: "muted" }, ` ${issue.culprit ? `${issue.culprit} · ` : ""}${fmt.number(issue.event_count)} events · ${issue.status}`))));
+      $("trace-issues-card").hidden = false;
+    }
+
     async function load() {
+      loadIssues();
       try {
         render(await api(`traces/${encodeURIComponent(traceId)}`));
       } catch (error) {

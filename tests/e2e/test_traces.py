@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -13,6 +14,8 @@ import pytest
 from django.test import Client
 from playwright.sync_api import expect
 
+from apps.errors.models import Issue
+from apps.errors.services import event_store
 from tests.e2e.conftest import console_errors, screenshot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -289,6 +292,34 @@ def test_a_trace_is_a_waterfall_with_span_details_and_its_logs(page_as, org_a, a
     assert parse_qs(urlparse(logs_link.get_attribute("href")).query)["q"] == [f"trace_id:{TRACE}"]
     logs_link.click()
     expect(page.locator("#log-rows tr.logrow")).to_have_count(4)
+    assert errors == []
+
+
+def test_the_trace_and_its_log_lines_link_to_the_issue_of_an_error_in_the_same_trace(page_as, org_a, alice):
+    send_checkout_trace(org_a.ingest_key)
+    error = {
+        "level": "error",
+        "exception": {"values": [{"type": "CardDeclined", "value": "insufficient funds"}]},
+        "contexts": {"trace": {"trace_id": TRACE, "span_id": "00f067aa0ba902b7"}},
+    }
+    event_store(org_a.project.pk, error, datetime.now(UTC))
+    event_store(org_a.project.pk, {"message": "another trace's error"}, datetime.now(UTC))
+    issue = Issue.objects.get(project=org_a.project, title__startswith="CardDeclined")
+    page = page_as(alice)
+    errors = console_errors(page)
+
+    page.goto(f"/projects/{org_a.project.pk}/traces/{TRACE}/")
+    links = page.get_by_test_id("trace-issue-link")
+    expect(links).to_have_count(1)
+    expect(links).to_have_text("CardDeclined: insufficient funds")
+
+    page.get_by_test_id("trace-logs-link").click()
+    page.locator("#log-rows tr.logrow").first.click()
+    from_log = page.get_by_test_id("log-issue-link")
+    expect(from_log).to_have_text("Issue: CardDeclined: insufficient funds")
+    from_log.click()
+    expect(page.get_by_test_id("issue-page")).to_be_visible()
+    assert page.url.endswith(f"/projects/{org_a.project.pk}/issues/{issue.pk}/")
     assert errors == []
 
 

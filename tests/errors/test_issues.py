@@ -264,3 +264,18 @@ def test_the_list_shows_each_issues_events_per_hour_and_merges_ticked_issues(ali
     assert 'data-events="3"' in after  # the hours moved with the events
     payment.refresh_from_db()
     assert payment.event_count == 4
+
+
+def test_the_list_keeps_the_issues_of_one_trace(alice_client, org_a):
+    trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    context = {"trace": {"trace_id": trace, "span_id": "00f067aa0ba902b7"}}
+    in_trace = {"message": "timeout", "contexts": context}
+    event_store(org_a.project.pk, in_trace, datetime.now(UTC))
+    send(org_a.project.pk, "unrelated")
+    url = f"/api/v1/projects/{org_a.project.pk}/issues"
+
+    found = alice_client.get(url, {"trace_id": trace.upper(), "status": "all"})
+    malformed = alice_client.get(url, {"trace_id": "nope"})
+
+    assert [issue["title"] for issue in found.json()] == ["timeout"]
+    assert malformed.status_code == 400 and "trace_id" in malformed.json()["error"]["details"]
