@@ -102,8 +102,8 @@ def issue_list(request: HttpRequest, project_id: int) -> HttpResponse:
 @require_GET
 def issue_detail(request: HttpRequest, project_id: int, issue_id: int) -> HttpResponse:
     issue, access = get_issue_for(request, project_id, issue_id)
-    events = list(events_of(issue)[:2])
-    latest = events[0] if events else None
+    shown, older, newer = _event_and_neighbours(issue, request.GET.get("event", ""))
+    latest = shown
     context = {
         "project": issue.project,
         "organization": issue.project.organization,
@@ -112,7 +112,8 @@ def issue_detail(request: HttpRequest, project_id: int, issue_id: int) -> HttpRe
         "tab": "issues",
         "issue": issue,
         "latest": latest,
-        "previous": events[1] if len(events) > 1 else None,
+        "older": older,
+        "newer": newer,
         "event": event_view(latest.data) if latest is not None else None,
         "attachments": attachments_of(issue.project_id, latest.event_id) if latest is not None else [],
         "can_download": access.can(Role.MEMBER),
@@ -120,6 +121,22 @@ def issue_detail(request: HttpRequest, project_id: int, issue_id: int) -> HttpRe
         "hashes": issue_hashes(issue),
     }
     return render(request, "issues/detail.html", context)
+
+
+def _event_and_neighbours(issue: Any, wanted: str) -> tuple[Any, Any, Any]:
+    """The event to show (`?event=<id>` of this issue, else the newest), and the ids of the next
+    older and newer ones for paging through the issue's events."""
+    events = events_of(issue)
+    shown = None
+    if wanted.isdigit() and len(wanted) < 19:
+        shown = events.filter(pk=int(wanted)).first()
+    if shown is None:
+        shown = events.first()
+    if shown is None:
+        return None, None, None
+    older = events.filter(pk__lt=shown.pk).values_list("pk", flat=True).first()
+    newer = events.filter(pk__gt=shown.pk).order_by("pk").values_list("pk", flat=True).first()
+    return shown, older, newer
 
 
 @require_POST

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from apps.errors.models import Issue
+from apps.errors.models import Event, Issue
 from apps.errors.services import event_store, issue_merge
 from tests.errors.conftest import exception_event, frame
 
@@ -82,3 +82,24 @@ def test_a_merged_issue_lists_its_grouping_hashes_and_members_may_split_them(ali
     assert 'data-testid="issue-hashes"' in member and member.count('name="hash"') == 2
     assert "shop.views checkout total = cart.total()" in member and "cart is empty" in member
     assert 'data-testid="issue-hashes"' in viewer and 'name="hash"' not in viewer
+
+
+def test_the_issue_page_pages_through_its_events_and_never_shows_another_issues(alice_client, org_a):
+    for n in range(3):
+        event_store(org_a.project.pk, {"message": "queue full", "tags": {"n": str(n)}}, datetime.now(UTC))
+    event_store(org_a.project.pk, {"message": "other bug", "tags": {"n": "other"}}, datetime.now(UTC))
+    issue = Issue.objects.get(title="queue full")
+    first, second, third = Event.objects.filter(issue=issue).order_by("pk")
+    foreign = Event.objects.get(title="other bug")
+    url = f"/projects/{org_a.project.pk}/issues/{issue.pk}/"
+
+    newest = alice_client.get(url).content.decode()
+    middle = alice_client.get(url, {"event": second.pk}).content.decode()
+    oldest = alice_client.get(url, {"event": first.pk}).content.decode()
+    elsewhere = alice_client.get(url, {"event": foreign.pk}).content.decode()
+
+    assert "n=2" in newest and f'href="?event={second.pk}"' in newest
+    assert 'data-testid="newer-event"' not in newest
+    assert "n=1" in middle and f'href="?event={first.pk}"' in middle and f'href="?event={third.pk}"' in middle
+    assert "n=0" in oldest and 'data-testid="older-event"' not in oldest
+    assert "n=2" in elsewhere and "n=other" not in elsewhere
