@@ -82,6 +82,7 @@ class IssueSerializer(serializers.ModelSerializer):
             "resolved_in_next_release",
             "ignored_until",
             "ignore_until_count",
+            "ignore_window_seconds",
             "grouping_basis",
         ]
         read_only_fields = fields
@@ -134,7 +135,22 @@ class ResolveSerializer(serializers.Serializer):
 
 class IgnoreSerializer(serializers.Serializer):
     until = serializers.DateTimeField(required=False, allow_null=True, default=None)
-    until_count = serializers.IntegerField(required=False, allow_null=True, min_value=1, default=None)
+    until_count = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=10_000_000, default=None
+    )
+    window_seconds = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=60,
+        max_value=7 * 24 * 3600,
+        default=None,
+        help_text="with until_count: back when that many events arrive within this window",
+    )
+
+    def validate(self, data: dict[str, Any]) -> dict[str, Any]:
+        if data["window_seconds"] is not None and data["until_count"] is None:
+            raise serializers.ValidationError({"window_seconds": "A window needs until_count."})
+        return data
 
 
 class IssueHashSerializer(serializers.Serializer):
@@ -244,10 +260,11 @@ class IssueResolve(ConflictView):
 class IssueIgnore(ConflictView):
     @extend_schema(request=IgnoreSerializer, responses=IssueSerializer)
     def post(self, request: Request, project_id: int, issue_id: int) -> Response:
-        """Ignore (members and up): for good, `until` a time, or `until_count` more events."""
+        """Ignore (members and up): for good, `until` a time, `until_count` more events, or
+        `until_count` events within `window_seconds`."""
         issue, _ = get_issue_for(request, project_id, issue_id, need=Role.MEMBER)
         data = _valid(IgnoreSerializer, request.data)
-        services.issue_ignore(issue, data["until"], data["until_count"])
+        services.issue_ignore(issue, data["until"], data["until_count"], data["window_seconds"])
         return Response(IssueSerializer(issue).data)
 
 

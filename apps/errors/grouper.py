@@ -99,13 +99,27 @@ def status_after_event(issue: Issue, release: str, now: datetime) -> None:
     elif issue.status == IssueStatus.IGNORED:
         issue.ignored_events += 1
         expired = issue.ignored_until is not None and now >= issue.ignored_until
-        counted = issue.ignore_until_count is not None and issue.ignored_events >= issue.ignore_until_count
+        limit = issue.ignore_until_count
+        counted = limit is not None and ignored_count(issue, now) >= limit
         if expired or counted:
             issue.status = IssueStatus.UNRESOLVED
             issue.substatus = IssueSubstatus.ONGOING
             issue.unignored_at = now  # read by the issue_unignored alert kind
     elif issue.substatus == IssueSubstatus.NEW and now - issue.first_seen >= NEW_FOR:
         issue.substatus = IssueSubstatus.ONGOING
+
+
+def ignored_count(issue: Issue, now: datetime) -> int:
+    """Events since the issue was ignored — or, with a window, within the window, counted per
+    minute (minutes that left the window are forgotten as events arrive)."""
+    if issue.ignore_window_seconds is None:
+        return issue.ignored_events
+    minute = int(now.timestamp()) // 60
+    oldest = minute - issue.ignore_window_seconds // 60 + 1
+    counts = {k: n for k, n in (issue.ignore_window_counts or {}).items() if int(k) >= oldest}
+    counts[str(minute)] = counts.get(str(minute), 0) + 1
+    issue.ignore_window_counts = counts
+    return sum(counts.values())
 
 
 def version_key(release: str) -> tuple[int, ...] | None:
@@ -341,11 +355,13 @@ def _write_issues(cursor: Any, issues: list[Issue]) -> None:
         "UPDATE errors_issue i SET event_count = v.event_count, last_seen = v.last_seen,"
         " users_affected = v.users_affected, releases = v.releases, environments = v.environments,"
         " status = v.status, substatus = v.substatus, resolved_at = v.resolved_at,"
-        " ignored_events = v.ignored_events, regressed_at = v.regressed_at, unignored_at = v.unignored_at"
+        " ignored_events = v.ignored_events, regressed_at = v.regressed_at, unignored_at = v.unignored_at,"
+        " ignore_window_counts = v.ignore_window_counts"
         " FROM unnest(%s::bigint[], %s::bigint[], %s::timestamptz[], %s::int[], %s::jsonb[], %s::jsonb[],"
-        " %s::text[], %s::text[], %s::timestamptz[], %s::int[], %s::timestamptz[], %s::timestamptz[])"
+        " %s::text[], %s::text[], %s::timestamptz[], %s::int[], %s::timestamptz[], %s::timestamptz[],"
+        " %s::jsonb[])"
         " AS v(id, event_count, last_seen, users_affected, releases, environments, status, substatus,"
-        " resolved_at, ignored_events, regressed_at, unignored_at)"
+        " resolved_at, ignored_events, regressed_at, unignored_at, ignore_window_counts)"
         " WHERE i.id = v.id",
         [
             [i.pk for i in issues],
@@ -360,6 +376,7 @@ def _write_issues(cursor: Any, issues: list[Issue]) -> None:
             [i.ignored_events for i in issues],
             [i.regressed_at for i in issues],
             [i.unignored_at for i in issues],
+            [orjson.dumps(i.ignore_window_counts or {}).decode() for i in issues],
         ],
     )
 

@@ -83,10 +83,14 @@ class Issue(models.Model):
     resolved_at = models.DateTimeField(null=True, blank=True)
     resolved_in_release = models.CharField(max_length=200, blank=True)
     resolved_in_next_release = models.BooleanField(default=False)  # the fix ships after this release
-    # Ignore until a time, or until `ignore_until_count` more events (counted in ignored_events).
+    # Ignore until a time, or until `ignore_until_count` more events (counted in ignored_events),
+    # or — with `ignore_window_seconds` — until that many events within the window, counted per
+    # minute in `ignore_window_counts` ({"<epoch minute>": n}, only minutes inside the window).
     ignored_until = models.DateTimeField(null=True, blank=True)
     ignore_until_count = models.IntegerField(null=True, blank=True)
     ignored_events = models.IntegerField(default=0)
+    ignore_window_seconds = models.IntegerField(null=True, blank=True)
+    ignore_window_counts = models.JSONField(default=dict, blank=True)
     # When the issue last regressed / came back from ignored by itself: the alert kinds
     # issue_regression and issue_unignored read these (apps.alerts.error_kinds).
     regressed_at = models.DateTimeField(null=True, blank=True)

@@ -165,14 +165,40 @@ def issue_resolve(issue: Issue, in_release: str = "", in_next_release: bool = Fa
     issue.refresh_from_db()
 
 
-def issue_ignore(issue: Issue, until: datetime | None = None, until_count: int | None = None) -> None:
+IGNORE_WINDOW_SECONDS = (60, 7 * 24 * 3600)  # "N events in a window": a minute to a week
+
+
+def issue_ignore(
+    issue: Issue,
+    until: datetime | None = None,
+    until_count: int | None = None,
+    window_seconds: int | None = None,
+) -> None:
+    """Ignore for good, until a time, until `until_count` more events, or until that many within
+    `window_seconds` (whole minutes; counted per minute)."""
+    if window_seconds is not None:
+        low, high = IGNORE_WINDOW_SECONDS
+        if until_count is None or not low <= window_seconds <= high:
+            raise IssueActionRefused("A window needs until_count, and lasts a minute to a week.")
+        window_seconds -= window_seconds % 60
     with transaction.atomic():
         locked = Issue.objects.select_for_update().get(pk=issue.pk)
         locked.status = IssueStatus.IGNORED
         locked.ignored_until = until
         locked.ignore_until_count = until_count
         locked.ignored_events = 0
-        locked.save(update_fields=["status", "ignored_until", "ignore_until_count", "ignored_events"])
+        locked.ignore_window_seconds = window_seconds
+        locked.ignore_window_counts = {}
+        locked.save(
+            update_fields=[
+                "status",
+                "ignored_until",
+                "ignore_until_count",
+                "ignored_events",
+                "ignore_window_seconds",
+                "ignore_window_counts",
+            ]
+        )
     issue.refresh_from_db()
 
 
@@ -186,6 +212,8 @@ def issue_unresolve(issue: Issue) -> None:
         locked.resolved_in_next_release = False
         locked.ignored_until = None
         locked.ignore_until_count = None
+        locked.ignore_window_seconds = None
+        locked.ignore_window_counts = {}
         locked.save()
     issue.refresh_from_db()
 

@@ -119,8 +119,23 @@ def issue_detail(request: HttpRequest, project_id: int, issue_id: int) -> HttpRe
         "can_download": access.can(Role.MEMBER),
         "alert_windows": ALERT_WINDOWS,
         "hashes": issue_hashes(issue),
+        "ignore_choices": [(value, choice[0]) for value, choice in IGNORE_CHOICES.items()],
     }
     return render(request, "issues/detail.html", context)
+
+
+HOUR = 3600
+# The issue page's ignore menu: label, then issue_ignore's (until, until_count, window_seconds)
+# — `until` as a delay, resolved when the form is posted.
+IGNORE_CHOICES: dict[str, tuple[str, timedelta | None, int | None, int | None]] = {
+    "": ("for good", None, None, None),
+    "1h": ("for an hour", timedelta(hours=1), None, None),
+    "24h": ("for a day", timedelta(days=1), None, None),
+    "7d": ("for a week", timedelta(days=7), None, None),
+    "100": ("until 100 more events", None, 100, None),
+    "100/1h": ("until 100 events within an hour", None, 100, HOUR),
+    "1000/24h": ("until 1,000 events within a day", None, 1000, 24 * HOUR),
+}
 
 
 def _event_and_neighbours(issue: Any, wanted: str) -> tuple[Any, Any, Any]:
@@ -190,7 +205,9 @@ def issue_action(request: HttpRequest, project_id: int, issue_id: int, action: s
         if action == "resolve":
             services.issue_resolve(issue, in_next_release=request.POST.get("in_next_release") == "1")
         elif action == "ignore":
-            services.issue_ignore(issue)
+            _, delay, count, window = IGNORE_CHOICES.get(request.POST.get("for", ""), IGNORE_CHOICES[""])
+            until = timezone.now() + delay if delay is not None else None
+            services.issue_ignore(issue, until, count, window)
         elif action == "unresolve":
             services.issue_unresolve(issue)
         else:

@@ -115,6 +115,46 @@ def test_ignored_until_n_events_comes_back_on_the_nth(alice_client, org_a):
     assert (issue.status, issue.substatus) == ("unresolved", "ongoing")
 
 
+def test_ignored_until_n_events_in_a_window_comes_back_only_when_they_are_that_close(alice_client, org_a):
+    start = datetime.now(UTC)
+    send(org_a.project.pk)
+    issue = Issue.objects.get()
+    window = {"until_count": 3, "window_seconds": 3600}
+    answer = post(alice_client, issue_url(org_a, issue, "/ignore"), window)
+    assert answer.json()["ignore_window_seconds"] == 3600
+
+    for minutes in (0, 50, 120):  # never three within an hour
+        with time_machine.travel(start + timedelta(minutes=minutes)):
+            send(org_a.project.pk)
+    issue.refresh_from_db()
+    quiet = issue.status
+    with time_machine.travel(start + timedelta(minutes=150)):
+        send(org_a.project.pk)  # with 120 and 150, still only two in the last hour
+    issue.refresh_from_db()
+    still_quiet = issue.status
+    with time_machine.travel(start + timedelta(minutes=170)):
+        send(org_a.project.pk)  # 120, 150, 170: three within an hour
+    issue.refresh_from_db()
+
+    assert (quiet, still_quiet) == ("ignored", "ignored")
+    assert (issue.status, issue.substatus) == ("unresolved", "ongoing")
+    assert issue.unignored_at is not None
+
+
+def test_a_window_without_a_count_or_out_of_range_is_a_400(alice_client, org_a):
+    send(org_a.project.pk)
+    issue = Issue.objects.get()
+    url = issue_url(org_a, issue, "/ignore")
+
+    alone = post(alice_client, url, {"window_seconds": 3600})
+    tiny = post(alice_client, url, {"until_count": 3, "window_seconds": 5})
+
+    assert alone.status_code == 400 and "window_seconds" in alone.json()["error"]["details"]
+    assert tiny.status_code == 400 and "window_seconds" in tiny.json()["error"]["details"]
+    issue.refresh_from_db()
+    assert issue.status == "unresolved"
+
+
 def test_ignored_until_a_time_comes_back_on_the_first_event_after_it(alice_client, org_a):
     send(org_a.project.pk)
     issue = Issue.objects.get()

@@ -3,7 +3,7 @@ its trace, and actions for members only."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from apps.errors.models import Event, Issue
 from apps.errors.services import event_store, issue_merge
@@ -68,6 +68,23 @@ def test_a_member_resolves_and_unresolves_from_the_page(alice_client, org_a):
     assert 'data-testid="unresolve"' in page
     assert resolved == ("resolved", "shop@1.0")
     assert issue.status == "unresolved"
+
+
+def test_a_member_ignores_from_the_page_for_a_while_or_until_a_burst(alice_client, org_a):
+    issue = an_issue(org_a.project.pk)
+    base = f"/projects/{org_a.project.pk}/issues/{issue.pk}"
+
+    page = alice_client.get(f"{base}/").content.decode()
+    alice_client.post(f"{base}/ignore/", {"for": "24h"})
+    issue.refresh_from_db()
+    for_a_day = (issue.status, issue.ignored_until - datetime.now(UTC))
+    alice_client.post(f"{base}/unresolve/")
+    alice_client.post(f"{base}/ignore/", {"for": "100/1h"})
+    issue.refresh_from_db()
+
+    assert "until 100 events within an hour" in page
+    assert for_a_day[0] == "ignored" and timedelta(hours=23) < for_a_day[1] <= timedelta(hours=24)
+    assert (issue.status, issue.ignore_until_count, issue.ignore_window_seconds) == ("ignored", 100, 3600)
 
 
 def test_a_merged_issue_lists_its_grouping_hashes_and_members_may_split_them(alice_client, bob_client, org_a):
