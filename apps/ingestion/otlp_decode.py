@@ -152,7 +152,10 @@ def _log_rows(
         return general  # (truncated: a scope field was cut, which flags the next record)
     earliest, latest, now = window.earliest_ns, window.latest_ns, window.now_micros
     max_message, max_attributes = cleaner.max_message // 4, cleaner.max_attributes  # // 4: UTF-8 bytes
-    short, known_keys, is_plain_key = cleaner.max_value // 4, cleaner.plain_keys, cleaner.is_plain_key
+    short, is_plain_key = cleaner.max_value // 4, cleaner.is_plain_key
+    # Keys already found plain, checked a record at a time by one C-level set operation instead
+    # of a memo lookup per attribute (the same few keys repeat across a request's records).
+    plain_keys = {key for key, plain in cleaner.plain_keys.items() if plain}
     dumps = orjson.dumps
     says_more = severity_text_says_more
     scope_items = list(scope.items())
@@ -214,8 +217,11 @@ def _log_rows(
                 attributes[key] = value.bool_value
             else:
                 return general(record)
-            if not (known_keys.get(key) or is_plain_key(key)):
-                return general(record)
+        if not plain_keys.issuperset(attributes):
+            for key in attributes:
+                if not is_plain_key(key):
+                    return general(record)
+                plain_keys.add(key)
         for key, value in scope_items:
             if key not in attributes:
                 attributes[key] = value
