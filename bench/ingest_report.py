@@ -93,18 +93,31 @@ def render(results: dict[str, Any], duration: int, connections: int, elapsed: fl
         "",
         "Latency at half the peak request rate (paced client, 8 connections):",
         "",
-        "| scenario | rate (req/s) | p50 ms | p99 ms | statuses | target |",
-        "| --- | ---: | ---: | ---: | --- | --- |",
+        "| scenario | rate (req/s) | p50 ms | p99 ms | statuses | target | slowest 1 % sent at (s) |"
+        " PostgreSQL meanwhile |",
+        "| --- | ---: | ---: | ---: | --- | --- | --- | --- |",
     ]
     for name, key in (
         ("OTLP protobuf logs", "half_rate_otlp_logs"),
         ("native JSON logs", "half_rate_native_logs"),
     ):
         run = results[key]
+        database = run.get("database", {})
+        activity = (
+            f"{database['wal_mb']:.0f} MB WAL, {database['checkpoints']:.0f} checkpoints started, "
+            f"{database['backend_writes']:.0f} buffers written by backends"
+            if database
+            else ""
+        )
         lines.append(
             f"| {name} | {run['rate']:.1f} | {run['p50_ms']:.1f} | {run['p99_ms']:.1f} | "
-            f"{run['statuses']} | p99 < 150 ms |"
+            f"{run['statuses']} | p99 < 150 ms | {run.get('slowest_at_s', '')} | {activity} |"
         )
+    lines += [
+        "",
+        "Each paced phase starts from emptied, checkpointed tables after a 3 s warm-up at its rate, as",
+        "the load rounds do; the last two columns say where its slowest hundredth came from.",
+    ]
     rss = ", ".join(f"{value:.0f} MB" for value in results["rss_mb"])
     lines += [
         "",

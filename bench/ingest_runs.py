@@ -324,8 +324,12 @@ def load(servers: Servers, scenario: Scenario, body: Path, key: str, duration: i
 
 
 def paced(url: str, path: str, body: bytes, content_type: str, key: str, rate: float, seconds: int) -> dict:
-    """Open-loop-ish client at a fixed request rate; latency of each request."""
+    """Open-loop-ish client at a fixed request rate; latency of each request. Also when in the
+    phase its slowest hundredth came (seconds from the start), and what PostgreSQL did meanwhile
+    (database_activity): a tail at the start is a cold start, one spread over the phase with
+    checkpoints or backend writes in it is the database's."""
     latencies: list[float] = []
+    sent_at: list[float] = []
     statuses: Counter[int] = Counter()
     threads = 8
     start = time.monotonic() + 0.5
@@ -341,15 +345,42 @@ def paced(url: str, path: str, body: bytes, content_type: str, key: str, rate: f
                 sent = time.perf_counter()
                 response = client.post(url + path, content=body, headers=headers)
                 latencies.append((time.perf_counter() - sent) * 1000)
+                sent_at.append(time.monotonic() - start)
                 statuses[response.status_code] += 1
 
+    activity = database_activity()
     workers = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
     for worker in workers:
         worker.start()
     for worker in workers:
         worker.join()
     quantiles = statistics.quantiles(latencies, n=100)
-    return {"rate": rate, "p50_ms": quantiles[49], "p99_ms": quantiles[98], "statuses": dict(statuses)}
+    slowest = sorted(zip(latencies, sent_at, strict=True), reverse=True)[: max(1, len(latencies) // 100)]
+    return {
+        "rate": rate,
+        "p50_ms": quantiles[49],
+        "p99_ms": quantiles[98],
+        "statuses": dict(statuses),
+        "slowest_at_s": sorted(round(at, 1) for _, at in slowest),
+        "database": database_activity(activity),
+    }
+
+
+def database_activity(since: dict[str, float] | None = None) -> dict[str, float]:
+    """WAL written (MB), checkpoints started and buffers written by client backends themselves
+    (when the background writer falls behind): totals, or the difference from `since`."""
+    import psycopg
+
+    from bench.ingest import DATABASE_URL
+
+    with psycopg.connect(DATABASE_URL, autocommit=True) as connection:
+        wal, checkpoints, backend_writes = connection.execute(
+            "SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn) / 1048576.0,"
+            " (SELECT num_timed + num_requested FROM pg_stat_checkpointer),"
+            " (SELECT coalesce(sum(writes), 0) FROM pg_stat_io WHERE backend_type = 'client backend')"
+        ).fetchone()
+    now = {"wal_mb": float(wal), "checkpoints": float(checkpoints), "backend_writes": float(backend_writes)}
+    return now if since is None else {name: round(now[name] - since[name], 1) for name in now}
 
 
 def profile(pid: int, seconds: int, output: Path) -> list[tuple[str, float]]:
@@ -608,9 +639,13 @@ def _load(
     for name in ("otlp_logs", "native_logs"):
         scenario = SCENARIOS[name]
         half = results[name]["requests_per_s"] / 2
-        results[f"half_rate_{name}"] = paced(
-            http.url, scenario.path, bodies[name], scenario.content_type, key, half, duration
-        )
+        at_half_rate = partial(paced, http.url, scenario.path, bodies[name], scenario.content_type, key, half)
+        # Each from the same state, as every load round: emptied, checkpointed tables (else the
+        # second scenario ran on the WAL the first wrote, into the checkpoint it triggered), and
+        # after a warm-up at that rate (new connections, the project's cached settings).
+        empty_tables()
+        at_half_rate(3)
+        results[f"half_rate_{name}"] = at_half_rate(duration)
     worker = http.pids[0]
     profiler = threading.Thread(
         target=lambda: results.__setitem__(
