@@ -368,19 +368,26 @@ def paced(url: str, path: str, body: bytes, content_type: str, key: str, rate: f
 
 def database_activity(since: dict[str, float] | None = None) -> dict[str, float]:
     """WAL written (MB), checkpoints started and buffers written by client backends themselves
-    (when the background writer falls behind): totals, or the difference from `since`."""
+    (when the background writer falls behind): totals, or the difference from `since`. Empty
+    before PostgreSQL 17 (no pg_stat_checkpointer)."""
     import psycopg
 
     from bench.ingest import DATABASE_URL
 
-    with psycopg.connect(DATABASE_URL, autocommit=True) as connection:
-        wal, checkpoints, backend_writes = connection.execute(
-            "SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn) / 1048576.0,"
-            " (SELECT num_timed + num_requested FROM pg_stat_checkpointer),"
-            " (SELECT coalesce(sum(writes), 0) FROM pg_stat_io WHERE backend_type = 'client backend')"
-        ).fetchone()
-    now = {"wal_mb": float(wal), "checkpoints": float(checkpoints), "backend_writes": float(backend_writes)}
-    return now if since is None else {name: round(now[name] - since[name], 1) for name in now}
+    try:
+        with psycopg.connect(DATABASE_URL, autocommit=True) as connection:
+            row = connection.execute(
+                "SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn) / 1048576.0,"
+                " (SELECT num_timed + num_requested FROM pg_stat_checkpointer),"
+                " (SELECT coalesce(sum(writes), 0) FROM pg_stat_io WHERE backend_type = 'client backend')"
+            ).fetchone()
+    except psycopg.Error:
+        return {}
+    assert row is not None
+    now = {"wal_mb": float(row[0]), "checkpoints": float(row[1]), "backend_writes": float(row[2])}
+    if since is None:
+        return now
+    return {name: round(now[name] - since[name], 1) for name in now} if since else {}
 
 
 def profile(pid: int, seconds: int, output: Path) -> list[tuple[str, float]]:
