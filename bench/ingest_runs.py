@@ -542,7 +542,9 @@ def empty_tables() -> None:
 
 
 # --- orchestration ----------------------------------------------------------------------------
-def run_all(duration: int, connections: int) -> dict[str, Any]:
+def run_all(duration: int, connections: int, names: list[str] | None = None) -> dict[str, Any]:
+    """Every scenario, the calibration endpoint, the profile and the metering; or, with `names`,
+    only those scenarios' rounds and half-rate phases (a quick check of a change: `summary`)."""
     from apps.logs import storage as log_storage
     from apps.metrics import storage as metric_storage
 
@@ -581,14 +583,18 @@ def run_all(duration: int, connections: int) -> dict[str, Any]:
     from bench import metering
 
     metering.allow_everything(project_id)
-    results["bare_native_logs"] = bare_endpoint(project_id, workers, tmp, duration, connections)
-    servers = {transport: Servers(workers, transport) for transport in ("http", "grpc")}
+    if names is None:
+        results["bare_native_logs"] = bare_endpoint(project_id, workers, tmp, duration, connections)
+    transports = {SCENARIOS[name].transport for name in names or SCENARIOS}
+    servers = {transport: Servers(workers, transport) for transport in sorted(transports)}
     try:
-        results.update(_load(servers, key, tmp, duration, connections, bodies, copies))
+        results.update(_load(servers, key, tmp, duration, connections, bodies, copies, names))
     finally:
         for server in servers.values():
             server.stop()
     results["load_average_after"] = os.getloadavg()
+    if names is not None:
+        return results
     # The metering's own worker CPU per request, measured alone (the servers are stopped).
     results["metering"] = metering.measure(*metering.tenant_ids((project_id, key)), calls=5000)
     return results
@@ -616,10 +622,12 @@ def _load(
     connections: int,
     bodies: dict[str, bytes],
     copies: dict[str, Any],
+    names: list[str] | None = None,
 ) -> dict[str, Any]:
     results: dict[str, Any] = {}
     seconds = max(5, duration // 2)
-    for name, scenario in SCENARIOS.items():
+    for name in names or SCENARIOS:
+        scenario = SCENARIOS[name]
         server = servers[scenario.transport]
         run_for = partial(load, server, scenario, tmp / name, key, connections=connections)
         run_for(3)  # warm-up: connections, caches
@@ -641,9 +649,13 @@ def _load(
             "rounds": [(run["events_per_s"], run["copy"], run["ratio"]) for run in rounds],
         }
         results[f"copy_{name}"] = statistics.median(run["copy"] for run in rounds)
+    if "http" not in servers:
+        return results
     http = servers["http"]
     results["rss_mb"] = [rss_mb(pid) for pid in http.pids]
     for name in ("otlp_logs", "native_logs"):
+        if name not in (names or SCENARIOS):
+            continue
         scenario = SCENARIOS[name]
         half = results[name]["requests_per_s"] / 2
         at_half_rate = partial(paced, http.url, scenario.path, bodies[name], scenario.content_type, key, half)
@@ -653,6 +665,8 @@ def _load(
         empty_tables()
         at_half_rate(3)
         results[f"half_rate_{name}"] = at_half_rate(duration)
+    if names is not None:
+        return results
     worker = http.pids[0]
     profiler = threading.Thread(
         target=lambda: results.__setitem__(
@@ -663,6 +677,30 @@ def _load(
     load(http, SCENARIOS["otlp_logs"], tmp / "otlp_logs", key, max(5, duration // 2) + 1, connections)
     profiler.join()
     return results
+
+
+def summary(results: dict[str, Any], names: list[str]) -> str:
+    """A few lines for a run of some scenarios (BENCH_SCENARIOS): per record, the workers' and
+    PostgreSQL's CPU, which move far less with other load on the machine than records/s do."""
+    lines = [
+        "| scenario | events/s | ratio to raw COPY | worker CPU µs/record | PostgreSQL CPU µs/record |"
+        " half-rate p50 / p99 ms |",
+        "| --- | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for name in names:
+        run, half = results[name], results.get(f"half_rate_{name}")
+        per_record = 1e6 / run["events_per_s"] / 100 if run["events_per_s"] else 0.0
+        latency = f"{half['p50_ms']:.0f} / {half['p99_ms']:.0f}" if half else "—"
+        lines.append(
+            f"| {name} | {run['events_per_s']:,.0f} | {run['ratio_median']:.2f} | "
+            f"{sum(run['worker_cpu']) * per_record:.1f} | {run['postgres_cpu'] * per_record:.1f} | "
+            f"{latency} |"
+        )
+    before, after = (
+        " ".join(f"{x:.2f}" for x in results[key]) for key in ("load_average_before", "load_average_after")
+    )
+    lines.append(f"\nLoad average before/after: {before} / {after} (not written to INGEST_RESULTS.md).")
+    return "\n".join(lines)
 
 
 def render(results: dict[str, Any], duration: int, connections: int, elapsed: float) -> str:
