@@ -7,4 +7,6 @@ Public surface (what other apps may import; nothing else of this app):
                          sdk_discards, sdk_discards_of_organization (what SDKs dropped: the
                          Issues tab, billing's usage page)
   apps.errors.sessions   crash_free (crash-free sessions per release)
+  apps.errors.signals    issues_changed, sent after a grouping batch made, regressed or
+                         unignored an issue (apps.alerts evaluates issue alerts at once)
 """
