@@ -137,6 +137,7 @@ def test_another_projects_upload_of_the_same_debug_id_is_never_used(
 
 def browser_event(url: str, line: int, column: int, debug_id: str, **extra) -> bytes:
     frame = {"filename": url, "abs_path": url, "function": "t", "lineno": line, "colno": column}
+    frame["in_app"] = True
     exception = {"type": "RangeError", "value": "empty cart", "stacktrace": {"frames": [frame]}}
     return orjson.dumps(
         {
@@ -253,3 +254,27 @@ def test_a_bundle_with_neither_release_nor_debug_ids_is_refused_with_the_way_out
     assert answer.json()["state"] == "error"
     assert "sentry-cli sourcemaps inject" in answer.json()["detail"]
     assert not ArtifactBundle.objects.exists() and not ReleaseFile.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_issue_page_and_api_say_where_a_frame_was_source_mapped_from(
+    sentry_node, dsn_key, org_a, bob_client, tmp_path
+):
+    bundle = build(tmp_path, CART + EXPORT, "5e6f7a8b")
+    debug_id = inject(bundle)
+    debug_id_files_store([org_a.project], "bundle-1", "", "", bundled(bundle, debug_id))
+    line, column = throw_position(bundle)
+    url = f"https://shop.test/static/{bundle.name}"
+    event = send(dsn_key, browser_event(url, line, column, str(debug_id)))
+    base = f"/projects/{org_a.project.pk}/issues/{event.issue_id}/"
+
+    page = bob_client.get(base).content.decode()
+    events = bob_client.get(f"/api/v1/projects/{org_a.project.pk}/issues/{event.issue_id}/events").json()
+
+    assert "<code>src/cart.js</code> in <code>checkout</code> at line 7" in page
+    assert f"Source-mapped from <code>{url}:{line}:{column}</code>" in page
+    assert f"by debug id <code>{debug_id}</code>" in page
+    top = events[0]["data"]["exception"]["values"][-1]["stacktrace"]["frames"][-1]
+    assert (top["filename"], top["lineno"]) == ("src/cart.js", 7)
+    assert top["data"]["minified"]["abs_path"] == url and top["data"]["minified"]["lineno"] == line
+    assert top["data"]["resolved_with"] == "debug_id"
