@@ -123,9 +123,12 @@ class ReleaseFiles:
         self.maps: dict[str, tuple[str, SourceMapView] | None] = {}
         self.views: dict[str, SourceView | None] = {}
         self.used: dict[int, ReleaseFile] = {}
+        self.exists: bool | None = None
 
     def any(self) -> bool:
-        return self.files.exists()
+        if self.exists is None:
+            self.exists = self.files.exists()
+        return self.exists
 
     def get(self, url: str) -> ReleaseFile | None:
         if url not in self.loaded:
@@ -275,20 +278,18 @@ def symbolicate(project_id: int, event: dict[str, Any]) -> dict[str, Any]:
         return event
     debug_ids = {debug_id for _, debug_id in candidates if debug_id is not None}
     by_debug_id = DebugIdFiles(project_id, debug_ids) if debug_ids else None
-    release = event.get("release")
-    dist = event.get("dist") if isinstance(event.get("dist"), str) else ""
-    by_release = None
-    if isinstance(release, str) and release:
-        by_release = ReleaseFiles(project_id, release, dist or "")
-        by_release = by_release if by_release.any() else None
-    if by_debug_id is None and by_release is None:
+    release, dist = event.get("release"), event.get("dist")
+    dist = dist if isinstance(dist, str) else ""
+    # Its files are asked for only when a frame is not resolved by debug id.
+    by_release = ReleaseFiles(project_id, release, dist) if isinstance(release, str) and release else None
+    if by_debug_id is None and (by_release is None or not by_release.any()):
         return event
     for frame, debug_id in candidates:
         try:
             resolved = None
             if by_debug_id is not None and debug_id is not None:
                 resolved = _by_debug_id(_url_of(frame), debug_id, by_debug_id)
-            if resolved is None and by_release is not None:
+            if resolved is None and by_release is not None and by_release.any():
                 resolved = by_release.resolve(_url_of(frame))
             if resolved is not None:
                 _symbolicate_frame(frame, resolved)

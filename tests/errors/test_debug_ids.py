@@ -278,3 +278,49 @@ def test_the_issue_page_and_api_say_where_a_frame_was_source_mapped_from(
     assert (top["filename"], top["lineno"]) == ("src/cart.js", 7)
     assert top["data"]["minified"]["abs_path"] == url and top["data"]["minified"]["lineno"] == line
     assert top["data"]["resolved_with"] == "debug_id"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_injected_build_uploaded_with_a_release_is_found_both_ways(
+    sentry_node, vigil_server, dsn_key, org_a, manage_key, tmp_path
+):
+    bundle = build(tmp_path, CART + EXPORT, "5e6f7a8b")
+    debug_id = inject(bundle)
+    done = sentry_cli(
+        vigil_server.url,
+        manage_key,
+        *("sourcemaps", "upload", "--org", str(org_a.organization.pk), "--project", str(org_a.project.pk)),
+        *("--release", "shop@4.0", "--url-prefix", "~/static", str(bundle.parent)),
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert ArtifactBundle.objects.get(project=org_a.project).release == "shop@4.0"
+    assert ReleaseFile.objects.filter(project=org_a.project, release="shop@4.0").count() == 2
+    line, column = throw_position(bundle)
+    url = f"https://shop.test/static/{bundle.name}"
+
+    modern = top_frame(send(dsn_key, browser_event(url, line, column, str(debug_id), release="shop@4.0")))
+    old_sdk = orjson.loads(browser_event(url, line, column, str(debug_id), release="shop@4.0"))
+    del old_sdk["debug_meta"]
+    legacy = top_frame(send(dsn_key, orjson.dumps(old_sdk)))
+
+    for top, way in ((modern, "debug_id"), (legacy, "release")):
+        assert (top["filename"], top["lineno"], top["data"]["resolved_with"]) == ("src/cart.js", 7, way)
+
+
+@pytest.mark.django_db
+def test_the_source_mapping_url_before_an_injected_debug_id_comment_is_still_read(
+    sentry_node, dsn_key, org_a, tmp_path
+):
+    bundle = build(tmp_path, CART + EXPORT, "5e6f7a8b")
+    inject(bundle)
+    minified = bundle.read_bytes().replace(b"sourceMappingURL=", b"sourceMappingURL=maps/")
+    source_map = bundle.with_name(bundle.name + ".map").read_bytes()
+    release_file_upload(org_a.project, "shop@5.0", f"~/static/{bundle.name}", minified)
+    release_file_upload(org_a.project, "shop@5.0", f"~/static/maps/{bundle.name}.map", source_map)
+    line, column = throw_position(bundle)
+    event = browser_event(f"https://shop.test/static/{bundle.name}", line, column, "", release="shop@5.0")
+
+    top = top_frame(send(dsn_key, event))
+
+    assert (top["filename"], top["lineno"]) == ("src/cart.js", 7)
+    assert top["data"]["sourcemap"] == f"https://shop.test/static/maps/{bundle.name}.map"
