@@ -194,6 +194,11 @@ INGEST_MAX_FUTURE_SECONDS = env.int("INGEST_MAX_FUTURE_SECONDS", default=86400)
 SENTRY_ATTACHMENT_MAX_BYTES = env.int("SENTRY_ATTACHMENT_MAX_BYTES", default=1024 * 1024)
 # Largest release file (minified bundle or source map) accepted by the release files API.
 SOURCEMAP_MAX_BYTES = env.int("SOURCEMAP_MAX_BYTES", default=20 * 1024 * 1024)
+# Uploaded source maps go once unused this long: a debug-id bundle when none of its files, a
+# release's files when none of them symbolicated an event (apps/errors/retention.py).
+SOURCEMAP_RETENTION_DAYS = env.int("SOURCEMAP_RETENTION_DAYS", default=90)
+# Chunks sentry-cli uploaded but never asked to assemble are deleted after this.
+SOURCEMAP_CHUNK_RETENTION_HOURS = env.int("SOURCEMAP_CHUNK_RETENTION_HOURS", default=24)
 INGEST_RATE_PER_SECOND = env.int("INGEST_RATE_PER_SECOND", default=100_000)
 INGEST_RATE_BURST = env.int("INGEST_RATE_BURST", default=1_000_000)
 # Threads per web process that decode and write ingestion requests (apps.ingestion.asgi).

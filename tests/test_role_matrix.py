@@ -3,6 +3,10 @@ Allowed ones succeed and take effect; the others are 403 and change nothing."""
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,7 +22,7 @@ from apps.audit import Actor
 from apps.audit.models import AuditEvent
 from apps.billing.models import SpikeProtection
 from apps.errors.dsn import dsn_key_create
-from apps.errors.models import Attachment, DsnKey, Event, Issue, ReleaseFile
+from apps.errors.models import ArtifactBundle, Attachment, DsnKey, Event, Issue, ReleaseFile
 from apps.errors.services import event_store, issue_merge
 from apps.projects.models import ApiKey, Invitation, Membership, Organization, Project, Role
 from apps.projects.services import invitation_create
@@ -125,6 +129,23 @@ def api(method, path, data=None):
         return getattr(client, method)(path(w), data or {}, content_type="application/json")
 
     return call
+
+
+def debug_id_bundle_upload(client, w):
+    """What `sentry-cli sourcemaps upload` (no release, debug ids injected) does: upload the
+    bundle as one chunk, then ask to assemble it."""
+    debug_id = "26590f80-9252-5123-a015-59d76dd4bb1e"
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as bundle:
+        bundle.writestr("files/_/_/main.js", f"var a=1;\n//# debugId={debug_id}\n")
+        entry = {"type": "minified_source", "url": "~/main.js", "headers": {"debug-id": debug_id}}
+        bundle.writestr("manifest.json", json.dumps({"files": {"files/_/_/main.js": entry}}))
+    data = archive.getvalue()
+    checksum = hashlib.sha1(data).hexdigest()
+    base = f"/api/0/organizations/{w.org.pk}"
+    client.post(f"{base}/chunk-upload/", {"file": SimpleUploadedFile(checksum, data)})
+    body = {"checksum": checksum, "chunks": [checksum], "projects": [str(w.project.pk)]}
+    return client.post(f"{base}/artifactbundle/assemble/", body, content_type="application/json")
 
 
 def ui_post(url, data=None):
@@ -302,6 +323,13 @@ ACTIONS = [
         None,
         api("get", lambda w: f"/api/0/organizations/{w.org.pk}/chunk-upload/"),
         None,
+    ),
+    Action(
+        "upload a debug-id bundle without a release (sentry-cli assemble)",
+        Role.ADMIN,
+        None,
+        debug_id_bundle_upload,
+        lambda w: ArtifactBundle.objects.filter(project=w.project).exists(),
     ),
     Action(
         "create an alert on issues",

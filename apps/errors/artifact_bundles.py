@@ -5,11 +5,16 @@ for the server's chunk options, zips the files with a `manifest.json` (an artifa
 asks `POST …/organizations/{org}/artifactbundle/assemble/` which of the bundle's chunks (sha1 of
 each) the server lacks, uploads those (multipart `file` or gzipped `file_gzip`, each named by its
 sha1) and asks to assemble again. Assembling joins the chunks, checks the whole bundle's sha1 and
-stores each file of the manifest as a release file (apps.errors.sourcemaps), named by its URL,
-with its headers (sentry-cli's `Sourcemap` header names the map of a minified file).
+stores the bundle's files for each project:
+* with a release (`--release`, or the manifest's): each file as a release file
+  (apps.errors.sourcemaps), named by its URL, with its headers (sentry-cli's `Sourcemap` header
+  names the map of a minified file);
+* files with a `debug-id` header (after `sentry-cli sourcemaps inject`): by their debug id, under
+  an ArtifactBundle (apps.errors.debug_ids), release or not.
+A bundle with neither is refused with a clear detail.
 
-Chunks are content-addressed per organization; they are deleted once assembled. Bundles without
-a release (debug ids only) are refused with a clear detail: Vigil matches maps by release.
+Chunks are content-addressed per organization; they are deleted once assembled, and chunks never
+assembled are deleted by the hourly retention task after SOURCEMAP_CHUNK_RETENTION_HOURS.
 """
 
 from __future__ import annotations
@@ -22,8 +27,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from apps.errors.debug_ids import BundledFile, debug_id_files_store, has_debug_ids
 from apps.errors.models import FileChunk, ReleaseFile
 from apps.errors.sourcemaps import ReleaseFileExists, release_file_upload
 from apps.projects.models import Organization, Project
@@ -104,44 +111,64 @@ def bundle_assemble(
     if hashlib.sha1(bundle, usedforsecurity=False).hexdigest() != checksum.lower():
         return Assembly("error", detail="The chunks do not add up to the bundle's checksum.")
     try:
-        files, manifest_release = _bundle_files(bundle)
+        files, manifest = _bundle_files(bundle)
     except (zipfile.BadZipFile, KeyError, ValueError, orjson.JSONDecodeError) as exc:
         return Assembly("error", detail=f"Not an artifact bundle: {exc}")
-    release = release or manifest_release
-    if not release:
-        return Assembly("error", detail="Vigil matches source maps by release: upload with --release.")
-    stored = 0
-    for project in projects:
-        for url, (data, headers) in files.items():
-            try:
-                release_file_upload(project, release, url, data, dist, headers)
-                stored += 1
-            except ReleaseFileExists:
-                # The same bundle assembled again (sentry-cli retries): keep the newest bytes.
-                ReleaseFile.objects.filter(project=project, release=release, dist=dist, name=url).update(
-                    data=data, size=len(data), headers=headers
-                )
+    release = release or _text(manifest.get("release"), 200)
+    dist = dist or _text(manifest.get("dist"), 64)
+    if not release and not has_debug_ids(files):
+        return Assembly(
+            "error",
+            detail="Name a release (--release), or inject debug ids first (sentry-cli sourcemaps inject).",
+        )
+    stored = debug_id_files_store(
+        projects, _text(manifest.get("debug_id"), 64) or checksum.lower(), release, dist, files
+    )
+    if release:
+        stored += _release_files_store(projects, release, dist, files)
     FileChunk.objects.filter(organization=organization, checksum__in=chunks).delete()
     return Assembly("ok", stored=stored)
 
 
-def _bundle_files(bundle: bytes) -> tuple[dict[str, tuple[bytes, dict[str, str]]], str]:
-    """URL -> (bytes, headers) of each file in the bundle's manifest, and the manifest's release
-    ("" when it names none)."""
+def _release_files_store(projects: list[Project], release: str, dist: str, files: list[BundledFile]) -> int:
+    stored = 0
+    for project in projects:
+        for file in files:
+            try:
+                release_file_upload(project, release, file.url, file.data, dist, file.headers)
+                stored += 1
+            except ReleaseFileExists:
+                # The same bundle assembled again (sentry-cli retries): keep the newest bytes.
+                ReleaseFile.objects.filter(project=project, release=release, dist=dist, name=file.url).update(
+                    data=file.data, size=len(file.data), headers=file.headers
+                )
+    return stored
+
+
+def _text(value: Any, limit: int) -> str:
+    return value[:limit].replace("\x00", "") if isinstance(value, str) else ""
+
+
+def _bundle_files(bundle: bytes) -> tuple[list[BundledFile], dict[str, Any]]:
+    """The files of the bundle's manifest (one per URL), and the manifest."""
     with zipfile.ZipFile(io.BytesIO(bundle)) as archive:
         manifest = orjson.loads(archive.read("manifest.json"))
         entries = manifest.get("files") if isinstance(manifest, dict) else None
         if not isinstance(entries, dict) or len(entries) > MAX_BUNDLE_MEMBERS:
             raise ValueError("manifest.json lists no files")
-        files: dict[str, tuple[bytes, dict[str, str]]] = {}
+        files: dict[str, BundledFile] = {}
         for path, info in entries.items():
             if not isinstance(info, dict) or not isinstance(info.get("url"), str):
                 continue
             headers = info.get("headers")
             headers = headers if isinstance(headers, dict) else {}
-            files[info["url"][:500]] = (
-                archive.read(path),
-                {str(k)[:100]: str(v)[:1000] for k, v in headers.items()},
+            if archive.getinfo(path).file_size > settings.SOURCEMAP_MAX_BYTES:  # a zip bomb, or too big
+                raise ValueError(f"{path[:100]} is larger than {settings.SOURCEMAP_MAX_BYTES} bytes")
+            url = _text(info["url"], 500)
+            files[url] = BundledFile(
+                url=url,
+                data=archive.read(path),
+                headers={_text(str(k), 100): _text(str(v), 1000) for k, v in headers.items()},
+                file_type=_text(info.get("type"), 32),
             )
-        release = manifest.get("release")
-        return files, release if isinstance(release, str) else ""
+        return list(files.values()), manifest

@@ -276,6 +276,9 @@ class ReleaseFile(models.Model):
     headers = models.JSONField(default=dict)  # e.g. {"Sourcemap": "main.min.js.map"}
     data = models.BinaryField()
     created_at = models.DateTimeField(default=timezone.now)
+    # Upload, or the last symbolication that read it (bumped at most daily): a release's files go
+    # together once none of them was used for SOURCEMAP_RETENTION_DAYS (apps.errors.retention).
+    last_used_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["name", "id"]
@@ -284,6 +287,7 @@ class ReleaseFile(models.Model):
                 fields=["project", "release", "dist", "name"], name="errors_release_file_unique"
             )
         ]
+        indexes = [models.Index(fields=["last_used_at"], name="errors_release_file_expiry")]
 
     def __str__(self) -> str:
         return f"{self.release}: {self.name}"
@@ -302,6 +306,66 @@ class FileChunk(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["organization", "checksum"], name="errors_file_chunk_unique")
         ]
+        # Chunks never assembled go after SOURCEMAP_CHUNK_RETENTION_HOURS (apps.errors.retention).
+        indexes = [models.Index(fields=["created_at"], name="errors_file_chunk_expiry")]
 
     def __str__(self) -> str:
         return self.checksum
+
+
+class ArtifactBundle(models.Model):
+    """An artifact bundle (sentry-cli's chunk upload, assembled) whose files carry debug ids, kept
+    per project: its files are found by debug id, with or without a release
+    (apps.errors.debug_ids). `bundle_id` is the manifest's own debug id, else the checksum."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    bundle_id = models.CharField(max_length=64)
+    release = models.CharField(max_length=200, blank=True)
+    dist = models.CharField(max_length=64, blank=True)
+    size = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    # Upload, or the last symbolication that read one of its files (bumped at most daily): the
+    # bundle goes once unused for SOURCEMAP_RETENTION_DAYS (apps.errors.retention).
+    last_used_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "bundle_id"], name="errors_artifact_bundle_unique")
+        ]
+        indexes = [models.Index(fields=["last_used_at"], name="errors_artifact_bundle_expiry")]
+
+    def __str__(self) -> str:
+        return self.bundle_id
+
+
+class SourceFileType(models.TextChoices):
+    MINIFIED_SOURCE = "minified_source", "Minified source"
+    SOURCE_MAP = "source_map", "Source map"
+
+
+class DebugIdFile(models.Model):
+    """A minified file or its source map from an artifact bundle, found by the debug id the build
+    wrote into both (`//# debugId=…`, `"debugId"`). One per (project, debug id, type): a newer
+    upload of the same build replaces it."""
+
+    bundle = models.ForeignKey(ArtifactBundle, on_delete=models.CASCADE, related_name="files")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
+    debug_id = models.UUIDField()
+    file_type = models.CharField(max_length=16, choices=SourceFileType.choices)
+    name = models.CharField(max_length=500)  # the URL it was bundled under, e.g. ~/main.min.js
+    headers = models.JSONField(default=dict)
+    size = models.IntegerField()
+    sha1 = models.CharField(max_length=40)
+    data = models.BinaryField()
+
+    class Meta:
+        constraints = [
+            # Also the index of the one lookup per event: its project's files of these debug ids.
+            models.UniqueConstraint(
+                fields=["project", "debug_id", "file_type"], name="errors_debug_id_file_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.debug_id} {self.file_type}"

@@ -7,19 +7,22 @@ Design note.
   multipart `file` + `name` (+ `dist`, `header` "Key:Value"), authenticated by a manage key
   (or an admin's session). A file is named by the URL it is served from; `~/path` means any
   origin, which is what sentry-cli sends by default (`--url-prefix '~/static/js'`).
-* Symbolication (`symbolicate`, called once by services.event_store before grouping): for each
-  frame of an event with a release whose file is a `.js`/`.mjs`/`.cjs` URL with line and column,
-  the minified file is looked up by its URL (exact, then `~/path`), its source map by the
-  `//# sourceMappingURL=` comment (or a `Sourcemap`/`X-SourceMap` header of the upload, or
-  `<file>.map`), resolved against the file's URL; inline `data:` maps work too. The token lookup
-  and the original function name come from `symbolic` (Sentry's own Rust library); the context
-  lines from the map's `sourcesContent`. The minified position is kept in the frame's `data`.
-* Cost: events without candidate frames pay a loop over their frames; a JS event of a release
-  without files pays one indexed query; each map is parsed once per event.
+* Symbolication (`symbolicate`, called once by services.event_row before grouping): for each
+  frame with line and column whose file is a `.js`/`.mjs`/`.cjs` URL or is named by the event's
+  `debug_meta` sourcemap images, the map is found
+  1. by the debug id of the frame's file (apps.errors.debug_ids; no release needed), else
+  2. for an event with a release: the minified file by its URL (exact, then `~/path`), its source
+     map by the `//# sourceMappingURL=` comment (or a `Sourcemap`/`X-SourceMap` header of the
+     upload, or `<file>.map`), resolved against the file's URL; inline `data:` maps work too.
+  The token lookup and the original function name come from `symbolic` (Sentry's own Rust
+  library); the context lines from the map's `sourcesContent`. The minified position, the map
+  and how it was found are kept in the frame's `data`.
+* Cost: events without candidate frames pay a loop over their frames; a JS event pays one indexed
+  query for its debug ids and/or one for its release's files; each map is parsed once per event.
+  Files read get their `last_used_at` bumped (at most daily) for retention (apps.errors.retention).
 
-sentry-cli's default upload (chunk upload + artifact bundle assemble) is apps.errors.artifact_bundles;
-it ends in release files too. Not done (issue 20 §7): debug-id matching (bundles must name a
-release), fetching maps from the web, retention of release files.
+sentry-cli's default upload (chunk upload + artifact bundle assemble) is apps.errors.artifact_bundles.
+Not done (issue 20 §7): fetching maps from the web.
 """
 
 from __future__ import annotations
@@ -28,19 +31,26 @@ import base64
 import hashlib
 import logging
 import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from symbolic.sourcemap import SourceMapView, SourceView
 
+from apps.errors.debug_ids import USE_RESOLUTION, DebugIdFiles, images_of
 from apps.errors.grouping import exceptions, frames_of
 from apps.errors.models import ReleaseFile
 from apps.projects.models import Project
 
 logger = logging.getLogger(__name__)
 JS_FILE = re.compile(r"\.(?:m|c)?js$")
-SOURCE_MAPPING_URL = re.compile(rb"//[#@]\s*sourceMappingURL=(\S+)\s*$")
+# The last such comment of the file's tail: `sentry-cli sourcemaps inject` appends `//# debugId=`
+# after it, so it is not always the last line.
+SOURCE_MAPPING_URL = re.compile(rb"^//[#@]\s*sourceMappingURL=(\S+)\s*$", re.MULTILINE)
 CONTEXT = 5
 MAX_LINE = 500
 
@@ -80,6 +90,30 @@ def names_for(url: str) -> list[str]:
     return [url, f"~{path}"] if path.startswith("/") else [url]
 
 
+@dataclass
+class Resolved:
+    """What symbolicates a frame: its map (and the URL its sources are relative to), the
+    minified file when uploaded (symbolic reads the original function name from it), and how
+    the map was found."""
+
+    map_url: str
+    source_map: SourceMapView
+    minified: SourceView | None
+    resolved_with: str  # "debug_id" | "release"
+    debug_id: uuid.UUID | None = None
+
+
+def source_map_reference(data: bytes, headers: dict[str, str]) -> str | None:
+    """Where a minified file says its map is: the upload's `Sourcemap`/`X-SourceMap` header,
+    else its last `//# sourceMappingURL=` comment."""
+    lowered = {k.lower(): v for k, v in (headers or {}).items()}
+    reference = lowered.get("sourcemap") or lowered.get("x-sourcemap")
+    if reference is None:
+        found = SOURCE_MAPPING_URL.findall(data[-4096:])
+        reference = found[-1].decode(errors="replace") if found else None
+    return reference
+
+
 class ReleaseFiles:
     """The files of one release, loaded on demand and at most once each."""
 
@@ -88,9 +122,13 @@ class ReleaseFiles:
         self.loaded: dict[str, ReleaseFile | None] = {}
         self.maps: dict[str, tuple[str, SourceMapView] | None] = {}
         self.views: dict[str, SourceView | None] = {}
+        self.used: dict[int, ReleaseFile] = {}
+        self.exists: bool | None = None
 
     def any(self) -> bool:
-        return self.files.exists()
+        if self.exists is None:
+            self.exists = self.files.exists()
+        return self.exists
 
     def get(self, url: str) -> ReleaseFile | None:
         if url not in self.loaded:
@@ -110,16 +148,24 @@ class ReleaseFiles:
             self.maps[url] = self._load_map(url)
         return self.maps[url]
 
+    def resolve(self, url: str) -> Resolved | None:
+        found = self.source_map(url)
+        if found is None:
+            return None
+        for name in (url, found[0]):
+            if (file := self.get(name)) is not None:
+                self.used[file.pk] = file
+        return Resolved(found[0], found[1], self.minified(url), "release")
+
+    def mark_used(self, now: datetime) -> None:
+        """Record that these files were read, at most once per USE_RESOLUTION each."""
+        stale = [pk for pk, file in self.used.items() if file.last_used_at < now - USE_RESOLUTION]
+        if stale:
+            ReleaseFile.objects.filter(pk__in=stale).update(last_used_at=now)
+
     def _load_map(self, url: str) -> tuple[str, SourceMapView] | None:
         minified = self.get(url)
-        reference = None
-        if minified is not None:
-            headers = {k.lower(): v for k, v in (minified.headers or {}).items()}
-            reference = headers.get("sourcemap") or headers.get("x-sourcemap")
-            if reference is None:
-                tail = bytes(minified.data)[-4096:].rstrip().rsplit(b"\n", 1)[-1]
-                found = SOURCE_MAPPING_URL.search(tail)
-                reference = found.group(1).decode(errors="replace") if found else None
+        reference = source_map_reference(bytes(minified.data), minified.headers) if minified else None
         if reference and reference.startswith("data:"):
             return url, SourceMapView.from_json_bytes(_data_url(reference))
         map_url = urljoin(url, reference) if reference else f"{url}.map"
@@ -129,16 +175,42 @@ class ReleaseFiles:
         return map_url, SourceMapView.from_json_bytes(bytes(map_file.data))
 
 
+def _by_debug_id(url: str, debug_id: uuid.UUID, files: DebugIdFiles) -> Resolved | None:
+    found = files.resolve(debug_id)
+    if found is None:
+        return None
+    source_map, minified_view = found
+    # As symbolicator-js: sources are relative to the map's URL as the minified file names it,
+    # else to the minified file itself.
+    minified = files.minified(debug_id)
+    reference = source_map_reference(bytes(minified.data), minified.headers) if minified else None
+    map_url = urljoin(url, reference) if reference and not reference.startswith("data:") else url
+    return Resolved(map_url, source_map, minified_view, "debug_id", debug_id)
+
+
 def _data_url(url: str) -> bytes:
     meta, _, payload = url.partition(",")
     return base64.b64decode(payload) if meta.endswith(";base64") else unquote(payload).encode()
 
 
-def _is_candidate(frame: dict[str, Any]) -> bool:
+def _url_of(frame: dict[str, Any]) -> str:
+    return str(frame.get("abs_path") or frame.get("filename")).split("?", 1)[0].split("#", 1)[0]
+
+
+def _debug_id_for(frame: dict[str, Any], images: dict[str, uuid.UUID]) -> uuid.UUID | None:
+    """The debug id of the frame's file: SDKs name it by the frame's abs_path, else filename."""
+    for key in ("abs_path", "filename"):
+        value = frame.get(key)
+        if isinstance(value, str) and value in images:
+            return images[value]
+    return None
+
+
+def _is_candidate(frame: dict[str, Any], images: dict[str, uuid.UUID]) -> bool:
     url = frame.get("abs_path") or frame.get("filename")
     return (
         isinstance(url, str)
-        and bool(JS_FILE.search(url.split("?", 1)[0].split("#", 1)[0]))
+        and (bool(JS_FILE.search(_url_of(frame))) or _debug_id_for(frame, images) is not None)
         and isinstance(frame.get("lineno"), int)
         and isinstance(frame.get("colno"), int)
         and frame["lineno"] > 0
@@ -152,14 +224,9 @@ def _line(view: SourceView | None, index: int) -> str | None:
     return view[index][:MAX_LINE]
 
 
-def _symbolicate_frame(frame: dict[str, Any], files: ReleaseFiles) -> None:
-    url = str(frame.get("abs_path") or frame.get("filename")).split("?", 1)[0].split("#", 1)[0]
-    found = files.source_map(url)
-    if found is None:
-        return
-    map_url, source_map = found
+def _symbolicate_frame(frame: dict[str, Any], resolved: Resolved) -> None:
+    map_url, source_map, minified_view = resolved.map_url, resolved.source_map, resolved.minified
     function = frame.get("function") if isinstance(frame.get("function"), str) else None
-    minified_view = files.minified(url)
     token = source_map.lookup(
         frame["lineno"] - 1, frame["colno"] - 1, function if minified_view else None, minified_view
     )
@@ -168,7 +235,15 @@ def _symbolicate_frame(frame: dict[str, Any], files: ReleaseFiles) -> None:
     minified = {k: frame.get(k) for k in ("abs_path", "filename", "lineno", "colno", "function", "module")}
     data = frame.get("data")
     data = data if isinstance(data, dict) else {}
-    frame["data"] = {**data, "sourcemap": map_url, "symbolicated": True, "minified": minified}
+    frame["data"] = {
+        **data,
+        "sourcemap": map_url,
+        "symbolicated": True,
+        "resolved_with": resolved.resolved_with,
+        "minified": minified,
+    }
+    if resolved.debug_id is not None:
+        frame["data"]["debug_id"] = str(resolved.debug_id)
     frame.pop("module", None)  # the bundle's module name; the original file names the frame now
     frame["abs_path"] = urljoin(map_url, token.src)
     frame["filename"] = token.src
@@ -192,19 +267,36 @@ def _symbolicate_frame(frame: dict[str, Any], files: ReleaseFiles) -> None:
 def symbolicate(project_id: int, event: dict[str, Any]) -> dict[str, Any]:
     """The event with its minified JS frames replaced by their original ones (in place: the
     payload was parsed for this call). Frames without an uploaded map stay as they are."""
-    release = event.get("release")
-    if not isinstance(release, str) or not release:
-        return event
-    candidates = [f for exception in exceptions(event) for f in frames_of(exception) if _is_candidate(f)]
+    images = images_of(event)
+    candidates = [
+        (f, _debug_id_for(f, images))
+        for exception in exceptions(event)
+        for f in frames_of(exception)
+        if _is_candidate(f, images)
+    ]
     if not candidates:
         return event
-    dist = event.get("dist") if isinstance(event.get("dist"), str) else ""
-    files = ReleaseFiles(project_id, release, dist or "")
-    if not files.any():
+    debug_ids = {debug_id for _, debug_id in candidates if debug_id is not None}
+    by_debug_id = DebugIdFiles(project_id, debug_ids) if debug_ids else None
+    release, dist = event.get("release"), event.get("dist")
+    dist = dist if isinstance(dist, str) else ""
+    # Its files are asked for only when a frame is not resolved by debug id.
+    by_release = ReleaseFiles(project_id, release, dist) if isinstance(release, str) and release else None
+    if by_debug_id is None and (by_release is None or not by_release.any()):
         return event
-    for frame in candidates:
+    for frame, debug_id in candidates:
         try:
-            _symbolicate_frame(frame, files)
+            resolved = None
+            if by_debug_id is not None and debug_id is not None:
+                resolved = _by_debug_id(_url_of(frame), debug_id, by_debug_id)
+            if resolved is None and by_release is not None and by_release.any():
+                resolved = by_release.resolve(_url_of(frame))
+            if resolved is not None:
+                _symbolicate_frame(frame, resolved)
         except Exception:  # a broken upload (symbolic's parse errors, bad base64) keeps the frame
             logger.info("source map for %r unusable", frame.get("abs_path"), exc_info=True)
+    now = timezone.now()
+    for files in (by_debug_id, by_release):
+        if files is not None:
+            files.mark_used(now)
     return event

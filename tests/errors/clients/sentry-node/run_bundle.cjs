@@ -5,7 +5,8 @@ const Sentry = require("@sentry/node");
 const [dsn, release, bundle] = process.argv.slice(2);
 
 async function main() {
-  Sentry.init({ dsn, release, defaultIntegrations: false, skipOpenTelemetrySetup: true });
+  // An empty release: none (debug-id symbolication needs no release).
+  Sentry.init({ dsn, release: release || undefined, defaultIntegrations: false, skipOpenTelemetrySetup: true });
   const { run } = require(bundle);
   try {
     run({ items: 0 });
