@@ -283,10 +283,11 @@ def admit(
     signal: str,
     n: int,
     drops: dict[str, int] | None = None,
-    key_id: int | None = None,
+    key_id: int | str | None = None,
 ) -> Admission:
-    """Apply the key's rate limit (when `key_id` is given), decide how many of `n` records to keep,
-    and count every record of the request once."""
+    """Apply the key's rate limit (when `key_id` is given: an API key's id, or a bucket name of the
+    caller's own such as apps.errors' per DSN key and category), decide how many of `n` records to
+    keep, and count every record of the request once."""
     org = state.for_organization(organization_id)
     minute, period_key, reset_at = state.minute_clock()
     limit = org.events_per_month

@@ -3,8 +3,9 @@
 Same shape as apps.ingestion.asgi, with the body reader, thread pool and reply writer every
 transport shares (apps.ingestion.transport): the body is read here (chunked bodies too, which is
 what @sentry/node sends), capped at the body limit + 1 bytes, and `ingest.handle` runs in the
-ingestion thread pool with Django's connection handling around it. After a 200 the process's
-grouper is woken (apps.errors.grouper): the events are stored, their issues follow.
+ingestion thread pool with Django's connection handling around it: `ingest.prepare` there, and
+the events of concurrent requests are then committed together by the process's writer thread
+(apps.errors.commit), which answers each request after that COMMIT and wakes the grouper.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import orjson
 from django.conf import settings
 
 from apps.api.errors import error_body
-from apps.errors import grouper, ingest
+from apps.errors import commit, ingest
 from apps.ingestion.transport import (
     JSON_TYPE,
     App,
@@ -70,9 +71,15 @@ def sentry_fast_path(app: App) -> App:
             body=body,
         )
         request_id = request_id_for(headers.get(b"x-request-id", ""))
-        reply = await run_in_pool(ingest.handle, request, request_id=request_id, error_headers=ingest.CORS)
-        if reply.status == 200:
-            grouper.batcher.notify(request.project_id)  # its events are stored: group them soon
+        prepared = await run_in_pool(
+            ingest.prepare, request, request_id=request_id, error_headers=ingest.CORS
+        )
+        if isinstance(prepared, Reply):
+            reply = prepared
+        elif prepared.rows:
+            reply = await commit.writer.submit(prepared)  # answered after its batch's COMMIT
+        else:
+            reply = ingest.commit([prepared])[0]  # no events: nothing to write, no I/O
         unread = len(body) > limit or (length is not None and length > len(body))
         await send_reply(send, reply, request_id, close=unread)
         record_request(request.method, f"errors:sentry-{route[1]}", reply.status, started)

@@ -21,17 +21,18 @@ from urllib.parse import parse_qs, urlsplit
 
 import brotli
 import orjson
+import psycopg
 import zstandard
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import DatabaseError, DataError, IntegrityError
 
 from apps.api.errors import error_body
 from apps.billing import quota, usage
-from apps.billing.models import Outcome
 from apps.errors import attachments, checkins, envelope, services, sessions, storage, telemetry
 from apps.errors.models import DsnKey
 from apps.ingestion import transport
 from apps.ingestion.transport import JSON_TYPE, IngestError, IngestRequest, Reply
+from apps.projects.authentication import KeyCache
 
 logger = logging.getLogger(__name__)
 
@@ -100,28 +101,106 @@ def match(path: str) -> tuple[int, str] | None:
 
 
 def handle(request: SentryRequest) -> Reply:
+    """The whole request in the caller's thread: `prepare`, then `commit` as a batch of one.
+    (The ASGI fast path runs the same two steps, with the commit shared by concurrent requests.)"""
+    prepared = prepare(request)
+    return prepared if isinstance(prepared, Reply) else commit([prepared])[0]
+
+
+@dataclass
+class Prepared:
+    """An envelope past authentication, limits and decoding: every item but its events is stored,
+    and the events wait as rows for `commit`, which answers."""
+
+    admitted: Admitted
+    rows: list[storage.EventRow]
+    event_id: str
+    headers: dict[str, str]
+    stored: int = 0  # of `rows`, set by `commit` inside its transaction
+
+
+def prepare(request: SentryRequest) -> Reply | Prepared:
+    """Everything before the events' COMMIT; a Reply when the request ends here (refused,
+    malformed, storage down)."""
     if request.method == "OPTIONS":
         return Reply(200, JSON_TYPE, b"{}", dict(PREFLIGHT))
     try:
         if request.method != "POST":
             raise IngestError(405, "Use POST.")
-        return _ingest(request)
+        return _prepare(request)
     except IngestError as exc:
-        body = orjson.dumps(error_body(exc.status, exc.message, exc.details, exc.code))
-        headers = {**CORS, **exc.headers(), "X-Sentry-Error": exc.message}
-        if exc.status == 405:
-            headers["Allow"] = "POST, OPTIONS"
-        if exc.status == 429 and isinstance(exc.details, dict):
-            headers["X-Sentry-Rate-Limits"] = exc.details["x_sentry_rate_limits"]
-        return Reply(exc.status, JSON_TYPE, body, headers)
+        return _refusal(exc)
     except DatabaseError:
         logger.warning("sentry ingestion: storage unavailable", exc_info=True)
-        body = orjson.dumps(error_body(503, "Storage is unavailable; retry later."))
-        headers = {**CORS, "Retry-After": str(RETRY_AFTER_SECONDS)}
-        return Reply(503, JSON_TYPE, body, headers)
+        return _unavailable()
 
 
-def _ingest(request: SentryRequest) -> Reply:
+def commit(batch: list[Prepared]) -> list[Reply]:
+    """Store the events of every request of `batch` in one transaction (one dedup statement, one
+    COPY) and answer each, in order: 200 only once that COMMIT returned. Storage failing fails
+    them all (503, their metering taken back: the SDKs retry, deduplicated by event_id) — but
+    rows the database refuses as data fail only their own request: the others are retried alone.
+    An event_id sent twice, within a batch or across batches, is stored once, and the copies
+    count as duplicates, not as accepted."""
+
+    def count_stored(stored: list[storage.EventRow]) -> None:
+        fresh = {id(row) for row in stored}
+        for prepared in batch:
+            prepared.stored = sum(id(row) in fresh for row in prepared.rows)
+            prepared.admitted.count_unmetered("error", prepared.stored)
+
+    try:
+        storage.events_write([row for prepared in batch for row in prepared.rows], count_stored)
+    except DatabaseError as exc:
+        if len(batch) > 1 and _refused_as_data(exc):
+            return [reply for prepared in batch for reply in commit([prepared])]
+        logger.warning("sentry ingestion: storage unavailable", exc_info=True)
+        _release_all(batch)
+        return [_unavailable() for _ in batch]
+    except Exception:
+        logger.exception("sentry ingestion: storing a batch of events failed")
+        _release_all(batch)
+        return [internal_error()] * len(batch)
+    for prepared in batch:
+        if prepared.stored < len(prepared.rows):  # retries of events already stored
+            prepared.admitted.release("error", len(prepared.rows) - prepared.stored)
+    return [Reply(200, JSON_TYPE, orjson.dumps({"id": p.event_id}), p.headers) for p in batch]
+
+
+def _release_all(batch: list[Prepared]) -> None:
+    # Nothing of these requests was stored: the SDKs' retries are metered instead.
+    for prepared in batch:
+        prepared.admitted.release()
+
+
+def _refused_as_data(exc: DatabaseError) -> bool:
+    """The database refused a row (not storage being down): one request's data, not the batch's."""
+    cause = exc.__cause__
+    return isinstance(exc, DataError | IntegrityError) or isinstance(
+        cause, psycopg.DataError | psycopg.IntegrityError
+    )
+
+
+def _refusal(exc: IngestError) -> Reply:
+    body = orjson.dumps(error_body(exc.status, exc.message, exc.details, exc.code))
+    headers = {**CORS, **exc.headers(), "X-Sentry-Error": exc.message}
+    if exc.status == 405:
+        headers["Allow"] = "POST, OPTIONS"
+    if exc.status == 429 and isinstance(exc.details, dict):
+        headers["X-Sentry-Rate-Limits"] = exc.details["x_sentry_rate_limits"]
+    return Reply(exc.status, JSON_TYPE, body, headers)
+
+
+def internal_error() -> Reply:
+    return Reply(500, JSON_TYPE, orjson.dumps(error_body(500, "Internal error.")), dict(CORS))
+
+
+def _unavailable() -> Reply:
+    body = orjson.dumps(error_body(503, "Storage is unavailable; retry later."))
+    return Reply(503, JSON_TYPE, body, {**CORS, "Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
+def _prepare(request: SentryRequest) -> Prepared:
     public_key = request_key(request.query, request.sentry_auth)
     key = _authenticate(public_key, request.project_id) if public_key else None
     body = decompressed(request)
@@ -147,7 +226,7 @@ def _ingest(request: SentryRequest) -> Reply:
     accepted, limited, retry_after = admitted.items, admitted.limited, admitted.retry_after
     received = datetime.now(UTC)
     try:
-        event_id, wait = _store_items(key, parsed, accepted, received, limited, admitted)
+        rows, event_id, wait = _store_items(key, parsed, accepted, received, limited)
     except Exception:
         admitted.release()  # nothing of this category was stored: the SDK's retry is metered instead
         raise
@@ -163,7 +242,7 @@ def _ingest(request: SentryRequest) -> Reply:
                 retry_after=retry_after,
             )
         headers["X-Sentry-Rate-Limits"] = _limits_header(limited, retry_after)
-    return Reply(200, JSON_TYPE, orjson.dumps({"id": event_id}), headers)
+    return Prepared(admitted, rows, event_id, headers)
 
 
 def request_key(query: str, sentry_auth: str) -> str | None:
@@ -202,16 +281,25 @@ def _dsn_key(dsn: object, project_id: int) -> str:
 
 
 def _authenticate(public_key: str, project_id: int) -> DsnKey:
-    """One indexed query per request; a revoked key is refused on the very next request."""
-    key = (
-        DsnKey.objects.active()
-        .select_related("project")
-        .filter(public_key=public_key, project_id=project_id)
-        .first()
-    )
+    """From the process's key cache (one Redis GET of the revocation epoch instead of a query):
+    a revoked key is still refused on the very next request (apps.projects.authentication)."""
+    _keys.check_epoch()
+    hit, key = _keys.get(f"{project_id}:{public_key}")
+    if not hit:
+        key = (
+            DsnKey.objects.active()
+            .select_related("project")
+            .filter(public_key=public_key, project_id=project_id)
+            .first()
+        )
+        _keys.put(f"{project_id}:{public_key}", key)
     if key is None:
         raise IngestError(403, "Unknown or revoked DSN key for this project.")
     return key
+
+
+# Cached DsnKey rows (with their project) are only read by requests, never saved.
+_keys = KeyCache[DsnKey]()
 
 
 def decompressed(request: SentryRequest) -> bytes:
@@ -313,20 +401,25 @@ class Admitted:
 
 def _admit(key: DsnKey, items: list[envelope.Item]) -> Admitted:
     """Per category: the DSN key's rate limit (its own bucket per category), then billing's quota
-    and meter for the categories stored here (METERED; others by their own pipeline)."""
+    and meter for the categories stored here (METERED; others by their own pipeline). For those,
+    the bucket is taken by billing's admit script itself: one Redis round trip for both."""
     organization_id = key.project.organization_id
     counts = Counter(CATEGORIES.get(item.type, "default") for item in items if item.type != "client_report")
     admitted = Admitted(organization_id, key.project_id, [], set(), 0)
     keep: dict[str, int] = {}
     for category, count in sorted(counts.items()):
-        allowed, wait = _consume(key.pk, category, count)
-        if not allowed:
+        if category not in METERED:
+            allowed, wait = _consume(key.pk, category, count)
+            if not allowed:
+                admitted.limited.add(category)
+                admitted.retry_after = max(admitted.retry_after, wait)
+            continue
+        bucket = f"sentry:{key.pk}:{category}"
+        admission = quota.admit(organization_id, key.project_id, category, count, key_id=bucket)
+        if admission.rate_limited_for:  # (counted as rate_limit by the same script)
             admitted.limited.add(category)
-            admitted.retry_after = max(admitted.retry_after, wait)
-            if category in METERED:
-                quota.count_refused(organization_id, key.project_id, category, {Outcome.RATE_LIMIT: count})
-        elif category in METERED:
-            admission = quota.admit(organization_id, key.project_id, category, count)
+            admitted.retry_after = max(admitted.retry_after, admission.rate_limited_for)
+        else:
             admitted.admissions[category] = admission
             keep[category] = admission.keep  # a throttling plan may keep part of them
             if admission.refused:
@@ -348,7 +441,7 @@ def _admit(key: DsnKey, items: list[envelope.Item]) -> Admitted:
 def _consume(key_id: int, category: str, count: int) -> tuple[bool, int]:
     """Ingestion's token bucket (same rate settings and Redis script), one bucket per DSN key and
     category: a flood of transactions does not spend the errors'."""
-    bucket = f"vigil:sentry:bucket:{key_id}:{category}"
+    bucket = f"vigil:ingest:bucket:sentry:{key_id}:{category}"
     rate, burst = float(settings.INGEST_RATE_PER_SECOND), float(settings.INGEST_RATE_BURST)
     return transport.consume_bucket(bucket, rate, burst, count)
 
@@ -364,13 +457,13 @@ def _store_items(
     items: list[envelope.Item],
     received: datetime,
     limited: set[str],
-    admitted: Admitted,
-) -> tuple[str, int]:
-    """Store what Vigil keeps; returns the envelope's event id for the answer. Unknown and not-yet
-    kept item types are accepted and dropped: an SDK must never retry them forever. A quota or
-    rate refusal of spans or logs by ingestion adds their category to `limited`; storage down is a
-    503 for the whole envelope, which is safe to retry (events are deduplicated by event_id).
-    Events are stored ungrouped, all in one COPY after the loop; the grouper makes them issues."""
+) -> tuple[list[storage.EventRow], str, int]:
+    """Store what Vigil keeps but the events, and return the events' rows (for `commit`), the
+    envelope's event id for the answer, and the seconds a refused category must wait. Unknown and
+    not-yet kept item types are accepted and dropped: an SDK must never retry them forever. A
+    quota or rate refusal of spans or logs by ingestion adds their category to `limited`; storage
+    down is a 503 for the whole envelope, which is safe to retry (events are deduplicated by
+    event_id). Events are stored ungrouped; the grouper makes them issues."""
     project_id = key.project_id
     event_id = parsed.headers.get("event_id")
     events: list[storage.EventRow] = []
@@ -399,7 +492,4 @@ def _store_items(
             report = envelope.json_payload(item)
             if report is not None:
                 services.discards_count(project_id, report, received)
-    stored = storage.events_write(events, lambda n: admitted.count_unmetered("error", n))
-    if len(stored) < len(events):
-        admitted.release("error", len(events) - len(stored))  # retries of events already stored
-    return (event_id if isinstance(event_id, str) else ""), wait
+    return events, (event_id if isinstance(event_id, str) else ""), wait

@@ -90,14 +90,19 @@ def ensure_partitions(days: Iterable[date]) -> None:
 
 
 def events_write(
-    rows: Sequence[EventRow], in_transaction: Callable[[int], None] | None = None
+    rows: Sequence[EventRow], in_transaction: Callable[[list[EventRow]], None] | None = None
 ) -> list[EventRow]:
     """Store the events not seen before (by project and event_id), all or nothing, in one
-    transaction; returns those stored. `in_transaction(n stored)` runs inside that transaction
-    (billing's write-path count while its meter is down). Raises DatabaseError when storage fails."""
+    transaction; returns those stored (the first row of each key). `in_transaction(stored)` runs
+    inside that transaction (billing's write-path count while its meter is down). The rows may be
+    those of many requests (apps.errors.commit): one transaction, one dedup statement and one COPY
+    for all of them. Raises DatabaseError when storage fails."""
     if not rows:
         return []
-    unique = list({(row.project_id, row.event_id): row for row in rows}.values())
+    first: dict[tuple[int, uuid.UUID], EventRow] = {}
+    for row in rows:
+        first.setdefault((row.project_id, row.event_id), row)
+    unique = list(first.values())
     ensure_partitions(partitions.days_between(*_received_range(unique)))
     try:
         return _write_once(unique, in_transaction)
@@ -115,7 +120,9 @@ def _received_range(rows: Sequence[EventRow]) -> tuple[datetime, datetime]:
     return min(times), max(times)
 
 
-def _write_once(rows: list[EventRow], in_transaction: Callable[[int], None] | None) -> list[EventRow]:
+def _write_once(
+    rows: list[EventRow], in_transaction: Callable[[list[EventRow]], None] | None
+) -> list[EventRow]:
     with transaction.atomic(), connection.cursor() as cursor:
         # One statement for "which of these are new" that also claims them: a concurrent retry
         # of the same event waits on the key row and then finds it taken.
@@ -132,7 +139,7 @@ def _write_once(rows: list[EventRow], in_transaction: Callable[[int], None] | No
             raw.adapters.register_dumper(None, PreEncodedJsonbDumper)
             copy_rows(raw, COPY, TYPES, [row.copy_row() for row in fresh])
         if in_transaction is not None:
-            in_transaction(len(fresh))
+            in_transaction(fresh)
     return fresh
 
 

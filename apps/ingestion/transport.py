@@ -24,7 +24,7 @@ import math
 import threading
 from collections.abc import Awaitable, Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 import redis
@@ -65,6 +65,7 @@ Send = Callable[[Message], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _executor: ThreadPoolExecutor | None = None
 _executor_lock = threading.Lock()
@@ -114,16 +115,17 @@ def _pool() -> ThreadPoolExecutor:
 
 
 async def run_in_pool(
-    handle: Callable[..., Reply], *args: Any, request_id: str, error_headers: dict[str, str] | None = None
-) -> Reply:
-    """`handle(*args)` on the ingestion pool, inside what Django does around a view."""
+    handle: Callable[..., T], *args: Any, request_id: str, error_headers: dict[str, str] | None = None
+) -> T | Reply:
+    """`handle(*args)` on the ingestion pool, inside what Django does around a view: what it
+    returns (a Reply, or what the caller finishes the request with), or a 500 Reply."""
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(_pool(), _guarded, handle, args, request_id, error_headers or {})
 
 
 def _guarded(
-    handle: Callable[..., Reply], args: tuple[Any, ...], request_id: str, headers: dict[str, str]
-) -> Reply:
+    handle: Callable[..., T], args: tuple[Any, ...], request_id: str, headers: dict[str, str]
+) -> T | Reply:
     with bound_request_id(request_id):
         close_old_connections()
         try:

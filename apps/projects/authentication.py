@@ -16,7 +16,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import redis
 from django.conf import settings
@@ -46,6 +46,7 @@ class KeyIdentity:
     prefix: str
 
 
+Identity = TypeVar("Identity")
 _redis_lock = threading.Lock()
 _redis_client: redis.Redis | None = None
 
@@ -62,11 +63,16 @@ def _redis() -> redis.Redis:
         return _redis_client
 
 
-class _KeyCache:
+class KeyCache(Generic[Identity]):
+    """Keys as this process last read them, for KEY_CACHE_SECONDS, and dropped whenever any key
+    was revoked anywhere (the Redis epoch). Also for apps.errors' DSN keys (same epoch, since a
+    revocation of either kind calls `invalidate_keys`)."""
+
     def __init__(self) -> None:
-        self.entries: dict[str, tuple[float, KeyIdentity | None]] = {}
+        self.entries: dict[str, tuple[float, Identity | None]] = {}
         self.epoch: Any = None
         self.lock = threading.Lock()
+        _caches.append(self)
 
     def check_epoch(self) -> None:
         try:
@@ -79,20 +85,25 @@ class _KeyCache:
                 self.entries.clear()
                 self.epoch = epoch
 
-    def get(self, digest: str) -> tuple[bool, KeyIdentity | None]:
+    def get(self, digest: str) -> tuple[bool, Identity | None]:
         entry = self.entries.get(digest)
         if entry is None or entry[0] < time.monotonic():
             return False, None
         return True, entry[1]
 
-    def put(self, digest: str, identity: KeyIdentity | None) -> None:
+    def put(self, digest: str, identity: Identity | None) -> None:
         with self.lock:
             if len(self.entries) >= KEY_CACHE_MAX_ENTRIES:
                 self.entries.clear()
             self.entries[digest] = (time.monotonic() + KEY_CACHE_SECONDS, identity)
 
+    def clear(self) -> None:
+        with self.lock:
+            self.entries.clear()
 
-_cache = _KeyCache()
+
+_caches: list[KeyCache[Any]] = []
+_cache = KeyCache[KeyIdentity]()
 
 
 def publish_revocation() -> None:
@@ -108,8 +119,8 @@ def publish_revocation() -> None:
 
 def invalidate_keys() -> None:
     """Make this process and every other one forget cached keys (called on revoke and delete)."""
-    with _cache.lock:
-        _cache.entries.clear()
+    for cache in _caches:
+        cache.clear()
     publish_revocation()
 
 

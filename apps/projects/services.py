@@ -239,7 +239,6 @@ def api_key_revoke(key: ApiKey, *, by: Actor) -> None:
             key, "api_key.revoke", key.project.organization, {"prefix": key.prefix}, by=by
         ):
             raise ActionRefused("This key is already revoked.")
-        _forget_keys()
 
 
 def key_revoke_once(
@@ -248,7 +247,7 @@ def key_revoke_once(
     """Set a key's `revoked_at` and audit it as `action`, in one transaction; False when it was
     already revoked. The conditional UPDATE, not a read first, is what makes two revokes at once
     (a double click, two admins) record one revocation. For every kind of project key (API keys
-    here, DSN keys in apps.errors)."""
+    here, DSN keys in apps.errors); every process's key caches forget the key at once."""
     with transaction.atomic():
         revoked = (
             type(key)
@@ -259,6 +258,7 @@ def key_revoke_once(
             return False
         key.refresh_from_db(fields=["revoked_at"])
         audit.record(action, by=by, organization=organization, target=key, after=after)
+        _forget_keys()
     return True
 
 
