@@ -45,7 +45,9 @@ os.environ["REDIS_URL"] = servers.redis_url(8)
 os.environ["DJANGO_SETTINGS_MODULE"] = "bench.ingest_settings"
 
 
-def event(issue: int) -> dict[str, object]:
+def event(issue: int | str, event_id: str | None = None) -> dict[str, object]:
+    """A typical Python exception event of hot-set issue `issue` (a placeholder in the template)."""
+    event_id = event_id or uuid.uuid4().hex
     frames = [
         {
             "module": f"shop.layer{depth}",
@@ -61,7 +63,7 @@ def event(issue: int) -> dict[str, object]:
         for depth in range(15)
     ]
     return {
-        "event_id": uuid.uuid4().hex,
+        "event_id": event_id,
         "platform": "python",
         "level": "error",
         "release": "shop@1.4.0",
@@ -72,8 +74,8 @@ def event(issue: int) -> dict[str, object]:
         "breadcrumbs": {
             "values": [{"category": "query", "message": f"SELECT {n}", "level": "info"} for n in range(20)]
         },
-        "user": {"id": f"user-{issue % 97}"},
-        "contexts": {"trace": {"trace_id": uuid.uuid4().hex, "span_id": uuid.uuid4().hex[:16]}},
+        "user": {"id": f"user-{issue}"},
+        "contexts": {"trace": {"trace_id": event_id, "span_id": event_id[:16]}},
     }
 
 
@@ -84,7 +86,9 @@ def envelope(payload: dict[str, object]) -> bytes:
 
 
 class Load:
-    """Client threads; each acknowledged event_id is kept, with the time it was first sent."""
+    """Python client threads (httpx); each acknowledged event_id is kept, with the time it was
+    first sent. They pace the half-rate phase, and drive the closed loop of the --kill run (they
+    retry a failed envelope with the same event_id, as SDKs' retrying transports do)."""
 
     def __init__(self, url: str, hot: int) -> None:
         self.url = url
@@ -94,9 +98,8 @@ class Load:
         self.latencies: list[float] = []
         self.failures = 0
         self.retries = 0
-        self.latest: tuple[str, float] | None = None
 
-    def send(self, http: object, number: int) -> None:
+    def send(self, http: object, number: int) -> str | None:
         import httpx
 
         assert isinstance(http, httpx.Client)
@@ -113,12 +116,12 @@ class Load:
                 with self.lock:
                     self.latencies.append(time.monotonic() - started)
                     self.acked[str(payload["event_id"])] = first_sent
-                    self.latest = (str(payload["event_id"]), first_sent)
-                return
+                return str(payload["event_id"])
             with self.lock:
                 self.failures += 1
                 self.retries += attempt < 4
             time.sleep(0.2)  # a retrying transport's backoff
+        return None
 
     def closed_loop(self, clients: int, seconds: float) -> None:
         stop_at = time.monotonic() + seconds
@@ -164,52 +167,187 @@ def run_threads(target: object, count: int) -> None:
         thread.join()
 
 
-class IssueDelay:
-    """Every 0.25 s, the newest acknowledged event is followed until it has an issue."""
+def wrk_closed_loop(base: str, path: str, connections: int, seconds: int, hot: int, nonce: int) -> dict:
+    """wrk (one thread, `connections` connections) posting envelopes over the hot set as fast as
+    the server answers, a fresh event_id each (bench/errors_post.lua): its summary, and the ids of
+    the acknowledged events (from their answers' bodies)."""
+    import json
+    import subprocess
+    import tempfile
 
-    def __init__(self, load: Load, project_id: int) -> None:
-        self.load = load
+    tmp = Path(tempfile.mkdtemp(prefix="vigil-bench-errors-"))
+    (tmp / "template").write_bytes(envelope(event("@@ISSUE@@", "@@EVENT@@")))
+    env = {
+        **os.environ,
+        "BENCH_TEMPLATE": str(tmp / "template"),
+        "BENCH_PATH": path,
+        "BENCH_ISSUES": str(hot),
+        "BENCH_NONCE": str(nonce),
+        "BENCH_IDS": str(tmp / "acked"),
+    }
+    script = str(ROOT / "bench" / "errors_post.lua")
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", script, base]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    line = next(line for line in done.stdout.splitlines() if line.startswith("BENCH_JSON "))
+    result = json.loads(line.removeprefix("BENCH_JSON "))
+    result["ids"] = [
+        str(uuid.UUID(line)) for path in tmp.glob("acked.*") for line in path.read_text().split() if line
+    ]
+    return result
+
+
+class IssueDelay:
+    """A sampler of its own: every 0.25 s it sends one event (a hot-set issue) and times it from
+    sending to its issue_id being set — an upper bound of arrival → issue."""
+
+    def __init__(self, url: str, hot: int, project_id: int) -> None:
+        self.load = Load(url, hot)
         self.project_id = project_id
         self.delays: list[float] = []
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self.run)
 
     def run(self) -> None:
+        import httpx
         from django.db import connection
 
         from apps.errors.models import Event
 
+        number = 0
         try:
-            while not self.stopping.wait(0.25):
-                latest = self.load.latest
-                if latest is None:
-                    continue
-                event_id, sent = latest
-                deadline = time.monotonic() + 60
-                while time.monotonic() < deadline:
-                    if Event.objects.filter(
-                        project_id=self.project_id, event_id=event_id, issue__isnull=False
-                    ).exists():
-                        self.delays.append(time.monotonic() - sent)
-                        break
-                    time.sleep(0.01)
+            with httpx.Client(timeout=30) as http:
+                while not self.stopping.wait(0.25):
+                    number += 1
+                    event_id = self.load.send(http, number)
+                    if event_id is None:
+                        continue
+                    sent = self.load.acked[event_id]
+                    deadline = time.monotonic() + 60
+                    while time.monotonic() < deadline:
+                        if Event.objects.filter(
+                            project_id=self.project_id, event_id=event_id, issue__isnull=False
+                        ).exists():
+                            self.delays.append(time.monotonic() - sent)
+                            break
+                        time.sleep(0.005)
         finally:
             connection.close()
 
 
+class Cpu:
+    """CPU seconds used meanwhile by the web workers, PostgreSQL (this benchmark's server only,
+    when it is the embedded one), Redis and the load client, and how busy the machine was."""
+
+    def __init__(self, worker_pids: list[int], redis_client: object) -> None:
+        self.worker_pids = worker_pids
+        self.redis = redis_client
+        self.start = self.sample()
+
+    def sample(self) -> dict[str, float]:
+        import resource
+
+        from bench.ingest_runs import cpu_seconds, machine_busy_ticks
+
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        me = resource.getrusage(resource.RUSAGE_SELF)
+        info = self.redis.info("cpu")  # type: ignore[attr-defined]
+        all_ticks, idle_ticks = machine_busy_ticks()
+        return {
+            "time": time.monotonic(),
+            "workers": sum(_alive_cpu(cpu_seconds, pid) for pid in self.worker_pids),
+            "postgres": postgres_cpu(),
+            "redis": float(info["used_cpu_user"]) + float(info["used_cpu_sys"]),
+            "client": children.ru_utime + children.ru_stime + me.ru_utime + me.ru_stime,
+            "ticks": all_ticks,
+            "idle": idle_ticks,
+        }
+
+    def since(self, events: int) -> dict[str, float]:
+        """µs of CPU per event of each part, and the machine's busy share, since the start."""
+        end = self.sample()
+        per_event = {
+            name: 1e6 * (end[name] - self.start[name]) / max(1, events)
+            for name in ("workers", "postgres", "redis", "client")
+        }
+        ticks = end["ticks"] - self.start["ticks"]
+        per_event["machine_busy"] = 100 * (1 - (end["idle"] - self.start["idle"]) / ticks) if ticks else 0
+        per_event["seconds"] = end["time"] - self.start["time"]
+        return per_event
+
+
+def _alive_cpu(cpu_seconds: object, pid: int) -> float:
+    try:
+        return cpu_seconds(pid)  # type: ignore[operator, no-any-return]
+    except OSError:
+        return 0.0  # (killed meanwhile)
+
+
+def postgres_cpu() -> float:
+    """CPU seconds of the embedded PostgreSQL's processes (its postmaster and children); of every
+    postgres process on the machine when the server is not embedded here."""
+    from bench.ingest_runs import cpu_seconds, postgres_cpu_seconds
+
+    pid_file = Path(os.environ.get("VIGIL_VAR_DIR", ROOT / "var")) / "postgres" / "postmaster.pid"
+    if not pid_file.exists() or os.environ.get("DATABASE_HOST_URL"):
+        return postgres_cpu_seconds()
+    postmaster = int(pid_file.read_text().split()[0])
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                if int(entry.name) == postmaster or int(fields[1]) == postmaster:
+                    total += cpu_seconds(int(entry.name))
+            except (OSError, ValueError, IndexError):
+                continue  # exited meanwhile
+    return total
+
+
+def profile(pid: int, seconds: int) -> list[tuple[str, float]]:
+    """py-spy of one worker (the thread holding the GIL: where its Python CPU goes): the share of
+    its samples in each of
+    Vigil's functions and the libraries around them (inclusive), top first."""
+    import re
+    import subprocess
+    import tempfile
+    from collections import Counter
+
+    output = Path(tempfile.mkdtemp(prefix="vigil-bench-errors-")) / "profile.txt"
+    py_spy = str(Path(sys.executable).parent / "py-spy")
+    command = [py_spy, "record", "--pid", str(pid), "--duration", str(seconds), "--format", "raw"]
+    command += ["--output", str(output), "--nonblocking", "--gil", "--rate", "200"]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0 or not output.exists():
+        return [("py-spy unavailable: " + done.stderr.strip()[-200:], 0.0)]
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for line in output.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        total += int(count)
+        frames = {re.sub(r"\((?:.*/)?([^/:]+):\d+\)", r"(\1)", frame) for frame in stack.split(";")}
+        for frame in frames:
+            inclusive[frame] += int(count)
+    return [(frame, 100 * samples / max(1, total)) for frame, samples in inclusive.most_common(45)]
+
+
 def main() -> None:
+    import random
+
     import django
-    import httpx
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=int(os.environ.get("BENCH_DURATION", "20")))
+    parser.add_argument("--connections", type=int, default=int(os.environ.get("BENCH_CONNECTIONS", "64")))
     parser.add_argument("--clients", type=int, default=int(os.environ.get("BENCH_CLIENTS", "8")))
     parser.add_argument("--issues", type=int, default=int(os.environ.get("BENCH_ISSUES", "1000")))
     parser.add_argument("--kill", action="store_true", help="kill -9 one worker mid-run")
+    parser.add_argument("--profile", action="store_true", help="py-spy one worker in the closed loop")
     args = parser.parse_args()
-    load_at_start = os.getloadavg()[0]
+    load_at_start = os.getloadavg()
     servers.recreate_database("vigil_bench_errors")
     django.setup()
+    import redis
+    from django.conf import settings
     from django.db import connection
     from django.db.models import Sum
 
@@ -230,18 +368,18 @@ def main() -> None:
     threading.Thread(target=chaos.watch, args=(supervisor,), daemon=True).start()
     base = f"http://127.0.0.1:{port}"
     wait_up(base)
-    url = f"{base}/api/{project.pk}/envelope/?sentry_key={key.public_key}"
+    path = f"/api/{project.pk}/envelope/?sentry_key={key.public_key}"
+    url = base + path
+    worker_pids = [supervisor.pid(f"errors-web-{n}") for n in range(workers)]
+    profiled: list[tuple[str, float]] = []
 
     try:
-        with httpx.Client(timeout=30) as http:
-            warm = Load(url, args.issues)
-            for issue in range(args.issues):
-                warm.send(http, issue)
+        warm = Load(url, args.issues)
+        run_threads(lambda n: _warm(warm, n, args.issues), 4)
         wait_grouped(project.pk, 120)
         warm_events = Event.objects.filter(project=project).count()
 
-        load = Load(url, args.issues)
-        delay = IssueDelay(load, project.pk)
+        delay = IssueDelay(url, args.issues, project.pk)
         delay.thread.start()
         killed = ""
         if args.kill:
@@ -256,24 +394,53 @@ def main() -> None:
                 )
 
             threading.Thread(target=kill_one).start()
-        started = time.monotonic()
-        load.closed_loop(args.clients, args.seconds)
-        closed_seconds = time.monotonic() - started
-        closed_latencies = sorted(load.latencies)
-        closed_acked = len(load.acked)
+        if args.profile:
+            seconds = max(3, args.seconds - 4)
+            profiler = threading.Thread(
+                target=lambda: profiled.extend(profile(worker_pids[0], seconds)), daemon=True
+            )
+            threading.Timer(2, profiler.start).start()
+        cpu = Cpu(worker_pids, redis.Redis.from_url(settings.REDIS_URL))
+        load = Load(url, args.issues)
+        if args.kill:  # the Python client: it retries what the killed worker never answered
+            started = time.monotonic()
+            load.closed_loop(args.clients, args.seconds)
+            closed_seconds = time.monotonic() - started
+            closed_latencies = sorted(load.latencies)
+            closed_acked = len(load.acked)
+            closed = {"p50": pct(closed_latencies, 0.5), "p99": pct(closed_latencies, 0.99), "refused": 0}
+            client = f"{args.clients} Python (httpx) client threads, retrying failures with the same event_id"
+        else:
+            nonce = random.randrange(1, 2**31)
+            result = wrk_closed_loop(base, path, args.connections, args.seconds, args.issues, nonce)
+            closed_seconds = result["seconds"]
+            closed_acked = result["acked"]
+            for event_id in result["ids"]:
+                load.acked[event_id] = 0.0
+            closed = {
+                "p50": f"{result['p50_ms']:.0f} ms",
+                "p99": f"{result['p99_ms']:.0f} ms",
+                "refused": result["refused"] + result["errors"],
+            }
+            client = f"wrk (1 thread, {args.connections} connections, bench/errors_post.lua)"
+        closed_cpu = cpu.since(closed_acked)
         rate = closed_acked / closed_seconds
         load.latencies = []
         paced_seconds = max(5, args.seconds // 2)
+        paced_before = len(load.acked)
+        worker_pids = [supervisor.pid(f"errors-web-{n}") for n in range(workers)]  # (one may be new)
+        paced_cpu_meter = Cpu(worker_pids, redis.Redis.from_url(settings.REDIS_URL))
         load.paced(args.clients, max(1.0, rate / 2), paced_seconds)
         paced_latencies = sorted(load.latencies)
-        paced_acked = len(load.acked) - closed_acked
+        paced_acked = len(load.acked) - paced_before
+        paced_cpu = paced_cpu_meter.since(paced_acked)
         delay.stopping.set()
         delay.thread.join()
         drained = wait_grouped(project.pk, 120)
     finally:
         supervisor.stop_all()
 
-    acked_ids = list(load.acked)
+    acked_ids = list(load.acked) + list(delay.load.acked)
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT count(*), count(issue_id) FROM errors_event"
@@ -285,12 +452,16 @@ def main() -> None:
     counted = Issue.objects.filter(project=project).aggregate(total=Sum("event_count"))["total"] or 0
     report = render(
         args=args,
+        client=client,
         workers=workers,
         load_at_start=load_at_start,
+        load_at_end=os.getloadavg(),
         rate=rate,
-        closed=closed_latencies,
+        closed=closed,
+        closed_cpu=closed_cpu,
         paced_rate=paced_acked / paced_seconds,
         paced=paced_latencies,
+        paced_cpu=paced_cpu,
         delays=sorted(delay.delays),
         acked=len(acked_ids),
         stored=stored,
@@ -298,13 +469,23 @@ def main() -> None:
         events_total=events_total - warm_events,
         counted=counted - warm_events,
         issues=Issue.objects.filter(project=project).count(),
-        failures=load.failures,
+        failures=load.failures + delay.load.failures,
         killed=killed,
         drained=drained,
         restarts=sum(supervisor.restarts.values()),
+        profiled=profiled,
     )
     (ROOT / "bench" / "ERRORS_RESULTS.md").write_text(report)
     print(report)
+
+
+def _warm(load: Load, number: int, issues: int) -> None:
+    """Every issue of the hot set made once, before the measured run (4 client threads)."""
+    import httpx
+
+    with httpx.Client(timeout=30) as http:
+        for issue in range(number, issues, 4):
+            load.send(http, issue)
 
 
 def wait_up(base: str) -> None:
@@ -365,36 +546,70 @@ quiet machine at least, and probably a client that is not Python.
 """
 
 
+def cpu_line(label: str, cpu: dict[str, float]) -> str:
+    return (
+        f"| {label} | {cpu['workers']:,.0f} | {cpu['postgres']:,.0f} | {cpu['redis']:,.0f} |"
+        f" {cpu['client']:,.0f} | {cpu['machine_busy']:.0f} % |"
+    )
+
+
 def render(**r: object) -> str:
     args = r["args"]
     assert isinstance(args, argparse.Namespace)
     closed, paced, delays = r["closed"], r["paced"], r["delays"]
-    assert isinstance(closed, list) and isinstance(paced, list) and isinstance(delays, list)
+    assert isinstance(closed, dict) and isinstance(paced, list) and isinstance(delays, list)
+    closed_cpu, paced_cpu = r["closed_cpu"], r["paced_cpu"]
+    assert isinstance(closed_cpu, dict) and isinstance(paced_cpu, dict)
+    start, end = r["load_at_start"], r["load_at_end"]
+    assert isinstance(start, tuple) and isinstance(end, tuple)
     size = len(envelope(event(1)))
-    lost = int(r["acked"]) - int(r["stored"])  # type: ignore[call-overload]
+    lost = max(0, int(r["acked"]) - int(r["stored"]))  # type: ignore[call-overload]
     kill_line = f"\nFault: {r['killed']}.\n" if r["killed"] else ""
+    profiled = r["profiled"]
+    assert isinstance(profiled, list)
+    profile_lines = "".join(f"| {frame} | {share:.0f} % |\n" for frame, share in profiled)
+    profile_table = (
+        f"\npy-spy of one worker in the closed loop (all threads, busy samples; inclusive):\n\n"
+        f"| function | share |\n|---|---|\n{profile_lines}"
+        if profiled
+        else ""
+    )
     return f"""## Error tracking (`make bench-errors`)
 
-One-event envelopes (Python exception, 15 frames, 20 breadcrumbs, {size / 1024:.1f} KiB) over a hot set
-of {args.issues} issues; {args.clients} client threads on the same machine; {r["workers"]} uvicorn workers
-(each with its grouper thread); {args.seconds} s closed loop, then an open loop at half its rate.
-Load average at the start: {r["load_at_start"]:.1f} on {os.cpu_count()} cores.
+One-event envelopes (Python exception, 15 frames, 20 breadcrumbs, {size / 1024:.1f} KiB, a fresh
+event_id each) over a hot set of {args.issues} issues, into {r["workers"]} uvicorn workers (each with its
+group-commit writer and its grouper thread). Closed loop for {args.seconds} s from {r["client"]};
+then an open loop at half its rate from {args.clients} Python client threads. Client, server,
+PostgreSQL and Redis share the machine's {os.cpu_count()} cores.
+Load average (1/5/15 min) at the start: {start[0]:.1f} / {start[1]:.1f} / {start[2]:.1f}; at the end:
+{end[0]:.1f} / {end[1]:.1f} / {end[2]:.1f}.
 {kill_line}
 | measure | value |
 |---|---|
 | acknowledged events/s (closed loop) | {r["rate"]:,.0f} |
-| latency p50 / p99 (closed loop) | {pct(closed, 0.5)} / {pct(closed, 0.99)} |
+| latency p50 / p99 (closed loop) | {closed["p50"]} / {closed["p99"]} |
+| refused or failed answers in the closed loop | {closed["refused"]} |
 | open loop at half that rate: achieved events/s | {r["paced_rate"]:,.0f} |
 | latency p50 / p99 at half rate | {pct(paced, 0.5)} / {pct(paced, 0.99)} |
 | arrival → issue p50 / p99 ({len(delays)} samples) | {pct(delays, 0.5)} / {pct(delays, 0.99)} |
-| failed attempts (retried by the client) | {r["failures"]} |
+| failed attempts of the Python clients (retried) | {r["failures"]} |
 | acknowledged / stored / in an issue | {r["acked"]} / {r["stored"]} / {r["grouped"]} |
 | lost (acknowledged, not stored) | {lost} |
 | events stored / counted by their issues | {r["events_total"]} / {r["counted"]} |
 | all grouped after the load | {"yes" if r["drained"] is not None else "no"} ({r["drained"] or 0:.1f} s) |
 | worker restarts | {r["restarts"]} |
 | issues | {r["issues"]} |
-{NOTES}"""
+
+CPU per acknowledged event (µs; all processes of each kind; the grouping is in the workers' figure):
+
+| phase | web workers | PostgreSQL | Redis | load client | machine busy |
+|---|---|---|---|---|---|
+{cpu_line("closed loop", closed_cpu)}
+{cpu_line("half rate", paced_cpu)}
+
+"Stored" can exceed "acknowledged": requests in flight when the closed loop's client stops are
+stored but their answers are not read. Every acknowledged id is checked to be stored and grouped.
+{profile_table}{NOTES}"""
 
 
 if __name__ == "__main__":

@@ -128,7 +128,7 @@ def event_row(
         span_id=facts.span_id,
         user_key=facts.user_key,
         hashes=orjson.dumps(hashes),
-        data=_json(event).encode(),
+        data=_json(event),
     )
 
 
@@ -141,11 +141,13 @@ def event_store(project_id: int, event: dict[str, Any], received: datetime, even
 
 
 # An escaped NUL (`\u0000`) not itself escaped: jsonb refuses it, so it goes.
-_JSON_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
+_JSON_NUL = re.compile(rb"(?<!\\)((?:\\\\)*)\\u0000")
 
 
-def _json(value: Any) -> str:
-    return _JSON_NUL.sub(r"\1", orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode())
+def _json(value: Any) -> bytes:
+    data = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+    # The regex costs ~20 % of a request's CPU on a 9 KiB event; a substring test almost nothing.
+    return _JSON_NUL.sub(rb"\1", data) if b"\\u0000" in data else data
 
 
 def issue_resolve(issue: Issue, in_release: str = "", in_next_release: bool = False) -> None:
