@@ -116,6 +116,8 @@ class Prepared:
     rows: list[storage.EventRow]
     event_id: str
     headers: dict[str, str]
+    key: DsnKey
+    key_epoch: object  # the key cache's revocation epoch when the key was looked up
     stored: int = 0  # of `rows`, set by `commit` inside its transaction
 
 
@@ -143,14 +145,19 @@ def commit(batch: list[Prepared]) -> list[Reply]:
     An event_id sent twice, within a batch or across batches, is stored once, and the copies
     count as duplicates, not as accepted."""
 
-    def count_stored(stored: list[storage.EventRow]) -> None:
-        fresh = {id(row) for row in stored}
-        for prepared in batch:
-            prepared.stored = sum(id(row) in fresh for row in prepared.rows)
-            prepared.admitted.count_unmetered("error", prepared.stored)
-
+    refused: dict[int, Reply] = {}
     try:
-        storage.events_write([row for prepared in batch for row in prepared.rows], count_stored)
+        if any(prepared.rows for prepared in batch):
+            refused = _revoked_meanwhile(batch)
+        writing = [prepared for index, prepared in enumerate(batch) if index not in refused]
+
+        def count_stored(stored: list[storage.EventRow]) -> None:
+            fresh = {id(row) for row in stored}
+            for prepared in writing:
+                prepared.stored = sum(id(row) in fresh for row in prepared.rows)
+                prepared.admitted.count_unmetered("error", prepared.stored)
+
+        storage.events_write([row for prepared in writing for row in prepared.rows], count_stored)
     except DatabaseError as exc:
         if len(batch) > 1 and _refused_as_data(exc):
             return [reply for prepared in batch for reply in commit([prepared])]
@@ -161,10 +168,30 @@ def commit(batch: list[Prepared]) -> list[Reply]:
         logger.exception("sentry ingestion: storing a batch of events failed")
         _release_all(batch)
         return [internal_error()] * len(batch)
-    for prepared in batch:
+    for prepared in writing:
         if prepared.stored < len(prepared.rows):  # retries of events already stored
             prepared.admitted.release("error", len(prepared.rows) - prepared.stored)
-    return [Reply(200, JSON_TYPE, orjson.dumps({"id": p.event_id}), p.headers) for p in batch]
+    return [
+        refused.get(index) or Reply(200, JSON_TYPE, orjson.dumps({"id": p.event_id}), p.headers)
+        for index, p in enumerate(batch)
+    ]
+
+
+def _revoked_meanwhile(batch: list[Prepared]) -> dict[int, Reply]:
+    """The requests of `batch` (by index) whose key was revoked since it was looked up, answered
+    403 with their metering released. One Redis GET of the revocation epoch per batch instead of
+    one per request: a key revoked before a request arrived is refused all the same, because the
+    batch's GET comes after its requests (apps.projects.authentication.KeyCache)."""
+    _keys.check_epoch()
+    refused: dict[int, Reply] = {}
+    for index, prepared in enumerate(batch):
+        if prepared.rows and prepared.key_epoch != _keys.epoch:
+            try:
+                _authenticate(prepared.key.public_key, prepared.key.project_id)
+            except IngestError as exc:
+                prepared.admitted.release()
+                refused[index] = _refusal(exc)
+    return refused
 
 
 def _release_all(batch: list[Prepared]) -> None:
@@ -202,6 +229,7 @@ def _unavailable() -> Reply:
 
 def _prepare(request: SentryRequest) -> Prepared:
     public_key = request_key(request.query, request.sentry_auth)
+    key_epoch = _keys.epoch  # read before the lookup: a revocation seen meanwhile makes it differ
     key = _authenticate(public_key, request.project_id) if public_key else None
     body = decompressed(request)
     if request.kind == "store":
@@ -222,6 +250,9 @@ def _prepare(request: SentryRequest) -> Prepared:
         raise IngestError(
             401, "Missing DSN key: send `sentry_key` in the query, X-Sentry-Auth, or the envelope's `dsn`."
         )
+    if any(item.type != "event" for item in parsed.items):
+        key = _current_key(key, key_epoch)
+        key_epoch = _keys.epoch
     admitted = _admit(key, parsed.items)
     accepted, limited, retry_after = admitted.items, admitted.limited, admitted.retry_after
     received = datetime.now(UTC)
@@ -242,7 +273,7 @@ def _prepare(request: SentryRequest) -> Prepared:
                 retry_after=retry_after,
             )
         headers["X-Sentry-Rate-Limits"] = _limits_header(limited, retry_after)
-    return Prepared(admitted, rows, event_id, headers)
+    return Prepared(admitted, rows, event_id, headers, key, key_epoch)
 
 
 def request_key(query: str, sentry_auth: str) -> str | None:
@@ -281,9 +312,9 @@ def _dsn_key(dsn: object, project_id: int) -> str:
 
 
 def _authenticate(public_key: str, project_id: int) -> DsnKey:
-    """From the process's key cache (one Redis GET of the revocation epoch instead of a query):
-    a revoked key is still refused on the very next request (apps.projects.authentication)."""
-    _keys.check_epoch()
+    """From the process's key cache, else one indexed query. The cache's revocation epoch is
+    checked by the caller: before storing anything but events (`_current_key`), and for events
+    once per batch by `commit` — a revoked key is refused on the very next request all the same."""
     hit, key = _keys.get(f"{project_id}:{public_key}")
     if not hit:
         key = (
@@ -300,6 +331,13 @@ def _authenticate(public_key: str, project_id: int) -> DsnKey:
 
 # Cached DsnKey rows (with their project) are only read by requests, never saved.
 _keys = KeyCache[DsnKey]()
+
+
+def _current_key(key: DsnKey, looked_up_at: object) -> DsnKey:
+    """`key` (looked up under epoch `looked_up_at`), checked against revocations now (the Redis
+    epoch): before items other than events are stored, which happens before `commit`."""
+    _keys.check_epoch()
+    return key if _keys.epoch == looked_up_at else _authenticate(key.public_key, key.project_id)
 
 
 def decompressed(request: SentryRequest) -> bytes:

@@ -12,6 +12,7 @@ import pytest
 
 from apps.errors.dsn import dsn_key_revoke
 from apps.errors.ingest import SentryRequest, handle
+from apps.errors.models import SdkDiscard
 
 
 def body() -> bytes:
@@ -45,3 +46,11 @@ def test_a_key_revoked_in_another_process_is_refused_by_the_server_on_its_next_r
     refused = httpx.post(url, content=body(), timeout=30)
     assert refused.status_code == 403
     assert "revoked" in refused.json()["error"]["message"]
+    # Items stored before the events' commit (here a client report) are refused before storing.
+    report = {
+        "timestamp": 1700000000,
+        "discarded_events": [{"reason": "queue_overflow", "category": "error", "quantity": 3}],
+    }
+    envelope = b'{}\n{"type":"client_report"}\n' + orjson.dumps(report)
+    assert httpx.post(url, content=envelope, timeout=30).status_code == 403
+    assert not SdkDiscard.objects.filter(project_id=dsn_key.project_id).exists()
