@@ -46,11 +46,16 @@ def test_a_key_revoked_in_another_process_is_refused_by_the_server_on_its_next_r
     refused = httpx.post(url, content=body(), timeout=30)
     assert refused.status_code == 403
     assert "revoked" in refused.json()["error"]["message"]
-    # Items stored before the events' commit (here a client report) are refused before storing.
-    report = {
-        "timestamp": 1700000000,
-        "discarded_events": [{"reason": "queue_overflow", "category": "error", "quantity": 3}],
-    }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_items_stored_before_the_events_commit_are_refused_too_once_the_key_is_revoked(dsn_key, vigil_server):
+    url = f"{vigil_server.url}/api/{dsn_key.project_id}/envelope/?sentry_key={dsn_key.public_key}"
+    report = {"discarded_events": [{"reason": "queue_overflow", "category": "error", "quantity": 3}]}
     envelope = b'{}\n{"type":"client_report"}\n' + orjson.dumps(report)
+    assert [httpx.post(url, content=body(), timeout=30).status_code for _ in range(3)] == [200] * 3
+
+    dsn_key_revoke(dsn_key)
+
     assert httpx.post(url, content=envelope, timeout=30).status_code == 403
     assert not SdkDiscard.objects.filter(project_id=dsn_key.project_id).exists()
