@@ -17,8 +17,8 @@ All of it is one transaction: a crash anywhere in it (a killed worker) rolls bac
 *and* the assignments together, the events stay ungrouped and the next run takes them again —
 never counted twice, never lost.
 
-Who runs it: a `Batcher` thread in each web process, woken by the endpoint after each COMMIT,
-gathers for ERRORS_GROUP_DELAY_MS and drains the notified projects; every
+Who runs it: a `Batcher` thread in each web process, woken after each COMMIT of events
+(apps.errors.commit), gathers for ERRORS_GROUP_DELAY_MS and drains the notified projects; every
 ERRORS_GROUP_SWEEP_SECONDS it also sweeps every project with ungrouped events (what a killed
 process left behind), and Celery beat does the same every minute (`tasks.group_pending`), so
 events are grouped even when no web process is up.

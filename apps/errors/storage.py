@@ -3,10 +3,11 @@ the Sentry endpoint writes through, and the retention drop. Nothing outside apps
 these tables.
 
 Events are telemetry like logs and spans (DESIGN.md §4): errors_event is range-partitioned by
-day on `received`, written with one binary COPY per request, and retention drops whole days.
-An event is written *ungrouped* (issue_id NULL) and acknowledged once that COMMIT returned;
-apps.errors.grouper assigns it to an issue shortly after (the design note there says how a crash
-in between is picked up).
+day on `received`, written with one binary COPY per batch of requests (apps.errors.commit: the
+events of concurrent requests share one transaction, where other telemetry has one per request),
+and retention drops whole days. An event is written *ungrouped* (issue_id NULL) and acknowledged
+once that COMMIT returned; apps.errors.grouper assigns it to an issue shortly after (the design
+note there says how a crash in between is picked up).
 
 Dedup by event_id. A unique index on a partitioned table must contain the partition key, so
 (project_id, event_id) cannot be unique in errors_event itself: a retried event arrives later,
