@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import close_old_connections
@@ -45,7 +46,8 @@ class _Waiting:
 class GroupCommit:
     """The writer thread of one process, started by the first request that needs it."""
 
-    def __init__(self) -> None:
+    def __init__(self, stored: Callable[[int], None] = grouper.batcher.notify) -> None:
+        self.stored = stored  # called with each project whose events a batch stored
         self.queue: list[_Waiting] = []
         self.lock = threading.Lock()
         self.wake = threading.Event()
@@ -83,7 +85,10 @@ class GroupCommit:
             self.wake.wait()
             batch = self.take()
             if batch:
-                self.write(batch)
+                try:
+                    self.write(batch)
+                except Exception:  # the thread must outlive any batch: requests wait on it
+                    logger.exception("errors group commit: answering a batch failed")
 
     def write(self, batch: list[_Waiting]) -> None:
         try:
@@ -97,10 +102,13 @@ class GroupCommit:
         for waiting, reply in zip(batch, replies, strict=True):
             by_loop.setdefault(waiting.loop, []).append((waiting.future, reply))
         for loop, answers in by_loop.items():
-            loop.call_soon_threadsafe(_answer, answers)  # one wake-up of the event loop per batch
+            try:
+                loop.call_soon_threadsafe(_answer, answers)  # one wake-up of the event loop per batch
+            except RuntimeError:  # that loop is closed (its server stopped): nobody waits any more
+                logger.warning("errors group commit: answers for a closed event loop dropped")
         stored = {w.prepared.admitted.project_id for w in batch if w.prepared.stored}
         for project_id in sorted(stored):
-            grouper.batcher.notify(project_id)  # its events are stored: group them soon
+            self.stored(project_id)  # its events are stored: group them soon
 
 
 def _answer(answers: list[tuple[asyncio.Future[Reply], Reply]]) -> None:
