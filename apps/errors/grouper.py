@@ -49,6 +49,7 @@ logger = logging.getLogger(__name__)
 LOCK_CLASS = 0x5647_4552  # "VGER": the advisory-lock class of "grouping of one project"
 
 MAX_LISTED = 100  # releases and environments kept on an issue
+UNREAD = ("title", "culprit", "grouping_basis")  # what grouping never reads of an issue
 NEW_FOR = timedelta(days=7)  # an issue is "new" for its first week, then "ongoing"
 _VERSION_NUMBERS = re.compile(r"\d+")
 
@@ -183,6 +184,7 @@ def group_pending(project_id: int, limit: int | None = None) -> int:
             issue.pk: issue
             for issue in Issue.objects.select_for_update()
             .filter(pk__in=set(assigned.values()))
+            .defer(*UNREAD)  # nearly every event touches an issue of its own: load only what is used
             .order_by("pk")
         }
         before = {pk: (issue.regressed_at, issue.unignored_at) for pk, issue in issues.items()}
