@@ -83,8 +83,9 @@ bench-ingest: $(VENV)/.installed
 bench-metering: $(VENV)/.installed
 	$(PY) bench/metering.py
 
-# Sentry events through the envelope endpoint into grouped issues.
+# Sentry events through the envelope endpoint into grouped issues (closed loop driven by wrk).
 bench-errors: $(VENV)/.installed
+	@command -v wrk >/dev/null || { echo "[vigil] installing Debian's wrk"; apt-get install -y -qq wrk; }
 	$(PY) bench/errors.py $(ARGS)
 
 # The query benchmark: logs (10 M rows) and metrics (50 M points), each on its own database, and
