@@ -3,25 +3,30 @@ written to bench/ERRORS_RESULTS.md.
 
 What runs: a fresh `vigil_bench_errors` database (migrations), real servers (one uvicorn worker
 per core on one port, bench/ingest_serve.py, kept alive by bench/chaos.py's Supervisor as a
-process manager would), a project and its DSN, and client threads posting one-event envelopes (as
-SDKs send them: one event per envelope) of typical Python exceptions — 15 frames with context
-lines, 20 breadcrumbs, ~9 KiB — spread over a hot set of 1,000 issues (made before the measured
-run, the steady state of a real project). The endpoint stores each event ungrouped and answers;
-each worker's grouper folds them into issues in batches (apps/errors/grouper.py).
+process manager would), a project and its DSN, and one-event envelopes (as SDKs send them: one
+event per envelope) of typical Python exceptions — 15 frames with context lines, 20 breadcrumbs,
+~6 KiB — spread over a hot set of 1,000 issues (made before the measured run, the steady state of
+a real project). Each worker commits the events of concurrent requests together
+(apps/errors/commit.py) and answers after that COMMIT; its grouper folds them into issues in
+batches (apps/errors/grouper.py).
 
-Phases: (1) closed loop, as fast as the server answers: acknowledged events/s and latency;
-(2) open loop at half that rate: latency p50/p99 when the server is not saturated; throughout,
-(3) arrival → issue: a sampler follows one acknowledged event every 0.25 s until its issue_id is
-set (from the moment it was sent: an upper bound). At the end every acknowledged event is looked
-up: stored, in an issue, and the issues' counts add up to the events stored (each counted once).
-With --kill, one worker is killed (SIGKILL) in the middle of phase 1 and restarted by the
-supervisor; clients retry a failed envelope as SDKs with a retrying transport do (same event_id:
-deduplicated).
+Phases: (1) closed loop, as fast as the server answers, driven by wrk (bench/errors_post.lua: a
+fresh event_id per request, the ids of the acknowledged events read from the answers; wrk costs
+~30 µs of CPU per request where a Python client cost the server half the cores): acknowledged
+events/s and latency; (2) open loop at half that rate, from Python client threads on a schedule:
+latency p50/p99 when the server is not saturated; throughout, (3) arrival → issue: a sampler of
+its own sends one event every 0.25 s and times it until its issue_id is set (an upper bound). Each
+phase reports CPU µs per event of the workers, PostgreSQL, Redis and the client. At the end every
+acknowledged event is looked up: stored, in an issue, and the issues' counts add up to the events
+stored (each counted once). With --kill, the closed loop is Python clients instead, one worker is
+killed (SIGKILL) in its middle and restarted by the supervisor, and clients retry a failed
+envelope as SDKs with a retrying transport do (same event_id: deduplicated). --profile adds a
+py-spy profile (GIL samples) of one worker during the closed loop.
 
-Usage: python bench/errors.py [--seconds 20] [--clients 8] [--issues 1000] [--kill]
-(also BENCH_DURATION, BENCH_CLIENTS, BENCH_ISSUES); DATABASE_HOST_URL or DATABASE_URL and REDIS_URL
-(embedded when unset). The client is Python (httpx), on the same machine: on a small machine it
-takes cores from the server, so the figures are a floor, not the server's ceiling.
+Usage: python bench/errors.py [--seconds 20] [--connections 64] [--clients 8] [--issues 1000]
+[--kill] [--profile] (also BENCH_DURATION, BENCH_CONNECTIONS, BENCH_CLIENTS, BENCH_ISSUES);
+DATABASE_HOST_URL or DATABASE_URL and REDIS_URL (embedded when unset). Client, server and
+databases share the machine's cores.
 """
 
 from __future__ import annotations
