@@ -145,11 +145,13 @@ def commit(batch: list[Prepared]) -> list[Reply]:
     An event_id sent twice, within a batch or across batches, is stored once, and the copies
     count as duplicates, not as accepted."""
 
-    refused: dict[int, Reply] = {}
+    refused: dict[int, Reply] = {}  # requests refused for a revoked key: answered (and released) once
+    rest = list(enumerate(batch))
     try:
         if any(prepared.rows for prepared in batch):
-            refused = _revoked_meanwhile(batch)
-        writing = [prepared for index, prepared in enumerate(batch) if index not in refused]
+            _refuse_revoked(batch, refused)
+        rest = [(index, prepared) for index, prepared in rest if index not in refused]
+        writing = [prepared for _, prepared in rest]
 
         def count_stored(stored: list[storage.EventRow]) -> None:
             fresh = {id(row) for row in stored}
@@ -159,15 +161,17 @@ def commit(batch: list[Prepared]) -> list[Reply]:
 
         storage.events_write([row for prepared in writing for row in prepared.rows], count_stored)
     except DatabaseError as exc:
-        if len(batch) > 1 and _refused_as_data(exc):
-            return [reply for prepared in batch for reply in commit([prepared])]
+        rest = [(index, prepared) for index, prepared in rest if index not in refused]
+        if len(rest) > 1 and _refused_as_data(exc):
+            alone = {index: commit([prepared])[0] for index, prepared in rest}
+            return [refused.get(index) or alone[index] for index in range(len(batch))]
         logger.warning("sentry ingestion: storage unavailable", exc_info=True)
-        _release_all(batch)
-        return [_unavailable() for _ in batch]
+        _release_all([prepared for _, prepared in rest])
+        return [refused.get(index) or _unavailable() for index in range(len(batch))]
     except Exception:
         logger.exception("sentry ingestion: storing a batch of events failed")
-        _release_all(batch)
-        return [internal_error()] * len(batch)
+        _release_all([prepared for index, prepared in rest if index not in refused])
+        return [refused.get(index) or internal_error() for index in range(len(batch))]
     for prepared in writing:
         if prepared.stored < len(prepared.rows):  # retries of events already stored
             prepared.admitted.release("error", len(prepared.rows) - prepared.stored)
@@ -177,13 +181,12 @@ def commit(batch: list[Prepared]) -> list[Reply]:
     ]
 
 
-def _revoked_meanwhile(batch: list[Prepared]) -> dict[int, Reply]:
-    """The requests of `batch` (by index) whose key was revoked since it was looked up, answered
-    403 with their metering released. One Redis GET of the revocation epoch per batch instead of
-    one per request: a key revoked before a request arrived is refused all the same, because the
+def _refuse_revoked(batch: list[Prepared], refused: dict[int, Reply]) -> None:
+    """Answer 403 (in `refused`, by index; their metering released) the requests of `batch` whose
+    key was revoked since it was looked up. One Redis GET of the revocation epoch per batch instead
+    of one per request: a key revoked before a request arrived is refused all the same, because the
     batch's GET comes after its requests (apps.projects.authentication.KeyCache)."""
     _keys.check_epoch()
-    refused: dict[int, Reply] = {}
     for index, prepared in enumerate(batch):
         if prepared.rows and prepared.key_epoch != _keys.epoch:
             try:
@@ -191,7 +194,6 @@ def _revoked_meanwhile(batch: list[Prepared]) -> dict[int, Reply]:
             except IngestError as exc:
                 prepared.admitted.release()
                 refused[index] = _refusal(exc)
-    return refused
 
 
 def _release_all(batch: list[Prepared]) -> None:

@@ -19,6 +19,7 @@ from django.db import connection
 
 from apps.billing import quota, state
 from apps.errors.commit import GroupCommit
+from apps.errors.dsn import dsn_key_create, dsn_key_revoke
 from apps.errors.ingest import Prepared, SentryRequest, prepare
 from apps.ingestion.transport import Reply
 from tests.billing.conftest import usage_of
@@ -173,3 +174,31 @@ def test_storage_lost_mid_batch_fails_every_request_of_it_and_a_retry_stores_the
     assert [answer.result(timeout=30).status for answer in retried] == [200] * 20
     assert len(committed_in(event_ids)) == 10
     assert usage_of(org_a.organization) == {("error", "accepted"): 11}
+
+
+def test_a_request_refused_for_a_revoked_key_in_a_failed_batch_is_taken_off_the_meter_once(
+    dsn_key, loop, org_a
+):
+    revoked_key = dsn_key_create(org_a.project, "second", created_by=org_a.owner)
+    writer, holder, first = blocked_writer(dsn_key, loop)
+    second_holder_id = uuid.uuid4().hex
+    second_holder = KeyHolder(dsn_key.project_id, second_holder_id)
+    requests = [
+        prepared(revoked_key, uuid.uuid4().hex),
+        prepared(dsn_key, second_holder_id),
+        prepared(dsn_key, uuid.uuid4().hex),
+    ]
+    answers = [submit(writer, loop, request) for request in requests]
+    wait_until(lambda: len(writer.queue) == 3)
+    dsn_key_revoke(revoked_key)  # after its request was prepared, before its batch is written
+    holder.release()
+    assert first.result(timeout=30).status == 200
+    writer_backend = wait_until(writer_waits_on_a_key)
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s)", [writer_backend])
+    replies = [answer.result(timeout=30) for answer in answers]
+    second_holder.release()
+
+    assert [reply.status for reply in replies] == [403, 503, 503]
+    assert usage_of(org_a.organization) == {("error", "accepted"): 1}  # the first request only
