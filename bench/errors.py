@@ -13,9 +13,11 @@ batches (apps/errors/grouper.py).
 Phases: (1) closed loop, as fast as the server answers, driven by wrk (bench/errors_post.lua: a
 fresh event_id per request, the ids of the acknowledged events read from the answers; wrk costs
 ~30 µs of CPU per request where a Python client cost the server half the cores): acknowledged
-events/s and latency; (2) open loop at half that rate, from Python client threads on a schedule:
-latency p50/p99 when the server is not saturated; throughout, (3) arrival → issue: a sampler of
-its own sends one event every 0.25 s and times it until its issue_id is set (an upper bound). Each
+events/s and latency; (2) half that rate, from wrk again with each of its connections pausing
+between requests (a Python client's own GIL queue was most of the latency it measured): latency
+p50/p99 when the server is not saturated; throughout, (3) arrival → issue: a sampler of its own
+sends one event every 0.25 s and times it until its issue_id is set (an upper bound); last, (4)
+arrival → "new issue" webhook, with a Celery worker and beat (bench/errors_notify.py). Each
 phase reports CPU µs per event of the workers, PostgreSQL, Redis and the client. At the end every
 acknowledged event is looked up: stored, in an issue, and the issues' counts add up to the events
 stored (each counted once). With --kill, the closed loop is Python clients instead, one worker is
@@ -42,6 +44,7 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+PACED_CONNECTIONS = 16  # the half-rate phase's wrk connections, each pausing between requests
 sys.path.insert(0, str(ROOT))
 from bench import servers  # noqa: E402
 
@@ -143,27 +146,6 @@ class Load:
 
         run_threads(client, clients)
 
-    def paced(self, clients: int, rate: float, seconds: float) -> None:
-        """Open loop: each client sends on its own schedule (rate / clients per second); a client
-        behind schedule sends at once, so the offered rate holds while the server keeps up."""
-        interval = clients / rate
-        start = time.monotonic()
-
-        def client(number: int) -> None:
-            import httpx
-
-            with httpx.Client(timeout=30) as http:
-                tick = 0
-                while True:
-                    due = start + (number / clients + tick) * interval
-                    if due - start >= seconds:
-                        return
-                    time.sleep(max(0.0, due - time.monotonic()))
-                    self.send(http, number + tick * clients)
-                    tick += 1
-
-        run_threads(client, clients)
-
 
 def run_threads(target: object, count: int) -> None:
     threads = [threading.Thread(target=target, args=(n,)) for n in range(count)]  # type: ignore[arg-type]
@@ -173,10 +155,13 @@ def run_threads(target: object, count: int) -> None:
         thread.join()
 
 
-def wrk_closed_loop(base: str, path: str, connections: int, seconds: int, hot: int, nonce: int) -> dict:
+def wrk_closed_loop(
+    base: str, path: str, connections: int, seconds: int, hot: int, nonce: int, delay_ms: float | None = None
+) -> dict:
     """wrk (one thread, `connections` connections) posting envelopes over the hot set as fast as
-    the server answers, a fresh event_id each (bench/errors_post.lua): its summary, and the ids of
-    the acknowledged events (from their answers' bodies)."""
+    the server answers — or, with `delay_ms`, each connection pausing that long before each
+    request — a fresh event_id each (bench/errors_post.lua): its summary, and the ids of the
+    acknowledged events (from their answers' bodies)."""
     import json
     import subprocess
     import tempfile
@@ -190,6 +175,7 @@ def wrk_closed_loop(base: str, path: str, connections: int, seconds: int, hot: i
         "BENCH_ISSUES": str(hot),
         "BENCH_NONCE": str(nonce),
         "BENCH_IDS": str(tmp / "acked"),
+        **({"BENCH_DELAY_MS": f"{delay_ms:.1f}"} if delay_ms is not None else {}),
     }
     script = str(ROOT / "bench" / "errors_post.lua")
     command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", script, base]
@@ -340,6 +326,7 @@ def main() -> None:
     import random
 
     import django
+    import httpx
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=int(os.environ.get("BENCH_DURATION", "20")))
@@ -360,7 +347,7 @@ def main() -> None:
     from apps.errors.dsn import dsn_key_create
     from apps.errors.models import Event, Issue
     from apps.projects.models import Organization, Project
-    from bench import chaos
+    from bench import chaos, errors_notify
 
     project = Project.objects.create(organization=Organization.objects.create(name="bench"), name="shop")
     key = dsn_key_create(project, "bench")
@@ -438,13 +425,24 @@ def main() -> None:
         paced_before = len(load.acked)
         worker_pids = [supervisor.pid(f"errors-web-{n}") for n in range(workers)]  # (one may be new)
         paced_cpu_meter = Cpu(worker_pids, redis.Redis.from_url(settings.REDIS_URL))
-        load.paced(args.clients, max(1.0, rate / 2), paced_seconds)
-        paced_latencies = sorted(load.latencies)
+        # wrk again, each connection pausing between requests: the Python client of earlier runs
+        # cost ~1 ms of CPU per request, and at hundreds per second its own GIL queue was most of
+        # the latency it measured.
+        pacing = 1000 * PACED_CONNECTIONS / max(1.0, rate / 2)
+        nonce = random.randrange(1, 2**31)
+        result = wrk_closed_loop(base, path, PACED_CONNECTIONS, paced_seconds, args.issues, nonce, pacing)
+        for event_id in result["ids"]:
+            load.acked[event_id] = 0.0
+        paced = {"p50": f"{result['p50_ms']:.0f} ms", "p99": f"{result['p99_ms']:.0f} ms"}
         paced_acked = len(load.acked) - paced_before
         paced_cpu = paced_cpu_meter.since(paced_acked)
         delay.stopping.set()
         delay.thread.join()
         drained = wait_grouped(project.pk, 120)
+        # Last, with a Celery worker and beat: from a new bug's event to its "new issue" webhook.
+        errors_notify.start_pipeline(supervisor)
+        with httpx.Client(timeout=30) as http:
+            notified = errors_notify.measure(http, url, project)
     finally:
         supervisor.stop_all()
 
@@ -468,7 +466,7 @@ def main() -> None:
         closed=closed,
         closed_cpu=closed_cpu,
         paced_rate=paced_acked / paced_seconds,
-        paced=paced_latencies,
+        paced=paced,
         paced_cpu=paced_cpu,
         delays=sorted(delay.delays),
         acked=len(acked_ids),
@@ -482,6 +480,7 @@ def main() -> None:
         drained=drained,
         restarts=sum(supervisor.restarts.values()),
         profiled=profiled,
+        notified=notified,
     )
     (ROOT / "bench" / "ERRORS_RESULTS.md").write_text(report)
     print(report)
@@ -518,6 +517,10 @@ def wait_grouped(project_id: int, limit: float) -> float | None:
             return time.monotonic() - started
         time.sleep(0.1)
     return None
+
+
+def seconds(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f} s"
 
 
 def pct(values: list[float], p: float) -> str:
@@ -591,7 +594,7 @@ def render(**r: object) -> str:
     args = r["args"]
     assert isinstance(args, argparse.Namespace)
     closed, paced, delays = r["closed"], r["paced"], r["delays"]
-    assert isinstance(closed, dict) and isinstance(paced, list) and isinstance(delays, list)
+    assert isinstance(closed, dict) and isinstance(paced, dict) and isinstance(delays, list)
     closed_cpu, paced_cpu = r["closed_cpu"], r["paced_cpu"]
     assert isinstance(closed_cpu, dict) and isinstance(paced_cpu, dict)
     start, end = r["load_at_start"], r["load_at_end"]
@@ -599,8 +602,12 @@ def render(**r: object) -> str:
     size = len(envelope(event(1)))
     lost = max(0, int(r["acked"]) - int(r["stored"]))  # type: ignore[call-overload]
     kill_line = f"\nFault: {r['killed']}.\n" if r["killed"] else ""
-    profiled = r["profiled"]
-    assert isinstance(profiled, list)
+    profiled, notified = r["profiled"], r["notified"]
+    assert isinstance(profiled, list) and isinstance(notified, dict)
+    notified_line = (
+        f"{notified['received']} of {notified['samples']} received) | "
+        f"{seconds(notified['p50'])} / {seconds(notified['p95'])}"
+    )
     profile_lines = "".join(f"| {frame} | {share:.0f} % |\n" for frame, share in profiled)
     profile_table = (
         f"\npy-spy of one worker in the closed loop (all threads, busy samples; inclusive):\n\n"
@@ -613,7 +620,7 @@ def render(**r: object) -> str:
 One-event envelopes (Python exception, 15 frames, 20 breadcrumbs, {size / 1024:.1f} KiB, a fresh
 event_id each) over a hot set of {args.issues} issues, into {r["workers"]} uvicorn workers (each with its
 group-commit writer and its grouper thread). Closed loop for {args.seconds} s from {r["client"]};
-then an open loop at half its rate from {args.clients} Python client threads. Client, server,
+then half its rate from wrk's {PACED_CONNECTIONS} connections, each pausing between requests. Client, server,
 PostgreSQL and Redis share the machine's {os.cpu_count()} cores.
 Load average (1/5/15 min) at the start: {start[0]:.1f} / {start[1]:.1f} / {start[2]:.1f}; at the end:
 {end[0]:.1f} / {end[1]:.1f} / {end[2]:.1f}.
@@ -624,8 +631,9 @@ Load average (1/5/15 min) at the start: {start[0]:.1f} / {start[1]:.1f} / {start
 | latency p50 / p99 (closed loop) | {closed["p50"]} / {closed["p99"]} |
 | refused or failed answers in the closed loop | {closed["refused"]} |
 | open loop at half that rate: achieved events/s | {r["paced_rate"]:,.0f} |
-| latency p50 / p99 at half rate | {pct(paced, 0.5)} / {pct(paced, 0.99)} |
+| latency p50 / p99 at half rate | {paced["p50"]} / {paced["p99"]} |
 | arrival → issue p50 / p99 ({len(delays)} samples) | {pct(delays, 0.5)} / {pct(delays, 0.99)} |
+| arrival → "new issue" webhook p50 / p95 ({notified_line} |
 | failed attempts of the Python clients (retried) | {r["failures"]} |
 | acknowledged / stored / in an issue | {r["acked"]} / {r["stored"]} / {r["grouped"]} |
 | lost (acknowledged, not stored) | {lost} |

@@ -4,8 +4,17 @@
 -- BENCH_TEMPLATE: one envelope with @@ISSUE@@ (the issue number) and @@EVENT@@ (the event_id,
 -- 32 hex) placeholders; BENCH_PATH: the envelope URL's path and query; BENCH_ISSUES: the hot set;
 -- BENCH_NONCE: this run's number (ids stay unique across runs); BENCH_IDS: file prefix for the
--- acknowledged ids (one file per wrk thread, one id per line).
+-- acknowledged ids (one file per wrk thread, one id per line); BENCH_DELAY_MS (optional): each
+-- connection waits this long before each request (the paced phase: connections / delay requests
+-- per second while answers are fast).
 local threads = {}
+
+local pause = tonumber(os.getenv("BENCH_DELAY_MS") or "")
+if pause then
+  function delay()  -- wrk looks for this function when it loads the script
+    return pause
+  end
+end
 local counter = 0
 
 function setup(thread)
