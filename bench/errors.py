@@ -297,29 +297,13 @@ def postgres_cpu() -> float:
 
 def profile(pid: int, seconds: int) -> list[tuple[str, float]]:
     """py-spy of one worker (the thread holding the GIL: where its Python CPU goes): the share of
-    its samples in each of
-    Vigil's functions and the libraries around them (inclusive), top first."""
-    import re
-    import subprocess
+    its samples in each function, all of them (threads and event loop included), top first."""
     import tempfile
-    from collections import Counter
+
+    from bench.ingest_runs import profile as py_spy_profile
 
     output = Path(tempfile.mkdtemp(prefix="vigil-bench-errors-")) / "profile.txt"
-    py_spy = str(Path(sys.executable).parent / "py-spy")
-    command = [py_spy, "record", "--pid", str(pid), "--duration", str(seconds), "--format", "raw"]
-    command += ["--output", str(output), "--nonblocking", "--gil", "--rate", "200"]
-    done = subprocess.run(command, capture_output=True, text=True)
-    if done.returncode != 0 or not output.exists():
-        return [("py-spy unavailable: " + done.stderr.strip()[-200:], 0.0)]
-    inclusive: Counter[str] = Counter()
-    total = 0
-    for line in output.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        total += int(count)
-        frames = {re.sub(r"\((?:.*/)?([^/:]+):\d+\)", r"(\1)", frame) for frame in stack.split(";")}
-        for frame in frames:
-            inclusive[frame] += int(count)
-    return [(frame, 100 * samples / max(1, total)) for frame, samples in inclusive.most_common(45)]
+    return py_spy_profile(pid, seconds, output, keep=lambda frame: True, limit=45)
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ def _row(name: str, run: dict[str, Any], target: int | None) -> str:
     target_text = f"≥ {target:,}/s and ≥ 0.5 of COPY" if target else "—"
     return (
         f"| {name} | {run['events_per_s']:,.0f} | {run['requests_per_s']:,.1f} | {run['p50_ms']:.1f} | "
-        f"{run['p99_ms']:.1f} | {ratio:.2f} | {run['non2xx'] + run['errors']} | "
+        f"{run['p99_ms']:.1f} | {ratio:.3f} | {run['non2xx'] + run['errors']} | "
         f"{' / '.join(str(c) for c in run.get('worker_cpu', []))} | {run.get('postgres_cpu', '?')} | "
         f"{run.get('machine_busy', '?')} | {target_text} |"
     )
@@ -75,7 +75,7 @@ def render(results: dict[str, Any], duration: int, connections: int, elapsed: fl
         *(
             f"| {label} | "
             + "; ".join(
-                f"{rate:,.0f} / {copy:,.0f} = {ratio:.2f}" for rate, copy, ratio in results[key]["rounds"]
+                f"{rate:,.0f} / {copy:,.0f} = {ratio:.3f}" for rate, copy, ratio in results[key]["rounds"]
             )
             + " |"
             for label, key in (

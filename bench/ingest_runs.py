@@ -390,8 +390,11 @@ def database_activity(since: dict[str, float] | None = None) -> dict[str, float]
     return {name: round(now[name] - since[name], 1) for name in now} if since else {}
 
 
-def profile(pid: int, seconds: int, output: Path) -> list[tuple[str, float]]:
-    """py-spy raw samples of one worker → share of samples per function (inclusive), top first."""
+def profile(
+    pid: int, seconds: int, output: Path, keep: Callable[[str], bool] | None = None, limit: int = 30
+) -> list[tuple[str, float]]:
+    """py-spy raw samples of one worker → share of samples per function (inclusive), top first;
+    by default Vigil's own functions and the libraries they call (`keep` chooses otherwise)."""
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     done = subprocess.run(
         [
@@ -425,11 +428,9 @@ def profile(pid: int, seconds: int, output: Path) -> list[tuple[str, float]]:
         for frame in frames:
             inclusive[frame] += int(count)
     # Keep Vigil's own functions and the libraries they call; drop thread and event-loop plumbing.
-    return [
-        (frame, 100 * samples / total)
-        for frame, samples in inclusive.most_common()
-        if frame.rsplit("(", 1)[-1].rstrip(")") in PROFILED_FILES
-    ][:30]
+    kept = keep or (lambda frame: frame.rsplit("(", 1)[-1].rstrip(")") in PROFILED_FILES)
+    shares = [(frame, 100 * samples / max(1, total)) for frame, samples in inclusive.most_common()]
+    return [(frame, share) for frame, share in shares if kept(frame)][:limit]
 
 
 # --- raw COPY ceiling -------------------------------------------------------------------------
@@ -692,7 +693,7 @@ def summary(results: dict[str, Any], names: list[str]) -> str:
         per_record = 1e6 / run["events_per_s"] / 100 if run["events_per_s"] else 0.0
         latency = f"{half['p50_ms']:.0f} / {half['p99_ms']:.0f}" if half else "—"
         lines.append(
-            f"| {name} | {run['events_per_s']:,.0f} | {run['ratio_median']:.2f} | "
+            f"| {name} | {run['events_per_s']:,.0f} | {run['ratio_median']:.3f} | "
             f"{sum(run['worker_cpu']) * per_record:.1f} | {run['postgres_cpu'] * per_record:.1f} | "
             f"{latency} |"
         )
