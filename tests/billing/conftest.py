@@ -32,6 +32,17 @@ def _seeded_plans(request):
     state.forget()
 
 
+@pytest.fixture
+def fresh_meter():
+    """For tests outside tests/billing that meter: no counts or cached plan state from another
+    test (`@pytest.mark.usefixtures("fresh_meter")`)."""
+    quota.meter.reset()
+    state.forget()
+    yield
+    quota.meter.reset()
+    state.forget()
+
+
 def put_on_plan(organization: Organization, slug: str = "tiny", **fields: Any) -> Plan:
     defaults = {"name": slug.title(), "events_per_month": 10, "overage": "block"}
     plan, _ = Plan.objects.update_or_create(slug=slug, defaults={**defaults, **fields})

@@ -17,24 +17,14 @@ import psycopg
 import pytest
 from django.db import connection
 
-from apps.billing import quota, state
 from apps.errors.commit import GroupCommit
 from apps.errors.dsn import dsn_key_create, dsn_key_revoke
 from apps.errors.ingest import Prepared, SentryRequest, prepare
 from apps.ingestion.transport import Reply
-from tests.billing.conftest import usage_of
+from tests.billing.conftest import fresh_meter, usage_of  # noqa: F401
 from tests.errors.conftest import wait_until
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_meter():
-    quota.meter.reset()
-    state.forget()
-    yield
-    quota.meter.reset()
-    state.forget()
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_meter")]
 
 
 @pytest.fixture

@@ -9,19 +9,11 @@ import uuid
 import orjson
 import pytest
 
-from apps.billing import quota, state
 from apps.errors.ingest import SentryRequest, handle
 from apps.errors.models import Event
-from tests.billing.conftest import put_on_plan, usage_of
+from tests.billing.conftest import fresh_meter, put_on_plan, usage_of  # noqa: F401
 
-
-@pytest.fixture(autouse=True)
-def _fresh_meter():
-    quota.meter.reset()
-    state.forget()
-    yield
-    quota.meter.reset()
-    state.forget()
+pytestmark = pytest.mark.usefixtures("fresh_meter")
 
 
 def post(dsn_key, *items: tuple[str, dict]) -> object:
