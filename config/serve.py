@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import socket
 
 import uvicorn
@@ -25,8 +26,10 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 class NoDelayHttpToolsProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         sock = transport.get_extra_info("socket")
-        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if sock is not None:
+            # Not by sock.family: uvicorn wraps a passed fd (`fd=`) as AF_UNIX whatever it is.
+            with contextlib.suppress(OSError):  # a real Unix socket has no Nagle to turn off
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         super().connection_made(transport)
 
 
