@@ -220,6 +220,9 @@ class _Publisher:
     resync_timer: asyncio.TimerHandle | None = None  # bumps the missed projects' counters
     redis_url: str = ""
     busy: int = 0  # offers and sends not finished yet (drain waits for 0)
+    # Group sends go out one after another, in the order they were handed over: each is its own
+    # task, and two tasks' awaits interleave, so a later notice could otherwise overtake.
+    group_send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     # -- called from any thread --
 
@@ -250,7 +253,7 @@ class _Publisher:
                 loop = asyncio.new_event_loop()
                 threading.Thread(target=loop.run_forever, name="vigil-live", daemon=True).start()
                 self.loop, self.pid, self.slots, self.redis, self.busy = loop, os.getpid(), {}, None, 0
-                self.resync_timer = None
+                self.resync_timer, self.group_send_lock = None, asyncio.Lock()
             return self.loop
 
     def drain(self, timeout: float = 2.0) -> bool:
@@ -427,8 +430,9 @@ class _Publisher:
         layer = get_channel_layer()
         if layer is None:
             return
-        for group in groups:
-            await layer.group_send(group, message)
+        async with self.group_send_lock:  # FIFO: tasks start, and so queue here, in hand-over order
+            for group in groups:
+                await layer.group_send(group, message)
 
 
 _publisher = _Publisher()

@@ -176,3 +176,26 @@ def test_access_changes_reach_the_users_and_projects_groups(org_a, bob):
         return [await layer.receive(by_user), await layer.receive(by_project)]
 
     assert async_to_sync(scenario)() == [{"type": "live.access"}, {"type": "live.access"}]
+
+
+def test_notices_are_published_in_the_order_they_were_handed_over(org_a, bob):
+    """Each hand-over is published by its own task on the publisher's loop. Unordered, a notice to
+    one group overtook an earlier one to many groups (and, under load, one to the same group): a
+    socket in both heard them in the wrong order, and the page's cursor logic can drop the second."""
+    layer = get_channel_layer()
+    organization_id = org_a.organization.pk
+    others = range(10**6, 10**6 + 60)  # users nobody is: their groups are empty, but cost a send each
+
+    async def scenario() -> list[str]:
+        channel = await layer.new_channel()
+        await layer.group_add(live.user_group_name(bob.pk), channel)
+        await layer.group_add(live.organization_group_name(organization_id), channel)
+
+        def hand_over() -> None:
+            live.access_changed(user_ids=[*others, bob.pk])
+            live.announce_organization(organization_id, {"kind": "alerts", "project": 0})
+
+        await asyncio.to_thread(hand_over)
+        return [(await layer.receive(channel))["type"] for _ in range(2)]
+
+    assert async_to_sync(scenario)() == ["live.access", "live.org"]
