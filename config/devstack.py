@@ -29,6 +29,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from config.stackenv import stack_env_remove, stack_env_write
@@ -102,9 +103,24 @@ def embedded_postgres(data_dir: Path, database: str) -> Iterator[str]:
     try:
         yield f"postgresql://postgres@/{database}?host={quote(socket_dir)}"
     finally:
-        log("stopping embedded PostgreSQL")
-        stop = ["-w", "-m", "fast", "stop"]
-        embedded_postgres.pg_ctl(stop, pgdata=data_dir, user=server.system_user)  # type: ignore[attr-defined]
+        users = _other_users(server)
+        if users:
+            # `make test` or a benchmark beside `make run` share its var dir: the last one out stops it.
+            log(f"leaving embedded PostgreSQL running: processes {users} still use it")
+        else:
+            log("stopping embedded PostgreSQL")
+            stop = ["-w", "-m", "fast", "stop"]
+            embedded_postgres.pg_ctl(stop, pgdata=data_dir, user=server.system_user)  # type: ignore[attr-defined]
+
+
+def _other_users(server: Any) -> list[int]:
+    """Live processes other than this one holding the server (the wheel's handle list, which it keeps
+    in the data dir; a killed holder's pid stays listed, so the dead ones are not counted)."""
+    import psutil
+
+    with server._lock:
+        handles = server.global_process_id_list.get_and_remove(os.getpid())
+    return [pid for pid in handles if pid != os.getpid() and psutil.pid_exists(pid)]
 
 
 OWNER_ROLE, RUNTIME_ROLE = "vigil_owner", "vigil_app"

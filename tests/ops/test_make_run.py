@@ -312,6 +312,13 @@ def test_make_run_comes_up_from_nothing_stops_on_ctrl_c_and_comes_back_with_its_
         assert "host=" in recorded["DATABASE_URL"]  # the socket under var/postgres, not a TCP port
         manage_shell(var_dir, f"{IMPORT_USER}; User.objects.create_user({SMOKE_EMAIL!r}, 'smoke-pass-12345')")
         run_readme_commands(first, var_dir)
+        # A benchmark (or `make test`) beside the stack shares its PostgreSQL and leaves it running.
+        postmaster = postmaster_pid(var_dir)
+        beside = new_shell(var_dir, ".venv/bin/python -m config.devstack exec .venv/bin/python -c pass")
+        assert beside.returncode == 0, beside.stderr
+        assert "leaving embedded PostgreSQL running" in beside.stderr
+        assert postmaster_pid(var_dir) == postmaster
+        assert first.get("/health/ready")[0] == 200
         assert_clean_stop(first, var_dir)
         assert not (var_dir / "stack.env").exists()
         done = new_shell(var_dir, ".venv/bin/python manage.py demo")
