@@ -20,4 +20,5 @@ Public surface (what other apps may import; nothing else of this app):
   apps.alerts.incidents     incident_acknowledge, IncidentClosed (one-click links of notices)
   apps.alerts.error_kinds   issue_context (a notice's issue: top frames and link)
   apps.alerts.durations     parse_duration (the "5m" durations of policies and routes)
+  apps.alerts.signals       outbox_written (transitions to notify of have committed)
 """

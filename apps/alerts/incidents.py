@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from apps.alerts.evaluation import Change
 from apps.alerts.models import AlertInstance, Incident, IncidentState, Policy, State, Transition
+from apps.alerts.signals import outbox_written
 from apps.dashboards import events, live
 
 LIVE_KIND = "alerts"
@@ -102,7 +103,15 @@ def changes_record(
         Incident.objects.filter(pk__in=closed, resolved_at__isnull=True).update(
             resolved_at=now, state=IncidentState.RESOLVED
         )
-    return Transition.objects.bulk_create(rows)
+    written = Transition.objects.bulk_create(rows)
+    _tell_outbox_on_commit(written)
+    return written
+
+
+def _tell_outbox_on_commit(rows: list[Transition]) -> None:
+    if any(row.notify for row in rows):
+        # robust: with the broker down the commit stands and the dispatch tick takes the rows.
+        transaction.on_commit(lambda: outbox_written.send_robust(Transition), robust=True)
 
 
 class IncidentClosed(Exception):
@@ -134,6 +143,7 @@ def incident_acknowledge(incident: Incident, actor: Any, now: datetime | None = 
         )
         row = _transition(incident.policy, instance, change, now, incident, actor)
         row.save()
+        _tell_outbox_on_commit([row])
         announce_on_commit(incident.project_id, [row])
     return row
 
@@ -161,6 +171,7 @@ def incident_resolve(incident: Incident, actor: Any, now: datetime | None = None
         )
         row = _transition(incident.policy, instance, change, now, incident, actor)
         row.save()
+        _tell_outbox_on_commit([row])
         instance.state, instance.since, instance.notified_state = State.RESOLVED, now, State.RESOLVED
         instance.pending_since = instance.last_breach_at = None
         instance.incident = None
