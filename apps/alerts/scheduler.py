@@ -1,9 +1,16 @@
 """Running policies on their slots: which are due, the claim of one slot, and one evaluation.
 
 Design note — exactly one evaluation per slot, and none lost.
-* A slot is `next_due_at`. The beat tick (tasks.tick, every 10 s) counts due policies and
-  enqueues one batch task per BATCH of them; surplus tasks (two ticks, a redelivered task) claim
-  nothing and are harmless.
+* A slot is `next_due_at`. The beat tick (tasks.tick, every TICK) plans the slots due by the next
+  tick into batch tasks (batches_plan): a batch runs once BATCH of its slots are due, or
+  BATCH_WAIT after its first one, whichever comes first. A batch's fixed statements (claim, load,
+  write transaction) are then shared by up to BATCH evaluations, and a slot waits at most
+  BATCH_WAIT instead of up to a whole tick. A task claims only slots already due when it runs and
+  evaluates them at that instant, so it never reads a window that ends in the future (data not
+  yet arrived would look like a quiet window). Surplus tasks (two ticks, a redelivered task)
+  claim nothing or a few slots and are harmless; a planned task that never runs leaves its slots
+  due for the next tick. A policy made due by an event (a heartbeat's ping, an issue change) does
+  not wait for any plan: its own task (tasks.evaluate_policy) claims it at once.
 * Claim: one UPDATE sets a fresh `claim_token` and a lease on up to BATCH due slots nobody holds
   (CLAIM_BATCH, `FOR UPDATE SKIP LOCKED`), or on one given policy (policy_claim, a conditional
   UPDATE: PostgreSQL serialises the UPDATEs of a race on the row lock and re-checks the WHERE
@@ -37,6 +44,12 @@ from apps.alerts.models import AlertInstance, Policy, Transition
 # worker's slot is taken over after this.
 LEASE = timedelta(seconds=90)
 TICK_BATCH = 5000
+# Beat's schedule of tasks.tick (config/celery.py): how far ahead a tick plans.
+TICK = timedelta(seconds=10)
+# How long a batch may wait for more of its slots to come due. The evaluation lag budget is 10 s
+# (BENCHMARKS.md); with 10,000 one-minute policies 50 slots come due in 0.3 s, so batches fill
+# long before this, and with few policies a slot waits at most this long.
+BATCH_WAIT = timedelta(seconds=1)
 
 
 @dataclass(frozen=True)
@@ -297,6 +310,41 @@ def policies_claim(now: datetime, limit: int = BATCH) -> list[Claim]:
         cursor.execute(CLAIM_BATCH, [token, now + LEASE, now, now, limit])
         rows = cursor.fetchall()
     return [Claim(policy_id, token, slot) for policy_id, slot in rows]
+
+
+def batches_plan(now: datetime, limit: int) -> list[datetime]:
+    """When to run each batch task for the free slots due by the next tick, earliest first: at
+    most `limit` batches (the rest waits for the next tick)."""
+    slots = (
+        Policy.objects.filter(
+            Q(claim_token__isnull=True) | Q(claim_expires_at__lte=now),
+            enabled=True,
+            next_due_at__lte=now + TICK,
+        )
+        .order_by("next_due_at")
+        .values_list("next_due_at", flat=True)[: limit * BATCH]
+    )
+    return batch_times(list(slots), now)
+
+
+def batch_times(slots: list[datetime], now: datetime) -> list[datetime]:
+    """Sorted slots cut into batches of at most BATCH slots spanning at most BATCH_WAIT: the
+    instant each batch's last slot is due (`now` for slots already due, which batch together)."""
+    times: list[datetime] = []
+    first = last = now
+    size = 0
+    for slot in slots:
+        due = max(slot, now)
+        if size and (size == BATCH or due > first + BATCH_WAIT):
+            times.append(last)
+            size = 0
+        if not size:
+            first = due
+        last = due
+        size += 1
+    if size:
+        times.append(last)
+    return times
 
 
 def evaluate_batch(now: datetime | None = None, limit: int = BATCH) -> int:

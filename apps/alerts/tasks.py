@@ -13,13 +13,18 @@ MAX_BATCHES_PER_TICK = 500
 
 @shared_task(name="apps.alerts.tasks.tick")
 def tick() -> int:
-    """Every 10 s: one batch task per BATCH due slots. A batch that finds nothing left to claim
-    (overlapping ticks, a slow queue) is one cheap UPDATE, never a second evaluation."""
-    due = scheduler.due_policies(timezone.now()).count()
-    batches = min(MAX_BATCHES_PER_TICK, -(-due // scheduler.BATCH))
-    for _ in range(batches):
-        evaluate_due_policies.delay()
-    return batches
+    """Every 10 s: one batch task per batch of the slots due by the next tick, each to run when
+    its batch is due (scheduler.batches_plan); the number of tasks. A batch that finds nothing
+    left to claim (overlapping ticks, a slow queue) is one cheap UPDATE, never a second
+    evaluation. A task not run by the next tick has expired: that tick plans its slots again."""
+    now = timezone.now()
+    batches = scheduler.batches_plan(now, MAX_BATCHES_PER_TICK)
+    for at in batches:
+        if at > now:
+            evaluate_due_policies.apply_async(eta=at, expires=at + scheduler.TICK)
+        else:
+            evaluate_due_policies.apply_async(expires=now + scheduler.TICK)
+    return len(batches)
 
 
 @shared_task(name="apps.alerts.tasks.evaluate_due_policies")

@@ -3,8 +3,9 @@ slot abandoned mid-evaluation is evaluated again after the lease, without a dupl
 
 from __future__ import annotations
 
+import json
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 import time_machine
@@ -144,6 +145,57 @@ def test_the_tick_enqueues_one_batch_task_per_fifty_due_policies_on_the_broker(d
     finally:
         broker.delete("celery")
         broker.close()
+
+
+def queued_batches(broker) -> list[datetime]:
+    """The batch tasks on the broker, in queue order: when each is to run (its ETA, else now)."""
+    times = []
+    for body in reversed(broker.lrange("celery", 0, -1)):  # LPUSHed: the oldest is last
+        headers = json.loads(body)["headers"]
+        assert headers["task"] == "apps.alerts.tasks.evaluate_due_policies"
+        times.append(datetime.fromisoformat(headers["eta"]) if headers["eta"] else NOW)
+    return times
+
+
+def test_the_tick_plans_batches_that_run_when_fifty_slots_are_due_or_a_second_after_the_first(
+    db, org_a, settings
+):
+    import redis
+
+    room_for_many_policies(org_a.organization)
+    seconds = [-30, -3, *(2 + i / 100 for i in range(60)), 5, 5.5, 7, 11]
+    slots = {}
+    for n, offset in enumerate(seconds):
+        policy = make_policy(org_a.project, "log_count", {"query": ""}, name=f"p{n}")
+        slots[policy.pk] = NOW + timedelta(seconds=offset)
+        Policy.objects.filter(pk=policy.pk).update(next_due_at=slots[policy.pk])
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    broker.delete("celery")
+    try:
+        with time_machine.travel(NOW, tick=False):
+            assert tick() == 5
+        runs = queued_batches(broker)
+    finally:
+        broker.delete("celery")
+        broker.close()
+    # The overdue slots at once, together; 60 slots due within 0.6 s in two batches, the first
+    # when its 50th slot is due; sparse slots wait at most a second for company; the slot after
+    # the next tick is the next tick's.
+    assert [(at - NOW).total_seconds() for at in runs] == [0, 2.49, 2.59, 5.5, 7]
+
+    # A worker runs each task when it is due: every slot is evaluated once, never before it is
+    # due (its window would end in the future), and at most a second after.
+    sizes = []
+    for at in runs:
+        with time_machine.travel(at, tick=False):
+            sizes.append(scheduler.evaluate_batch())
+    assert sizes == [2, 50, 10, 2, 1]
+    evaluated = dict(
+        Policy.objects.filter(last_evaluated_at__isnull=False).values_list("id", "last_evaluated_at")
+    )
+    assert set(evaluated) == {pk for pk, slot in slots.items() if slot <= NOW + scheduler.TICK}
+    for pk, at in evaluated.items():
+        assert max(slots[pk], NOW) <= at <= max(slots[pk], NOW) + scheduler.BATCH_WAIT
 
 
 def test_two_workers_claiming_batches_evaluate_every_due_policy_exactly_once(committed, org_a):
