@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from datetime import datetime
@@ -28,6 +29,8 @@ from apps.alerts.models import (
 from apps.alerts.specs import SpecError, validate_spec
 from apps.billing import limits
 from apps.projects.models import Project
+
+logger = logging.getLogger(__name__)
 
 MAX_WINDOW_SECONDS = 24 * 3600
 SLUG = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -245,8 +248,9 @@ def heartbeat_delete(heartbeat: Heartbeat, actor: Any, key: Any = None) -> None:
 
 
 def heartbeat_ping(ping_uuid: uuid.UUID, kind: str, now: datetime | None = None) -> bool:
-    """Record a ping; False for an unknown uuid. The policy is made due at once, so a `fail` (or
-    the first ping after an outage) is evaluated on the next beat tick, not a minute later."""
+    """Record a ping; False for an unknown uuid. The policy is made due and handed to a worker
+    on commit, so a `fail` (or the first ping after an outage) is evaluated at once, not on a
+    batch planned by the beat tick (with the queue unreachable, the next tick takes the slot)."""
     now = now or timezone.now()
     fields: dict[str, Any] = (
         {"last_start_at": now} if kind == PingKind.START else {"last_ping_at": now, "last_ping_kind": kind}
@@ -257,7 +261,19 @@ def heartbeat_ping(ping_uuid: uuid.UUID, kind: str, now: datetime | None = None)
             return False
         Heartbeat.objects.filter(pk=heartbeat.pk).update(**fields)
         Policy.objects.filter(pk=heartbeat.policy_id).update(next_due_at=now)
+        transaction.on_commit(lambda: _evaluate_at_once(heartbeat.policy_id))
     return True
+
+
+def _evaluate_at_once(policy_id: int) -> None:
+    from apps.alerts.tasks import evaluate_policy  # when used: the tasks import most of apps.alerts
+
+    try:
+        evaluate_policy.apply_async((policy_id,), retry=False)
+    except Exception:
+        logger.warning(
+            "alerts: could not queue a heartbeat's evaluation; the next tick takes it", exc_info=True
+        )
 
 
 def heartbeat_ping_slug(

@@ -3,14 +3,16 @@ DST-correct in the monitor's time zone."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
 
-from apps.alerts.models import Heartbeat, Policy
+from apps.alerts.models import Heartbeat, Policy, Transition
 from apps.alerts.services import heartbeat_create
+from apps.alerts.tasks import evaluate_policy
 from tests.alerts.conftest import BASE, evaluate
 
 pytestmark = pytest.mark.django_db
@@ -56,6 +58,30 @@ def test_a_fail_ping_fires_at_once(client, org_a):
     with time_machine.travel(BASE, tick=False):
         assert ping(client, heartbeat, "/fail", method="post").status_code == 200
         assert evaluate(heartbeat.policy, BASE) == [("normal", "firing", 1.0, {})]
+
+
+def test_a_fail_ping_hands_its_policy_to_a_worker_at_once_not_to_a_later_batch(
+    client, org_a, settings, django_capture_on_commit_callbacks
+):
+    import redis
+
+    heartbeat = monitor(org_a)
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    broker.delete("celery")
+    try:
+        with time_machine.travel(BASE, tick=False):
+            with django_capture_on_commit_callbacks(execute=True):
+                assert ping(client, heartbeat, "/fail", method="post").status_code == 200
+            queued = [json.loads(body) for body in broker.lrange("celery", 0, -1)]
+            assert [(m["headers"]["task"], m["headers"]["eta"]) for m in queued] == [
+                ("apps.alerts.tasks.evaluate_policy", None)
+            ]
+            # The task's body, as the worker runs it on receipt: the failure fires now.
+            assert evaluate_policy(heartbeat.policy_id) == 1
+    finally:
+        broker.delete("celery")
+        broker.close()
+    assert Transition.objects.filter(policy_id=heartbeat.policy_id).get().to_state == "firing"
 
 
 def test_a_started_run_that_does_not_finish_within_the_grace_fires(client, org_a):
