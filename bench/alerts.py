@@ -9,10 +9,13 @@ gauge per project every 10 s (rolled up). Smaller than the query benchmark's 10 
 projects on purpose: spread over 1,000 projects that density would be 100 M rows a day, more
 than this shared 2-core machine loads in a session; the per-evaluation cost below says how it grows.
 
-Run: BENCH_WORKERS (2) processes each run the body of the Celery batch task (apps.alerts.tasks.
-evaluate_due_policies: claim up to 50 due slots, evaluate, commit) back to back, sleeping 0.2 s
-when nothing is due, for BENCH_SECONDS (120): the Celery broker's own overhead (one message per
-50 evaluations) is left out. Meanwhile
+Run: production's path for BENCH_SECONDS (120). Beat's part is played by a thread sending the
+`alerts-tick` entry's message (apps.alerts.tasks.tick, every 10 s, expiring after 10 s, as in
+config/celery.py) to the Celery broker (Redis); BENCH_WORKERS (2) evaluator processes are real
+Celery workers (`celery worker --pool=solo`, the project's Celery settings) consuming that queue:
+they run the tick, which plans the batch tasks (apps.alerts.scheduler.batches_plan), and the batch
+tasks at their ETAs. Evaluator CPU, batch sizes and lag are theirs, broker and Celery included.
+Meanwhile
 BENCH_CANARIES (20) projects receive, at random moments, 60 error logs through the real ingest
 endpoint (Django's test client, in process), which breach a `level>=error` count > 50 policy:
 breach → firing is the time from the ingest answer to the firing transition's commit.
@@ -40,6 +43,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import redis
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench import servers  # noqa: E402
@@ -62,6 +67,7 @@ WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
 CANARIES = int(os.environ.get("BENCH_CANARIES", "20"))
 SERVICES = ["api", "web", "checkout", "payments", "auth"]
 TARGET_LAG_P99 = 10.0
+TICK = 10.0  # beat's schedule of the alerts tick (config/celery.py)
 NOTIFY_TICK = 5.0  # beat's schedule of the notifications dispatch task (config/celery.py)
 NOTIFY_GRACE = 15.0  # the notifier runs this much longer than the evaluators: the last canaries
 
@@ -229,17 +235,25 @@ def policies_for(project: Any, now: datetime, index: int) -> list[Any]:
 TELEMETRY_TABLES = ("logs_", "traces_", "metrics_")
 
 
-def worker(seconds: float, seed: int) -> None:
-    """One evaluator process: the Celery task's body on every due policy, until `seconds` pass."""
+def worker(results: str) -> None:
+    """One evaluator process: a Celery worker (solo pool) on the broker's queue, as in production,
+    measuring each batch it evaluates; its figures go to `results` when it is stopped (SIGTERM)."""
     import django
 
     django.setup()
+    from celery.signals import worker_ready, worker_shutdown
     from django.db import connection
 
     from apps.alerts import scheduler
+    from config.celery import app
 
     reads: list[float] = []  # the batch's telemetry reads, per evaluation
+    lags: list[float] = []
+    totals: list[float] = []
+    batch_sizes: list[int] = []
+    statements = {"telemetry": 0, "evaluator": 0}
     original_measure_batch = scheduler.measure_batch
+    original_claims_evaluate = scheduler.claims_evaluate
 
     def timed_measure_batch(policies: list[Any], now: datetime, known: Any) -> Any:
         started = time.perf_counter()
@@ -248,47 +262,62 @@ def worker(seconds: float, seed: int) -> None:
         finally:
             reads.extend([(time.perf_counter() - started) / max(1, len(policies))] * len(policies))
 
-    scheduler.measure_batch = timed_measure_batch  # type: ignore[assignment]
-    statements = {"telemetry": 0, "evaluator": 0}
+    def timed_claims_evaluate(claims: list[Any], now: datetime | None = None) -> Any:
+        # The batch task's body claims, then evaluates at the instant it started (its `now`): the
+        # lag counts from each slot to that instant, as before, and includes the wait for the ETA.
+        started = time.perf_counter()
+        done = original_claims_evaluate(claims, now)
+        if claims and now is not None:
+            batch_sizes.append(len(claims))
+            lags.extend((now - claim.slot).total_seconds() for claim in claims if claim.policy_id in done)
+            totals.extend([(time.perf_counter() - started) / len(claims)] * len(done))
+        return done
 
     def count(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
         statements["telemetry" if any(t in sql for t in TELEMETRY_TABLES) else "evaluator"] += 1
         return execute(sql, params, many, context)
 
-    lags: list[float] = []
-    totals: list[float] = []
-    batch_sizes: list[int] = []
-    # Started and imported, as a long-running Celery worker is: wait for the slots to be laid out.
-    print("ready", flush=True)
-    sys.stdin.readline()
-    cpu_start, wall_start = time.process_time(), time.monotonic()
-    deadline = wall_start + seconds
-    with connection.execute_wrapper(count):
-        while time.monotonic() < deadline:
-            started = time.perf_counter()
-            at = datetime.now(UTC)
-            claims = scheduler.policies_claim(at)
-            if not claims:
-                time.sleep(0.2)
-                continue
-            done = scheduler.claims_evaluate(claims, at)
-            batch_sizes.append(len(claims))
-            lags += [(at - claim.slot).total_seconds() for claim in claims if claim.policy_id in done]
-            totals += [(time.perf_counter() - started) / len(claims)] * len(done)
-    wall = time.monotonic() - wall_start
-    print(
-        json.dumps(
-            {
-                "lags": lags,
-                "statements": statements,
-                "cpu": time.process_time() - cpu_start,
-                "wall": wall,
-                "measure": reads,
-                "total": totals,
-                "batch_sizes": batch_sizes,
-            }
-        )
+    scheduler.measure_batch = timed_measure_batch  # type: ignore[assignment]
+    scheduler.claims_evaluate = timed_claims_evaluate  # type: ignore[assignment]
+    connection.execute_wrappers.append(count)  # the solo pool runs every task in this thread
+
+    @worker_ready.connect
+    def ready(**kwargs: Any) -> None:
+        Path(results).with_suffix(".ready").touch()
+
+    @worker_shutdown.connect
+    def stopped(**kwargs: Any) -> None:
+        figures = {
+            "lags": lags,
+            "statements": statements,
+            "measure": reads,
+            "total": totals,
+            "batch_sizes": batch_sizes,
+        }
+        Path(results).write_text(json.dumps(figures))
+
+    name = f"--hostname=bench-alerts-{os.getpid()}@%h"
+    app.worker_main(
+        ["worker", "--pool=solo", "--loglevel=WARNING", "--without-gossip", "--without-mingle", name]
     )
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def beat(seconds: float, stop: threading.Event) -> None:
+    """Beat's `alerts-tick` entry: the tick's message every TICK, expiring after TICK."""
+    from apps.alerts import tasks
+
+    deadline = time.monotonic() + seconds
+    next_at = time.monotonic()
+    while next_at < deadline and not stop.is_set():
+        tasks.tick.apply_async(expires=TICK)
+        next_at += TICK
+        stop.wait(max(0.0, next_at - time.monotonic()))
 
 
 # --- Notifications: a webhook receiver and a notifier process --------------------------------
@@ -375,37 +404,16 @@ def canaries(keys: dict[int, str], seconds: float) -> list[tuple[int, float]]:
     return sent
 
 
-def inner() -> None:
-    import django
-
-    django.setup()
+def run(
+    loaded: dict[str, Any], processes: list[subprocess.Popen[bytes]], outputs: list[Path]
+) -> tuple[list[dict[str, Any]], list[tuple[int, float]]]:
+    """Beat's ticks to the evaluators for SECONDS, the canaries meanwhile; their figures."""
     from django.db import connection
 
-    from apps.alerts.models import Transition
-
-    loaded = load()
-    receiver = Receiver()
-    notify_setup(receiver.url, list(loaded["keys"]))
-    load_before = os.getloadavg()
-    # Started with the evaluators (its own start-up is not notification latency either); it
-    # runs on past their end by NOTIFY_GRACE plus a margin for the start-ups.
-    notifying = subprocess.Popen(
-        [sys.executable, __file__, "--notifier", str(SECONDS + NOTIFY_GRACE + 30)], cwd=ROOT
-    )
-    # The evaluators start first (importing Django takes seconds on a busy machine) and wait; the
-    # lag then measures evaluation, not process start-up, as with long-running Celery workers.
-    processes = [
-        subprocess.Popen(
-            [sys.executable, __file__, "--worker", str(SECONDS), str(n)],
-            cwd=ROOT,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        for n in range(WORKERS)
-    ]
-    for process in processes:
-        assert process.stdout is not None and process.stdout.readline().strip() == "ready"
+    deadline = time.monotonic() + 120
+    while not all(output.with_suffix(".ready").exists() for output in outputs):
+        assert time.monotonic() < deadline and all(p.poll() is None for p in processes), "a worker failed"
+        time.sleep(0.2)
     with connection.cursor() as cursor:
         # Slots spread evenly over the coming minute, from now: loading took its time.
         cursor.execute(
@@ -416,12 +424,69 @@ def inner() -> None:
             [PROJECTS * PER_PROJECT],
         )
     connection.close()
-    for process in processes:
-        assert process.stdin is not None
-        process.stdin.write("go\n")
-        process.stdin.flush()
+    cpu_start = [cpu_seconds(p.pid) for p in processes]
+    wall_start = time.monotonic()
+    stop = threading.Event()
+    ticking = threading.Thread(target=beat, args=(SECONDS, stop))
+    ticking.start()
     sent = canaries(loaded["keys"], SECONDS)
-    results = [json.loads(p.communicate()[0].strip().splitlines()[-1]) for p in processes]
+    time.sleep(max(0.0, wall_start + SECONDS - time.monotonic()))
+    stop.set()
+    ticking.join()
+    wall = time.monotonic() - wall_start
+    cpu = [cpu_seconds(p.pid) - start for p, start in zip(processes, cpu_start, strict=True)]
+    for process in processes:
+        process.terminate()  # Celery's warm shutdown: the task at hand finishes, then the figures
+    for process in processes:
+        process.wait(60)
+    results = [
+        {**json.loads(output.read_text()), "cpu": used, "wall": wall}
+        for output, used in zip(outputs, cpu, strict=True)
+    ]
+    return results, sent
+
+
+def inner() -> None:
+    import django
+
+    django.setup()
+
+    from apps.alerts.models import Transition
+
+    loaded = load()
+    receiver = Receiver()
+    notify_setup(receiver.url, list(loaded["keys"]))
+    load_before = os.getloadavg()
+    broker = redis.Redis.from_url(os.environ["REDIS_URL"])
+    broker.flushdb()  # no message of an earlier run
+    # Started with the evaluators (its own start-up is not notification latency either); it
+    # runs on past their end by NOTIFY_GRACE plus a margin for the start-ups.
+    notifying = subprocess.Popen(
+        [sys.executable, __file__, "--notifier", str(SECONDS + NOTIFY_GRACE + 30)], cwd=ROOT
+    )
+    # The evaluators start first (importing Django takes seconds on a busy machine) and wait for
+    # the first tick; the lag then measures evaluation, not process start-up, as with
+    # long-running Celery workers.
+    outputs = [ROOT / "var" / "bench" / f"alerts-worker-{n}.json" for n in range(WORKERS)]
+    for output in outputs:
+        output.unlink(missing_ok=True)
+        output.with_suffix(".ready").unlink(missing_ok=True)
+    # Their logs (Celery's, one line per task) to a file each, as a deployment's log shipper takes them.
+    processes = [
+        subprocess.Popen(
+            [sys.executable, __file__, "--worker", str(output)],
+            cwd=ROOT,
+            stdout=output.with_suffix(".log").open("w"),
+            stderr=subprocess.STDOUT,
+        )
+        for output in outputs
+    ]
+    try:
+        results, sent = run(loaded, processes, outputs)
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
     notifying.wait()
     load_after = os.getloadavg()
     firing = {
@@ -463,8 +528,9 @@ def report(
         "",
         f"Machine: {os.cpu_count()} cores, shared. {PROJECTS:,} projects, {policies:,} enabled policies"
         f" (interval 60 s), telemetry of the last {MINUTES} min ({logs:,} log rows, {spans:,} spans,"
-        f" {points:,} points), loaded in {loaded['seconds']:.0f} s. {WORKERS} evaluator processes for"
-        f" {SECONDS:.0f} s (see bench/alerts.py).",
+        f" {points:,} points), loaded in {loaded['seconds']:.0f} s. Production's path for"
+        f" {SECONDS:.0f} s: beat's tick every {TICK:.0f} s plans the batch tasks, {WORKERS} Celery"
+        " workers (solo pool) run them (see bench/alerts.py).",
         "",
         "| figure | value | target |",
         "| --- | ---: | --- |",
@@ -484,7 +550,10 @@ def report(
         f" reads, apps.alerts.reads) {read_ms:.1f} ms of {total_ms:.1f} ms; the rest is the batch's share"
         " of claiming (one UPDATE), loading policies and instances, and the one write transaction per"
         f" batch. Batches of {statistics.mean(sizes) if sizes else 0:.1f} slots on average ({len(sizes)}"
-        " batches; at most 50). Evaluator CPU is the Python processes' own; PostgreSQL's is not in it.",
+        " batches; at most 50): the tick plans each batch task to run once 50 of its slots are due or"
+        " 1 s after its first (apps.alerts.scheduler.batches_plan), so the lag is mostly that wait."
+        " Evaluator CPU is the Celery worker processes' own (Celery and the broker client included);"
+        " PostgreSQL's and Redis' are not in it.",
         "",
         "How it grows. With policies: linearly, in batches. A batch of up to 50 due slots costs a fixed"
         " handful of statements (claim; load policies and instances; one write transaction: release the"
@@ -509,7 +578,7 @@ def report(
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
-        worker(float(sys.argv[2]), int(sys.argv[3]))
+        worker(sys.argv[2])
         return
     if len(sys.argv) > 1 and sys.argv[1] == "--notifier":
         notifier(float(sys.argv[2]))
