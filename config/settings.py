@@ -197,6 +197,11 @@ SOURCEMAP_MAX_BYTES = env.int("SOURCEMAP_MAX_BYTES", default=20 * 1024 * 1024)
 # Uploaded source maps go once unused this long: a debug-id bundle when none of its files, a
 # release's files when none of them symbolicated an event (apps/errors/retention.py).
 SOURCEMAP_RETENTION_DAYS = env.int("SOURCEMAP_RETENTION_DAYS", default=90)
+# Per web process: parsed source maps and minified files kept in memory (least recently used
+# evicted first), so an event is not a parse of megabytes (apps/errors/symbol_cache.py).
+SOURCEMAP_CACHE_BYTES = env.int("SOURCEMAP_CACHE_BYTES", default=64 * 1024 * 1024)
+if SOURCEMAP_CACHE_BYTES < 0:
+    raise ImproperlyConfigured("SOURCEMAP_CACHE_BYTES must be 0 (no cache) or more.")
 # Chunks sentry-cli uploaded but never asked to assemble are deleted after this.
 SOURCEMAP_CHUNK_RETENTION_HOURS = env.int("SOURCEMAP_CHUNK_RETENTION_HOURS", default=24)
 INGEST_RATE_PER_SECOND = env.int("INGEST_RATE_PER_SECOND", default=100_000)

@@ -31,8 +31,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from apps.errors.debug_ids import BundledFile, debug_id_files_store, has_debug_ids
-from apps.errors.models import FileChunk, ReleaseFile
-from apps.errors.sourcemaps import ReleaseFileExists, release_file_upload
+from apps.errors.models import FileChunk
+from apps.errors.sourcemaps import ReleaseFileExists, release_file_replace, release_file_upload
 from apps.projects.models import Organization, Project
 
 CHUNK_SIZE = 8 * 1024 * 1024
@@ -138,10 +138,9 @@ def _release_files_store(projects: list[Project], release: str, dist: str, files
                 release_file_upload(project, release, file.url, file.data, dist, file.headers)
                 stored += 1
             except ReleaseFileExists:
-                # The same bundle assembled again (sentry-cli retries): keep the newest bytes.
-                ReleaseFile.objects.filter(project=project, release=release, dist=dist, name=file.url).update(
-                    data=file.data, size=len(file.data), headers=file.headers
-                )
+                # The same bundle assembled again (sentry-cli retries), or a rebuild under the same
+                # release: keep the newest bytes.
+                release_file_replace(project, release, file.url, file.data, dist, file.headers)
     return stored
 
 

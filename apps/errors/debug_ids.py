@@ -15,13 +15,15 @@ Design note.
   by its file's debug id first and falls back to release + file name (as symbolicator-js does).
 * Tenancy: a debug id is only a claim by whoever built the file, so every lookup is by
   (project, debug id): another tenant's upload of the same id is never read.
-* Cost: one indexed query per event that has sourcemap images matching its frames.
+* Cost: one indexed query the first time a process meets a project's debug id (after each upload
+  to the project: apps.errors.symbol_cache), none for the events after it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,6 +31,7 @@ from typing import Any
 from django.db import transaction
 from symbolic.sourcemap import SourceMapView, SourceView
 
+from apps.errors import symbol_cache
 from apps.errors.models import ArtifactBundle, DebugIdFile, SourceFileType
 from apps.projects.models import Project
 
@@ -128,39 +131,139 @@ def debug_id_files_store(
                     },
                 )
                 stored += 1
+    symbol_cache.uploads_changed(project.pk for project in projects)
     return stored
 
 
+@dataclass
+class BundleRef:
+    """The ArtifactBundle a file came in, which retention ages by its last use."""
+
+    pk: int
+    last_used_at: datetime  # as last written (by this process, or read)
+
+
+@dataclass
+class DebugIdRef:
+    """An uploaded file of a debug id, without its bytes (apps.errors.symbol_cache)."""
+
+    pk: int
+    sha1: str
+    headers: dict[str, str]
+    bundle: BundleRef
+
+
+@dataclass
+class DebugIdUpload:
+    """What a project uploaded for one debug id; `tail` (the minified file's last 4 KiB, where its
+    `//# sourceMappingURL=` is) once read."""
+
+    source_map: DebugIdRef | None
+    minified: DebugIdRef | None
+    tail: bytes | None = None
+
+
 class DebugIdFiles:
-    """The project's uploaded files of the debug ids an event names, read in one query."""
+    """The project's uploads of the debug ids an event names, as this process knows them: the ids
+    it has not seen under the project's upload epoch in one query (rows without their bytes), the
+    files parsed once per content (apps.errors.symbol_cache)."""
 
-    def __init__(self, project_id: int, debug_ids: set[uuid.UUID]) -> None:
-        rows = DebugIdFile.objects.filter(project_id=project_id, debug_id__in=debug_ids).select_related(
-            "bundle"
-        )
-        self.files: dict[tuple[uuid.UUID, str], DebugIdFile] = {(r.debug_id, r.file_type): r for r in rows}
-        self.parsed: dict[uuid.UUID, tuple[SourceMapView, SourceView | None]] = {}
-        self.used: dict[int, ArtifactBundle] = {}
+    def __init__(self, known: symbol_cache.ProjectFiles, project_id: int, debug_ids: set[uuid.UUID]) -> None:
+        self.uploads: dict[uuid.UUID, DebugIdUpload | None] = {}
+        missing = []
+        for debug_id in debug_ids:
+            hit, upload = known.find(("debug_id", debug_id))
+            if hit:
+                self.uploads[debug_id] = upload
+            else:
+                missing.append(debug_id)
+        if missing:
+            for debug_id, upload in _uploads_load(project_id, missing).items():
+                known.put(("debug_id", debug_id), upload)
+                self.uploads[debug_id] = upload
+        self.used: dict[int, BundleRef] = {}
 
-    def minified(self, debug_id: uuid.UUID) -> DebugIdFile | None:
-        return self.files.get((debug_id, SourceFileType.MINIFIED_SOURCE))
-
-    def resolve(self, debug_id: uuid.UUID) -> tuple[SourceMapView, SourceView | None] | None:
-        """The parsed map and minified source (None if not uploaded) of a debug id, parsed once."""
-        source_map = self.files.get((debug_id, SourceFileType.SOURCE_MAP))
-        if source_map is None:
+    def minified_tail(self, debug_id: uuid.UUID) -> tuple[bytes, dict[str, str]] | None:
+        """The end of the uploaded minified file of a debug id, and its headers (None if not uploaded)."""
+        upload = self.uploads.get(debug_id)
+        if upload is None or upload.minified is None:
             return None
-        if debug_id not in self.parsed:
-            minified = self.minified(debug_id)
-            self.parsed[debug_id] = (
-                SourceMapView.from_json_bytes(bytes(source_map.data)),
-                SourceView.from_bytes(bytes(minified.data)) if minified is not None else None,
+        if upload.tail is None:
+            minified = upload.minified
+            data = _data_of(minified)
+            if data is None:
+                return None
+            upload.tail = data[-4096:]
+            symbol_cache.parsed.get(
+                ("debug_id", minified.pk, minified.sha1, "view"),
+                lambda: (SourceView.from_bytes(data), symbol_cache.weight(data, is_map=False)),
             )
-        self.used[source_map.bundle_id] = source_map.bundle
-        return self.parsed[debug_id]
+        return upload.tail, upload.minified.headers
+
+    def resolve(self, debug_id: uuid.UUID) -> tuple[SourceMapView, SourceView | None, Hashable] | None:
+        """The parsed map and minified source (None if not uploaded) of a debug id, and their
+        cache keys (what a lookup in them depends on)."""
+        upload = self.uploads.get(debug_id)
+        if upload is None or upload.source_map is None:
+            return None
+        map_file, minified = upload.source_map, upload.minified
+
+        def parse_map() -> tuple[SourceMapView, int] | None:
+            data = _data_of(map_file)
+            return (
+                (SourceMapView.from_json_bytes(data), symbol_cache.weight(data, is_map=True))
+                if data
+                else None
+            )
+
+        def parse_view() -> tuple[SourceView, int] | None:
+            data = _data_of(minified) if minified is not None else None
+            return (SourceView.from_bytes(data), symbol_cache.weight(data, is_map=False)) if data else None
+
+        source_map = symbol_cache.parsed.get(("debug_id", map_file.pk, map_file.sha1, "map"), parse_map)
+        if source_map is None:  # replaced meanwhile: the epoch moved, the next batch sees it
+            return None
+        view = None
+        if minified is not None:
+            view = symbol_cache.parsed.get(("debug_id", minified.pk, minified.sha1, "view"), parse_view)
+        self.used[map_file.bundle.pk] = map_file.bundle
+        content = (map_file.pk, map_file.sha1, (minified.pk, minified.sha1) if minified is not None else None)
+        return source_map, view, ("debug_id", content)
 
     def mark_used(self, now: datetime) -> None:
         """Record that the bundles read were used, at most once per USE_RESOLUTION each."""
-        stale = [pk for pk, bundle in self.used.items() if bundle.last_used_at < now - USE_RESOLUTION]
+        stale = [bundle for bundle in self.used.values() if bundle.last_used_at < now - USE_RESOLUTION]
         if stale:
-            ArtifactBundle.objects.filter(pk__in=stale).update(last_used_at=now)
+            ArtifactBundle.objects.filter(pk__in=[bundle.pk for bundle in stale]).update(last_used_at=now)
+            for bundle in stale:
+                bundle.last_used_at = now
+
+
+def _uploads_load(project_id: int, debug_ids: list[uuid.UUID]) -> dict[uuid.UUID, DebugIdUpload | None]:
+    """One indexed query (errors_debug_id_file_unique) for the project's files of these ids."""
+    rows = DebugIdFile.objects.filter(project_id=project_id, debug_id__in=debug_ids).values(
+        "pk", "debug_id", "file_type", "sha1", "headers", "bundle_id", "bundle__last_used_at"
+    )
+    bundles: dict[int, BundleRef] = {}
+    found: dict[uuid.UUID, dict[str, DebugIdRef]] = {}
+    for row in rows:
+        bundle = bundles.setdefault(
+            row["bundle_id"], BundleRef(row["bundle_id"], row["bundle__last_used_at"])
+        )
+        ref = DebugIdRef(row["pk"], row["sha1"], row["headers"] or {}, bundle)
+        found.setdefault(row["debug_id"], {})[row["file_type"]] = ref
+    return {
+        debug_id: DebugIdUpload(
+            found[debug_id].get(SourceFileType.SOURCE_MAP),
+            found[debug_id].get(SourceFileType.MINIFIED_SOURCE),
+        )
+        if debug_id in found
+        else None
+        for debug_id in debug_ids
+    }
+
+
+def _data_of(file: DebugIdRef) -> bytes | None:
+    """The file's bytes if it still has the content it was looked up with."""
+    data = DebugIdFile.objects.filter(pk=file.pk, sha1=file.sha1).values_list("data", flat=True).first()
+    return bytes(data) if data is not None else None

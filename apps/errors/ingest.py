@@ -28,7 +28,7 @@ from django.db import DatabaseError, DataError, IntegrityError
 
 from apps.api.errors import error_body
 from apps.billing import quota, usage
-from apps.errors import attachments, checkins, envelope, services, sessions, storage, telemetry
+from apps.errors import attachments, checkins, envelope, services, sessions, storage, symbol_cache, telemetry
 from apps.errors.models import DsnKey
 from apps.ingestion import transport
 from apps.ingestion.transport import JSON_TYPE, IngestError, IngestRequest, Reply
@@ -118,6 +118,9 @@ class Prepared:
     headers: dict[str, str]
     key: DsnKey
     key_epoch: object  # the key cache's revocation epoch when the key was looked up
+    # Row index -> its event item, for rows symbolicated with this process's knowledge of the
+    # project's source maps: `commit` makes them again if an upload came meanwhile.
+    symbolicated: dict[int, envelope.Item] = field(default_factory=dict)
     stored: int = 0  # of `rows`, set by `commit` inside its transaction
 
 
@@ -152,6 +155,7 @@ def commit(batch: list[Prepared]) -> list[Reply]:
             _refuse_revoked(batch, refused)
         rest = [(index, prepared) for index, prepared in rest if index not in refused]
         writing = [prepared for _, prepared in rest]
+        _symbolicate_again(writing)
 
         def count_stored(stored: list[storage.EventRow]) -> None:
             fresh = {id(row) for row in stored}
@@ -194,6 +198,23 @@ def _refuse_revoked(batch: list[Prepared], refused: dict[int, Reply]) -> None:
             except IngestError as exc:
                 prepared.admitted.release()
                 refused[index] = _refusal(exc)
+
+
+def _symbolicate_again(batch: list[Prepared]) -> None:
+    """Make again the rows symbolicated under an older source map upload epoch than their
+    project's now (a map was uploaded while they were on their way): one Redis MGET per batch,
+    read after every request of the batch arrived (apps.errors.symbol_cache)."""
+    waiting = [(prepared, index) for prepared in batch for index in prepared.symbolicated]
+    if not waiting:
+        return
+    now = symbol_cache.epochs_now(prepared.rows[index].project_id for prepared, index in waiting)
+    if now is None:
+        return  # Redis down: the cache's TTL bounds how stale symbolication gets
+    for prepared, index in waiting:
+        row = prepared.rows[index]
+        payload = envelope.json_payload(prepared.symbolicated[index])
+        if row.sourcemap_epoch != now.get(row.project_id) and payload is not None:
+            prepared.rows[index] = services.event_row(row.project_id, payload, row.received, row.event_id)
 
 
 def _release_all(batch: list[Prepared]) -> None:
@@ -259,7 +280,7 @@ def _prepare(request: SentryRequest) -> Prepared:
     accepted, limited, retry_after = admitted.items, admitted.limited, admitted.retry_after
     received = datetime.now(UTC)
     try:
-        rows, event_id, wait = _store_items(key, parsed, accepted, received, limited)
+        rows, symbolicated, event_id, wait = _store_items(key, parsed, accepted, received, limited)
     except Exception:
         admitted.release()  # nothing of this category was stored: the SDK's retry is metered instead
         raise
@@ -275,7 +296,7 @@ def _prepare(request: SentryRequest) -> Prepared:
                 retry_after=retry_after,
             )
         headers["X-Sentry-Rate-Limits"] = _limits_header(limited, retry_after)
-    return Prepared(admitted, rows, event_id, headers, key, key_epoch)
+    return Prepared(admitted, rows, event_id, headers, key, key_epoch, symbolicated)
 
 
 def request_key(query: str, sentry_auth: str) -> str | None:
@@ -497,16 +518,18 @@ def _store_items(
     items: list[envelope.Item],
     received: datetime,
     limited: set[str],
-) -> tuple[list[storage.EventRow], str, int]:
-    """Store what Vigil keeps but the events, and return the events' rows (for `commit`), the
-    envelope's event id for the answer, and the seconds a refused category must wait. Unknown and
-    not-yet kept item types are accepted and dropped: an SDK must never retry them forever. A
-    quota or rate refusal of spans or logs by ingestion adds their category to `limited`; storage
-    down is a 503 for the whole envelope, which is safe to retry (events are deduplicated by
-    event_id). Events are stored ungrouped; the grouper makes them issues."""
+) -> tuple[list[storage.EventRow], dict[int, envelope.Item], str, int]:
+    """Store what Vigil keeps but the events, and return the events' rows (for `commit`) with the
+    items of those symbolicated from cached uploads (`Prepared.symbolicated`), the envelope's event
+    id for the answer, and the seconds a refused category must wait. Unknown and not-yet kept item
+    types are accepted and dropped: an SDK must never retry them forever. A quota or rate refusal
+    of spans or logs by ingestion adds their category to `limited`; storage down is a 503 for the
+    whole envelope, which is safe to retry (events are deduplicated by event_id). Events are stored
+    ungrouped; the grouper makes them issues."""
     project_id = key.project_id
     event_id = parsed.headers.get("event_id")
     events: list[storage.EventRow] = []
+    symbolicated: dict[int, envelope.Item] = {}
     wait = 0
     for item in items:
         if item.type in TELEMETRY:
@@ -525,6 +548,8 @@ def _store_items(
             if payload is None:
                 continue  # one unreadable item never aborts the envelope
             events.append(services.event_row(project_id, payload, received, event_id))
+            if events[-1].sourcemap_epoch is not None:
+                symbolicated[len(events) - 1] = item
             event_id = event_id or payload.get("event_id")
         elif item.type in RAW_ITEMS:
             RAW_ITEMS[item.type](key, parsed.headers, item, received)
@@ -532,4 +557,4 @@ def _store_items(
             report = envelope.json_payload(item)
             if report is not None:
                 services.discards_count(project_id, report, received)
-    return events, (event_id if isinstance(event_id, str) else ""), wait
+    return events, symbolicated, (event_id if isinstance(event_id, str) else ""), wait

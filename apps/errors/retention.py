@@ -24,7 +24,7 @@ from django.conf import settings
 from django.db.models import Exists, Model, OuterRef, QuerySet
 
 from apps.billing import retention
-from apps.errors import storage
+from apps.errors import storage, symbol_cache
 from apps.errors.models import ArtifactBundle, FileChunk, IssueHour, ReleaseFile
 
 ISSUE_HOURS_DAYS = 14  # the hourly counts behind the issue list's sparklines (24 h shown)
@@ -49,7 +49,7 @@ def delete_unused_source_maps(now: datetime, batch: int = BATCH) -> int:
     """Delete debug-id bundles and releases' files unused for SOURCEMAP_RETENTION_DAYS; returns
     how many bundles and release files went."""
     cutoff = now - timedelta(days=settings.SOURCEMAP_RETENTION_DAYS)
-    deleted = _delete_in_batches(ArtifactBundle.objects.filter(last_used_at__lt=cutoff), batch)
+    bundles = ArtifactBundle.objects.filter(last_used_at__lt=cutoff)
     release_in_use = ReleaseFile.objects.filter(
         project_id=OuterRef("project_id"),
         release=OuterRef("release"),
@@ -57,7 +57,13 @@ def delete_unused_source_maps(now: datetime, batch: int = BATCH) -> int:
         last_used_at__gte=cutoff,
     )
     stale = ReleaseFile.objects.filter(last_used_at__lt=cutoff).exclude(Exists(release_in_use))
-    return deleted + _delete_in_batches(stale, batch)
+    # Processes that cached these files' rows read them afresh (apps.errors.symbol_cache).
+    projects = set(bundles.values_list("project_id", flat=True)) | set(
+        stale.values_list("project_id", flat=True)
+    )
+    deleted = _delete_in_batches(bundles, batch) + _delete_in_batches(stale, batch)
+    symbol_cache.uploads_changed(projects)
+    return deleted
 
 
 def delete_abandoned_chunks(now: datetime, batch: int = BATCH) -> int:

@@ -110,7 +110,7 @@ def event_row(
 ) -> storage.EventRow:
     """The row an event is stored as, with its grouping hashes (the CPU-heavy part of grouping,
     done once, in the request; the grouper only maps hashes onto issues)."""
-    event = sourcemaps.symbolicate(project_id, event)  # minified JS frames → original ones
+    sourcemap_epoch = sourcemaps.symbolicate(project_id, event)  # minified JS frames → original ones
     facts = event_facts(event, received, event_id)
     grouping = group(event)
     hashes = [f"{GROUPING}:{h}" for h in (grouping.primary, grouping.secondary) if h]
@@ -129,6 +129,7 @@ def event_row(
         user_key=facts.user_key,
         hashes=orjson.dumps(hashes),
         data=_json(event),
+        sourcemap_epoch=sourcemap_epoch,
     )
 
 

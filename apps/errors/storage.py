@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -62,6 +62,9 @@ class EventRow:
     user_key: str
     hashes: bytes
     data: bytes
+    # The project's source map upload epoch its frames were symbolicated under (None: no JS frame
+    # to symbolicate); apps.errors.ingest.commit makes the row again if uploads moved on since.
+    sourcemap_epoch: bytes | None = field(default=None, compare=False)
 
     def copy_row(self) -> tuple[Any, ...]:
         return (

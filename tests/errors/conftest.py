@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from apps.audit import Actor
+from apps.errors import symbol_cache
 from apps.errors.dsn import dsn_key_create
 from apps.errors.grouper import sweep
 from apps.errors.models import DsnKey
@@ -24,6 +25,14 @@ def _fresh_partition_memory():
     partitions.forget_partitions()
     yield
     partitions.forget_partitions()
+
+
+@pytest.fixture(autouse=True)
+def _no_source_maps_remembered():
+    # Each test's uploads are its own: a process-local cache must not carry them over.
+    symbol_cache.forget()
+    yield
+    symbol_cache.forget()
 
 
 @pytest.fixture(autouse=True)
