@@ -212,8 +212,10 @@ def _symbolicate_again(batch: list[Prepared]) -> None:
         return  # Redis down: the cache's TTL bounds how stale symbolication gets
     for prepared, index in waiting:
         row = prepared.rows[index]
-        payload = envelope.json_payload(prepared.symbolicated[index])
-        if row.sourcemap_epoch != now.get(row.project_id) and payload is not None:
+        if row.sourcemap_epoch == now.get(row.project_id):
+            continue
+        payload = envelope.json_payload(prepared.symbolicated[index])  # as it arrived, unsymbolicated
+        if payload is not None:
             prepared.rows[index] = services.event_row(row.project_id, payload, row.received, row.event_id)
 
 

@@ -57,11 +57,9 @@ def delete_unused_source_maps(now: datetime, batch: int = BATCH) -> int:
         last_used_at__gte=cutoff,
     )
     stale = ReleaseFile.objects.filter(last_used_at__lt=cutoff).exclude(Exists(release_in_use))
-    # Processes that cached these files' rows read them afresh (apps.errors.symbol_cache).
-    projects = set(bundles.values_list("project_id", flat=True)) | set(
-        stale.values_list("project_id", flat=True)
-    )
-    deleted = _delete_in_batches(bundles, batch) + _delete_in_batches(stale, batch)
+    projects: set[int] = set()
+    deleted = _delete_in_batches(bundles, batch, projects) + _delete_in_batches(stale, batch, projects)
+    # Processes that remember these files read the projects' uploads afresh (apps.errors.symbol_cache).
     symbol_cache.uploads_changed(projects)
     return deleted
 
@@ -72,12 +70,16 @@ def delete_abandoned_chunks(now: datetime, batch: int = BATCH) -> int:
     return _delete_in_batches(FileChunk.objects.filter(created_at__lt=cutoff), batch)
 
 
-def _delete_in_batches(expired: QuerySet[Model], batch: int) -> int:
+def _delete_in_batches(expired: QuerySet[Model], batch: int, projects: set[int] | None = None) -> int:
     """Delete the rows of `expired`, `batch` at a time; the condition is checked again by each
-    DELETE, so a row used meanwhile stays."""
+    DELETE, so a row used meanwhile stays. With `projects`, the project ids of the rows deleted
+    (or about to be) are added to it."""
     model = expired.model
     deleted = 0
-    while ids := list(expired.values_list("pk", flat=True)[:batch]):
+    while rows := list(expired.values_list("pk", "project_id" if projects is not None else "pk")[:batch]):
+        ids = [pk for pk, _ in rows]
+        if projects is not None:
+            projects.update(project_id for _, project_id in rows)
         _, per_model = expired.filter(pk__in=ids).delete()
         deleted += per_model.get(model._meta.label, 0)
         if len(ids) < batch:
