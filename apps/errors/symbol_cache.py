@@ -7,6 +7,8 @@ Design note.
   with the content — (kind of file, row id, sha1) — in one LRU per process bounded by
   SOURCEMAP_CACHE_BYTES. A re-uploaded file has another sha1 (or row): it is never served stale.
   An entry weighs what it holds in memory, estimated from the bytes it was parsed from (`weight`).
+  The same LRU keeps what each symbolicated position became (apps.errors.sourcemaps: symbolic's
+  lookup of a function name scans the minified file) and which uploads symbolic cannot parse.
 * What a project uploaded (`ProjectFiles`): whether a release has files, which file a URL names,
   the files of a debug id — rows without their bytes — kept per project and valid under the
   project's *upload epoch*, a counter in Redis (`vigil:sourcemaps:epoch:<project id>`) that every
@@ -102,9 +104,6 @@ class ParsedFiles:
                 while self.size > limit:
                     _, (_, evicted) = self.entries.popitem(last=False)
                     self.size -= evicted
-
-    def __contains__(self, key: Hashable) -> bool:
-        return key in self.entries
 
     def clear(self) -> None:
         with self.lock:
