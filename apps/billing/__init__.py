@@ -3,6 +3,9 @@
 Public surface (what other apps may import; nothing else of this app):
   apps.billing.quota        admit, count_refused, release, headers_for: ingestion's one Redis call
                             per request (rate limit, quota, metering) and its answers' quota headers;
+                            admit_many([AdmitRequest, ...]) -> [Admission, ...]: `admit` for a
+                            group-commit batch of requests in one Redis call, each decided and
+                            counted as if admitted alone;
                             admit_records(project_id, signal, n, drops) -> Admission: check + meter
                             n records of any signal (e.g. apps.errors' "errors", "transactions")
                             in one Redis call — rate limit excepted; its docstring says what the

@@ -12,6 +12,8 @@ The usage flush task (apps.billing.usage) moves that hash into PostgreSQL idempo
 
 Because the decision and the increment are one atomic step, concurrent requests cannot all slip
 under the quota: at most the request that crosses the line is accepted past it.
+A writer that stores many requests at once (the Sentry endpoint's group commit) admits them all
+with `admit_many`: the same script deciding each request in turn, in one round trip.
 
 The plan's limits come from apps.billing.state (process memory, no database query per request).
 If the write then fails (503), `release` takes the kept records back out of both counters.
@@ -28,6 +30,7 @@ import random
 import re
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -44,98 +47,113 @@ PENDING_KEY = "vigil:usage:pending"
 BREAKER_SECONDS = 5.0
 RETRY_AFTER_MAX = 3600
 COUNTER_TTL_SECONDS = 40 * 86400  # a period counter outlives its month, then goes by itself
-# One script, one round trip per request. Arguments travel as four strings (fewer to encode on
-# the hot path): ARGV[1] = "limit overage cap n minute draw ttl rate burst", ARGV[2] = the seed
-# for a missing period counter ('' = ask), ARGV[3] = the field prefix "org|project|signal|",
-# ARGV[4] = "reason count ..." for records already dropped by validation or retention.
+# One script, one round trip per request — or per batch of requests (`admit_many`): the script
+# decides its admissions one after another, each exactly as if it were alone. Each admission
+# travels as five keys and four strings (fewer to encode on the hot path): A[1] = "limit overage
+# cap n minute draw ttl rate burst", A[2] = the seed for a missing period counter ('' = ask),
+# A[3] = the field prefix "org|project|signal|", A[4] = "reason count ..." for records already
+# dropped by validation or retention; K = the period counter, the pending usage hash, the key's
+# bucket and the two spike keys.
 # Rate limit first: the per-key token bucket of apps.ingestion.ratelimit (same key, same
 # arithmetic), so it costs ingestion no round trip of its own. Then the overage rule, with the
 # progressive throttle GlitchTip's hosted plans use: 10 % of each request dropped from 1x the
 # quota, 50 % from 1.5x, everything from 2x.
 ADMIT = """
-local a = {}
-for v in string.gmatch(ARGV[1], '%S+') do a[#a + 1] = v end
-local limit, mode, cap, n = tonumber(a[1]), a[2], tonumber(a[3]), tonumber(a[4])
-local minute, draw, ttl, rate = '|' .. a[5], tonumber(a[6]), tonumber(a[7]), tonumber(a[8])
-local prefix = ARGV[3]
-local function count_drops()
-  local reason = nil
-  for v in string.gmatch(ARGV[4], '%S+') do
-    if reason then
-      redis.call('HINCRBY', KEYS[2], prefix .. reason .. minute, v)
-      reason = nil
-    else
-      reason = v
+local function admit(K, A)
+  local a = {}
+  for v in string.gmatch(A[1], '%S+') do a[#a + 1] = v end
+  local limit, mode, cap, n = tonumber(a[1]), a[2], tonumber(a[3]), tonumber(a[4])
+  local minute, draw, ttl, rate = '|' .. a[5], tonumber(a[6]), tonumber(a[7]), tonumber(a[8])
+  local prefix = A[3]
+  local function count_drops()
+    local reason = nil
+    for v in string.gmatch(A[4], '%S+') do
+      if reason then
+        redis.call('HINCRBY', K[2], prefix .. reason .. minute, v)
+        reason = nil
+      else
+        reason = v
+      end
     end
   end
-end
-if n > 0 and rate > 0 then
-  local burst = tonumber(a[9])
-  local cost = math.min(n, burst)
-  local t = redis.call('TIME')
-  local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-  local bucket = redis.call('HMGET', KEYS[3], 'tokens', 'ts')
-  local tokens = tonumber(bucket[1]) or burst
-  local last = tonumber(bucket[2]) or now
-  tokens = math.min(burst, tokens + math.max(0, now - last) * rate)
-  local wait = 0
-  if tokens >= cost then tokens = tokens - cost else wait = (cost - tokens) / rate end
-  redis.call('HSET', KEYS[3], 'tokens', tokens, 'ts', now)
-  redis.call('PEXPIRE', KEYS[3], math.ceil(burst / rate * 1000) + 1000)
-  if wait > 0 then
-    redis.call('HINCRBY', KEYS[2], prefix .. 'rate_limit' .. minute, n)
-    count_drops()
-    return {-2, tonumber(redis.call('GET', KEYS[1]) or 0), tostring(wait)}
-  end
-end
-local used = redis.call('GET', KEYS[1])
-if n > 0 and not used then
-  if ARGV[2] == '' then return {-1, 0, '0'} end
-  used = ARGV[2]
-  redis.call('SET', KEYS[1], used, 'EX', ttl)
-end
-used = tonumber(used) or 0
--- Spike protection: KEYS[4] holds the records this project may send this hour (set by the
--- baseline task, apps.billing.spikes; missing = off or not known yet), KEYS[5] what it sent.
-local spiked = 0
-if n > 0 then
-  local allowance = redis.call('GET', KEYS[4])
-  if allowance then
-    local room = math.max(0, tonumber(allowance) - tonumber(redis.call('GET', KEYS[5]) or 0))
-    if room < n then
-      spiked = n - room
-      n = room
-      redis.call('HINCRBY', KEYS[2], prefix .. 'spike' .. minute, spiked)
-    end
-    if n > 0 then
-      redis.call('INCRBY', KEYS[5], n)
-      redis.call('EXPIRE', KEYS[5], 7200)
+  if n > 0 and rate > 0 then
+    local burst = tonumber(a[9])
+    local cost = math.min(n, burst)
+    local t = redis.call('TIME')
+    local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+    local bucket = redis.call('HMGET', K[3], 'tokens', 'ts')
+    local tokens = tonumber(bucket[1]) or burst
+    local last = tonumber(bucket[2]) or now
+    tokens = math.min(burst, tokens + math.max(0, now - last) * rate)
+    local wait = 0
+    if tokens >= cost then tokens = tokens - cost else wait = (cost - tokens) / rate end
+    redis.call('HSET', K[3], 'tokens', tokens, 'ts', now)
+    redis.call('PEXPIRE', K[3], math.ceil(burst / rate * 1000) + 1000)
+    if wait > 0 then
+      redis.call('HINCRBY', K[2], prefix .. 'rate_limit' .. minute, n)
+      count_drops()
+      return {-2, tonumber(redis.call('GET', K[1]) or 0), tostring(wait)}
     end
   end
-end
-local keep = n
-if n > 0 then
-  if mode == 'block' then
-    if used >= limit then keep = 0 end
-  elseif mode == 'throttle' then
-    local share = 0
-    if used >= 2 * limit then share = 1
-    elseif used >= 1.5 * limit then share = 0.5
-    elseif used >= limit then share = 0.1 end
-    keep = n - math.min(n, math.floor(n * share + draw))
-  elseif mode == 'allow' then
-    if cap >= 0 and used >= cap then keep = 0 end
+  local used = redis.call('GET', K[1])
+  if n > 0 and not used then
+    if A[2] == '' then return {-1, 0, '0'} end
+    used = A[2]
+    redis.call('SET', K[1], used, 'EX', ttl)
   end
+  used = tonumber(used) or 0
+  -- Spike protection: K[4] holds the records this project may send this hour (set by the
+  -- baseline task, apps.billing.spikes; missing = off or not known yet), K[5] what it sent.
+  local spiked = 0
+  if n > 0 then
+    local allowance = redis.call('GET', K[4])
+    if allowance then
+      local room = math.max(0, tonumber(allowance) - tonumber(redis.call('GET', K[5]) or 0))
+      if room < n then
+        spiked = n - room
+        n = room
+        redis.call('HINCRBY', K[2], prefix .. 'spike' .. minute, spiked)
+      end
+      if n > 0 then
+        redis.call('INCRBY', K[5], n)
+        redis.call('EXPIRE', K[5], 7200)
+      end
+    end
+  end
+  local keep = n
+  if n > 0 then
+    if mode == 'block' then
+      if used >= limit then keep = 0 end
+    elseif mode == 'throttle' then
+      local share = 0
+      if used >= 2 * limit then share = 1
+      elseif used >= 1.5 * limit then share = 0.5
+      elseif used >= limit then share = 0.1 end
+      keep = n - math.min(n, math.floor(n * share + draw))
+    elseif mode == 'allow' then
+      if cap >= 0 and used >= cap then keep = 0 end
+    end
+  end
+  if keep > 0 then
+    used = redis.call('INCRBY', K[1], keep)
+    redis.call('HINCRBY', K[2], prefix .. 'accepted' .. minute, keep)
+  end
+  if n - keep > 0 then
+    redis.call('HINCRBY', K[2], prefix .. 'quota' .. minute, n - keep)
+  end
+  count_drops()
+  return {keep, used, '0', spiked}
 end
-if keep > 0 then
-  used = redis.call('INCRBY', KEYS[1], keep)
-  redis.call('HINCRBY', KEYS[2], prefix .. 'accepted' .. minute, keep)
+-- In order; stopping at an admission that needs its counter seeded ({-1, ...}, last): the caller
+-- seeds it and goes on from there, so every admission sees those before it decided.
+local out = {}
+for i = 0, #ARGV / 4 - 1 do
+  local k, a = 5 * i, 4 * i
+  out[i + 1] = admit({KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], KEYS[k + 5]},
+                     {ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]})
+  if out[i + 1][1] == -1 then break end
 end
-if n - keep > 0 then
-  redis.call('HINCRBY', KEYS[2], prefix .. 'quota' .. minute, n - keep)
-end
-count_drops()
-return {keep, used, '0', spiked}
+return out
 """
 
 
@@ -277,6 +295,18 @@ def spike_keys(project_id: int, hour: int) -> tuple[str, str]:
     return f"vigil:spike:allow:{project_id}:{hour}", f"vigil:spike:sent:{project_id}:{hour}"
 
 
+@dataclass(frozen=True)
+class AdmitRequest:
+    """One request's records for `admit_many`: the arguments of `admit`."""
+
+    organization_id: int
+    project_id: int
+    signal: str
+    n: int
+    drops: dict[str, int] | None = None
+    key_id: int | str | None = None
+
+
 def admit(
     organization_id: int,
     project_id: int,
@@ -288,65 +318,130 @@ def admit(
     """Apply the key's rate limit (when `key_id` is given: an API key's id, or a bucket name of the
     caller's own such as apps.errors' per DSN key and category), decide how many of `n` records to
     keep, and count every record of the request once."""
-    org = state.for_organization(organization_id)
-    minute, period_key, reset_at = state.minute_clock()
-    limit = org.events_per_month
-    admission = Admission(
-        keep=n,
-        dropped=0,
-        limit=limit,
-        used=meter.last_used.get(organization_id, 0),
-        reset_at=reset_at,
-        plan_name=org.plan_name,
-        overage=org.overage,
-        field_prefix=f"{organization_id}|{project_id}|{signal}|",
-        minute=minute,
-        period_key=period_key,
-        project_id=project_id,
-    )
+    return admit_many([AdmitRequest(organization_id, project_id, signal, n, drops, key_id)])[0]
+
+
+def admit_many(requests: Sequence[AdmitRequest]) -> list[Admission]:
+    """`admit` for many requests in one Redis call (a group-commit writer's batch): each request
+    is decided and counted exactly as if `admit` had been called for each in turn — its own rate
+    limit, its own share of the quota (the request that crosses the line is the only one accepted
+    past it), its own release — so a batch meters the same as the requests one by one. The
+    caller's duties per Admission are those of `admit_records`. With Redis unreachable every
+    Admission is unmetered. Raises DatabaseError only when a plan is not cached and PostgreSQL is
+    down."""
+    if not requests:
+        return []
+    clock = state.minute_clock()
+    calls = [_Call.of(request, clock) for request in requests]
     client_script = meter.get()
     if client_script is None:
-        admission.metered = False
-        return admission
+        for call in calls:
+            call.admission.metered = False
+        return [call.admission for call in calls]
     _, script = client_script
-    cap = org.overage_cap if org.overage == Overage.ALLOW and org.overage_cap is not None else -1
-    rate = settings.INGEST_RATE_PER_SECOND if key_id is not None else 0
-    draw = random.random()  # noqa: S311 - a sampling draw, not a secret
-    head = f"{limit} {org.overage} {cap} {n} {admission.minute} {draw} {COUNTER_TTL_SECONDS}"
-    burst = settings.INGEST_RATE_BURST
-    dropped = " ".join(f"{reason} {count}" for reason, count in (drops or {}).items() if count > 0)
-    keys = [
-        counter_key(organization_id, admission.period_key),
-        PENDING_KEY,
-        f"vigil:ingest:bucket:{key_id}",
-        *spike_keys(project_id, minute - minute % 3600),
-    ]
-    spiked = 0
     try:
-        keep, used, wait, *rest = script(
-            keys=keys, args=[f"{head} {rate} {burst}", "", admission.field_prefix, dropped]
-        )
-        if keep == -1:  # no counter yet this period: seed it from what PostgreSQL already holds
-            from apps.billing.usage import accepted_in_period
-
-            seed = accepted_in_period(organization_id, datetime.fromtimestamp(minute, UTC))
-            # Rate 0: the first call already took this request's tokens.
-            args = [f"{head} 0 {burst}", seed, admission.field_prefix, dropped]
-            keep, used, wait, *rest = script(keys=keys, args=args)
-        spiked = int(rest[0]) if rest else 0
+        replies = _decide(script, calls)
     except redis.RedisError as exc:
         meter.trip(exc)
-        admission.metered = False
-        return admission
-    if keep == -2:  # rate limited: nothing kept, all counted as rate_limit
-        admission.keep, admission.used = 0, int(used)
-        admission.rate_limited_for = max(1, math.ceil(float(wait)))
-        meter.last_used[organization_id] = admission.used
-        return admission
-    admission.keep, admission.used, admission.spiked = int(keep), int(used), spiked
-    admission.dropped = n - spiked - admission.keep
-    meter.last_used[organization_id] = admission.used
-    return admission
+        for call in calls:
+            call.admission.metered = False
+        return [call.admission for call in calls]
+    for call, reply in zip(calls, replies, strict=True):
+        call.decided(reply)
+    return [call.admission for call in calls]
+
+
+@dataclass
+class _Call:
+    """One admission on its way through the script: its keys, and its arguments but the seed
+    and the rate."""
+
+    request: AdmitRequest
+    admission: Admission
+    keys: list[str]
+    head: str
+
+    @classmethod
+    def of(cls, request: AdmitRequest, clock: tuple[int, str, datetime]) -> _Call:
+        minute, period_key, reset_at = clock
+        org = state.for_organization(request.organization_id)
+        admission = Admission(
+            keep=request.n,
+            dropped=0,
+            limit=org.events_per_month,
+            used=meter.last_used.get(request.organization_id, 0),
+            reset_at=reset_at,
+            plan_name=org.plan_name,
+            overage=org.overage,
+            field_prefix=f"{request.organization_id}|{request.project_id}|{request.signal}|",
+            minute=minute,
+            period_key=period_key,
+            project_id=request.project_id,
+        )
+        cap = org.overage_cap if org.overage == Overage.ALLOW and org.overage_cap is not None else -1
+        draw = random.random()  # noqa: S311 - a sampling draw, not a secret
+        keys = [
+            counter_key(request.organization_id, period_key),
+            PENDING_KEY,
+            f"vigil:ingest:bucket:{request.key_id}",
+            *spike_keys(request.project_id, minute - minute % 3600),
+        ]
+        head = f"{admission.limit} {org.overage} {cap} {request.n} {minute} {draw} {COUNTER_TTL_SECONDS}"
+        return cls(request, admission, keys, head)
+
+    def args(self, seed: str, rated: bool) -> list[str]:
+        rate = settings.INGEST_RATE_PER_SECOND if rated and self.request.key_id is not None else 0
+        drops = (self.request.drops or {}).items()
+        dropped = " ".join(f"{reason} {count}" for reason, count in drops if count > 0)
+        return [
+            f"{self.head} {rate} {settings.INGEST_RATE_BURST}",
+            seed,
+            self.admission.field_prefix,
+            dropped,
+        ]
+
+    def decided(self, reply: list[Any]) -> None:
+        keep, used, wait, *rest = reply
+        admission = self.admission
+        if keep == -2:  # rate limited: nothing kept, all counted as rate_limit
+            admission.keep, admission.used = 0, int(used)
+            admission.rate_limited_for = max(1, math.ceil(float(wait)))
+        else:
+            admission.keep, admission.used = int(keep), int(used)
+            admission.spiked = int(rest[0]) if rest else 0
+            admission.dropped = self.request.n - admission.spiked - admission.keep
+        meter.last_used[self.request.organization_id] = admission.used
+
+
+def _decide(script: Any, calls: list[_Call]) -> list[Any]:
+    """The script's reply for each of `calls`: one EVALSHA, and one more after each organization
+    whose period counter had to be seeded from PostgreSQL (the first request of a month, or after
+    Redis lost its data). The script stops at such a request; it is decided again with the seed
+    (and rate 0: its tokens are taken), then the requests after it."""
+    replies: list[Any] = []
+    seeds: dict[int, str] = {}
+    rest, rated = calls, True
+    while rest:
+        keys: list[str] = []
+        args: list[str] = []
+        for index, call in enumerate(rest):
+            keys += call.keys
+            args += call.args(seeds.get(call.request.organization_id, ""), rated or index > 0)
+        got = list(script(keys=keys, args=args))
+        if got[-1][0] != -1:
+            return replies + got
+        replies += got[:-1]
+        rest, rated = rest[len(got) - 1 :], False
+        seeds[rest[0].request.organization_id] = _seed(rest[0])
+    return replies
+
+
+def _seed(call: _Call) -> str:
+    """Accepted this period as PostgreSQL holds it, for the organization of `call`."""
+    from apps.billing.usage import accepted_in_period
+
+    now = datetime.fromtimestamp(call.admission.minute, UTC)
+    return str(accepted_in_period(call.request.organization_id, now))
 
 
 SIGNAL_NAME = re.compile(r"[a-z][a-z_]{0,15}")

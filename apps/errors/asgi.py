@@ -4,8 +4,9 @@ Same shape as apps.ingestion.asgi, with the body reader, thread pool and reply w
 transport shares (apps.ingestion.transport): the body is read here (chunked bodies too, which is
 what @sentry/node sends), capped at the body limit + 1 bytes, and `ingest.handle` runs in the
 ingestion thread pool with Django's connection handling around it: `ingest.prepare` there, and
-the events of concurrent requests are then committed together by the process's writer thread
-(apps.errors.commit), which answers each request after that COMMIT and wakes the grouper.
+the events of concurrent requests are then admitted (billing) and committed together by the
+process's writer thread (apps.errors.commit), which answers each request after that COMMIT and
+wakes the grouper.
 """
 
 from __future__ import annotations

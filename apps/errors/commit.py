@@ -3,11 +3,13 @@
 Design note. SDKs send one event per envelope, so every event is an HTTP request, and a
 transaction per request (BEGIN, the dedup INSERT, the COPY, COMMIT, and its WAL flush) made the
 database round trips, not the work, the bound on events/s. Here each web process has one writer
-thread. A request's synchronous part (`ingest.prepare`: key, limits, decoding, the rows with their
+thread. A request's synchronous part (`ingest.prepare`: key, decoding, the rows with their
 grouping hashes) runs on the ingestion pool as before; its rows then join the writer's queue and
 the request waits. The writer takes everything queued (at most MAX_BATCH_ROWS rows) and stores it
-with `ingest.commit` — one transaction, one dedup statement, one COPY for the whole batch — and
-only after that COMMIT answers each request of the batch. No delay is added to gather a batch:
+with `ingest.commit` — billing's admission (rate limit, quota, metering) of every envelope of
+events in one Redis call, then one transaction, one dedup statement, one COPY for the whole
+batch — and only after that COMMIT answers each request of the batch (those the quota or their
+rate limit refused with their 429, as alone). No delay is added to gather a batch:
 while one batch commits, the next one gathers by itself, so an idle server answers a lone request
 as soon as before and a busy one commits hundreds of requests at once.
 

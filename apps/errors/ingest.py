@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
@@ -23,12 +22,21 @@ import brotli
 import orjson
 import psycopg
 import zstandard
-from django.conf import settings
 from django.db import DatabaseError, DataError, IntegrityError
 
 from apps.api.errors import error_body
-from apps.billing import quota, usage
-from apps.errors import attachments, checkins, envelope, services, sessions, storage, symbol_cache, telemetry
+from apps.errors import (
+    admission,
+    attachments,
+    checkins,
+    envelope,
+    services,
+    sessions,
+    storage,
+    symbol_cache,
+    telemetry,
+)
+from apps.errors.admission import CATEGORIES, Admitted
 from apps.errors.models import DsnKey
 from apps.ingestion import transport
 from apps.ingestion.transport import JSON_TYPE, IngestError, IngestRequest, Reply
@@ -39,26 +47,6 @@ logger = logging.getLogger(__name__)
 ROUTE = re.compile(r"^/api/(\d{1,18})/(envelope|store)/?$")
 RETRY_AFTER_SECONDS = 30
 ENCODINGS = ("", "identity", "gzip", "x-gzip", "deflate", "br", "zstd")
-# Item type -> rate-limit category (the names SDKs use in X-Sentry-Rate-Limits).
-CATEGORIES = {
-    "event": "error",
-    "transaction": "transaction",
-    "span": "span",
-    "attachment": "attachment",
-    "session": "session",
-    "sessions": "session",
-    "check_in": "monitor",
-    "log": "log_item",
-    "otel_log": "log_item",
-    "profile": "profile",
-    "replay_event": "replay",
-    "replay_recording": "replay",
-    "client_report": "internal",
-}
-# Categories metered here, under their Sentry name as billing's usage signal: the items apps.errors
-# stores itself. Transactions and logs are metered by ingestion's pipeline, which stores them
-# (as traces and logs); what Vigil accepts and drops (profiles, replays, …) is not billed.
-METERED = {"error", "attachment"}
 TELEMETRY = {
     "transaction": telemetry.spans_store,
     "log": telemetry.logs_store,
@@ -110,7 +98,9 @@ def handle(request: SentryRequest) -> Reply:
 @dataclass
 class Prepared:
     """An envelope past authentication, limits and decoding: every item but its events is stored,
-    and the events wait as rows for `commit`, which answers."""
+    and the events wait as rows for `commit`, which answers. An envelope of events only also
+    waits for its admission (rate limit, quota, metering: `pending`), which `commit` does for its
+    whole batch in one Redis call."""
 
     admitted: Admitted
     rows: list[storage.EventRow]
@@ -122,6 +112,18 @@ class Prepared:
     # project's source maps: `commit` makes them again if an upload came meanwhile.
     symbolicated: dict[int, envelope.Item] = field(default_factory=dict)
     stored: int = 0  # of `rows`, set by `commit` inside its transaction
+    pending: PendingEvents | None = None  # not admitted yet: `rows` are all its events' rows
+
+
+@dataclass
+class PendingEvents:
+    """The event items of an envelope waiting for admission, each with its row (None: its
+    payload is unreadable, so it is metered but not stored) and the answer's event id after it."""
+
+    items: list[envelope.Item]
+    rows: list[storage.EventRow | None]
+    event_ids: list[object]  # the answer's event id had the envelope been cut after each item
+    header_event_id: object  # the envelope header's, the answer's when no event is kept
 
 
 def prepare(request: SentryRequest) -> Reply | Prepared:
@@ -141,18 +143,21 @@ def prepare(request: SentryRequest) -> Reply | Prepared:
 
 
 def commit(batch: list[Prepared]) -> list[Reply]:
-    """Store the events of every request of `batch` in one transaction (one dedup statement, one
+    """Admit the envelopes of `batch` still waiting for it (one Redis call: `_admit_pending`),
+    store the events of every request admitted in one transaction (one dedup statement, one
     COPY) and answer each, in order: 200 only once that COMMIT returned. Storage failing fails
     them all (503, their metering taken back: the SDKs retry, deduplicated by event_id) — but
     rows the database refuses as data fail only their own request: the others are retried alone.
     An event_id sent twice, within a batch or across batches, is stored once, and the copies
     count as duplicates, not as accepted."""
 
-    refused: dict[int, Reply] = {}  # requests refused for a revoked key: answered (and released) once
+    # Requests refused for a revoked key or by their admission: answered (and released) once.
+    refused: dict[int, Reply] = {}
     rest = list(enumerate(batch))
     try:
         if any(prepared.rows for prepared in batch):
             _refuse_revoked(batch, refused)
+        _admit_pending(batch, refused)
         rest = [(index, prepared) for index, prepared in rest if index not in refused]
         writing = [prepared for _, prepared in rest]
         _symbolicate_again(writing)
@@ -219,6 +224,56 @@ def _symbolicate_again(batch: list[Prepared]) -> None:
             prepared.rows[index] = services.event_row(row.project_id, payload, row.received, row.event_id)
 
 
+def _admit_pending(batch: list[Prepared], refused: dict[int, Reply]) -> None:
+    """Admit the events-only envelopes of `batch` (not refused already) in one Redis call, each
+    as if alone: those refused by their rate limit or the quota get their 429 in `refused`, the
+    others keep the rows of the events admitted (all, but for a throttling plan)."""
+    waiting = [(i, p) for i, p in enumerate(batch) if p.pending is not None and i not in refused]
+    if not waiting:
+        return
+    envelopes = [(p.key, p.pending.items) for _, p in waiting if p.pending is not None]
+    for (index, prepared), admitted in zip(waiting, admission.admit_events(envelopes), strict=True):
+        try:
+            _settle(prepared, admitted)
+        except IngestError as exc:
+            refused[index] = _refusal(exc)
+
+
+def _settle(prepared: Prepared, admitted: Admitted) -> None:
+    """`prepared` with its admission: the rows of its admitted events, its answer's event id and
+    rate-limit header; raises the 429 of an envelope refused whole, as `_prepare` does."""
+    pending = prepared.pending
+    assert pending is not None
+    kept = len(admitted.items)  # the first ones: a throttle keeps a prefix of the category
+    prepared.pending = None
+    prepared.admitted = admitted
+    prepared.rows = []
+    for item, row in zip(pending.items[:kept], pending.rows[:kept], strict=True):
+        if row is not None:
+            prepared.rows.append(row)
+            if row.sourcemap_epoch is not None:  # (as `_store_items` notes them)
+                prepared.symbolicated[len(prepared.rows) - 1] = item
+    event_id = pending.event_ids[kept - 1] if kept else pending.header_event_id
+    prepared.event_id = event_id if isinstance(event_id, str) else ""
+    _answer_limits(admitted, admitted.retry_after, prepared.headers)
+
+
+def _answer_limits(admitted: Admitted, retry_after: int, headers: dict[str, str]) -> None:
+    """The rate-limit header of categories refused, on an answer (`headers`) that keeps others;
+    the 429 (raised) when nothing of the envelope is kept."""
+    if not admitted.limited:
+        return
+    if not admitted.items:
+        raise IngestError(
+            429,
+            admitted.refusal or "Rate limit exceeded for this DSN.",
+            {"x_sentry_rate_limits": admission.limits_header(admitted.limited, retry_after)},
+            code="rate_limited",
+            retry_after=retry_after,
+        )
+    headers["X-Sentry-Rate-Limits"] = admission.limits_header(admitted.limited, retry_after)
+
+
 def _release_all(batch: list[Prepared]) -> None:
     # Nothing of these requests was stored: the SDKs' retries are metered instead.
     for prepared in batch:
@@ -275,29 +330,25 @@ def _prepare(request: SentryRequest) -> Prepared:
         raise IngestError(
             401, "Missing DSN key: send `sentry_key` in the query, X-Sentry-Auth, or the envelope's `dsn`."
         )
-    if any(item.type != "event" for item in parsed.items):
+    received = datetime.now(UTC)
+    if all(item.type == "event" for item in parsed.items):
+        pending = _pending_events(key.project_id, parsed, received)
+        if any(pending.rows):  # admitted by `commit`, with the rest of its batch
+            rows = [row for row in pending.rows if row is not None]
+            return Prepared(admission.nothing_yet(key), rows, "", dict(CORS), key, key_epoch, pending=pending)
+    else:
         key = _current_key(key, key_epoch)
         key_epoch = _keys.epoch
-    admitted = _admit(key, parsed.items)
-    accepted, limited, retry_after = admitted.items, admitted.limited, admitted.retry_after
-    received = datetime.now(UTC)
+    admitted = admission.admit(key, parsed.items)
     try:
-        rows, symbolicated, event_id, wait = _store_items(key, parsed, accepted, received, limited)
+        rows, symbolicated, event_id, wait = _store_items(
+            key, parsed, admitted.items, received, admitted.limited
+        )
     except Exception:
         admitted.release()  # nothing of this category was stored: the SDK's retry is metered instead
         raise
-    retry_after = max(retry_after, wait)
     headers = dict(CORS)
-    if limited:
-        if not accepted:
-            raise IngestError(
-                429,
-                admitted.refusal or "Rate limit exceeded for this DSN.",
-                {"x_sentry_rate_limits": _limits_header(limited, retry_after)},
-                code="rate_limited",
-                retry_after=retry_after,
-            )
-        headers["X-Sentry-Rate-Limits"] = _limits_header(limited, retry_after)
+    _answer_limits(admitted, max(admitted.retry_after, wait), headers)
     return Prepared(admitted, rows, event_id, headers, key, key_epoch, symbolicated)
 
 
@@ -434,86 +485,6 @@ def _store_event(body: bytes) -> dict[str, object]:
     return event
 
 
-@dataclass
-class Admitted:
-    """What rate limits and quota let through of an envelope, and the meter's record of it."""
-
-    organization_id: int
-    project_id: int
-    items: list[envelope.Item]
-    limited: set[str]  # categories refused (X-Sentry-Rate-Limits)
-    retry_after: int
-    admissions: dict[str, quota.Admission] = field(default_factory=dict)
-    refusal: str = ""  # the quota's own message when it refused
-
-    def release(self, category: str | None = None, count: int | None = None) -> None:
-        """Take records counted as accepted back out of the meter: all of them (the write
-        failed), or `count` of one category (duplicates of events stored before)."""
-        for name, admission in self.admissions.items():
-            if category is None or name == category:
-                kept = admission if count is None else replace(admission, keep=min(count, admission.keep))
-                quota.release(kept, self.organization_id)
-
-    def count_unmetered(self, category: str, stored: int) -> None:
-        """In the storing transaction: when Redis was down at `admit`, count what is stored there
-        (billing's write-path count)."""
-        admission = self.admissions.get(category)
-        if admission is not None and not admission.metered:
-            usage.count_in_transaction(self.organization_id, self.project_id, category, stored)
-
-
-def _admit(key: DsnKey, items: list[envelope.Item]) -> Admitted:
-    """Per category: the DSN key's rate limit (its own bucket per category), then billing's quota
-    and meter for the categories stored here (METERED; others by their own pipeline). For those,
-    the bucket is taken by billing's admit script itself: one Redis round trip for both."""
-    organization_id = key.project.organization_id
-    counts = Counter(CATEGORIES.get(item.type, "default") for item in items if item.type != "client_report")
-    admitted = Admitted(organization_id, key.project_id, [], set(), 0)
-    keep: dict[str, int] = {}
-    for category, count in sorted(counts.items()):
-        if category not in METERED:
-            allowed, wait = _consume(key.pk, category, count)
-            if not allowed:
-                admitted.limited.add(category)
-                admitted.retry_after = max(admitted.retry_after, wait)
-            continue
-        bucket = f"sentry:{key.pk}:{category}"
-        admission = quota.admit(organization_id, key.project_id, category, count, key_id=bucket)
-        if admission.rate_limited_for:  # (counted as rate_limit by the same script)
-            admitted.limited.add(category)
-            admitted.retry_after = max(admitted.retry_after, admission.rate_limited_for)
-        else:
-            admitted.admissions[category] = admission
-            keep[category] = admission.keep  # a throttling plan may keep part of them
-            if admission.refused:
-                admitted.limited.add(category)
-                admitted.retry_after = max(admitted.retry_after, admission.retry_after())
-                admitted.refusal = admission.message()
-    for item in items:
-        category = CATEGORIES.get(item.type, "default")
-        if category in admitted.limited:
-            continue
-        if category in keep:
-            if keep[category] <= 0:
-                continue
-            keep[category] -= 1
-        admitted.items.append(item)
-    return admitted
-
-
-def _consume(key_id: int, category: str, count: int) -> tuple[bool, int]:
-    """Ingestion's token bucket (same rate settings and Redis script), one bucket per DSN key and
-    category: a flood of transactions does not spend the errors'."""
-    bucket = f"vigil:ingest:bucket:sentry:{key_id}:{category}"
-    rate, burst = float(settings.INGEST_RATE_PER_SECOND), float(settings.INGEST_RATE_BURST)
-    return transport.consume_bucket(bucket, rate, burst, count)
-
-
-def _limits_header(categories: set[str], retry_after: int) -> str:
-    """`60:error;transaction:key` — the SDK holds back exactly these categories for 60 s."""
-    return f"{retry_after}:{';'.join(sorted(categories))}:key"
-
-
 def _store_items(
     key: DsnKey,
     parsed: envelope.Envelope,
@@ -546,13 +517,11 @@ def _store_items(
                 limited.add(CATEGORIES[item.type])
                 wait = max(wait, exc.retry_after or 60)
         elif item.type == "event":
-            payload = envelope.json_payload(item)
-            if payload is None:
-                continue  # one unreadable item never aborts the envelope
-            events.append(services.event_row(project_id, payload, received, event_id))
-            if events[-1].sourcemap_epoch is not None:
-                symbolicated[len(events) - 1] = item
-            event_id = event_id or payload.get("event_id")
+            row, event_id = _event_row(project_id, item, received, event_id)
+            if row is not None:  # (one unreadable item never aborts the envelope)
+                events.append(row)
+                if row.sourcemap_epoch is not None:
+                    symbolicated[len(events) - 1] = item
         elif item.type in RAW_ITEMS:
             RAW_ITEMS[item.type](key, parsed.headers, item, received)
         elif item.type == "client_report":
@@ -560,3 +529,27 @@ def _store_items(
             if report is not None:
                 services.discards_count(project_id, report, received)
     return events, symbolicated, (event_id if isinstance(event_id, str) else ""), wait
+
+
+def _event_row(
+    project_id: int, item: envelope.Item, received: datetime, event_id: object
+) -> tuple[storage.EventRow | None, object]:
+    """The row of an event item (None when its payload is unreadable), and the answer's event
+    id after it (the envelope's, else the first event's)."""
+    payload = envelope.json_payload(item)
+    if payload is None:
+        return None, event_id
+    return services.event_row(project_id, payload, received, event_id), event_id or payload.get("event_id")
+
+
+def _pending_events(project_id: int, parsed: envelope.Envelope, received: datetime) -> PendingEvents:
+    """The rows of an envelope of events only, before its admission (they have no side effect:
+    `_store_items` of the same items would build the same rows)."""
+    header_event_id = parsed.headers.get("event_id")
+    pending = PendingEvents(parsed.items, [], [], header_event_id)
+    event_id = header_event_id
+    for item in parsed.items:
+        row, event_id = _event_row(project_id, item, received, event_id)
+        pending.rows.append(row)
+        pending.event_ids.append(event_id)
+    return pending

@@ -19,9 +19,9 @@ from django.db import connection
 
 from apps.errors.commit import GroupCommit
 from apps.errors.dsn import dsn_key_create, dsn_key_revoke
-from apps.errors.ingest import Prepared, SentryRequest, prepare
+from apps.errors.ingest import Prepared, SentryRequest, handle, prepare
 from apps.ingestion.transport import Reply
-from tests.billing.conftest import fresh_meter, usage_of  # noqa: F401
+from tests.billing.conftest import fresh_meter, put_on_plan, usage_of  # noqa: F401
 from tests.errors.conftest import wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_meter")]
@@ -38,15 +38,18 @@ def loop() -> Iterator[asyncio.AbstractEventLoop]:
     thread.join(timeout=10)
 
 
-def prepared(dsn_key, event_id: str) -> Prepared:
+def prepared_request(dsn_key, event_id: str) -> SentryRequest:
     body = (
         orjson.dumps({"event_id": event_id})
         + b'\n{"type":"event"}\n'
         + orjson.dumps({"event_id": event_id, "message": "queue full", "level": "error"})
     )
     query = f"sentry_key={dsn_key.public_key}"
-    request = SentryRequest("POST", dsn_key.project_id, "envelope", query, "", "", str(len(body)), body)
-    result = prepare(request)
+    return SentryRequest("POST", dsn_key.project_id, "envelope", query, "", "", str(len(body)), body)
+
+
+def prepared(dsn_key, event_id: str) -> Prepared:
+    result = prepare(prepared_request(dsn_key, event_id))
     assert isinstance(result, Prepared)
     return result
 
@@ -192,3 +195,43 @@ def test_a_request_refused_for_a_revoked_key_in_a_failed_batch_is_taken_off_the_
 
     assert [reply.status for reply in replies] == [403, 503, 503]
     assert usage_of(org_a.organization) == {("error", "accepted"): 1}  # the first request only
+
+
+def test_concurrent_envelopes_past_a_small_quota_store_and_meter_exactly_the_quota(dsn_key, loop, org_a):
+    put_on_plan(org_a.organization, events_per_month=6, overage="block")
+    writer, holder, first = blocked_writer(dsn_key, loop)  # its one event is the quota's first
+    event_ids = [uuid.uuid4().hex for _ in range(12)]
+    answers = [submit(writer, loop, prepared(dsn_key, event_id)) for event_id in event_ids]
+    wait_until(lambda: len(writer.queue) == len(event_ids))  # one batch, admitted in one call
+
+    holder.release()
+    replies = [answer.result(timeout=30) for answer in [first, *answers]]
+
+    assert [reply.status for reply in replies] == [200] * 6 + [429] * 7
+    assert len(committed_in(event_ids)) == 5
+    assert len(set(committed_in(event_ids[:5]))) == 1
+    assert usage_of(org_a.organization) == {("error", "accepted"): 6, ("error", "quota"): 7}
+    alone = handle(prepared_request(dsn_key, uuid.uuid4().hex))  # refused by the same quota, alone
+    for refused in replies[6:]:
+        assert (refused.status, refused.headers, refused.body) == (alone.status, alone.headers, alone.body)
+    assert alone.headers["X-Sentry-Rate-Limits"].split(":")[1:] == ["error", "key"]
+    assert 1 <= int(alone.headers["Retry-After"]) <= 3600
+    assert orjson.loads(alone.body)["error"]["code"] == "rate_limited"
+
+
+def test_a_rate_limited_key_in_a_batch_is_refused_like_alone_and_counted_as_rate_limited(
+    dsn_key, loop, org_a, settings
+):
+    settings.INGEST_RATE_PER_SECOND = 0.001  # no refill within the test
+    settings.INGEST_RATE_BURST = 3
+    writer, holder, first = blocked_writer(dsn_key, loop)  # its event takes the first token
+    answers = [submit(writer, loop, prepared(dsn_key, uuid.uuid4().hex)) for _ in range(4)]
+    wait_until(lambda: len(writer.queue) == 4)
+
+    holder.release()
+    replies = [answer.result(timeout=30) for answer in [first, *answers]]
+
+    assert [reply.status for reply in replies] == [200, 200, 200, 429, 429]
+    assert all(r.headers["X-Sentry-Rate-Limits"].endswith(":error:key") for r in replies[3:])
+    assert orjson.loads(replies[3].body)["error"]["message"] == "Rate limit exceeded for this DSN."
+    assert usage_of(org_a.organization) == {("error", "accepted"): 3, ("error", "rate_limit"): 2}

@@ -8,10 +8,12 @@ import uuid
 
 import orjson
 import pytest
+from django.db import connection
 
 from apps.errors.ingest import SentryRequest, handle
 from apps.errors.models import Event
 from tests.billing.conftest import fresh_meter, put_on_plan, usage_of  # noqa: F401
+from tests.billing.test_metering import DEAD_REDIS
 
 pytestmark = pytest.mark.usefixtures("fresh_meter")
 
@@ -49,3 +51,20 @@ def test_a_used_up_quota_refuses_errors_with_the_sentry_header(dsn_key, org_a):
     assert "quota" in orjson.loads(refused.body)["error"]["message"]
     assert Event.objects.count() == 2
     assert usage_of(org_a.organization) == {("error", "accepted"): 2, ("error", "quota"): 1}
+
+
+def test_with_redis_down_events_are_stored_and_counted_from_the_write_path(dsn_key, org_a, settings):
+    retried = uuid.uuid4().hex
+    settings.REDIS_URL = DEAD_REDIS
+
+    assert post(dsn_key, event(), event(retried)).status == 200
+    assert post(dsn_key, event(retried)).status == 200  # a retry stores nothing and counts nothing
+
+    assert Event.objects.count() == 2
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT signal, sum(count) FROM billing_usageday"
+            " WHERE organization_id = %s AND outcome = 'accepted' GROUP BY signal",
+            [org_a.organization.pk],
+        )
+        assert cursor.fetchall() == [("error", 2)]
