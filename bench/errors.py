@@ -522,10 +522,11 @@ the ingestion code, PostgreSQL, Redis, the grouper and the load client. Uvicorn'
 asyncio handling of one ~6 KiB request alone is ~150 µs of a worker's Python; PostgreSQL's share
 is ~370 µs per event (of which ~55 µs parsing the event's jsonb on COPY: measured COPY of the same
 6.3 KiB events into a jsonb column 84 µs of backend CPU per row, into text 30 µs). All parts
-together now take ~1,350 µs of CPU per event, so one event per HTTP request in Python on these 2
-cores tops out near 1,500 events/s on a quiet machine. 5,000/s would take a non-Python front (or
-SDKs batching events, which they do not), or more cores: nothing here is serialised across
-processes but PostgreSQL.
+together took ~1,350 µs of CPU per event on a quiet machine (about 850 since the batch
+admission and the lighter grouper below), so one event per HTTP request in Python on these 2
+cores tops out near 2,000 to 2,400 events/s on a quiet machine.
+5,000/s would take a non-Python front (or SDKs batching events, which they do not), or more
+cores: nothing here is serialised across processes but PostgreSQL.
 
 Measured with the same wrk client on the same (busy, load 4 to 8) machine, 15 s runs:
 
@@ -544,25 +545,49 @@ three to Redis, plus a WAL flush of its own.
 
 Now, per request: the DSN key comes from a per-process cache (the API keys' `KeyCache`; the
 Redis revocation epoch is read once per *batch*, after the batch's requests arrived, so a
-revoked key is still refused on the next request); one Redis call (billing's admit script also
-takes the DSN key's per-category token bucket); the event is parsed and its row built with its
-grouping hashes. Then the request joins its process's group-commit writer (apps/errors/commit.py):
-a thread that stores everything queued — one transaction, one dedup `INSERT … ON CONFLICT`, one
-COPY — and only after that COMMIT answers each request of the batch (a failed batch: 503 to
-each, their metering released). No delay is added to gather a batch; while one commits the next
-gathers, so batches grow with load. The grouper then folds stored events into issues in batches
-(up to 2,000, about eight statements per batch, one transaction: a killed worker leaves its
-events ungrouped for the next sweep and counts nothing twice).
+revoked key is still refused on the next request); the event is parsed and its row built with
+its grouping hashes — no I/O. Then the request joins its process's group-commit writer
+(apps/errors/commit.py): a thread that takes everything queued, admits every envelope of events
+in it with one Redis call (billing's `admit_many`: the admit script deciding each request in
+turn — its DSN key's token bucket, its share of the quota, its counts — exactly as if alone; the
+refused get their 429 as before), stores the admitted ones — one transaction, one dedup
+`INSERT … ON CONFLICT`, one COPY — and only after that COMMIT answers each request of the batch
+(a failed batch: 503 to each, their metering released). No delay is added to gather a batch;
+while one commits the next gathers, so batches grow with load. The grouper then folds stored
+events into issues in batches (up to 2,000, six statements per batch, one transaction: a killed
+worker leaves its events ungrouped for the next sweep and counts nothing twice); it loads the
+touched issues as plain tuples with the columns its rules use, writes them back from one JSON
+document, and takes the hourly counters and new users in SQL from the rows its assignment
+UPDATE returns.
 
-Where a worker's Python goes now (py-spy, GIL samples, closed loop): the request's synchronous
-part 32 % (billing's admit call 16 %, building the row and its hashes 9 %, parsing the item 3 %),
-uvicorn and asyncio 17 %, the group-commit writer 16 % (COPY 5 %), the grouper 17 % (loading the
-touched issues through the ORM 7 %: with a uniform hot set of 1,000 issues nearly every event of
-a batch touches its own issue, so the grouper's cost is per event, not per batch), connection
-bookkeeping around the thread-pool hop ~6 %. Next steps, in order of yield: take the Redis call
-off the thread pool (do the CPU-only parsing on the event loop and the admit calls in the writer,
-pipelined — needs a batch form of billing's admit), a lighter issue load in the grouper, and
-`errors_event.data` as text or bytea instead of jsonb (~55 µs of PostgreSQL per event).
+Where a worker's Python went before those last two changes (py-spy, GIL samples, closed loop):
+the request's synchronous part 32 % (billing's admit call 16 %, building the row and its hashes
+9 %, parsing the item 3 %), uvicorn and asyncio 17 %, the group-commit writer 16 % (COPY 5 %),
+the grouper 17 % (loading the touched issues through the ORM 7 %: with a uniform hot set of
+1,000 issues nearly every event of a batch touches its own issue, so the grouper's cost is per
+event, not per batch), connection bookkeeping around the thread-pool hop ~6 %. After them: the
+admission 4 to 7 % (in the writer, one call per batch; most of it redis-py parsing the reply), the
+grouper 7 % (was 18 % in the same kind of run). Main before and after these two changes, run
+alternately with the same command (`BENCH_DURATION=10 make bench-errors`), closed loop; the first
+four on a quiet machine, the last four while other engineers' test suites ran (load average at
+each start):
+
+| run | load | events/s | worker CPU µs/event | PostgreSQL µs/event | Redis µs/event |
+|---|---|---|---|---|---|
+| before (an admit call per request, ORM issue load) | 0.1 | 1,226 | 1,030 | 352 | 75 |
+| after | 0.2 | 2,084 | 494 | 255 | 32 |
+| before | 0.3 | 1,637 | 755 | 275 | 56 |
+| after | 0.4 | 1,958 | 522 | 272 | 34 |
+| before | 1.9 | 674 | 1,302 | 467 | 101 |
+| after | 3.9 | 961 | 754 | 372 | 44 |
+| before | 3.0 | 754 | 1,132 | 393 | 87 |
+| after | 7.0 | 600 | 951 | 449 | 51 |
+
+Worker CPU per event fell by a third to a half, Redis CPU by half, and on the quiet machine the
+closed loop went from 1,226 to 1,637 events/s to about 2,000 (half-rate p99 from 28 to 37 ms to
+17 to 22 ms). What is left per event in a worker: uvicorn's HTTP handling, the row and its
+hashes, the COPY. Next step: `errors_event.data` as text or bytea instead of jsonb (~55 µs of
+PostgreSQL per event).
 
 ### Source maps: CPU per JavaScript event (in-process, `python bench/sourcemap_cpu.py`)
 
