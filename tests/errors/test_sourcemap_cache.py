@@ -14,6 +14,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from apps.errors import symbol_cache
+from apps.errors.ingest import Prepared, SentryRequest, commit, prepare
 from apps.errors.models import Event
 from tests.errors.test_debug_ids import (
     browser_event,
@@ -205,3 +206,22 @@ def test_parsed_maps_stay_within_the_byte_bound_and_the_least_recently_used_goes
     assert symbolicated_with_queries("shop@7.1.0") > 0
     assert symbolicated_with_queries("shop@7.1.0") > 0
     assert symbol_cache.parsed.size == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_upload_made_while_an_event_waits_for_its_batch_is_used_for_that_event(
+    sentry_node, vigil_server, dsn_key, org_a, manage_key, tmp_path
+):
+    bundle = build(tmp_path, CART + EXPORT, "4e4e4e4e")
+    assert send(dsn_key, js_event(bundle, "shop@3.1.0"))["filename"].endswith(bundle.name)
+    body = envelope(({"type": "event"}, js_event(bundle, "shop@3.1.0")))
+    query = f"sentry_key={dsn_key.public_key}"
+    request = SentryRequest("POST", dsn_key.project_id, "envelope", query, "", "", str(len(body)), body)
+    waiting = prepare(request)
+    assert isinstance(waiting, Prepared)  # its row made; its admission and COMMIT with its batch
+
+    upload_release(vigil_server.url, org_a, manage_key, "shop@3.1.0", bundle)
+
+    assert commit([waiting])[0].status == 200
+    top = top_frame(Event.objects.filter(project_id=dsn_key.project_id).order_by("-id")[0])
+    assert (top["filename"], top["function"], top["lineno"]) == ("src/cart.js", "checkout", 7)
