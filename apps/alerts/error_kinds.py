@@ -182,7 +182,9 @@ def policies_due_now(sender: Any, project_id: int, changes: frozenset[str], **kw
     """Listener of apps.errors.signals.issues_changed: the project's enabled policies on these
     changes become due now, and a worker evaluates each at once; the ids made due. A policy
     already due is left alone (a burst of new issues queues one evaluation, not one per batch);
-    with the queue unreachable, the beat tick (every 10 s) takes the due slots instead."""
+    one a worker holds is made due past its claimed slot, so that its release keeps it due and
+    queues it (its evaluation may have read before this change: apps.alerts.scheduler); with the
+    queue unreachable, the beat tick (every 10 s) takes the due slots instead."""
     from apps.alerts.tasks import evaluate_policy  # tasks → scheduler → evaluators → this module
 
     kinds = [kind for kind, change in CHANGES.items() if change in changes]
@@ -192,11 +194,14 @@ def policies_due_now(sender: Any, project_id: int, changes: frozenset[str], **kw
     with connection.cursor() as cursor:
         cursor.execute(
             "UPDATE alerts_policy SET next_due_at = %s"
-            " WHERE project_id = %s AND kind = ANY(%s) AND enabled AND next_due_at > %s RETURNING id",
-            [now, project_id, kinds, now],
+            " WHERE project_id = %s AND kind = ANY(%s) AND enabled"
+            " AND (next_due_at > %s OR (claim_token IS NOT NULL AND claim_expires_at > %s))"
+            " RETURNING id, claim_token IS NULL",
+            [now, project_id, kinds, now, now],
         )
-        due = [policy_id for (policy_id,) in cursor.fetchall()]
-    for policy_id in due:
+        made = cursor.fetchall()
+    due = [policy_id for policy_id, _ in made]
+    for policy_id in [policy_id for policy_id, free in made if free]:  # held ones: queued by their release
         try:
             evaluate_policy.apply_async((policy_id,), retry=False)
         except Exception:

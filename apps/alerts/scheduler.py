@@ -10,7 +10,10 @@ Design note — exactly one evaluation per slot, and none lost.
   yet arrived would look like a quiet window). Surplus tasks (two ticks, a redelivered task)
   claim nothing or a few slots and are harmless; a planned task that never runs leaves its slots
   due for the next tick. A policy made due by an event (a heartbeat's ping, an issue change) does
-  not wait for any plan: its own task (tasks.evaluate_policy) claims it at once.
+  not wait for any plan: its own task (tasks.evaluate_policy) claims it at once. An event that
+  makes a policy due while a worker holds its slot (the evaluation may have read before the
+  event) moves `next_due_at` past the claimed slot; the release then keeps it due instead of
+  moving it to the next slot, and queues the policy's own task after the commit.
 * Claim: one UPDATE sets a fresh `claim_token` and a lease on up to BATCH due slots nobody holds
   (CLAIM_BATCH, `FOR UPDATE SKIP LOCKED`), or on one given policy (policy_claim, a conditional
   UPDATE: PostgreSQL serialises the UPDATEs of a race on the row lock and re-checks the WHERE
@@ -26,6 +29,7 @@ Design note — exactly one evaluation per slot, and none lost.
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -39,6 +43,8 @@ from apps.alerts import incidents, recent
 from apps.alerts.evaluation import Change, InstanceState, Rules, step
 from apps.alerts.evaluators import Labels, Samples, measure_batch
 from apps.alerts.models import AlertInstance, Policy, Transition
+
+logger = logging.getLogger(__name__)
 
 # Longer than any evaluation takes (they read at most 24 h of telemetry, in seconds): a stalled
 # worker's slot is taken over after this.
@@ -150,7 +156,9 @@ def claims_evaluate(claims: list[Claim], now: datetime | None = None) -> dict[in
         # Our token still on the rows: release them onto their next slot, which also locks them
         # (nobody else can commit these slots now). Rows another worker took over after our lease
         # expired no longer carry our token: they are not `held`, and we write nothing for them.
-        held = _slots_release(policies, slots, measured, claims[0].token, now)
+        held, made_due = _slots_release(policies, slots, measured, claims[0].token, now)
+        if made_due:
+            transaction.on_commit(lambda: _evaluate_soon(made_due), robust=True)
         instances = _instances_lock(held)
         # Groups seen for the first time: one INSERT for the batch (ids come back from PostgreSQL).
         new = [
@@ -184,13 +192,17 @@ def claims_evaluate(claims: list[Claim], now: datetime | None = None) -> dict[in
 # Raw SQL for the batch's writes: Django's bulk_update builds a CASE WHEN per row and field, and
 # resolving those expressions cost more CPU than everything else an evaluation does (profiled:
 # 80 % of the evaluator's time). One UPDATE ... FROM unnest(arrays) is one short statement.
+# `p.next_due_at > v.slot`: an event made the policy due again while we held it (error_kinds,
+# heartbeat pings): it stays due. RETURNING sees the new row, so such a row is one whose
+# next_due_at is not the slot computed here.
 SLOTS_RELEASE = """
 UPDATE alerts_policy AS p
-SET next_due_at = v.next_due_at, claim_token = NULL, claim_expires_at = NULL,
-    last_evaluated_at = %s, last_error = v.last_error
-FROM unnest(%s::bigint[], %s::timestamptz[], %s::text[]) AS v(id, next_due_at, last_error)
+SET next_due_at = CASE WHEN p.next_due_at > v.slot THEN p.next_due_at ELSE v.next_due_at END,
+    claim_token = NULL, claim_expires_at = NULL, last_evaluated_at = %s, last_error = v.last_error
+FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[], %s::text[])
+    AS v(id, slot, next_due_at, last_error)
 WHERE p.id = v.id AND p.claim_token = %s
-RETURNING p.id
+RETURNING p.id, p.next_due_at <> v.next_due_at
 """
 
 
@@ -200,14 +212,28 @@ def _slots_release(
     measured: dict[int, Samples],
     token: uuid.UUID,
     now: datetime,
-) -> set[int]:
-    """Move each slot we still hold on to its next one and drop the claim: the ids held."""
+) -> tuple[set[int], list[int]]:
+    """Move each slot we still hold on to its next one and drop the claim: the ids held, and
+    those of them made due again meanwhile (kept due)."""
     ids = sorted(policies)  # one lock order for every worker
+    claimed = [slots[pk] for pk in ids]
     due = [next_slot(slots[pk], policies[pk].interval_seconds, now) for pk in ids]
     errors = [min((s.error for _, s in measured[pk].values() if s.error), default="") for pk in ids]
     with connection.cursor() as cursor:
-        cursor.execute(SLOTS_RELEASE, [now, ids, due, errors, token])
-        return {row[0] for row in cursor.fetchall()}
+        cursor.execute(SLOTS_RELEASE, [now, ids, claimed, due, errors, token])
+        rows = cursor.fetchall()
+    return {pk for pk, _ in rows}, [pk for pk, again in rows if again]
+
+
+def _evaluate_soon(policy_ids: list[int]) -> None:
+    from apps.alerts.tasks import evaluate_policy  # tasks import this module
+
+    for policy_id in policy_ids:
+        try:
+            evaluate_policy.apply_async((policy_id,), retry=False)
+        except Exception:
+            logger.warning("alerts: could not queue a policy made due; the next tick takes it", exc_info=True)
+            return
 
 
 def _instances_lock(held: set[int]) -> dict[int, dict[str, AlertInstance]]:

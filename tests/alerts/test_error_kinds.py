@@ -11,6 +11,7 @@ import orjson
 import pytest
 import time_machine
 
+from apps.alerts import scheduler
 from apps.alerts.models import Policy, Transition
 from apps.errors.models import Issue
 from apps.errors.services import issue_ignore, issue_resolve
@@ -205,6 +206,23 @@ def test_a_regression_makes_only_regression_policies_due_at_once(org_a, dsn_key)
     # No worker in this test: the slot is due now, and the beat tick takes it within 10 s.
     assert Policy.objects.get(pk=regression.pk).next_due_at == BASE
     assert Policy.objects.get(pk=unignored.pk).next_due_at == later
+
+
+def test_a_new_issue_while_a_worker_holds_the_slot_keeps_the_policy_due_after_its_release(
+    org_a,
+    dsn_key,  # noqa: F811
+):
+    """The holder may have read before the issue existed: releasing must not move the slot 5
+    minutes on (the alert waited that long) but leave it due for another evaluation."""
+    policy = make_policy(org_a.project, "new_issue", {}, interval_seconds=300)
+    Policy.objects.filter(pk=policy.pk).update(next_due_at=BASE)
+    claim = scheduler.policy_claim(policy.pk, BASE)
+    assert claim is not None
+    with at(0.1):
+        send(dsn_key)  # no worker in this test: the held policy is not queued, its release will be
+    with at(0.2):
+        scheduler.policy_evaluate(claim, BASE + timedelta(minutes=0.2))
+    assert Policy.objects.get(pk=policy.pk).next_due_at == BASE + timedelta(minutes=0.1)
 
 
 def test_bad_specs_of_error_kinds_are_400s_naming_the_field(org_a, alice):

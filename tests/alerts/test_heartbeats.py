@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 
+from apps.alerts import scheduler
 from apps.alerts.models import Heartbeat, Policy, Transition
 from apps.alerts.services import heartbeat_create
 from apps.alerts.tasks import evaluate_policy
@@ -82,6 +83,41 @@ def test_a_fail_ping_hands_its_policy_to_a_worker_at_once_not_to_a_later_batch(
         broker.delete("celery")
         broker.close()
     assert Transition.objects.filter(policy_id=heartbeat.policy_id).get().to_state == "firing"
+
+
+def test_a_ping_while_a_worker_holds_the_slot_is_evaluated_again_after_its_release(
+    client, org_a, settings, django_capture_on_commit_callbacks
+):
+    """The holder may have read the heartbeat before the ping: its release must not move the
+    slot on (that lost the ping's evaluation until the next slot) but keep it due and queue it."""
+    import redis
+
+    heartbeat = monitor(org_a)
+    policy_id = heartbeat.policy_id
+    slot = BASE + timedelta(minutes=1)
+    Policy.objects.filter(pk=policy_id).update(next_due_at=slot)
+    claim = scheduler.policy_claim(policy_id, slot)  # a worker holds the slot
+    assert claim is not None
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    broker.delete("celery")
+    try:
+        pinged = slot + timedelta(seconds=5)
+        with time_machine.travel(pinged, tick=False):
+            with django_capture_on_commit_callbacks(execute=True):
+                assert ping(client, heartbeat, "/fail", method="post").status_code == 200
+            assert evaluate_policy(policy_id) is None  # its own task finds the slot held
+            broker.delete("celery")
+            with django_capture_on_commit_callbacks(execute=True):
+                scheduler.policy_evaluate(claim, pinged)  # the holder commits
+            queued = [json.loads(body)["headers"]["task"] for body in broker.lrange("celery", 0, -1)]
+            assert queued.count("apps.alerts.tasks.evaluate_policy") == 1
+            assert Policy.objects.get(pk=policy_id).next_due_at == pinged  # still due
+            assert evaluate_policy(policy_id) is not None  # and evaluated again
+    finally:
+        broker.delete("celery")
+        broker.close()
+    assert Policy.objects.get(pk=policy_id).next_due_at > pinged
+    assert [t.to_state for t in Transition.objects.filter(policy_id=policy_id)] == ["firing"]
 
 
 def test_a_started_run_that_does_not_finish_within_the_grace_fires(client, org_a):
