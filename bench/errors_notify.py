@@ -99,6 +99,22 @@ def _wait_evaluated(policy: Any) -> None:
     raise RuntimeError("the Celery worker and beat did not evaluate the policy within a minute")
 
 
+def _wait_announced(policy: Any) -> None:
+    """Until the first evaluation's notice (every issue of the load phases is new to the policy)
+    has gone out: a sample's alert filed with it would be one of its "more" and not be seen."""
+    from apps.alerts.models import Transition
+    from apps.notifications.models import NoticeGroup
+
+    deadline = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < deadline:
+        unsent = Transition.objects.filter(policy=policy, notify=True, notified_at__isnull=True).exists()
+        pending = NoticeGroup.objects.filter(policy=policy).exclude(pending=[]).exists()
+        if not unsent and not pending:
+            return
+        time.sleep(0.5)
+    raise RuntimeError("the first evaluation's notice did not go out within a minute")
+
+
 def _event(n: int) -> tuple[str, bytes]:
     event_id = uuid.uuid4().hex
     event = {
@@ -121,7 +137,9 @@ def measure(
     from apps.errors.models import Event
 
     receiver = Receiver()
-    _wait_evaluated(_setup(project, receiver.webhook.url))
+    policy = _setup(project, receiver.webhook.url)
+    _wait_evaluated(policy)
+    _wait_announced(policy)
     sent: dict[str, float] = {}
     for n in range(samples):
         event_id, body = _event(n)
