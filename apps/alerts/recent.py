@@ -13,14 +13,14 @@ Entries: `{"t": epoch seconds, "v": {labels_key: value or null}}`, newest first 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 import orjson
 import redis
-from django.conf import settings
+
+from apps.storage.redis import shared_client
 
 logger = logging.getLogger(__name__)
 
@@ -28,19 +28,7 @@ KEEP = 60  # samples per policy: an hour of a one-minute policy
 GROUPS_PER_SAMPLE = 100  # a policy grouped by 5,000 pods keeps the first hundred groups' values
 TTL_SECONDS = 2 * 86400
 
-_lock = threading.Lock()
-_client: tuple[str, redis.Redis] | None = None
-
-
-def _redis() -> redis.Redis:
-    global _client
-    with _lock:
-        if _client is None or _client[0] != settings.REDIS_URL:
-            _client = (
-                settings.REDIS_URL,
-                redis.Redis.from_url(settings.REDIS_URL, socket_timeout=0.5, socket_connect_timeout=0.5),
-            )
-        return _client[1]
+_redis = shared_client  # one client per process and URL: apps.storage.redis
 
 
 def values_key(policy_id: int) -> str:

@@ -38,6 +38,8 @@ import redis
 from django.conf import settings
 from django.db import DatabaseError, transaction
 
+from apps.storage.redis import shared_client
+
 logger = logging.getLogger(__name__)
 
 EPOCH_KEY = "vigil:sourcemaps:epoch:{}"
@@ -171,24 +173,11 @@ class UploadCache:
 
 parsed = ParsedFiles()
 uploads = UploadCache()
-_redis_lock = threading.Lock()
-_redis_client: redis.Redis | None = None
-
-
-def _redis() -> redis.Redis:
-    """One client per process, with short timeouts: the ingest path must not hang on Redis."""
-    global _redis_client
-    with _redis_lock:
-        if _redis_client is None:
-            _redis_client = redis.Redis.from_url(
-                settings.REDIS_URL, socket_timeout=0.5, socket_connect_timeout=0.5
-            )
-        return _redis_client
 
 
 def _epoch_read(project_id: int) -> Epoch:
     try:
-        value = _redis().get(EPOCH_KEY.format(project_id))
+        value = shared_client().get(EPOCH_KEY.format(project_id))
     except redis.RedisError:
         logger.warning("source map cache: redis unavailable, relying on a %ss TTL", LOOKUP_SECONDS)
         return UNKNOWN
@@ -202,7 +191,7 @@ def epochs_now(project_ids: Iterable[int]) -> dict[int, Epoch] | None:
     if not ids:
         return {}
     try:
-        values = _redis().mget([EPOCH_KEY.format(project_id) for project_id in ids])
+        values = shared_client().mget([EPOCH_KEY.format(project_id) for project_id in ids])
     except redis.RedisError:
         logger.warning("source map cache: redis unavailable, relying on a %ss TTL", LOOKUP_SECONDS)
         return None
@@ -225,7 +214,7 @@ def uploads_changed(project_ids: Iterable[int]) -> None:
     def publish() -> None:
         uploads.forget(ids)
         try:
-            with _redis().pipeline(transaction=False) as pipeline:
+            with shared_client().pipeline(transaction=False) as pipeline:
                 for project_id in ids:
                     pipeline.incr(EPOCH_KEY.format(project_id))
                 pipeline.execute()

@@ -19,13 +19,13 @@ from datetime import timedelta
 from typing import Any, Generic, TypeVar
 
 import redis
-from django.conf import settings
 from django.http import HttpRequest
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
 from apps.projects import keyformat
 from apps.projects.models import ApiKey
+from apps.storage.redis import shared_client
 
 logger = logging.getLogger(__name__)
 
@@ -47,20 +47,6 @@ class KeyIdentity:
 
 
 Identity = TypeVar("Identity")
-_redis_lock = threading.Lock()
-_redis_client: redis.Redis | None = None
-
-
-def _redis() -> redis.Redis:
-    """One client (and connection pool) per process. Django's cache object is per request
-    context under ASGI, which would open a new Redis connection for every ingest request."""
-    global _redis_client
-    with _redis_lock:
-        if _redis_client is None:
-            _redis_client = redis.Redis.from_url(
-                settings.REDIS_URL, socket_timeout=0.5, socket_connect_timeout=0.5
-            )
-        return _redis_client
 
 
 class KeyCache(Generic[Identity]):
@@ -76,7 +62,7 @@ class KeyCache(Generic[Identity]):
 
     def check_epoch(self) -> None:
         try:
-            epoch = _redis().get(KEY_EPOCH)
+            epoch = shared_client().get(KEY_EPOCH)
         except redis.RedisError:  # Redis down: keep serving from the TTL-bounded cache.
             logger.warning("key cache: redis unavailable, relying on TTL for revocation")
             return
@@ -109,7 +95,7 @@ _cache = KeyCache[KeyIdentity]()
 def publish_revocation() -> None:
     """Tell every process that a key changed: they drop their caches on their next request."""
     try:
-        _redis().incr(KEY_EPOCH)
+        shared_client().incr(KEY_EPOCH)
     except redis.RedisError:
         logger.warning(
             "key cache: could not publish revocation; other processes will notice within %ss",

@@ -1,11 +1,12 @@
 """Storage mechanics shared by the owners of the telemetry tables (partitions, COPY, per-minute
-count tables); no models, no tables of its own.
+count tables) and the process-wide Redis client of hot paths; no models, no tables of its own.
 
 Public surface:
   apps.storage.partitions   create_partitions, ensure_day_partitions, forget_partitions,
                             partition_name, day_bounds, days_between, days_around,
                             expired_partitions, drop_expired, drop_partition, partition_exists
   apps.storage.copy         copy_rows (binary COPY of prepared rows), PreEncodedJsonbDumper
+  apps.storage.redis        shared_client (one Redis client per process, short timeouts)
   apps.storage.counting     the per-minute count-table scheme: CountTable, advance, CountRun,
                             floor_minute, late_threshold, late_span, note_late_rows,
                             note_late_range, recount_stale, RUN_BUDGET_SECONDS
