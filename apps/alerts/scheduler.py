@@ -85,9 +85,11 @@ def policy_claim(policy_id: int, now: datetime) -> Claim | None:
         claimed = (
             due_policies(now).filter(pk=policy_id).update(claim_token=token, claim_expires_at=now + LEASE)
         )
-    if claimed != 1:
-        return None
-    slot = Policy.objects.filter(pk=policy_id).values_list("next_due_at", flat=True).get()
+        if claimed != 1:
+            return None
+        # Read under the claim's row lock: an event making the policy due again after our commit
+        # must find the slot we hold (the release compares against it).
+        slot = Policy.objects.filter(pk=policy_id).values_list("next_due_at", flat=True).get()
     return Claim(policy_id, token, slot)
 
 
