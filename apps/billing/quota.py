@@ -24,11 +24,9 @@ admitted unmetered and the caller counts its accepted records in the write trans
 
 from __future__ import annotations
 
-import logging
 import math
 import random
 import re
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -40,11 +38,10 @@ from django.conf import settings
 
 from apps.billing import state
 from apps.billing.models import Outcome, Overage
-
-logger = logging.getLogger(__name__)
+from apps.storage import redis as shared_redis
 
 PENDING_KEY = "vigil:usage:pending"
-BREAKER_SECONDS = 5.0
+METERING_FALLBACK = "billing metering from the write path"  # what the log says while Redis is down
 RETRY_AFTER_MAX = 3600
 COUNTER_TTL_SECONDS = 40 * 86400  # a period counter outlives its month, then goes by itself
 # One script, one round trip per request — or per batch of requests (`admit_many`): the script
@@ -54,11 +51,13 @@ COUNTER_TTL_SECONDS = 40 * 86400  # a period counter outlives its month, then go
 # A[3] = the field prefix "org|project|signal|", A[4] = "reason count ..." for records already
 # dropped by validation or retention; K = the period counter, the pending usage hash, the key's
 # bucket and the two spike keys.
-# Rate limit first: the per-key token bucket of apps.ingestion.ratelimit (same key, same
-# arithmetic), so it costs ingestion no round trip of its own. Then the overage rule, with the
-# progressive throttle GlitchTip's hosted plans use: 10 % of each request dropped from 1x the
-# quota, 50 % from 1.5x, everything from 2x.
-ADMIT = """
+# Rate limit first: the per-key token bucket of apps.ingestion.ratelimit (same key, the same Lua
+# function from apps.storage.redis), so it costs ingestion no round trip of its own. Then the
+# overage rule, with the progressive throttle GlitchTip's hosted plans use: 10 % of each request
+# dropped from 1x the quota, 50 % from 1.5x, everything from 2x.
+ADMIT = (
+    shared_redis.TAKE_TOKENS
+    + """
 local function admit(K, A)
   local a = {}
   for v in string.gmatch(A[1], '%S+') do a[#a + 1] = v end
@@ -77,18 +76,7 @@ local function admit(K, A)
     end
   end
   if n > 0 and rate > 0 then
-    local burst = tonumber(a[9])
-    local cost = math.min(n, burst)
-    local t = redis.call('TIME')
-    local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-    local bucket = redis.call('HMGET', K[3], 'tokens', 'ts')
-    local tokens = tonumber(bucket[1]) or burst
-    local last = tonumber(bucket[2]) or now
-    tokens = math.min(burst, tokens + math.max(0, now - last) * rate)
-    local wait = 0
-    if tokens >= cost then tokens = tokens - cost else wait = (cost - tokens) / rate end
-    redis.call('HSET', K[3], 'tokens', tokens, 'ts', now)
-    redis.call('PEXPIRE', K[3], math.ceil(burst / rate * 1000) + 1000)
+    local wait = take_tokens(K[3], rate, tonumber(a[9]), n)
     if wait > 0 then
       redis.call('HINCRBY', K[2], prefix .. 'rate_limit' .. minute, n)
       count_drops()
@@ -155,6 +143,7 @@ for i = 0, #ARGV / 4 - 1 do
 end
 return out
 """
+)
 
 
 @dataclass
@@ -241,46 +230,17 @@ def quota_headers(limit: int, remaining: int, reset_at: datetime) -> dict[str, s
 
 
 class _Meter:
-    """One Redis client and script per process, with a short breaker like the rate limiter's."""
+    """What this process last saw of each organization's period count (the quota headers of
+    answers given before `admit` ran). The client, its breaker and the script are
+    apps.storage.redis'."""
 
     def __init__(self) -> None:
-        self.client: redis.Redis | None = None
-        self.script: Any = None
-        self.url = ""
-        self.down_until = 0.0
-        self.lock = threading.Lock()
-        self.last_used: dict[int, int] = {}  # org -> last period count seen (headers of early errors)
-
-    def get(self) -> tuple[redis.Redis, Any] | None:
-        url = settings.REDIS_URL
-        if time.monotonic() < self.down_until and self.url == url:
-            return None
-        if self.script is None or self.url != url:  # a new URL (tests, reconfiguration): a fresh try
-            with self.lock:
-                if self.script is None or self.url != url:
-                    self.url = url
-                    self.down_until = 0.0
-                    self.client = redis.Redis.from_url(
-                        settings.REDIS_URL, socket_timeout=0.25, socket_connect_timeout=0.25
-                    )
-                    self.script = self.client.register_script(ADMIT)
-        assert self.client is not None
-        return self.client, self.script
-
-    def trip(self, error: Exception) -> None:
-        logger.warning(
-            "billing: redis unavailable, metering from the write path for %ss",
-            BREAKER_SECONDS,
-            extra={"error": str(error)[:200]},
-        )
-        self.down_until = time.monotonic() + BREAKER_SECONDS
+        self.last_used: dict[int, int] = {}  # org -> last period count seen
 
     def reset(self) -> None:
-        with self.lock:
-            self.client = None
-            self.script = None
-            self.down_until = 0.0
-            self.last_used.clear()
+        """Forget the counts seen, and the Redis clients and breakers (tests)."""
+        self.last_used.clear()
+        shared_redis.reset()
 
 
 meter = _Meter()
@@ -333,16 +293,15 @@ def admit_many(requests: Sequence[AdmitRequest]) -> list[Admission]:
         return []
     clock = state.minute_clock()
     calls = [_Call.of(request, clock) for request in requests]
-    client_script = meter.get()
-    if client_script is None:
+    script = shared_redis.script(ADMIT)
+    if script is None:  # the breaker is open
         for call in calls:
             call.admission.metered = False
         return [call.admission for call in calls]
-    _, script = client_script
     try:
         replies = _decide(script, calls)
     except redis.RedisError as exc:
-        meter.trip(exc)
+        shared_redis.trip(exc, METERING_FALLBACK)
         for call in calls:
             call.admission.metered = False
         return [call.admission for call in calls]
@@ -480,10 +439,11 @@ def count_refused(organization_id: int, project_id: int, signal: str, drops: dic
 def release(admission: Admission, organization_id: int | None = None) -> None:
     """The write failed after `admit` counted its records as accepted: take them back out (the
     request is answered 503 and the client retries; a retry is counted when it succeeds)."""
-    client_script = meter.get()
-    if not admission.metered or not admission.keep or client_script is None:
+    if not admission.metered or not admission.keep:
         return
-    client, _ = client_script
+    client = shared_redis.available_client()
+    if client is None:
+        return
     organization_id = organization_id or int(admission.field_prefix.split("|", 1)[0])
     minute = f"|{admission.minute}"
     try:
@@ -496,7 +456,7 @@ def release(admission: Admission, organization_id: int | None = None) -> None:
             pipe.hincrby(PENDING_KEY, f"{admission.field_prefix}{Outcome.ACCEPTED}{minute}", -admission.keep)
             pipe.execute()
     except redis.RedisError as exc:
-        meter.trip(exc)
+        shared_redis.trip(exc, METERING_FALLBACK)
 
 
 def headers_for(organization_id: int) -> dict[str, str]:
@@ -532,15 +492,14 @@ def check(project_id: int, n_events: int) -> QuotaDecision:
         org = state.for_project(project_id)
     except Exception:
         return ALLOWED
-    client_script = meter.get()
-    if n_events <= 0 or client_script is None:
+    client = shared_redis.available_client() if n_events > 0 else None
+    if client is None:
         return ALLOWED
-    client, _ = client_script
     _, period_key, reset_at = state.minute_clock()
     try:
         raw = client.get(counter_key(org.organization_id, period_key))
     except redis.RedisError as exc:
-        meter.trip(exc)
+        shared_redis.trip(exc, METERING_FALLBACK)
         return ALLOWED
     used = int(raw or 0)
     limit = org.events_per_month

@@ -20,23 +20,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import threading
 from collections.abc import Awaitable, Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import orjson
-import redis
 from django.conf import settings
 from django.db import close_old_connections
 
 from apps.api.errors import error_body
+from apps.ingestion import ratelimit
 from apps.ingestion.body import declared_length, max_body_bytes, max_decompressed_bytes
 from apps.ingestion.body import read_body as decompressed
 from apps.ingestion.errors import IngestError
 from apps.ingestion.messages import JSON_TYPE, IngestRequest, Reply
-from apps.ingestion.ratelimit import shared_redis
 from apps.ops.middleware import bound_request_id
 
 __all__ = [
@@ -144,12 +142,4 @@ def consume_bucket(bucket: str, rate: float, burst: float, count: int) -> tuple[
     """Take `count` tokens from the token bucket named `bucket` (refilled at `rate` per second up
     to `burst`): (allowed, seconds to wait when not). Redis down: allowed (losing the limiter must
     not lose data)."""
-    script = shared_redis.bucket_script() if rate > 0 else None
-    if script is None:
-        return True, 0
-    try:
-        allowed, wait = script(keys=[bucket], args=[rate, burst, count])
-    except redis.RedisError as exc:
-        shared_redis.trip(exc)
-        return True, 0
-    return bool(allowed), max(1, math.ceil(float(wait)))
+    return ratelimit.take(bucket, rate, burst, count)
