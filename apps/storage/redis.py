@@ -106,7 +106,8 @@ def available_client() -> redis.Redis | None:
 def script(text: str) -> Script | None:
     """The Lua `text` registered on the process's client for REDIS_URL (call it with
     `keys=..., args=...`), or None while the client's breaker is open."""
-    connection = _connection()
+    # Once per ingestion request: the dict lookup inlined, no call to `_connection`.
+    connection = _connections.get(settings.REDIS_URL) or _connection()
     if time.monotonic() < connection.down_until:
         return None
     registered = connection.scripts.get(text)
