@@ -110,7 +110,7 @@ def main() -> None:
     import orjson
     from django.db import close_old_connections
 
-    from apps.errors import services, sourcemaps
+    from apps.errors import services, sourcemaps, storage
     from apps.projects.models import Organization, Project
 
     organization = Organization.objects.create(name="Bench source maps")
@@ -129,7 +129,7 @@ def main() -> None:
         "python": [orjson.dumps(python_event())] * len(new_stacks),
     }
     check = services.event_row(project.pk, orjson.loads(events["symbolicated"][0]), datetime.now(UTC))
-    symbolicated = orjson.loads(check.data)["exception"]["values"][0]["stacktrace"]["frames"]
+    symbolicated = storage.data_decode(check.data)["exception"]["values"][0]["stacktrace"]["frames"]
     done = sum(bool((f.get("data") or {}).get("symbolicated")) for f in symbolicated)
     print(
         f"bundle {len(minified) / 1e6:.2f} MB, map {len(source_map) / 1e6:.2f} MB;"

@@ -41,7 +41,7 @@ import orjson
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 
-from apps.errors import signals
+from apps.errors import signals, storage
 from apps.errors.grouping import GROUPING, exceptions, frames_of, group, in_app_frames, message_of
 from apps.errors.models import GroupingHash, Issue, IssueStatus, IssueSubstatus
 from apps.projects.models import Project
@@ -325,7 +325,7 @@ def _issue_create(cursor: Any, project_id: int, event: Pending) -> int:
         "SELECT data FROM errors_event WHERE project_id = %s AND id = %s AND received = %s",
         [project_id, event.id, event.received],
     )
-    data = _dict(cursor.fetchone()[0])
+    data = _dict(storage.data_decode(cursor.fetchone()[0]))
     title, culprit = title_and_culprit(data)
     issue = Issue.objects.create(
         project_id=project_id,

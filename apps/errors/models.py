@@ -7,11 +7,14 @@ owns its DDL, partitions, dedup keys and retention); the Event model is unmanage
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
+import orjson
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from apps.errors import storage
 from apps.projects.models import Project
 
 
@@ -159,6 +162,23 @@ class IssueHour(models.Model):
         return f"{self.hour:%Y-%m-%d %H}:00 {self.events}"
 
 
+class EventDataField(models.JSONField):
+    """An event's payload: a dict to Python, in a bytea column as apps.errors.storage encodes it
+    (LZ4-compressed JSON text; storage.py says why not jsonb). Reads and ORM writes go through the
+    same codec as the COPY; nothing may look inside it in SQL (no key lookups: it is not jsonb)."""
+
+    def db_type(self, connection: Any) -> str:
+        return "bytea"
+
+    def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
+        return None if value is None else storage.data_decode(value)
+
+    def get_db_prep_value(self, value: Any, connection: Any, prepared: bool = False) -> Any:
+        if value is None or hasattr(value, "as_sql"):
+            return value
+        return storage.data_encode(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS))
+
+
 class Event(models.Model):
     """A stored event; `issue` is None for the second or so until apps.errors.grouper assigns it.
     The table (migration 0003) is partitioned by day on `received`; its primary key is
@@ -182,7 +202,7 @@ class Event(models.Model):
     span_id = models.CharField(max_length=16, blank=True)
     user_key = models.CharField(max_length=200, blank=True)
     hashes = models.JSONField(default=list)  # ["vigil-v1:<hash>", …], the hashes computed for it
-    data = models.JSONField()  # the event as sent (size-capped by the body cap)
+    data = EventDataField()  # the event as sent (size-capped by the body cap)
 
     class Meta:
         managed = False

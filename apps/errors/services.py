@@ -128,7 +128,7 @@ def event_row(
         span_id=facts.span_id,
         user_key=facts.user_key,
         hashes=orjson.dumps(hashes),
-        data=_json(event),
+        data=storage.data_encode(_json(event)),
         sourcemap_epoch=sourcemap_epoch,
     )
 
