@@ -2,9 +2,10 @@
 
 Same shape as apps.ingestion.asgi, with the body reader, thread pool and reply writer every
 transport shares (apps.ingestion.transport): the body is read here (chunked bodies too, which is
-what @sentry/node sends), capped at the body limit + 1 bytes, and `ingest.handle` runs in the
-ingestion thread pool with Django's connection handling around it: `ingest.prepare` there, and
-the events of concurrent requests are then admitted (billing) and committed together by the
+what @sentry/node sends), capped at the body limit + 1 bytes, and `ingest.prepare` runs in the
+ingestion thread pool with Django's connection handling around it — or, for a request that needs
+no I/O before its commit (nearly every event: `ingest.prepare_inline`), right here on the event
+loop; the events of concurrent requests are then admitted (billing) and committed together by the
 process's writer thread (apps.errors.commit), which answers each request after that COMMIT and
 wakes the grouper.
 """
@@ -72,9 +73,12 @@ def sentry_fast_path(app: App) -> App:
             body=body,
         )
         request_id = request_id_for(headers.get(b"x-request-id", ""))
-        prepared = await run_in_pool(
-            ingest.prepare, request, request_id=request_id, error_headers=ingest.CORS
-        )
+        # Most events need no I/O before their commit: prepared right here, without the pool's hop.
+        prepared = ingest.prepare_inline(request)
+        if prepared is None:
+            prepared = await run_in_pool(
+                ingest.prepare, request, request_id=request_id, error_headers=ingest.CORS
+            )
         if isinstance(prepared, Reply):
             reply = prepared
         elif prepared.rows:

@@ -106,11 +106,13 @@ def event_facts(event: dict[str, Any], received: datetime, event_id: Any = None)
 
 
 def event_row(
-    project_id: int, event: dict[str, Any], received: datetime, event_id: Any = None
+    project_id: int, event: dict[str, Any], received: datetime, event_id: Any = None, lookups: bool = True
 ) -> storage.EventRow:
     """The row an event is stored as, with its grouping hashes (the CPU-heavy part of grouping,
-    done once, in the request; the grouper only maps hashes onto issues)."""
-    sourcemap_epoch = sourcemaps.symbolicate(project_id, event)  # minified JS frames → original ones
+    done once, in the request; the grouper only maps hashes onto issues). Without `lookups`, an
+    event that needs symbolication raises sourcemaps.NeedsLookup (no I/O is done here then)."""
+    # Minified JS frames → original ones.
+    sourcemap_epoch = sourcemaps.symbolicate(project_id, event, lookups)
     facts = event_facts(event, received, event_id)
     grouping = group(event)
     hashes = [f"{GROUPING}:{h}" for h in (grouping.primary, grouping.secondary) if h]

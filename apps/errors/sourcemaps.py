@@ -386,11 +386,16 @@ def _symbolicate_frame(frame: dict[str, Any], resolved: Resolved) -> None:
     frame["post_context"] = list(original["post_context"])
 
 
-def symbolicate(project_id: int, event: dict[str, Any]) -> symbol_cache.Epoch | None:
+class NeedsLookup(Exception):
+    """`symbolicate(..., lookups=False)` met a frame to symbolicate: it needs the caches' I/O."""
+
+
+def symbolicate(project_id: int, event: dict[str, Any], lookups: bool = True) -> symbol_cache.Epoch | None:
     """Replace the event's minified JS frames by their original ones, in place (the payload was
     parsed for this call); frames without an uploaded map stay as they are. Returns the project's
     upload epoch the symbolication relied on (apps.errors.symbol_cache), None if the event has no
-    frame to symbolicate."""
+    frame to symbolicate. Without `lookups` (a caller that must not wait for Redis or PostgreSQL),
+    an event with such a frame raises NeedsLookup, before anything is changed."""
     images = images_of(event)
     candidates = [
         (f, _debug_id_for(f, images))
@@ -400,6 +405,8 @@ def symbolicate(project_id: int, event: dict[str, Any]) -> symbol_cache.Epoch | 
     ]
     if not candidates:
         return None
+    if not lookups:
+        raise NeedsLookup
     known = symbol_cache.uploads.files_of(project_id)
     debug_ids = {debug_id for _, debug_id in candidates if debug_id is not None}
     by_debug_id = DebugIdFiles(known, project_id, debug_ids) if debug_ids else None
