@@ -64,7 +64,8 @@ class GroupCommit:
             if self.thread is None:
                 self.thread = threading.Thread(target=self.run, name="vigil-errors-commit", daemon=True)
                 self.thread.start()
-            self.wake.set()
+            if not self.wake.is_set():  # (setting it takes its condition's lock and notifies)
+                self.wake.set()
         return await future
 
     def take(self) -> list[_Waiting]:

@@ -570,7 +570,7 @@ def _event_row(
     payload = envelope.json_payload(item)
     if payload is None:
         return None, event_id
-    row = services.event_row(project_id, payload, received, event_id, lookups)
+    row = services.event_row(project_id, payload, received, event_id, lookups, raw=item.payload)
     return row, event_id or payload.get("event_id")
 
 

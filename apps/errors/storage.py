@@ -58,7 +58,7 @@ LZ4 = b"\x04"  # leads LZ4-compressed JSON in `data`; JSON text never starts wit
 
 def data_encode(json_text: bytes) -> bytes:
     """The event's JSON text as `data` stores it: LZ4 block (with its size) behind LZ4."""
-    return LZ4 + bytes(cramjam.lz4.compress_block(json_text))
+    return b"".join((LZ4, cramjam.lz4.compress_block(json_text)))  # (one copy of the block)
 
 
 def data_decode(stored: bytes | memoryview) -> Any:
@@ -69,7 +69,7 @@ def data_decode(stored: bytes | memoryview) -> Any:
     return orjson.loads(raw)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # (not frozen: its __init__ then costs ~60 % more, for every event)
 class EventRow:
     """One event as errors_event stores it; `hashes` is JSON text, `data` as `data_encode` made it."""
 

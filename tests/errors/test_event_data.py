@@ -3,11 +3,13 @@ whole, through the model, the API and the issue page; the migration converts sto
 
 from __future__ import annotations
 
+import cramjam
 import orjson
 import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
+from apps.errors import storage
 from apps.errors.ingest import SentryRequest, handle
 from apps.errors.models import Event
 from tests.errors.conftest import exception_event, frame, grouped
@@ -44,6 +46,17 @@ def test_the_payload_is_stored_compressed_and_reads_back_whole(dsn_key, client, 
     client.force_login(org_a.owner)
     page = client.get(f"/projects/{org_a.project.pk}/issues/{stored.issue_id}/")
     assert page.status_code == 200 and b"SELECT 19 FROM cart" in page.content
+
+
+def test_the_payload_is_stored_as_sent(dsn_key):
+    text = b'{ "message" : "cart is empty",\n  "level": "warning", "extra": {"price": 1.50, "\\u00e9": 1e2} }'
+    body = b"{}\n" + b'{"type":"event","length":%d}\n' % len(text) + text + b"\n"
+    query = f"sentry_key={dsn_key.public_key}"
+    handle(SentryRequest("POST", dsn_key.project_id, "envelope", query, "", "", str(len(body)), body))
+
+    stored = Event.objects.get()
+    assert storage.data_decode(raw_data(stored.pk)) == orjson.loads(text) == stored.data
+    assert bytes(cramjam.lz4.decompress_block(raw_data(stored.pk)[1:])) == text
 
 
 def test_an_orm_write_of_the_payload_reads_back(dsn_key):
