@@ -43,7 +43,8 @@ os.environ["DJANGO_SETTINGS_MODULE"] = "bench.ingest_settings"
 ROUNDS = 5
 ISSUES = 1000
 BATCH = 32  # requests per group commit: what 64 connections into 2 workers make
-GROUP_EVERY = 4  # batches per grouping run (the grouper gathers for ERRORS_GROUP_DELAY_MS)
+# Batches per grouping run (the grouper gathers for ERRORS_GROUP_DELAY_MS).
+GROUP_EVERY = int(os.environ.get("BENCH_CPU_GROUP_EVERY", "4"))
 PHASES = ("prepare", "commit", "group")
 
 
