@@ -574,7 +574,9 @@ three to Redis, plus a WAL flush of its own.
 Now, per request: the DSN key comes from a per-process cache (the API keys' `KeyCache`; the
 Redis revocation epoch is read once per *batch*, after the batch's requests arrived, so a
 revoked key is still refused on the next request); the event is parsed and its row built with
-its grouping hashes — no I/O. Then the request joins its process's group-commit writer
+its grouping hashes — no I/O, so for nearly every event it runs right on the event loop
+(`ingest.prepare_inline`; a key to look up, other items or JS frames to symbolicate go to the
+thread pool as before). Then the request joins its process's group-commit writer
 (apps/errors/commit.py): a thread that takes everything queued, admits every envelope of events
 in it with one Redis call (billing's `admit_many`: the admit script deciding each request in
 turn — its DSN key's token bucket, its share of the quota, its counts — exactly as if alone; the
@@ -613,9 +615,33 @@ each start):
 
 Worker CPU per event fell by a third to a half, Redis CPU by half, and on the quiet machine the
 closed loop went from 1,226 to 1,637 events/s to about 2,000 (half-rate p99 from 28 to 37 ms to
-17 to 22 ms). What is left per event in a worker: uvicorn's HTTP handling, the row and its
-hashes, the COPY. Next step: `errors_event.data` as text or bytea instead of jsonb (~55 µs of
-PostgreSQL per event).
+17 to 22 ms).
+
+Then PostgreSQL's part and the request's hop. `errors_event.data` was jsonb, though nothing reads
+inside an event in SQL: the backend parsed each 6.4 KiB event and pglz-compressed it into TOAST.
+It is bytea now, the event's JSON text as it arrived, LZ4-compressed by the web process (~3 µs;
+1.1 KiB, which stays inline) — in-process (`python bench/errors_cpu.py`), the backend's CPU for
+the batch's dedup INSERT and COPY went from ~143 to ~42 µs per event. The grouper's issue UPDATE
+is never HOT (`last_seen` is in the issue list's index), so every index of errors_issue costs an
+insert per event: the ones a unique or list index already covers went, with the never-written
+`merged_into`. And the thread-pool hop around `prepare` cost ~50 µs of worker CPU per request
+(run_in_pool of a no-op) for work that needs no I/O. Alternately before (main at 712cb59) and
+after, `BENCH_DURATION=10 make bench-errors`, closed loop, shared machine (load at each start):
+
+| run | load | events/s | worker CPU µs/event | PostgreSQL µs/event | Redis µs/event |
+|---|---|---|---|---|---|
+| before | 0.9 | 1,945 | 509 | 283 | 33 |
+| before | 0.8 | 1,773 | 589 | 293 | 36 |
+| after | 1.2 | 2,772 | 403 | 159 | 31 |
+| before | 1.9 | 1,877 | 558 | 284 | 35 |
+| after | 0.8 | 1,998 | 445 | 169 | 34 |
+| before | 0.9 | 1,952 | 534 | 260 | 33 |
+
+(The second "after" ran with the machine 98 % busy: other engineers' tests took the rest.)
+PostgreSQL per event fell by ~40 %, worker CPU by ~20 %. What is left per event in PostgreSQL
+(in-process, backend CPU): the assignment UPDATE ~35 to 40 µs (a non-HOT rewrite of the event row:
+`issue_id` is indexed), the issue UPDATE ~20, the dedup INSERT ~19, the COPY ~20; in a worker:
+uvicorn's HTTP handling, parsing the item and the grouping hashes, billing's admission.
 
 ### Source maps: CPU per JavaScript event (in-process, `python bench/sourcemap_cpu.py`)
 

@@ -28,7 +28,7 @@ import psycopg
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django.setup()
 
-from apps.errors.storage import COPY, TYPES  # noqa: E402
+from apps.errors.storage import COPY, TYPES, data_encode  # noqa: E402
 from apps.storage.copy import PreEncodedJsonbDumper  # noqa: E402
 from apps.storage.partitions import days_between, ensure_day_partitions  # noqa: E402
 
@@ -113,7 +113,7 @@ def _row(body: bytes) -> tuple[uuid.UUID, tuple[Any, ...]]:
         "",
         "",
         b"\x01[]",
-        b"\x01" + payload.rstrip(b"\n"),
+        data_encode(payload.rstrip(b"\n")),  # as the real endpoint stores it (LZ4)
     )
     return event_id, row
 
