@@ -548,8 +548,10 @@ NOTES = """
 The target of issue 20 is ≥ 5,000 events/s on this 2-core machine: the two cores then have
 400 µs of CPU per event for everything — the HTTP server, the ingestion code, PostgreSQL, Redis,
 the grouper and the load client. The calibration row above says where the bound is not: a Python
-endpoint that parses the envelope and group-commits its row costs about 110 µs of worker CPU and
-125 µs of PostgreSQL per event, HTTP handling included, and serves over 5,000 events/s here. (An
+endpoint that parses the envelope and group-commits its row costs about 100 µs of worker CPU per
+event, HTTP handling included, and ~25 µs of PostgreSQL now that the row is stored as the real
+one's is (LZ4 bytea, below; ~125 µs with the jsonb column before), and serves 6,000 to 12,000
+events/s here. (An
 earlier version of this note put uvicorn's handling of one request alone at ~150 µs and concluded
 that Python topped out near 2,400/s: the calibration refutes both.) The difference between the
 two rows is what the real endpoint does per event — the DSN key, metering and rate limit, dedup
@@ -642,6 +644,18 @@ PostgreSQL per event fell by ~40 %, worker CPU by ~20 %. What is left per event 
 (in-process, backend CPU): the assignment UPDATE ~35 to 40 µs (a non-HOT rewrite of the event row:
 `issue_id` is indexed), the issue UPDATE ~20, the dedup INSERT ~19, the COPY ~20; in a worker:
 uvicorn's HTTP handling, parsing the item and the grouping hashes, billing's admission.
+
+On a quiet machine after these (load 0.6 at the start, the run at the top of this section): 3,530
+events/s, where main before this session's work made 1,985; per event 316 µs of worker CPU + 126 of
+PostgreSQL + 25 of Redis + 39 of the client = 506 µs. 5,000/s at this machine's ~90 % busy needs
+~360 µs, so ~150 µs less. Where a worker's Python goes now (py-spy, GIL samples, a run of the same
+kind at 3,367 events/s): building the row and its grouping hashes 13 %, the answer's two socket
+writes (head, then body) 12 %, the grouper 11 %, the dedup INSERT and COPY 11 %, billing's
+admission 9 %: no single part is the rest of the way. The largest single item left is PostgreSQL's
+assignment UPDATE, and with it the grouper's claim and a second write of every event. The next
+design step is to give an event its issue before its COPY (hash → issue from a per-process cache
+under an epoch that merges and splits bump; the grouper then only makes new issues and counts), so
+that each event row is written once.
 
 ### Source maps: CPU per JavaScript event (in-process, `python bench/sourcemap_cpu.py`)
 
