@@ -576,9 +576,10 @@ three to Redis, plus a WAL flush of its own.
 Now, per request: the DSN key comes from a per-process cache (the API keys' `KeyCache`; the
 Redis revocation epoch is read once per *batch*, after the batch's requests arrived, so a
 revoked key is still refused on the next request); the event is parsed and its row built with
-its grouping hashes — no I/O, so for nearly every event it runs right on the event loop
-(`ingest.prepare_inline`; a key to look up, other items or JS frames to symbolicate go to the
-thread pool as before). Then the request joins its process's group-commit writer
+its grouping hashes — no I/O, so for an uncompressed event it runs right on the event loop
+(`ingest.prepare_inline`; a key to look up, other items, JS frames to symbolicate or a compressed
+body, which could inflate to the 50 MiB cap, go to the thread pool as before). Then the request
+joins its process's group-commit writer
 (apps/errors/commit.py): a thread that takes everything queued, admits every envelope of events
 in it with one Redis call (billing's `admit_many`: the admit script deciding each request in
 turn — its DSN key's token bucket, its share of the quota, its counts — exactly as if alone; the

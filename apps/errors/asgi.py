@@ -4,7 +4,7 @@ Same shape as apps.ingestion.asgi, with the body reader, thread pool and reply w
 transport shares (apps.ingestion.transport): the body is read here (chunked bodies too, which is
 what @sentry/node sends), capped at the body limit + 1 bytes, and `ingest.prepare` runs in the
 ingestion thread pool with Django's connection handling around it — or, for a request that needs
-no I/O before its commit (nearly every event: `ingest.prepare_inline`), right here on the event
+no I/O before its commit (most uncompressed events: `ingest.prepare_inline`), on the event
 loop; the events of concurrent requests are then admitted (billing) and committed together by the
 process's writer thread (apps.errors.commit), which answers each request after that COMMIT and
 wakes the grouper.

@@ -152,11 +152,20 @@ class _NeedsIO(Exception):
 def prepare_inline(request: SentryRequest) -> Reply | Prepared | None:
     """`prepare` on the caller's thread — the ASGI event loop's — for a request that needs no I/O
     before its commit: events only (the envelope's or /store/'s), its DSN key in the process's
-    cache, no JS frame to symbolicate, a body of at most INLINE_MAX_BYTES. That is nearly every
-    event, and it skips the thread pool's hop (~50 µs of CPU per request, measured). None for any
-    other request, which `prepare` then handles on the pool: nothing was stored, metered or
-    cached meanwhile, so running it again there is the same request."""
-    if request.method != "POST" or len(request.body) > INLINE_MAX_BYTES:
+    cache, no JS frame to symbolicate, an uncompressed body of at most INLINE_MAX_BYTES. That is
+    most uncompressed events, and it skips the thread pool's hop (~50 µs of CPU per request,
+    measured). None for any other request, which `prepare` then handles on the pool: nothing was
+    stored, metered or cached meanwhile, so running it again there is the same request.
+
+    Compressed bodies always go to the pool: 64 KiB of gzip or brotli can inflate to the whole
+    decompressed cap (50 MiB), and inflating and parsing that here would stop the event loop —
+    every other request of the process, whatever its tenant — for as long. On the pool zlib
+    releases the GIL and the loop keeps answering."""
+    if (
+        request.method != "POST"
+        or len(request.body) > INLINE_MAX_BYTES
+        or request.content_encoding not in ("", "identity")
+    ):
         return None
     try:
         return _prepare(request, lookups=False)

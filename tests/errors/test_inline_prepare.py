@@ -6,7 +6,9 @@ inline preparation that touched PostgreSQL would fall back to the pool and fail 
 from __future__ import annotations
 
 import asyncio
+import gzip
 import uuid
+from dataclasses import replace
 
 import orjson
 import pytest
@@ -88,3 +90,18 @@ def test_other_items_and_js_frames_to_symbolicate_go_to_the_pool(cached_key):
     assert on_loop(request(cached_key, ("event", python_event()), ("transaction", transaction))) is None
     assert on_loop(request(cached_key, ("event", js))) is None
     assert not Event.objects.exists()  # nothing stored on the way
+
+
+def test_a_compressed_body_goes_to_the_pool_however_small(cached_key):
+    """A gzip bomb of 64 KiB inflates to the 50 MiB cap: done on the event loop, it would stall
+    every request of the process for as long. The pool handles it as before."""
+    event = python_event()
+    plain = request(cached_key, ("event", event))
+    body = gzip.compress(plain.body)
+    compressed = replace(plain, content_encoding="gzip", content_length=str(len(body)), body=body)
+
+    assert on_loop(compressed) is None
+    prepared = prepare(compressed)
+    assert isinstance(prepared, Prepared)
+    [reply] = commit([prepared])
+    assert reply.status == 200 and Event.objects.get(event_id=event["event_id"]).data == event
