@@ -366,14 +366,15 @@ def _prepare(request: SentryRequest, lookups: bool = True) -> Prepared:
             401, "Missing DSN key: send `sentry_key` in the query, X-Sentry-Auth, or the envelope's `dsn`."
         )
     received = datetime.now(UTC)
-    if all(item.type == "event" for item in parsed.items):
+    events_only = all(item.type == "event" for item in parsed.items)
+    if events_only:
         pending = _pending_events(key.project_id, parsed, received, lookups)
         if any(pending.rows):  # admitted by `commit`, with the rest of its batch
             rows = [row for row in pending.rows if row is not None]
             return Prepared(admission.nothing_yet(key), rows, "", dict(CORS), key, key_epoch, pending=pending)
     if not lookups:
         raise _NeedsIO  # admission and storing of other items, now
-    else:
+    if not events_only:
         key = _current_key(key, key_epoch)
         key_epoch = _keys.epoch
     admitted = admission.admit(key, parsed.items)
