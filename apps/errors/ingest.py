@@ -12,6 +12,7 @@ carries CORS headers, so browser SDKs can read the rate-limit headers.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from dataclasses import dataclass, field
@@ -399,11 +400,13 @@ def request_key(query: str, sentry_auth: str) -> str | None:
     return found[0] if found else None
 
 
+@functools.lru_cache(maxsize=512)  # an SDK sends the same query and header on every request
 def _query_key(query: str) -> str:
     values = parse_qs(query).get("sentry_key", [])
     return values[0].strip() if values else ""
 
 
+@functools.lru_cache(maxsize=512)
 def _auth_header_key(header: str) -> str:
     """`Sentry sentry_key=abc, sentry_version=7, sentry_client=…` → abc."""
     scheme, _, rest = header.strip().partition(" ")
