@@ -94,11 +94,23 @@ class RequestMetricsMiddleware:
         return response
 
 
+# (method, route, status) -> the two metrics' children. `labels()` validates and locks on every
+# call (~2 µs of the ~4.5 a request paid here, once per Sentry event); the label values are
+# bounded (known methods, our route names, HTTP statuses), so the children are kept.
+_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
 def record_request(method: str, route: str, status: int, started: float) -> None:
     """Count and time one answered request (`started`: its time.perf_counter() on arrival)."""
     method = method if method in _KNOWN_METHODS else "OTHER"
-    http_requests.labels(method=method, route=route, status=str(status)).inc()
-    http_request_duration.labels(method=method, route=route).observe(time.perf_counter() - started)
+    children = _children.get((method, route, status))
+    if children is None:
+        children = _children[method, route, status] = (
+            http_requests.labels(method=method, route=route, status=str(status)),
+            http_request_duration.labels(method=method, route=route),
+        )
+    children[0].inc()
+    children[1].observe(time.perf_counter() - started)
 
 
 # task_id -> perf_counter at start, per worker process; popped when the task finishes.

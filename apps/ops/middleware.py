@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import re
-import uuid
+import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -22,7 +22,8 @@ def current_request_id() -> str | None:
 
 def request_id_for(incoming: str) -> str:
     """The incoming X-Request-ID when it is sane, else a new one."""
-    return incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    # 32 random hex digits, as uuid4().hex reads, for a third of its cost (once per Sentry event).
+    return incoming if _VALID_REQUEST_ID.match(incoming) else secrets.token_hex(16)
 
 
 @contextmanager
