@@ -5,7 +5,9 @@ Public surface (what other apps may import; nothing else of this app):
                             per request (rate limit, quota, metering) and its answers' quota headers;
                             admit_many([AdmitRequest, ...]) -> [Admission, ...]: `admit` for a
                             group-commit batch of requests in one Redis call, each decided and
-                            counted as if admitted alone;
+                            counted as if admitted alone; both take `watch=(key, expected)`: a
+                            Redis key compared first in the same call (WatchMoved: it moved,
+                            nothing admitted or counted);
                             admit_records(project_id, signal, n, drops) -> Admission: check + meter
                             n records of any signal (e.g. apps.errors' "errors", "transactions")
                             in one Redis call — rate limit excepted; its docstring says what the

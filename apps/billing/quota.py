@@ -13,7 +13,16 @@ The usage flush task (apps.billing.usage) moves that hash into PostgreSQL idempo
 Because the decision and the increment are one atomic step, concurrent requests cannot all slip
 under the quota: at most the request that crosses the line is accepted past it.
 A writer that stores many requests at once (the Sentry endpoint's group commit) admits them all
-with `admit_many`: the same script deciding each request in turn, in one round trip.
+with `admit_many`: the same script deciding each request in turn, in one round trip. The script
+reads each key once and writes it once per call (the state read stays in Lua tables between the
+requests), and requests of the same organization, project, signal and key share their keys and
+plan as one group of the call: a batch of one-event requests costs Redis a few commands in all
+instead of six to eight per request, and the worker a short string per request.
+
+A caller may fold a freshness check of its own into the round trip (`watch`): the script first
+compares a key with the value the caller expects and, when it moved, admits and counts nothing
+(WatchMoved). apps.ingestion checks the API keys' revocation epoch this way instead of with a
+GET of its own per request.
 
 The plan's limits come from apps.billing.state (process memory, no database query per request).
 If the write then fails (503), `release` takes the kept records back out of both counters.
@@ -29,7 +38,7 @@ import random
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -45,108 +54,176 @@ METERING_FALLBACK = "billing metering from the write path"  # what the log says 
 RETRY_AFTER_MAX = 3600
 COUNTER_TTL_SECONDS = 40 * 86400  # a period counter outlives its month, then goes by itself
 # One script, one round trip per request — or per batch of requests (`admit_many`): the script
-# decides its admissions one after another, each exactly as if it were alone. Each admission
-# travels as five keys and four strings (fewer to encode on the hot path): A[1] = "limit overage
-# cap n minute draw ttl rate burst", A[2] = the seed for a missing period counter ('' = ask),
-# A[3] = the field prefix "org|project|signal|", A[4] = "reason count ..." for records already
-# dropped by validation or retention; K = the period counter, the pending usage hash, the key's
-# bucket and the two spike keys.
+# decides its admissions one after another, each exactly as if it were alone.
 # Rate limit first: the per-key token bucket of apps.ingestion.ratelimit (same key, the same Lua
-# function from apps.storage.redis), so it costs ingestion no round trip of its own. Then the
+# functions from apps.storage.redis), so it costs ingestion no round trip of its own. Then the
 # overage rule, with the progressive throttle GlitchTip's hosted plans use: 10 % of each request
 # dropped from 1x the quota, 50 % from 1.5x, everything from 2x.
+#
+# A batch of a group-commit writer is 32-200 requests of a few keys (one project, one DSN key),
+# so the script reads each key once, keeps what it read in Lua tables while it decides request
+# after request, and writes each key once at the end (`flush`): one INCRBY of the period counter,
+# one HINCRBY per usage field, the bucket and the spike counter once with their expiries. Being
+# one script, nothing runs between its reads and its writes: the counts are those of the requests
+# one by one. The one difference: TIME is read once, so a batch's requests take their tokens at
+# the same instant (they did within microseconds before).
+#
+# The call: KEYS = the distinct keys (KEYS[1] the pending usage hash); ARGV[1] = "minute ttl rate
+# burst watch first_unrated", ARGV[2] = the value expected at KEYS[watch] (watch 0: none),
+# ARGV[3] = the groups, ';'-separated — requests of one organization, project, signal and key —
+# each "counter bucket allowance sent limit overage cap prefix seed" (indexes into KEYS, bucket 0 =
+# no rate limit; seed '-' = ask for one), ARGV[4] = the requests in order, ';'-separated, each
+# "group n draw [reason count]..." (records already dropped by validation or retention). The reply
+# is flat, four integers per request: keep (-2: rate limited, -1: stopped, its counter needs a
+# seed), used, seconds to wait (a string, as Lua prints the float, when rate limited), spiked;
+# or {-3, the watched key's value} when it is not the expected one (nothing admitted or counted).
 ADMIT = (
     shared_redis.TAKE_TOKENS
     + """
-local function admit(K, A)
-  local a = {}
-  for v in string.gmatch(A[1], '%S+') do a[#a + 1] = v end
-  local limit, mode, cap, n = tonumber(a[1]), a[2], tonumber(a[3]), tonumber(a[4])
-  local minute, draw, ttl, rate = '|' .. a[5], tonumber(a[6]), tonumber(a[7]), tonumber(a[8])
-  local prefix = A[3]
-  local function count_drops()
-    local reason = nil
-    for v in string.gmatch(A[4], '%S+') do
-      if reason then
-        redis.call('HINCRBY', K[2], prefix .. reason .. minute, v)
-        reason = nil
-      else
-        reason = v
-      end
-    end
-  end
-  if n > 0 and rate > 0 then
-    local wait = take_tokens(K[3], rate, tonumber(a[9]), n)
-    if wait > 0 then
-      redis.call('HINCRBY', K[2], prefix .. 'rate_limit' .. minute, n)
-      count_drops()
-      return {-2, tonumber(redis.call('GET', K[1]) or 0), tostring(wait)}
-    end
-  end
-  local used = redis.call('GET', K[1])
-  if n > 0 and not used then
-    if A[2] == '' then return {-1, 0, '0'} end
-    used = A[2]
-    redis.call('SET', K[1], used, 'EX', ttl)
-  end
-  used = tonumber(used) or 0
-  -- Spike protection: K[4] holds the records this project may send this hour (set by the
-  -- baseline task, apps.billing.spikes; missing = off or not known yet), K[5] what it sent.
-  local spiked = 0
-  if n > 0 then
-    local allowance = redis.call('GET', K[4])
-    if allowance then
-      local room = math.max(0, tonumber(allowance) - tonumber(redis.call('GET', K[5]) or 0))
-      if room < n then
-        spiked = n - room
-        n = room
-        redis.call('HINCRBY', K[2], prefix .. 'spike' .. minute, spiked)
-      end
-      if n > 0 then
-        redis.call('INCRBY', K[5], n)
-        redis.call('EXPIRE', K[5], 7200)
-      end
-    end
-  end
-  local keep = n
-  if n > 0 then
-    if mode == 'block' then
-      if used >= limit then keep = 0 end
-    elseif mode == 'throttle' then
-      local share = 0
-      if used >= 2 * limit then share = 1
-      elseif used >= 1.5 * limit then share = 0.5
-      elseif used >= limit then share = 0.1 end
-      keep = n - math.min(n, math.floor(n * share + draw))
-    elseif mode == 'allow' then
-      if cap >= 0 and used >= cap then keep = 0 end
-    end
-  end
-  if keep > 0 then
-    used = redis.call('INCRBY', K[1], keep)
-    redis.call('HINCRBY', K[2], prefix .. 'accepted' .. minute, keep)
-  end
-  if n - keep > 0 then
-    redis.call('HINCRBY', K[2], prefix .. 'quota' .. minute, n - keep)
-  end
-  count_drops()
-  return {keep, used, '0', spiked}
+local function split(text, separator)
+  local parts = {}
+  for part in string.gmatch(text, separator) do parts[#parts + 1] = part end
+  return parts
 end
--- In order; stopping at an admission that needs its counter seeded ({-1, ...}, last): the caller
--- seeds it and goes on from there, so every admission sees those before it decided.
+local head = split(ARGV[1], '%S+')
+local minute, ttl, rate, burst = '|' .. head[1], tonumber(head[2]), tonumber(head[3]), tonumber(head[4])
+local watch, first_unrated = tonumber(head[5]), head[6] == '1'
+if watch > 0 then
+  local value = redis.call('GET', KEYS[watch])
+  if (value or '') ~= ARGV[2] then return {-3, value} end
+end
+local groups = {}
+for _, spec in ipairs(split(ARGV[3], '[^;]+')) do
+  local g = split(spec, '%S+')
+  groups[#groups + 1] = {counter = tonumber(g[1]), bucket = tonumber(g[2]), allowance = tonumber(g[3]),
+    sent = tonumber(g[4]), limit = tonumber(g[5]), mode = g[6], cap = tonumber(g[7]), prefix = g[8],
+    seed = g[9]}
+end
+-- What the script read, by key index, and what it will write.
+local now, buckets, used, allowances, sent = nil, {}, {}, {}, {}
+local kept, sent_added, fields = {}, {}, {}
+local function count(field, n)
+  fields[field] = (fields[field] or 0) + n
+end
+local function used_of(index)  -- the period count, false while the counter is missing
+  if used[index] == nil then
+    local value = redis.call('GET', KEYS[index])
+    used[index] = value and tonumber(value) or false
+  end
+  return used[index]
+end
+local function flush()
+  for index, bucket in pairs(buckets) do bucket_write(KEYS[index], bucket, rate, burst) end
+  for index, n in pairs(kept) do redis.call('INCRBY', KEYS[index], n) end
+  for index, n in pairs(sent_added) do
+    redis.call('INCRBY', KEYS[index], n)
+    redis.call('EXPIRE', KEYS[index], 7200)
+  end
+  for name, n in pairs(fields) do redis.call('HINCRBY', KEYS[1], name, n) end
+end
+local function take(index, cost)
+  if not now then now = redis_now() end
+  if not buckets[index] then buckets[index] = bucket_read(KEYS[index], burst, now) end
+  return bucket_take(buckets[index], now, rate, burst, cost)
+end
 local out = {}
-for i = 0, #ARGV / 4 - 1 do
-  local k, a = 5 * i, 4 * i
-  out[i + 1] = admit({KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], KEYS[k + 5]},
-                     {ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]})
-  if out[i + 1][1] == -1 then break end
+local function answer(keep, used_now, wait, spiked)
+  local o = #out
+  out[o + 1], out[o + 2], out[o + 3], out[o + 4] = keep, used_now, wait, spiked
 end
+for i, spec in ipairs(split(ARGV[4], '[^;]+')) do
+  local r = split(spec, '%S+')
+  local g = groups[tonumber(r[1])]
+  local n, draw, prefix, c = tonumber(r[2]), tonumber(r[3]), g.prefix, g.counter
+  local function count_drops()
+    for j = 4, #r, 2 do count(prefix .. r[j] .. minute, tonumber(r[j + 1])) end
+  end
+  local wait = 0
+  if n > 0 and rate > 0 and g.bucket > 0 and not (i == 1 and first_unrated) then
+    wait = take(g.bucket, n)
+  end
+  if wait > 0 then
+    count(prefix .. 'rate_limit' .. minute, n)
+    count_drops()
+    answer(-2, used_of(c) or 0, tostring(wait), 0)
+  else
+    if n > 0 and not used_of(c) then
+      -- In order: stop here; the caller seeds the counter and goes on from this request (its
+      -- tokens are taken), so every request sees those before it decided.
+      if g.seed == '-' then
+        flush()
+        answer(-1, 0, 0, 0)
+        return out
+      end
+      used[c] = tonumber(g.seed)
+      redis.call('SET', KEYS[c], g.seed, 'EX', ttl)
+    end
+    local u = used_of(c) or 0
+    -- Spike protection: KEYS[allowance] holds the records this project may send this hour (set
+    -- by the baseline task, apps.billing.spikes; missing = off or not known yet), KEYS[sent] what
+    -- it sent.
+    local spiked = 0
+    if n > 0 then
+      local a = allowances[g.allowance]
+      if a == nil then
+        a = tonumber(redis.call('GET', KEYS[g.allowance]) or '') or false
+        allowances[g.allowance] = a
+      end
+      if a then
+        if sent[g.sent] == nil then sent[g.sent] = tonumber(redis.call('GET', KEYS[g.sent]) or 0) end
+        local room = math.max(0, a - sent[g.sent])
+        if room < n then
+          spiked = n - room
+          n = room
+          count(prefix .. 'spike' .. minute, spiked)
+        end
+        if n > 0 then
+          sent[g.sent] = sent[g.sent] + n
+          sent_added[g.sent] = (sent_added[g.sent] or 0) + n
+        end
+      end
+    end
+    local keep, limit, mode = n, g.limit, g.mode
+    if n > 0 then
+      if mode == 'block' then
+        if u >= limit then keep = 0 end
+      elseif mode == 'throttle' then
+        local share = 0
+        if u >= 2 * limit then share = 1
+        elseif u >= 1.5 * limit then share = 0.5
+        elseif u >= limit then share = 0.1 end
+        keep = n - math.min(n, math.floor(n * share + draw))
+      elseif mode == 'allow' then
+        if g.cap >= 0 and u >= g.cap then keep = 0 end
+      end
+    end
+    if keep > 0 then
+      u = u + keep
+      used[c] = u
+      kept[c] = (kept[c] or 0) + keep
+      count(prefix .. 'accepted' .. minute, keep)
+    end
+    if n - keep > 0 then count(prefix .. 'quota' .. minute, n - keep) end
+    count_drops()
+    answer(keep, u, 0, spiked)
+  end
+end
+flush()
 return out
 """
 )
 
 
-@dataclass
+class WatchMoved(Exception):
+    """The key `admit` was told to watch no longer holds the value expected (e.g. the API keys'
+    revocation epoch moved): nothing was admitted or counted. `value` is what it holds now."""
+
+    def __init__(self, value: bytes | None) -> None:
+        super().__init__("watched key moved")
+        self.value = value
+
+
+@dataclass(slots=True)
 class Admission:
     """What the quota decided for one request, and what its answer's headers say."""
 
@@ -164,7 +241,6 @@ class Admission:
     field_prefix: str = ""
     minute: int = 0
     period_key: str = ""
-    extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def refused(self) -> bool:
@@ -267,6 +343,9 @@ class AdmitRequest:
     key_id: int | str | None = None
 
 
+Watch = tuple[str, bytes | None]  # (a Redis key, the value the caller expects it to hold)
+
+
 def admit(
     organization_id: int,
     project_id: int,
@@ -274,133 +353,198 @@ def admit(
     n: int,
     drops: dict[str, int] | None = None,
     key_id: int | str | None = None,
+    watch: Watch | None = None,
 ) -> Admission:
     """Apply the key's rate limit (when `key_id` is given: an API key's id, or a bucket name of the
     caller's own such as apps.errors' per DSN key and category), decide how many of `n` records to
-    keep, and count every record of the request once."""
-    return admit_many([AdmitRequest(organization_id, project_id, signal, n, drops, key_id)])[0]
+    keep, and count every record of the request once. `watch`: see `admit_many`."""
+    return admit_many([AdmitRequest(organization_id, project_id, signal, n, drops, key_id)], watch)[0]
 
 
-def admit_many(requests: Sequence[AdmitRequest]) -> list[Admission]:
+def admit_many(requests: Sequence[AdmitRequest], watch: Watch | None = None) -> list[Admission]:
     """`admit` for many requests in one Redis call (a group-commit writer's batch): each request
     is decided and counted exactly as if `admit` had been called for each in turn — its own rate
     limit, its own share of the quota (the request that crosses the line is the only one accepted
     past it), its own release — so a batch meters the same as the requests one by one. The
     caller's duties per Admission are those of `admit_records`. With Redis unreachable every
     Admission is unmetered. Raises DatabaseError only when a plan is not cached and PostgreSQL is
-    down."""
+    down.
+
+    `watch` = (key, expected value, None for a missing key): the script first compares that key,
+    and when it holds anything else raises WatchMoved, having admitted and counted nothing — so a
+    caller folds a check of its own cache's freshness into this round trip (apps.ingestion: the
+    API keys' revocation epoch). Unchecked when Redis is unreachable (the caller's fallback)."""
     if not requests:
         return []
-    clock = state.minute_clock()
-    calls = [_Call.of(request, clock) for request in requests]
+    call = _ScriptCall(state.minute_clock())
+    admissions = [call.add(request) for request in requests]
     script = shared_redis.script(ADMIT)
     if script is None:  # the breaker is open
-        for call in calls:
-            call.admission.metered = False
-        return [call.admission for call in calls]
+        for admission in admissions:
+            admission.metered = False
+        return admissions
     try:
-        replies = _decide(script, calls)
+        call.decide(script, watch)
     except redis.RedisError as exc:
         shared_redis.trip(exc, METERING_FALLBACK)
-        for call in calls:
-            call.admission.metered = False
-        return [call.admission for call in calls]
-    for call, reply in zip(calls, replies, strict=True):
-        call.decided(reply)
-    return [call.admission for call in calls]
+        for admission in admissions:
+            admission.metered = False
+    return admissions
+
+
+# Key strings per (organization, project, signal, key, period, hour), kept between calls: most
+# requests of a process come from a few keys, and each call would otherwise format five strings.
+_GROUP_KEYS: dict[tuple[int, int, str, int | str | None, str, int], tuple[str, str, str, str, str]] = {}
+_GROUP_KEYS_MAX = 10_000
+
+
+def _group_keys(request: AdmitRequest, period_key: str, hour: int) -> tuple[str, str, str, str, str]:
+    """(field prefix, period counter, bucket ('' without a key), spike allowance, spike sent)."""
+    cache_key = (
+        request.organization_id,
+        request.project_id,
+        request.signal,
+        request.key_id,
+        period_key,
+        hour,
+    )
+    keys = _GROUP_KEYS.get(cache_key)
+    if keys is None:
+        if len(_GROUP_KEYS) >= _GROUP_KEYS_MAX:
+            _GROUP_KEYS.clear()
+        bucket = "" if request.key_id is None else f"vigil:ingest:bucket:{request.key_id}"
+        keys = _GROUP_KEYS[cache_key] = (
+            f"{request.organization_id}|{request.project_id}|{request.signal}|",
+            counter_key(request.organization_id, period_key),
+            bucket,
+            *spike_keys(request.project_id, hour),
+        )
+    return keys
 
 
 @dataclass
-class _Call:
-    """One admission on its way through the script: its keys, and its arguments but the seed
-    and the rate."""
+class _Group:
+    """The requests of one call with the same organization, project, signal and key: their keys
+    (as indexes into the call's KEYS), their plan, and their position in the call's groups."""
 
-    request: AdmitRequest
-    admission: Admission
-    keys: list[str]
-    head: str
+    index: int
+    organization_id: int
+    spec: str  # "counter bucket allowance sent limit overage cap prefix", the seed to follow
+    prefix: str
+    limit: int
+    plan_name: str
+    overage: str
+    throttles: bool
 
-    @classmethod
-    def of(cls, request: AdmitRequest, clock: tuple[int, str, datetime]) -> _Call:
-        minute, period_key, reset_at = clock
+
+class _ScriptCall:
+    """One ADMIT call being built: the distinct keys, the groups and the requests' arguments."""
+
+    def __init__(self, clock: tuple[int, str, datetime]) -> None:
+        self.minute, self.period_key, self.reset_at = clock
+        self.hour = self.minute - self.minute % 3600
+        self.keys: list[str] = [PENDING_KEY]
+        self.key_index: dict[str, int] = {PENDING_KEY: 1}
+        self.groups: dict[tuple[int, int, str, int | str | None], _Group] = {}
+        self.requests: list[tuple[_Group, AdmitRequest, Admission, str]] = []
+
+    def _index(self, key: str) -> int:
+        index = self.key_index.get(key)
+        if index is None:
+            self.keys.append(key)
+            index = self.key_index[key] = len(self.keys)
+        return index
+
+    def _group(self, request: AdmitRequest) -> _Group:
+        prefix, counter, bucket, allowance, sent = _group_keys(request, self.period_key, self.hour)
         org = state.for_organization(request.organization_id)
+        cap = org.overage_cap if org.overage == Overage.ALLOW and org.overage_cap is not None else -1
+        indexes = [self._index(counter), self._index(bucket) if bucket else 0]
+        indexes += [self._index(allowance), self._index(sent)]
+        spec = " ".join(map(str, [*indexes, org.events_per_month, org.overage, cap, prefix]))
+        return _Group(
+            len(self.groups) + 1,
+            request.organization_id,
+            spec,
+            prefix,
+            org.events_per_month,
+            org.plan_name,
+            org.overage,
+            org.overage == Overage.THROTTLE,
+        )
+
+    def add(self, request: AdmitRequest) -> Admission:
+        group_key = (request.organization_id, request.project_id, request.signal, request.key_id)
+        group = self.groups.get(group_key)
+        if group is None:
+            group = self.groups[group_key] = self._group(request)
         admission = Admission(
             keep=request.n,
             dropped=0,
-            limit=org.events_per_month,
+            limit=group.limit,
             used=meter.last_used.get(request.organization_id, 0),
-            reset_at=reset_at,
-            plan_name=org.plan_name,
-            overage=org.overage,
-            field_prefix=f"{request.organization_id}|{request.project_id}|{request.signal}|",
-            minute=minute,
-            period_key=period_key,
+            reset_at=self.reset_at,
+            plan_name=group.plan_name,
+            overage=group.overage,
+            field_prefix=group.prefix,
+            minute=self.minute,
+            period_key=self.period_key,
             project_id=request.project_id,
         )
-        cap = org.overage_cap if org.overage == Overage.ALLOW and org.overage_cap is not None else -1
-        draw = random.random()  # noqa: S311 - a sampling draw, not a secret
-        keys = [
-            counter_key(request.organization_id, period_key),
-            PENDING_KEY,
-            f"vigil:ingest:bucket:{request.key_id}",
-            *spike_keys(request.project_id, minute - minute % 3600),
-        ]
-        head = f"{admission.limit} {org.overage} {cap} {request.n} {minute} {draw} {COUNTER_TTL_SECONDS}"
-        return cls(request, admission, keys, head)
+        # The sampling draw matters to a throttling plan only.
+        draw = random.random() if group.throttles else 0  # noqa: S311 - a sampling draw, not a secret
+        text = f"{group.index} {request.n} {draw}"
+        if request.drops:
+            text += "".join(f" {reason} {count}" for reason, count in request.drops.items() if count > 0)
+        self.requests.append((group, request, admission, text))
+        return admission
 
-    def args(self, seed: str, rated: bool) -> list[str]:
-        rate = settings.INGEST_RATE_PER_SECOND if rated and self.request.key_id is not None else 0
-        drops = (self.request.drops or {}).items()
-        dropped = " ".join(f"{reason} {count}" for reason, count in drops if count > 0)
-        return [
-            f"{self.head} {rate} {settings.INGEST_RATE_BURST}",
-            seed,
-            self.admission.field_prefix,
-            dropped,
-        ]
-
-    def decided(self, reply: list[Any]) -> None:
-        keep, used, wait, *rest = reply
-        admission = self.admission
-        if keep == -2:  # rate limited: nothing kept, all counted as rate_limit
-            admission.keep, admission.used = 0, int(used)
-            admission.rate_limited_for = max(1, math.ceil(float(wait)))
-        else:
-            admission.keep, admission.used = int(keep), int(used)
-            admission.spiked = int(rest[0]) if rest else 0
-            admission.dropped = self.request.n - admission.spiked - admission.keep
-        meter.last_used[self.request.organization_id] = admission.used
-
-
-def _decide(script: Any, calls: list[_Call]) -> list[Any]:
-    """The script's reply for each of `calls`: one EVALSHA, and one more after each organization
-    whose period counter had to be seeded from PostgreSQL (the first request of a month, or after
-    Redis lost its data). The script stops at such a request; it is decided again with the seed
-    (and rate 0: its tokens are taken), then the requests after it."""
-    replies: list[Any] = []
-    seeds: dict[int, str] = {}
-    rest, rated = calls, True
-    while rest:
-        keys: list[str] = []
-        args: list[str] = []
-        for index, call in enumerate(rest):
-            keys += call.keys
-            args += call.args(seeds.get(call.request.organization_id, ""), rated or index > 0)
-        got = list(script(keys=keys, args=args))
-        if got[-1][0] != -1:
-            return replies + got
-        replies += got[:-1]
-        rest, rated = rest[len(got) - 1 :], False
-        seeds[rest[0].request.organization_id] = _seed(rest[0])
-    return replies
+    def decide(self, script: Any, watch: Watch | None) -> None:
+        """Run the script: one EVALSHA, and one more after each organization whose period counter
+        had to be seeded from PostgreSQL (the first request of a month, or after Redis lost its
+        data). The script stops at such a request; it is decided again with the seed (without its
+        rate limit: its tokens are taken), then the requests after it. Raises WatchMoved."""
+        seeds: dict[int, str] = {}
+        rate, burst = settings.INGEST_RATE_PER_SECOND, settings.INGEST_RATE_BURST
+        head = f"{self.minute} {COUNTER_TTL_SECONDS} {rate} {burst}"
+        watch_index, watched = 0, ""
+        if watch is not None:
+            watch_index, watched = self._index(watch[0]), (watch[1] or b"").decode()
+        rest, first_unrated = self.requests, 0
+        while rest:
+            groups = ";".join(f"{g.spec} {seeds.get(g.organization_id, '-')}" for g in self.groups.values())
+            args = [f"{head} {watch_index} {first_unrated}", watched, groups, ";".join(r[3] for r in rest)]
+            reply = script(keys=self.keys, args=args)
+            if reply[0] == -3:
+                raise WatchMoved(reply[1])
+            for (_, request, admission, _), at in zip(rest, range(0, len(reply), 4), strict=False):
+                keep, used, wait, spiked = reply[at : at + 4]
+                if keep != -1:
+                    _decided(request, admission, keep, used, wait, spiked)
+            if reply[-4] != -1:
+                return
+            rest = rest[len(reply) // 4 - 1 :]
+            seeds[rest[0][0].organization_id] = _seed(rest[0][1].organization_id, self.minute)
+            watch_index, first_unrated = 0, 1  # the watched key was as expected; its tokens are taken
 
 
-def _seed(call: _Call) -> str:
-    """Accepted this period as PostgreSQL holds it, for the organization of `call`."""
+def _decided(
+    request: AdmitRequest, admission: Admission, keep: int, used: int, wait: Any, spiked: int
+) -> None:
+    if keep == -2:  # rate limited: nothing kept, all counted as rate_limit
+        admission.keep, admission.used = 0, used
+        admission.rate_limited_for = max(1, math.ceil(float(wait)))
+    else:
+        admission.keep, admission.used, admission.spiked = keep, used, spiked
+        admission.dropped = request.n - spiked - keep
+    meter.last_used[request.organization_id] = used
+
+
+def _seed(organization_id: int, minute: int) -> str:
+    """Accepted this period as PostgreSQL holds it, for the organization."""
     from apps.billing.usage import accepted_in_period
 
-    now = datetime.fromtimestamp(call.admission.minute, UTC)
-    return str(accepted_in_period(call.request.organization_id, now))
+    return str(accepted_in_period(organization_id, datetime.fromtimestamp(minute, UTC)))
 
 
 SIGNAL_NAME = re.compile(r"[a-z][a-z_]{0,15}")

@@ -21,7 +21,8 @@ Design note.
   retries the call.
 - TAKE_TOKENS is the token bucket's Lua, one text for every script that rate-limits (the
   per-key limiter of apps.ingestion and billing's admission script) so the two agree on the
-  bucket's keys and arithmetic.
+  bucket's keys and arithmetic; billing's script keeps a bucket in a Lua table across the
+  requests of one call (read once, written once), the limiter takes from it once.
 """
 
 from __future__ import annotations
@@ -39,23 +40,43 @@ logger = logging.getLogger(__name__)
 TIMEOUT_SECONDS = 0.25
 BREAKER_SECONDS = 5.0
 
-# `local function take_tokens(key, rate, burst, cost)`: take `cost` tokens (at most `burst`) from
-# the bucket hash at `key`, refilled at `rate` per second up to `burst`; 0 when taken, else the
-# seconds to wait (nothing taken). Redis' own clock (TIME): web processes with skewed clocks share
-# one bucket correctly. A bucket left alone expires once it would be full again anyway.
+# The token bucket, in Lua functions every script that rate-limits shares (TAKE_TOKENS):
+# - `bucket_read(key, burst, now)`: the bucket hash at `key` as {tokens, ts} (full when missing);
+# - `bucket_take(bucket, now, rate, burst, cost)`: refill `bucket` at `rate` per second up to
+#   `burst` for the time since its ts, then take `cost` tokens (at most `burst`): 0 when taken,
+#   else the seconds to wait (nothing taken) — in the table only, so that a script deciding many
+#   requests of one bucket reads it once and writes it once;
+# - `bucket_write(key, bucket, rate, burst)`: store it; a bucket left alone expires once it would
+#   be full again anyway;
+# - `take_tokens(key, rate, burst, cost)`: the three for one request.
+# Redis' own clock (TIME, `redis_now()`): web processes with skewed clocks share one bucket
+# correctly.
 TAKE_TOKENS = """
-local function take_tokens(key, rate, burst, cost)
-  cost = math.min(cost, burst)
+local function redis_now()
   local t = redis.call('TIME')
-  local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-  local bucket = redis.call('HMGET', key, 'tokens', 'ts')
-  local tokens = tonumber(bucket[1]) or burst
-  local last = tonumber(bucket[2]) or now
-  tokens = math.min(burst, tokens + math.max(0, now - last) * rate)
+  return tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+local function bucket_read(key, burst, now)
+  local stored = redis.call('HMGET', key, 'tokens', 'ts')
+  return {tonumber(stored[1]) or burst, tonumber(stored[2]) or now}
+end
+local function bucket_take(bucket, now, rate, burst, cost)
+  cost = math.min(cost, burst)
+  local tokens = math.min(burst, bucket[1] + math.max(0, now - bucket[2]) * rate)
   local wait = 0
   if tokens >= cost then tokens = tokens - cost else wait = (cost - tokens) / rate end
-  redis.call('HSET', key, 'tokens', tokens, 'ts', now)
+  bucket[1], bucket[2] = tokens, now
+  return wait
+end
+local function bucket_write(key, bucket, rate, burst)
+  redis.call('HSET', key, 'tokens', bucket[1], 'ts', bucket[2])
   redis.call('PEXPIRE', key, math.ceil(burst / rate * 1000) + 1000)
+end
+local function take_tokens(key, rate, burst, cost)
+  local now = redis_now()
+  local bucket = bucket_read(key, burst, now)
+  local wait = bucket_take(bucket, now, rate, burst, cost)
+  bucket_write(key, bucket, rate, burst)
   return wait
 end
 """
