@@ -75,15 +75,17 @@ def _otlp(signal: str, request: IngestRequest) -> Reply:
     received = request.content_type
     reply_type = otlp.PROTOBUF if received == otlp.PROTOBUF else otlp.JSON
     identity = None
+    check = services.KeyCheck(request.secret)
     try:
         _check_method(request)
-        identity = services.authenticate(request.secret)
+        identity = check.authenticate()
         if received not in (otlp.PROTOBUF, otlp.JSON):
             raise IngestError(415, "Content-Type must be application/x-protobuf or application/json.")
         if received == otlp.JSON:
             _check_charset(request)
-        batch = services.ingest_otlp(request, identity, signal, received)
-    except IngestError as exc:
+        batch = services.ingest_otlp(request, identity, signal, received, check)
+    except IngestError as refusal:
+        exc, identity = _settled(refusal, identity, check)
         body = otlp.status_body(reply_type, GRPC_CODES.get(exc.status, 2), exc.message)
         return Reply(exc.status, reply_type, body, _headers(exc, identity))
     body = otlp.response_body(signal, reply_type, batch.rejected, batch.error_message())
@@ -92,14 +94,16 @@ def _otlp(signal: str, request: IngestRequest) -> Reply:
 
 def _native(signal: str, request: IngestRequest) -> Reply:
     identity = None
+    check = services.KeyCheck(request.secret)
     try:
         _check_method(request)
-        identity = services.authenticate(request.secret)
+        identity = check.authenticate()
         if request.content_type not in NATIVE_TYPES:
             raise IngestError(415, "Content-Type must be application/json or application/x-ndjson.")
         _check_charset(request)
-        batch = services.ingest_native(request, identity, signal)
-    except IngestError as exc:
+        batch = services.ingest_native(request, identity, signal, check)
+    except IngestError as refusal:
+        exc, identity = _settled(refusal, identity, check)
         body = orjson.dumps(error_body(exc.status, exc.message, exc.details, exc.code))
         return Reply(exc.status, JSON_TYPE, body, _headers(exc, identity))
     answer: dict[str, Any] = {
@@ -117,19 +121,38 @@ def _prom(request: IngestRequest) -> Reply:
     """Remote-write 1.0 answers: 2xx only after commit (204, or 200 with the counts when some
     samples were refused); 400/413/415 are final for Prometheus, 429 and 5xx are retried."""
     identity = None
+    check = services.KeyCheck(request.secret)
     try:
         _check_method(request)
-        identity = services.authenticate(request.secret)
+        identity = check.authenticate()
         if request.content_type != otlp.PROTOBUF:
             raise IngestError(415, "Content-Type must be application/x-protobuf (remote-write 1.0).")
-        batch = services.ingest_prom(request, identity)
-    except IngestError as exc:
+        batch = services.ingest_prom(request, identity, check)
+    except IngestError as refusal:
+        exc, identity = _settled(refusal, identity, check)
         body = orjson.dumps(error_body(exc.status, exc.message, exc.details, exc.code))
         return Reply(exc.status, JSON_TYPE, body, _headers(exc, identity))
     if not batch.rejected:
         return Reply(204, JSON_TYPE, b"", batch.headers)
     body = orjson.dumps({"accepted": batch.accepted, "rejected": batch.rejected, "errors": batch.reasons})
     return Reply(200, JSON_TYPE, body, batch.headers)
+
+
+def _settled(
+    exc: IngestError, identity: KeyIdentity | None, check: services.KeyCheck
+) -> tuple[IngestError, KeyIdentity | None]:
+    """A refusal of a request whose key came from the cache unchecked (refused before its
+    admission, which checks revocations): the 401 instead when the key was revoked meanwhile.
+    A 401 carries no quota headers: the key is not the organization's any more."""
+    if exc.status == 401:
+        return exc, None
+    if identity is None or check.confirmed:
+        return exc, identity
+    try:
+        check.settle()
+    except IngestError as revoked:
+        return revoked, None
+    return exc, identity
 
 
 def _check_method(request: IngestRequest) -> None:

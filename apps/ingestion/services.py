@@ -3,6 +3,13 @@ authenticate → read body → decode + clean (validation, limits, redaction) �
 metering (apps.billing.quota.admit: one Redis call for all three) → write (one transaction) → announce.
 Views translate HTTP to these calls and back. Every transport calls `store` (and raises the
 IngestError it raises), so quota headers, enforcement and metering are the same for all of them.
+
+The endpoints take their API key from the process's key cache without asking Redis whether a
+key was revoked since (`KeyCheck`): the admission script compares the revocation epoch first, in
+the request's one round trip (`store`, `_refused`). When it moved nothing was admitted: the key
+is authenticated again (401 if it was revoked) and admitted then. An answer given without an
+admission (a refusal before it, an empty request) confirms the key the classic way first, so a
+revoked key is refused on its very next request, whatever that request is.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from apps.ingestion.cleaning import Cleaner
 from apps.ingestion.errors import IngestError
 from apps.ingestion.messages import IngestRequest
 from apps.ingestion.redaction import redactor_for
-from apps.projects.authentication import KeyIdentity, authenticate_key
+from apps.projects.authentication import KeyIdentity, authenticate_key, authenticate_key_deferred, epoch_moved
 from apps.projects.models import KeyScope
 
 logger = logging.getLogger(__name__)
@@ -57,6 +64,44 @@ def authenticate(secret: str | None) -> KeyIdentity:
     return identity
 
 
+class KeyCheck:
+    """A request's API key, from the process's cache, with its revocation check still to come:
+    folded into the admission (`watch` for quota.admit), or `settle` before answering without."""
+
+    def __init__(self, secret: str | None) -> None:
+        self.secret = secret
+        self.watch: tuple[str, Any] | None = None
+        self.confirmed = False
+
+    def authenticate(self) -> KeyIdentity:
+        """`authenticate`, minus the revocation epoch's GET."""
+        if self.secret is None:
+            return authenticate(None)
+        try:
+            identity, self.watch = authenticate_key_deferred(self.secret)
+        except DatabaseError:
+            raise _unavailable() from None
+        if identity is None:
+            raise IngestError(401, "Unknown or revoked API key.")
+        if identity.scope != KeyScope.INGEST:
+            self.settle()  # a revoked key is told so, not that its scope is wrong
+            raise IngestError(403, "This key may not ingest; use an ingest key.")
+        return identity
+
+    def moved(self, epoch: Any) -> KeyIdentity:
+        """The admission said the revocation epoch moved: the key again, checked (401 if revoked)."""
+        epoch_moved(epoch)
+        self.confirmed = True
+        return authenticate(self.secret)
+
+    def settle(self) -> None:
+        """Before an answer that no admission checked: the key checked against revocations now
+        (raises the 401 of a revoked key)."""
+        if not self.confirmed:
+            self.confirmed = True
+            authenticate(self.secret)
+
+
 def _unavailable() -> IngestError:
     return IngestError(503, "Storage is unavailable; retry later.", retry_after=writer.RETRY_AFTER_SECONDS)
 
@@ -76,17 +121,25 @@ def _time_zone(project_id: int) -> tzinfo:
         raise _unavailable() from None
 
 
-def ingest_otlp(request: IngestRequest, identity: KeyIdentity, signal: str, content_type: str) -> Batch:
+def ingest_otlp(
+    request: IngestRequest,
+    identity: KeyIdentity,
+    signal: str,
+    content_type: str,
+    check: KeyCheck | None = None,
+) -> Batch:
     body = read_body(request)
     message, _ = otlp.parse_request(signal, body, content_type)
     # Protobuf strings are verbatim slices of the body; OTLP/JSON strings may hide text in escapes.
     cleaner = _cleaner(identity.project_id, clean_body=body if content_type == otlp.PROTOBUF else b"")
     batch = OTLP_DECODERS[signal](identity.project_id, message, cleaner)
-    store(identity, batch, signal)
+    store(identity, batch, signal, check)
     return batch
 
 
-def ingest_native(request: IngestRequest, identity: KeyIdentity, signal: str) -> Batch:
+def ingest_native(
+    request: IngestRequest, identity: KeyIdentity, signal: str, check: KeyCheck | None = None
+) -> Batch:
     body = read_body(request)
     records, surrogates = native.parse_records(body)
     if not isinstance(records, list):
@@ -97,6 +150,7 @@ def ingest_native(request: IngestRequest, identity: KeyIdentity, signal: str) ->
             signal,
             {Outcome.TOO_LARGE: len(records)},
             IngestError(413, f"More than {MAX_NATIVE_RECORDS} records in one request."),
+            check,
         )
     warnings: list[str] = []
     if signal == "logs":  # the field names of common loggers (python-json-logger, pino, ECS, ...)
@@ -112,12 +166,13 @@ def ingest_native(request: IngestRequest, identity: KeyIdentity, signal: str) ->
             IngestError(
                 422, "No valid record in the request.", {"rejected": batch.rejected, "errors": batch.reasons}
             ),
+            check,
         )
-    store(identity, batch, signal)
+    store(identity, batch, signal, check)
     return batch
 
 
-def ingest_prom(request: IngestRequest, identity: KeyIdentity) -> Batch:
+def ingest_prom(request: IngestRequest, identity: KeyIdentity, check: KeyCheck | None = None) -> Batch:
     if request.content_encoding != "snappy":
         raise IngestError(415, "Content-Encoding must be snappy (remote-write 1.0).")
     raw = read_body(replace(request, content_encoding=""))  # the caps on the body as sent
@@ -132,28 +187,71 @@ def ingest_prom(request: IngestRequest, identity: KeyIdentity) -> Batch:
             IngestError(
                 400, "No valid sample in the request.", {"rejected": batch.rejected, "errors": batch.reasons}
             ),
+            check,
         )
-    store(identity, batch, "metrics")
+    store(identity, batch, "metrics", check)
     return batch
 
 
-def _refused(identity: KeyIdentity, signal: str, drops: dict[Any, int], error: IngestError) -> IngestError:
-    """Count the records of a request refused as a whole, and give its answer the quota headers."""
+def _refused(
+    identity: KeyIdentity,
+    signal: str,
+    drops: dict[Any, int],
+    error: IngestError,
+    check: KeyCheck | None = None,
+) -> IngestError:
+    """Count the records of a request refused as a whole, and give its answer the quota headers.
+    Raises the 401 of a key revoked meanwhile (nothing counted)."""
     try:
-        admission = quota.count_refused(identity.organization_id, identity.project_id, signal, drops)
-    except DatabaseError:  # the plan was not cached and PostgreSQL is down: refuse, uncounted
-        return error
+        admission, _ = _admit(identity, signal, 0, drops, check, key_id=None)
+    except IngestError as refusal:
+        if refusal.status == 503:  # the plan was not cached and PostgreSQL is down: refuse, uncounted
+            return error
+        raise
     error.extra_headers.update(admission.headers())
     return error
+
+
+def _admit(
+    identity: KeyIdentity,
+    signal: str,
+    count: int,
+    drops: dict[str, int],
+    check: KeyCheck | None,
+    key_id: int | None,
+) -> tuple[quota.Admission, KeyIdentity]:
+    """quota.admit, with the revocation check of `check`'s key folded into its round trip; the
+    admission and the key as checked. Raises IngestError: 401 (revoked), 503 (PostgreSQL down and
+    the plan not cached)."""
+    watch = check.watch if check is not None and not check.confirmed else None
+    org, project = identity.organization_id, identity.project_id
+    try:
+        try:
+            admission = quota.admit(org, project, signal, count, drops, key_id, watch)
+        except quota.WatchMoved as moved:
+            assert check is not None
+            # A key was revoked somewhere since this process cached its keys; nothing was counted.
+            identity = check.moved(moved.value)
+            key_id = identity.id if key_id is not None else None
+            org, project = identity.organization_id, identity.project_id
+            admission = quota.admit(org, project, signal, count, drops, key_id)
+    except DatabaseError:
+        raise _unavailable() from None
+    if check is not None:
+        check.confirmed = True
+    return admission, identity
 
 
 def _signal_of(batch: Batch) -> str:
     return "traces" if batch.spans else "metrics" if batch.points else "logs"
 
 
-def store(identity: KeyIdentity, batch: Batch, signal: str | None = None) -> None:
-    """Retention, rate limit, quota + metering, write, announce. Raises IngestError (429/503);
-    returns after COMMIT, with the answer's quota headers in `batch.headers`."""
+def store(
+    identity: KeyIdentity, batch: Batch, signal: str | None = None, check: KeyCheck | None = None
+) -> None:
+    """Retention, rate limit, quota + metering, write, announce. Raises IngestError (401 when
+    `check`'s key turns out revoked, 429, 503); returns after COMMIT, with the answer's quota
+    headers in `batch.headers`."""
     signal = signal or _signal_of(batch)
     invalid = batch.rejected
     try:
@@ -164,15 +262,13 @@ def store(identity: KeyIdentity, batch: Batch, signal: str | None = None) -> Non
     drops: dict[str, int] = {Outcome.INVALID: invalid, Outcome.RETENTION: batch.rejected - invalid}
     count = batch.accepted
     if not count and not batch.rejected:
+        if check is not None:
+            check.settle()
         batch.headers = quota.headers_for(identity.organization_id)
         return
-    # One Redis call: the key's rate limit, the plan's quota, and the count of every record.
-    try:
-        admission = quota.admit(
-            identity.organization_id, identity.project_id, signal, count, drops, identity.id
-        )
-    except DatabaseError:  # the plan was not cached and PostgreSQL is down
-        raise _unavailable() from None
+    # One Redis call: the key's revocation epoch, its rate limit, the plan's quota, and the count
+    # of every record.
+    admission, identity = _admit(identity, signal, count, drops, check, identity.id)
     batch.headers = admission.headers()
     if admission.rate_limited_for:
         error = IngestError(

@@ -5,6 +5,12 @@ per process; in between, a process-local cache answers. Revocation must still bi
 so every revoke bumps a counter in Redis (`KEY_EPOCH`) and each request compares it with the
 epoch its cache was filled under — one Redis GET instead of one SQL query. If Redis is
 unreachable we fall back to the TTL alone (revocation within KEY_CACHE_SECONDS).
+
+Ingestion makes a Redis round trip per request anyway (billing's admission script), so it folds
+the comparison into that one: `authenticate_key_deferred` answers from the cache without the GET
+and hands back (KEY_EPOCH, the epoch the cache was read under) for the script to compare first;
+when the epoch moved the script admits nothing, and the caller calls `epoch_moved` (the cache
+is dropped) and authenticates the key again before admitting it (apps.ingestion.services).
 """
 
 from __future__ import annotations
@@ -66,6 +72,10 @@ class KeyCache(Generic[Identity]):
         except redis.RedisError:  # Redis down: keep serving from the TTL-bounded cache.
             logger.warning("key cache: redis unavailable, relying on TTL for revocation")
             return
+        self.adopt(epoch)
+
+    def adopt(self, epoch: Any) -> None:
+        """`epoch` is Redis's now: drop every entry read under another."""
         if epoch != self.epoch:
             with self.lock:
                 self.entries.clear()
@@ -142,6 +152,29 @@ def authenticate_key(secret: str) -> KeyIdentity | None:
     identity = _load(secret, digest)
     _cache.put(digest, identity)
     return identity
+
+
+def authenticate_key_deferred(secret: str) -> tuple[KeyIdentity | None, tuple[str, Any]]:
+    """`authenticate_key` without asking Redis whether a key was revoked since the cache was
+    filled: the key for `secret` (None: unknown, malformed or revoked when cached), and
+    (KEY_EPOCH, the epoch the answer was cached under). The caller must have Redis compare the
+    two in a round trip of its own before it relies on the key, and when they differ call
+    `epoch_moved(epoch now)` and `authenticate_key` again."""
+    epoch = _cache.epoch  # read before the entry: a revocation adopted meanwhile makes it differ
+    if not keyformat.is_well_formed(secret):
+        return None, (KEY_EPOCH, epoch)
+    digest = keyformat.hash_secret(secret)
+    hit, identity = _cache.get(digest)
+    if not hit:
+        identity = _load(secret, digest)
+        _cache.put(digest, identity)
+    return identity, (KEY_EPOCH, epoch)
+
+
+def epoch_moved(epoch: Any) -> None:
+    """The revocation epoch is `epoch` now (a caller's own Redis round trip said so): forget the
+    keys cached under another."""
+    _cache.adopt(epoch)
 
 
 def key_from_headers(request: HttpRequest) -> str | None:
