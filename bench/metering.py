@@ -1,7 +1,8 @@
 """The metering's own cost per ingestion request: worker CPU spent in apps.billing (target ≤ 50 µs).
 
 What runs: the exact calls ingestion makes per accepted request of 1,000 records —
-`quota.admit(...)` (the one Redis script: rate limit, spike protection, quota, metering counters;
+`quota.admit(...)` (the one Redis script: the API keys' revocation epoch, which authentication
+no longer reads with a GET of its own, rate limit, spike protection, quota, metering counters;
 the plan from the process cache) and `Admission.headers()` — in a loop against a real Redis, with
 spike protection on (an allowance key present, as the baseline task writes it), alternating with
 a baseline: the same round trip with a trivial script (what the per-key rate limiter alone cost
@@ -42,7 +43,7 @@ def allow_everything(project_id: int, hours: int = 6) -> None:
     client.close()
 
 
-BASELINE = "return {1000, 1, '0', 0}"
+BASELINE = "return {1000, 1, 0, 0}"
 
 
 def measure(organization_id: int, project_id: int, key_id: int, calls: int) -> dict[str, Any]:
@@ -54,17 +55,23 @@ def measure(organization_id: int, project_id: int, key_id: int, calls: int) -> d
     from django.conf import settings
 
     from apps.billing import quota
+    from apps.projects.authentication import KEY_EPOCH
 
     allow_everything(project_id)
-    admission = quota.admit(organization_id, project_id, "logs", 1000, {}, key_id)  # warm: script, plan
     client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=0.25, socket_connect_timeout=0.25)
+    # As ingestion calls it: the API keys' revocation epoch compared first, in the same script.
+    watch = (KEY_EPOCH, client.get(KEY_EPOCH))
+    drops = {"invalid": 0, "retention": 0}
+    admission = quota.admit(organization_id, project_id, "logs", 1000, drops, key_id, watch)  # warm
     baseline = client.register_script(BASELINE)
-    keys = ["vigil:quota:used:1:202612", quota.PENDING_KEY, f"vigil:ingest:bucket:{key_id}", "s:a", "s:b"]
-    args = ["500000000 allow -1 1000 1765000000 0.5 3456000 100000000 1000000000", "", "1|2|logs|", ""]
+    keys = [quota.PENDING_KEY, "vigil:quota:used:1:202612", f"vigil:ingest:bucket:{key_id}", "s:a", "s:b"]
+    keys.append(KEY_EPOCH)
+    groups = "2 3 4 5 500000000 allow -1 1|2|logs| -"
+    args = ["1765000000 3456000 100000000 1000000000 6 0", "", groups, "1 1000 0"]
     baseline(keys=keys, args=args)
 
     def metered() -> None:
-        quota.admit(organization_id, project_id, "logs", 1000, {}, key_id).headers()
+        quota.admit(organization_id, project_id, "logs", 1000, drops, key_id, watch).headers()
 
     def round_trip() -> None:
         baseline(keys=keys, args=args)
@@ -82,7 +89,7 @@ def measure(organization_id: int, project_id: int, key_id: int, calls: int) -> d
                 )
             )
     client.close()
-    admission = quota.admit(organization_id, project_id, "logs", 1000, {}, key_id)
+    admission = quota.admit(organization_id, project_id, "logs", 1000, drops, key_id, watch)
     assert admission.metered and admission.keep == 1000, "the benchmark must not be throttled or unmetered"
     cpu = [m[0] - b[0] for m, b in zip(timings["metered"], timings["baseline"], strict=True)]
     return {
@@ -105,8 +112,9 @@ def render(result: dict[str, Any]) -> str:
             "## Metering's own cost per request",
             "",
             "apps.billing's part of each ingestion request (bench/metering.py): `quota.admit` — one Redis",
-            "script for the key's rate limit, spike protection, the plan's quota and the usage counters —",
-            "plus the quota headers, for a request of 1,000 log records, spike protection on; against the",
+            "script for the API keys' revocation epoch, the key's rate limit, spike protection, the",
+            "plan's quota and the usage counters — plus the quota headers, for a request of 1,000 log",
+            "records, spike protection on; against the",
             "baseline of one round trip of a trivial script with the same keys and arguments (what the",
             "per-key rate limiter cost on its own before billing folded it into this script).",
             f"Medians of {result['rounds']} alternating rounds of {result['calls']:,} calls each:",

@@ -88,10 +88,6 @@ end
 local head = split(ARGV[1], '%S+')
 local minute, ttl, rate, burst = '|' .. head[1], tonumber(head[2]), tonumber(head[3]), tonumber(head[4])
 local watch, first_unrated = tonumber(head[5]), head[6] == '1'
-if watch > 0 then
-  local value = redis.call('GET', KEYS[watch])
-  if (value or '') ~= ARGV[2] then return {-3, value} end
-end
 local groups = {}
 for _, spec in ipairs(split(ARGV[3], '[^;]+')) do
   local g = split(spec, '%S+')
@@ -99,26 +95,41 @@ for _, spec in ipairs(split(ARGV[3], '[^;]+')) do
     sent = tonumber(g[4]), limit = tonumber(g[5]), mode = g[6], cap = tonumber(g[7]), prefix = g[8],
     seed = g[9]}
 end
--- What the script read, by key index, and what it will write.
+-- One MGET for every key the decisions read (a command costs more than a key): the watched key,
+-- and per group the period counter, the spike allowance and what the project sent this hour.
+local wanted, position = {}, {}
+local function want(index)
+  if index > 0 and not position[index] then
+    wanted[#wanted + 1] = KEYS[index]
+    position[index] = #wanted
+  end
+end
+want(watch)
+for _, g in ipairs(groups) do
+  want(g.counter)
+  want(g.allowance)
+  want(g.sent)
+end
+local got = redis.call('MGET', unpack(wanted))
+if watch > 0 and (got[position[watch]] or '') ~= ARGV[2] then return {-3, got[position[watch]]} end
+-- What the script read, by key index (a missing counter or allowance: false), and what it will
+-- write.
 local now, buckets, used, allowances, sent = nil, {}, {}, {}, {}
 local kept, sent_added, fields = {}, {}, {}
+for _, g in ipairs(groups) do
+  used[g.counter] = tonumber(got[position[g.counter]] or '') or false
+  allowances[g.allowance] = tonumber(got[position[g.allowance]] or '') or false
+  sent[g.sent] = tonumber(got[position[g.sent]] or '') or 0
+end
 local function count(field, n)
   fields[field] = (fields[field] or 0) + n
 end
-local function used_of(index)  -- the period count, false while the counter is missing
-  if used[index] == nil then
-    local value = redis.call('GET', KEYS[index])
-    used[index] = value and tonumber(value) or false
-  end
-  return used[index]
-end
 local function flush()
   for index, bucket in pairs(buckets) do bucket_write(KEYS[index], bucket, rate, burst) end
-  for index, n in pairs(kept) do redis.call('INCRBY', KEYS[index], n) end
-  for index, n in pairs(sent_added) do
-    redis.call('INCRBY', KEYS[index], n)
-    redis.call('EXPIRE', KEYS[index], 7200)
-  end
+  -- The totals the script arrived at (nothing else ran meanwhile: they are what the INCRBYs
+  -- would have made); the counter keeps its TTL.
+  for index in pairs(kept) do redis.call('SET', KEYS[index], used[index], 'KEEPTTL') end
+  for index in pairs(sent_added) do redis.call('SET', KEYS[index], sent[index], 'EX', 7200) end
   for name, n in pairs(fields) do redis.call('HINCRBY', KEYS[1], name, n) end
 end
 local function take(index, cost)
@@ -145,9 +156,9 @@ for i, spec in ipairs(split(ARGV[4], '[^;]+')) do
   if wait > 0 then
     count(prefix .. 'rate_limit' .. minute, n)
     count_drops()
-    answer(-2, used_of(c) or 0, tostring(wait), 0)
+    answer(-2, used[c] or 0, tostring(wait), 0)
   else
-    if n > 0 and not used_of(c) then
+    if n > 0 and not used[c] then
       -- In order: stop here; the caller seeds the counter and goes on from this request (its
       -- tokens are taken), so every request sees those before it decided.
       if g.seed == '-' then
@@ -158,19 +169,14 @@ for i, spec in ipairs(split(ARGV[4], '[^;]+')) do
       used[c] = tonumber(g.seed)
       redis.call('SET', KEYS[c], g.seed, 'EX', ttl)
     end
-    local u = used_of(c) or 0
+    local u = used[c] or 0
     -- Spike protection: KEYS[allowance] holds the records this project may send this hour (set
     -- by the baseline task, apps.billing.spikes; missing = off or not known yet), KEYS[sent] what
     -- it sent.
     local spiked = 0
     if n > 0 then
       local a = allowances[g.allowance]
-      if a == nil then
-        a = tonumber(redis.call('GET', KEYS[g.allowance]) or '') or false
-        allowances[g.allowance] = a
-      end
       if a then
-        if sent[g.sent] == nil then sent[g.sent] = tonumber(redis.call('GET', KEYS[g.sent]) or 0) end
         local room = math.max(0, a - sent[g.sent])
         if room < n then
           spiked = n - room
@@ -179,7 +185,7 @@ for i, spec in ipairs(split(ARGV[4], '[^;]+')) do
         end
         if n > 0 then
           sent[g.sent] = sent[g.sent] + n
-          sent_added[g.sent] = (sent_added[g.sent] or 0) + n
+          sent_added[g.sent] = true
         end
       end
     end
@@ -200,7 +206,7 @@ for i, spec in ipairs(split(ARGV[4], '[^;]+')) do
     if keep > 0 then
       u = u + keep
       used[c] = u
-      kept[c] = (kept[c] or 0) + keep
+      kept[c] = true
       count(prefix .. 'accepted' .. minute, keep)
     end
     if n - keep > 0 then count(prefix .. 'quota' .. minute, n - keep) end
@@ -396,6 +402,11 @@ def admit_many(requests: Sequence[AdmitRequest], watch: Watch | None = None) -> 
 # requests of a process come from a few keys, and each call would otherwise format five strings.
 _GROUP_KEYS: dict[tuple[int, int, str, int | str | None, str, int], tuple[str, str, str, str, str]] = {}
 _GROUP_KEYS_MAX = 10_000
+# The keys and group of a call's first group, likewise (see `_ScriptCall._first_group`).
+_FIRST_GROUPS: dict[
+    tuple[tuple[int, int, str, int | str | None], str, int],
+    tuple[state.OrgState, list[str], dict[str, int], _Group],
+] = {}
 
 
 def _group_keys(request: AdmitRequest, period_key: str, hour: int) -> tuple[str, str, str, str, str]:
@@ -422,7 +433,10 @@ def _group_keys(request: AdmitRequest, period_key: str, hour: int) -> tuple[str,
     return keys
 
 
-@dataclass
+_GroupKey = tuple[int, int, str, int | str | None]  # organization, project, signal, key
+
+
+@dataclass(frozen=True)
 class _Group:
     """The requests of one call with the same organization, project, signal and key: their keys
     (as indexes into the call's KEYS), their plan, and their position in the call's groups."""
@@ -430,6 +444,7 @@ class _Group:
     index: int
     organization_id: int
     spec: str  # "counter bucket allowance sent limit overage cap prefix", the seed to follow
+    unseeded: str  # the spec with no seed ('-': ask for one)
     prefix: str
     limit: int
     plan_name: str
@@ -445,7 +460,7 @@ class _ScriptCall:
         self.hour = self.minute - self.minute % 3600
         self.keys: list[str] = [PENDING_KEY]
         self.key_index: dict[str, int] = {PENDING_KEY: 1}
-        self.groups: dict[tuple[int, int, str, int | str | None], _Group] = {}
+        self.groups: dict[_GroupKey, _Group] = {}
         self.requests: list[tuple[_Group, AdmitRequest, Admission, str]] = []
 
     def _index(self, key: str) -> int:
@@ -455,9 +470,28 @@ class _ScriptCall:
             index = self.key_index[key] = len(self.keys)
         return index
 
-    def _group(self, request: AdmitRequest) -> _Group:
-        prefix, counter, bucket, allowance, sent = _group_keys(request, self.period_key, self.hour)
+    def _first_group(self, request: AdmitRequest, group_key: _GroupKey) -> _Group:
+        """The call's first group: as a call of the same group made it before (the same keys in
+        the same places), while the organization's cached plan is the same object."""
         org = state.for_organization(request.organization_id)
+        made = _FIRST_GROUPS.get((group_key, self.period_key, self.hour))
+        if made is not None and made[0] is org:
+            self.keys, self.key_index = made[1].copy(), made[2].copy()
+            return made[3]
+        group = self._group(request, org)
+        if len(_FIRST_GROUPS) >= _GROUP_KEYS_MAX:
+            _FIRST_GROUPS.clear()
+        _FIRST_GROUPS[(group_key, self.period_key, self.hour)] = (
+            org,
+            self.keys.copy(),
+            self.key_index.copy(),
+            group,
+        )
+        return group
+
+    def _group(self, request: AdmitRequest, org: state.OrgState | None = None) -> _Group:
+        prefix, counter, bucket, allowance, sent = _group_keys(request, self.period_key, self.hour)
+        org = org or state.for_organization(request.organization_id)
         cap = org.overage_cap if org.overage == Overage.ALLOW and org.overage_cap is not None else -1
         indexes = [self._index(counter), self._index(bucket) if bucket else 0]
         indexes += [self._index(allowance), self._index(sent)]
@@ -466,6 +500,7 @@ class _ScriptCall:
             len(self.groups) + 1,
             request.organization_id,
             spec,
+            f"{spec} -",
             prefix,
             org.events_per_month,
             org.plan_name,
@@ -477,7 +512,8 @@ class _ScriptCall:
         group_key = (request.organization_id, request.project_id, request.signal, request.key_id)
         group = self.groups.get(group_key)
         if group is None:
-            group = self.groups[group_key] = self._group(request)
+            made = self._group(request) if self.groups else self._first_group(request, group_key)
+            group = self.groups[group_key] = made
         admission = Admission(
             keep=request.n,
             dropped=0,
@@ -512,7 +548,12 @@ class _ScriptCall:
             watch_index, watched = self._index(watch[0]), (watch[1] or b"").decode()
         rest, first_unrated = self.requests, 0
         while rest:
-            groups = ";".join(f"{g.spec} {seeds.get(g.organization_id, '-')}" for g in self.groups.values())
+            if seeds:
+                groups = ";".join(
+                    f"{g.spec} {seeds.get(g.organization_id, '-')}" for g in self.groups.values()
+                )
+            else:
+                groups = ";".join([g.unseeded for g in self.groups.values()])
             args = [f"{head} {watch_index} {first_unrated}", watched, groups, ";".join(r[3] for r in rest)]
             reply = script(keys=self.keys, args=args)
             if reply[0] == -3:
