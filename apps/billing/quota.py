@@ -631,13 +631,13 @@ def release(admission: Admission, organization_id: int | None = None) -> None:
         return
     organization_id = organization_id or int(admission.field_prefix.split("|", 1)[0])
     minute = f"|{admission.minute}"
+    sent = spike_keys(admission.project_id, admission.minute - admission.minute % 3600)[1]
     try:
         with client.pipeline(transaction=True) as pipe:
             pipe.decrby(counter_key(organization_id, admission.period_key), admission.keep)
-            pipe.decrby(
-                spike_keys(admission.project_id, admission.minute - admission.minute % 3600)[1],
-                admission.keep,
-            )
+            pipe.decrby(sent, admission.keep)
+            # The key may not have existed (spike protection off): it goes with the hour all the same.
+            pipe.expire(sent, 7200)
             pipe.hincrby(PENDING_KEY, f"{admission.field_prefix}{Outcome.ACCEPTED}{minute}", -admission.keep)
             pipe.execute()
     except redis.RedisError as exc:

@@ -4,7 +4,7 @@ outside apps.ingestion (the Sentry envelope endpoint): the same quota, counters 
 import pytest
 
 from apps.billing import quota
-from tests.billing.conftest import put_on_plan, usage_of
+from tests.billing.conftest import put_on_plan, redis_client, usage_of
 
 pytestmark = pytest.mark.django_db
 
@@ -32,6 +32,16 @@ def test_a_failed_write_is_released_and_counts_nothing(org_a):
     quota.release(admission)
     assert usage_of(org_a.organization) == {}
     assert quota.admit_records(org_a.project.pk, "errors", 1).headers()["X-Vigil-Quota-Remaining"] == "99"
+
+
+def test_a_release_leaves_no_spike_counter_behind_forever(org_a):
+    put_on_plan(org_a.organization, events_per_month=100)  # spike protection not set up: no allowance
+    admission = quota.admit_records(org_a.project.pk, "errors", 4)
+    sent = quota.spike_keys(org_a.project.pk, admission.minute - admission.minute % 3600)[1]
+
+    quota.release(admission)
+
+    assert redis_client().ttl(sent) in range(1, 7201)  # (-1 would be: kept forever)
 
 
 @pytest.mark.parametrize("signal", ["", "Errors", "a|b", "errors and more", "x" * 17])
