@@ -96,13 +96,19 @@ def admit(key: DsnKey, items: list[envelope.Item]) -> Admitted:
     return _settled(admitted, items, dict(zip(metered, quota.admit_many(requests), strict=True)))
 
 
-def admit_events(envelopes: Sequence[tuple[DsnKey, list[envelope.Item]]]) -> list[Admitted]:
+def admit_events(
+    envelopes: Sequence[tuple[DsnKey, list[envelope.Item]]], watch: quota.Watch | None = None
+) -> list[Admitted]:
     """`admit` for envelopes of events only, the whole batch in one Redis call: each envelope is
-    decided, counted and refused as `admit` would, in the batch's order."""
+    decided, counted and refused as `admit` would, in the batch's order. `watch`: the revocation
+    epoch the batch's keys were checked under, compared first (quota.admit_many; raises
+    WatchMoved, nothing admitted)."""
+    if not envelopes:
+        return []
     requests = [_request(key, "error", len(items)) for key, items in envelopes]
     return [
         _settled(nothing_yet(key), items, {"error": admission})
-        for (key, items), admission in zip(envelopes, quota.admit_many(requests), strict=True)
+        for (key, items), admission in zip(envelopes, quota.admit_many(requests, watch), strict=True)
     ]
 
 

@@ -26,6 +26,7 @@ import zstandard
 from django.db import DatabaseError, DataError, IntegrityError
 
 from apps.api.errors import error_body
+from apps.billing.quota import WatchMoved
 from apps.errors import (
     admission,
     attachments,
@@ -41,7 +42,7 @@ from apps.errors.admission import CATEGORIES, Admitted
 from apps.errors.models import DsnKey
 from apps.ingestion import transport
 from apps.ingestion.transport import JSON_TYPE, IngestError, IngestRequest, Reply
-from apps.projects.authentication import KeyCache
+from apps.projects.authentication import KEY_EPOCH, KeyCache
 
 logger = logging.getLogger(__name__)
 
@@ -228,10 +229,19 @@ def _refuse_revoked(batch: list[Prepared], refused: dict[int, Reply]) -> None:
     """Answer 403 (in `refused`, by index; their metering released) the requests of `batch` whose
     key was revoked since it was looked up. One Redis GET of the revocation epoch per batch instead
     of one per request: a key revoked before a request arrived is refused all the same, because the
-    batch's GET comes after its requests (apps.projects.authentication.KeyCache)."""
+    batch's GET comes after its requests (apps.projects.authentication.KeyCache). A batch with
+    envelopes waiting for admission needs no GET: `_admit_pending`'s script compares the epoch."""
+    if any(prepared.pending is not None for prepared in batch):
+        return
     _keys.check_epoch()
+    _recheck_keys(batch, refused, _keys.epoch)
+
+
+def _recheck_keys(batch: list[Prepared], refused: dict[int, Reply], epoch: object) -> None:
+    """Look the keys of `batch` looked up under another epoch than `epoch` up again: 403 (in
+    `refused`, their metering released) for those revoked."""
     for index, prepared in enumerate(batch):
-        if prepared.rows and prepared.key_epoch != _keys.epoch:
+        if prepared.rows and prepared.key_epoch != epoch and index not in refused:
             try:
                 _authenticate(prepared.key.public_key, prepared.key.project_id)
             except IngestError as exc:
@@ -261,14 +271,29 @@ def _symbolicate_again(batch: list[Prepared]) -> None:
 def _admit_pending(batch: list[Prepared], refused: dict[int, Reply]) -> None:
     """Admit the events-only envelopes of `batch` (not refused already) in one Redis call, each
     as if alone: those refused by their rate limit or the quota get their 429 in `refused`, the
-    others keep the rows of the events admitted (all, but for a throttling plan)."""
+    others keep the rows of the events admitted (all, but for a throttling plan). The same call
+    first compares the key cache's revocation epoch with Redis's, for every request of the batch
+    (`_refuse_revoked` left it to this call): when it moved, nothing was admitted; every key is
+    looked up again (403 for the revoked, nothing of them metered), then the rest admitted."""
+    epoch = _keys.epoch  # the keys of the batch are checked against this one, and it against Redis
+    _recheck_keys(batch, refused, epoch)
     waiting = [(i, p) for i, p in enumerate(batch) if p.pending is not None and i not in refused]
     if not waiting:
+        _keys.check_epoch()  # no admission to compare it: the batch's GET (`_refuse_revoked`)
+        _recheck_keys(batch, refused, _keys.epoch)
         return
     envelopes = [(p.key, p.pending.items) for _, p in waiting if p.pending is not None]
-    for (index, prepared), admitted in zip(waiting, admission.admit_events(envelopes), strict=True):
+    try:
+        admitted = admission.admit_events(envelopes, watch=(KEY_EPOCH, epoch))
+    except WatchMoved as moved:
+        _keys.adopt(moved.value)
+        _recheck_keys(batch, refused, moved.value)
+        waiting = [(i, p) for i, p in waiting if i not in refused]
+        envelopes = [(p.key, p.pending.items) for _, p in waiting if p.pending is not None]
+        admitted = admission.admit_events(envelopes)
+    for (index, prepared), decided in zip(waiting, admitted, strict=True):
         try:
-            _settle(prepared, admitted)
+            _settle(prepared, decided)
         except IngestError as exc:
             refused[index] = _refusal(exc)
 
