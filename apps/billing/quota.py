@@ -94,6 +94,9 @@ for _, spec in ipairs(split(ARGV[3], '[^;]+')) do
   groups[#groups + 1] = {counter = tonumber(g[1]), bucket = tonumber(g[2]), allowance = tonumber(g[3]),
     sent = tonumber(g[4]), limit = tonumber(g[5]), mode = g[6], cap = tonumber(g[7]), prefix = g[8],
     seed = g[9]}
+  local g = groups[#groups]  -- its usage fields, made once
+  g.accepted, g.quota = g.prefix .. 'accepted' .. minute, g.prefix .. 'quota' .. minute
+  g.spike, g.rate_limit = g.prefix .. 'spike' .. minute, g.prefix .. 'rate_limit' .. minute
 end
 -- One MGET for every key the decisions read (a command costs more than a key): the watched key,
 -- and per group the period counter, the spike allowance and what the project sent this hour.
@@ -142,19 +145,31 @@ local function answer(keep, used_now, wait, spiked)
   local o = #out
   out[o + 1], out[o + 2], out[o + 3], out[o + 4] = keep, used_now, wait, spiked
 end
-for i, spec in ipairs(split(ARGV[4], '[^;]+')) do
-  local r = split(spec, '%S+')
-  local g = groups[tonumber(r[1])]
-  local n, draw, prefix, c = tonumber(r[2]), tonumber(r[3]), g.prefix, g.counter
-  local function count_drops()
-    for j = 4, #r, 2 do count(prefix .. r[j] .. minute, tonumber(r[j + 1])) end
+-- A batch's requests are mostly alike ("1 1 0": group 1, one record, no draw): each text is
+-- parsed only when it differs from the one before.
+local i, last, g, n0, draw, drops, c = 0, nil, nil, 0, 0, nil, 0
+local function count_drops()
+  if drops then
+    for reason, dropped in string.gmatch(drops, '(%S+) (%S+)') do
+      count(g.prefix .. reason .. minute, tonumber(dropped))
+    end
   end
+end
+for spec in string.gmatch(ARGV[4], '[^;]+') do
+  i = i + 1
+  if spec ~= last then
+    local group, records, sample, rest = string.match(spec, '^(%S+) (%S+) (%S+)(.*)$')
+    g, n0, draw, drops = groups[tonumber(group)], tonumber(records), tonumber(sample), nil
+    if rest ~= '' then drops = rest end
+    c, last = g.counter, spec
+  end
+  local n = n0
   local wait = 0
   if n > 0 and rate > 0 and g.bucket > 0 and not (i == 1 and first_unrated) then
     wait = take(g.bucket, n)
   end
   if wait > 0 then
-    count(prefix .. 'rate_limit' .. minute, n)
+    count(g.rate_limit, n)
     count_drops()
     answer(-2, used[c] or 0, tostring(wait), 0)
   else
@@ -181,7 +196,7 @@ for i, spec in ipairs(split(ARGV[4], '[^;]+')) do
         if room < n then
           spiked = n - room
           n = room
-          count(prefix .. 'spike' .. minute, spiked)
+          count(g.spike, spiked)
         end
         if n > 0 then
           sent[g.sent] = sent[g.sent] + n
@@ -207,9 +222,9 @@ for i, spec in ipairs(split(ARGV[4], '[^;]+')) do
       u = u + keep
       used[c] = u
       kept[c] = true
-      count(prefix .. 'accepted' .. minute, keep)
+      count(g.accepted, keep)
     end
-    if n - keep > 0 then count(prefix .. 'quota' .. minute, n - keep) end
+    if n - keep > 0 then count(g.quota, n - keep) end
     count_drops()
     answer(keep, u, 0, spiked)
   end
