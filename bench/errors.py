@@ -573,8 +573,8 @@ regex scrubbing NUL escapes from each event's JSON text, 11 % in the quota call 
 separate token-bucket call; and each request waited for four round trips to PostgreSQL and
 three to Redis, plus a WAL flush of its own.
 
-Now, per request: the DSN key comes from a per-process cache (the API keys' `KeyCache`; the
-Redis revocation epoch is read once per *batch*, after the batch's requests arrived, so a
+Now, per request: the DSN key comes from a per-process cache (the API keys' `KeyCache`; the Redis
+revocation epoch is compared once per *batch*, in its admission call after its requests arrived, so a
 revoked key is still refused on the next request); the event is parsed and its row built with
 its grouping hashes — no I/O, so for an uncompressed event it runs right on the event loop
 (`ingest.prepare_inline`; a key to look up, other items, JS frames to symbolicate or a compressed
@@ -582,8 +582,9 @@ body, which could inflate to the 50 MiB cap, go to the thread pool as before). T
 joins its process's group-commit writer
 (apps/errors/commit.py): a thread that takes everything queued, admits every envelope of events
 in it with one Redis call (billing's `admit_many`: the admit script deciding each request in
-turn — its DSN key's token bucket, its share of the quota, its counts — exactly as if alone; the
-refused get their 429 as before), stores the admitted ones — one transaction, one dedup
+turn — its DSN key's token bucket, its share of the quota, its counts — exactly as if alone,
+each key read and written once per batch; the refused get their 429 as before), stores the
+admitted ones — one transaction, one dedup
 `INSERT … ON CONFLICT`, one COPY — and only after that COMMIT answers each request of the batch
 (a failed batch: 503 to each, their metering released). No delay is added to gather a batch;
 while one commits the next gathers, so batches grow with load. The grouper then folds stored
