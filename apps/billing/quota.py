@@ -68,35 +68,36 @@ COUNTER_TTL_SECONDS = 40 * 86400  # a period counter outlives its month, then go
 # one by one. The one difference: TIME is read once, so a batch's requests take their tokens at
 # the same instant (they did within microseconds before).
 #
-# The call: KEYS = the distinct keys (KEYS[1] the pending usage hash); ARGV[1] = "minute ttl rate
-# burst watch first_unrated", ARGV[2] = the value expected at KEYS[watch] (watch 0: none),
-# ARGV[3] = the groups, ';'-separated — requests of one organization, project, signal and key —
-# each "counter bucket allowance sent limit overage cap prefix seed" (indexes into KEYS, bucket 0 =
-# no rate limit; seed '-' = ask for one), ARGV[4] = the requests in order, ';'-separated, each
-# "group n draw [reason count]..." (records already dropped by validation or retention). The reply
-# is flat, four integers per request: keep (-2: rate limited, -1: stopped, its counter needs a
-# seed), used, seconds to wait (a string, as Lua prints the float, when rate limited), spiked;
-# or {-3, the watched key's value} when it is not the expected one (nothing admitted or counted).
+# The call: KEYS = the distinct keys (KEYS[1] the pending usage hash); ARGV = minute, counter TTL,
+# rate, burst, watch (an index into KEYS, 0: none), first_unrated ('1': the first request's tokens
+# are taken already), the value expected at KEYS[watch], the requests in order (';'-separated,
+# each "group n draw [reason count]...": its group, its records, its sampling draw and the records
+# already dropped by validation or retention), then nine values per group — requests of one
+# organization, project, signal and key: its counter, bucket (0: no rate limit), spike allowance
+# and sent keys as indexes into KEYS, limit, overage, cap, usage field prefix, seed ('-': ask for
+# one). Separate values rather than texts to split: Lua's string handling costs more than
+# redis-py's packing of a few more arguments. The reply is flat, four integers per request: keep
+# (-2: rate limited, -1: stopped, its counter needs a seed), used, seconds to wait (a string, as
+# Lua prints the float, when rate limited), spiked; or {-3, the watched key's value} when it is
+# not the expected one (nothing admitted or counted).
 ADMIT = (
     shared_redis.TAKE_TOKENS
     + """
-local function split(text, separator)
-  local parts = {}
-  for part in string.gmatch(text, separator) do parts[#parts + 1] = part end
-  return parts
-end
-local head = split(ARGV[1], '%S+')
-local minute, ttl, rate, burst = '|' .. head[1], tonumber(head[2]), tonumber(head[3]), tonumber(head[4])
-local watch, first_unrated = tonumber(head[5]), head[6] == '1'
+local minute, ttl, rate, burst = '|' .. ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local watch, first_unrated = tonumber(ARGV[5]), ARGV[6] == '1'
 local groups = {}
-for _, spec in ipairs(split(ARGV[3], '[^;]+')) do
-  local g = split(spec, '%S+')
-  groups[#groups + 1] = {counter = tonumber(g[1]), bucket = tonumber(g[2]), allowance = tonumber(g[3]),
-    sent = tonumber(g[4]), limit = tonumber(g[5]), mode = g[6], cap = tonumber(g[7]), prefix = g[8],
-    seed = g[9]}
-  local g = groups[#groups]  -- its usage fields, made once
-  g.accepted, g.quota = g.prefix .. 'accepted' .. minute, g.prefix .. 'quota' .. minute
-  g.spike, g.rate_limit = g.prefix .. 'spike' .. minute, g.prefix .. 'rate_limit' .. minute
+for at = 9, #ARGV, 9 do
+  groups[#groups + 1] = {counter = tonumber(ARGV[at]), bucket = tonumber(ARGV[at + 1]),
+    allowance = tonumber(ARGV[at + 2]), sent = tonumber(ARGV[at + 3]), limit = tonumber(ARGV[at + 4]),
+    mode = ARGV[at + 5], cap = tonumber(ARGV[at + 6]), prefix = ARGV[at + 7], seed = ARGV[at + 8]}
+end
+local function field(g, outcome)  -- a group's usage field of an outcome, made once per call
+  local name = g[outcome]
+  if not name then
+    name = g.prefix .. outcome .. minute
+    g[outcome] = name
+  end
+  return name
 end
 -- One MGET for every key the decisions read (a command costs more than a key): the watched key,
 -- and per group the period counter, the spike allowance and what the project sent this hour.
@@ -114,7 +115,7 @@ for _, g in ipairs(groups) do
   want(g.sent)
 end
 local got = redis.call('MGET', unpack(wanted))
-if watch > 0 and (got[position[watch]] or '') ~= ARGV[2] then return {-3, got[position[watch]]} end
+if watch > 0 and (got[position[watch]] or '') ~= ARGV[7] then return {-3, got[position[watch]]} end
 -- What the script read, by key index (a missing counter or allowance: false), and what it will
 -- write.
 local now, buckets, used, allowances, sent = nil, {}, {}, {}, {}
@@ -155,7 +156,7 @@ local function count_drops()
     end
   end
 end
-for spec in string.gmatch(ARGV[4], '[^;]+') do
+for spec in string.gmatch(ARGV[8], '[^;]+') do
   i = i + 1
   if spec ~= last then
     local group, records, sample, rest = string.match(spec, '^(%S+) (%S+) (%S+)(.*)$')
@@ -169,7 +170,7 @@ for spec in string.gmatch(ARGV[4], '[^;]+') do
     wait = take(g.bucket, n)
   end
   if wait > 0 then
-    count(g.rate_limit, n)
+    count(field(g, 'rate_limit'), n)
     count_drops()
     answer(-2, used[c] or 0, tostring(wait), 0)
   else
@@ -196,7 +197,7 @@ for spec in string.gmatch(ARGV[4], '[^;]+') do
         if room < n then
           spiked = n - room
           n = room
-          count(g.spike, spiked)
+          count(field(g, 'spike'), spiked)
         end
         if n > 0 then
           sent[g.sent] = sent[g.sent] + n
@@ -222,9 +223,9 @@ for spec in string.gmatch(ARGV[4], '[^;]+') do
       u = u + keep
       used[c] = u
       kept[c] = true
-      count(g.accepted, keep)
+      count(field(g, 'accepted'), keep)
     end
-    if n - keep > 0 then count(g.quota, n - keep) end
+    if n - keep > 0 then count(field(g, 'quota'), n - keep) end
     count_drops()
     answer(keep, u, 0, spiked)
   end
@@ -458,8 +459,8 @@ class _Group:
 
     index: int
     organization_id: int
-    spec: str  # "counter bucket allowance sent limit overage cap prefix", the seed to follow
-    unseeded: str  # the spec with no seed ('-': ask for one)
+    spec: tuple[int | str, ...]  # counter, bucket, allowance, sent, limit, overage, cap, prefix
+    unseeded: tuple[int | str, ...]  # the spec and no seed ('-': ask for one)
     prefix: str
     limit: int
     plan_name: str
@@ -510,12 +511,12 @@ class _ScriptCall:
         cap = org.overage_cap if org.overage == Overage.ALLOW and org.overage_cap is not None else -1
         indexes = [self._index(counter), self._index(bucket) if bucket else 0]
         indexes += [self._index(allowance), self._index(sent)]
-        spec = " ".join(map(str, [*indexes, org.events_per_month, org.overage, cap, prefix]))
+        spec: tuple[int | str, ...] = (*indexes, org.events_per_month, str(org.overage), cap, prefix)
         return _Group(
             len(self.groups) + 1,
             request.organization_id,
             spec,
-            f"{spec} -",
+            (*spec, "-"),
             prefix,
             org.events_per_month,
             org.plan_name,
@@ -557,19 +558,16 @@ class _ScriptCall:
         rate limit: its tokens are taken), then the requests after it. Raises WatchMoved."""
         seeds: dict[int, str] = {}
         rate, burst = settings.INGEST_RATE_PER_SECOND, settings.INGEST_RATE_BURST
-        head = f"{self.minute} {COUNTER_TTL_SECONDS} {rate} {burst}"
         watch_index, watched = 0, ""
         if watch is not None:
             watch_index, watched = self._index(watch[0]), (watch[1] or b"").decode()
         rest, first_unrated = self.requests, 0
         while rest:
-            if seeds:
-                groups = ";".join(
-                    f"{g.spec} {seeds.get(g.organization_id, '-')}" for g in self.groups.values()
-                )
-            else:
-                groups = ";".join([g.unseeded for g in self.groups.values()])
-            args = [f"{head} {watch_index} {first_unrated}", watched, groups, ";".join(r[3] for r in rest)]
+            texts = rest[0][3] if len(rest) == 1 else ";".join([r[3] for r in rest])
+            args: list[Any] = [self.minute, COUNTER_TTL_SECONDS, rate, burst, watch_index, first_unrated]
+            args += (watched, texts)
+            for g in self.groups.values():
+                args += (*g.spec, seeds[g.organization_id]) if g.organization_id in seeds else g.unseeded
             reply = script(keys=self.keys, args=args)
             if reply[0] == -3:
                 raise WatchMoved(reply[1])
