@@ -275,11 +275,13 @@ def _admit_pending(batch: list[Prepared], refused: dict[int, Reply]) -> None:
     first compares the key cache's revocation epoch with Redis's, for every request of the batch
     (`_refuse_revoked` left it to this call): when it moved, nothing was admitted; every key is
     looked up again (403 for the revoked, nothing of them metered), then the rest admitted."""
+    if not any(prepared.pending is not None for prepared in batch):
+        return  # nothing to admit: `_refuse_revoked` compared the epoch
     epoch = _keys.epoch  # the keys of the batch are checked against this one, and it against Redis
     _recheck_keys(batch, refused, epoch)
     waiting = [(i, p) for i, p in enumerate(batch) if p.pending is not None and i not in refused]
     if not waiting:
-        _keys.check_epoch()  # no admission to compare it: the batch's GET (`_refuse_revoked`)
+        _keys.check_epoch()  # no admission left to compare it: the batch's GET after all
         _recheck_keys(batch, refused, _keys.epoch)
         return
     envelopes = [(p.key, p.pending.items) for _, p in waiting if p.pending is not None]
