@@ -104,6 +104,21 @@ def test_an_accepted_export_is_stored_before_the_answer_and_gzip_is_read(vigil_g
     assert row["message"] == "gzipped over grpc " + "x" * 2000 and row["level"] == 17
 
 
+def test_a_key_revoked_here_is_refused_by_the_grpc_server_on_its_next_export(vigil_grpc_server, org_a):
+    from apps.audit import Actor
+    from apps.projects.models import ApiKey
+    from apps.projects.services import api_key_revoke
+
+    metadata = [("authorization", f"Bearer {org_a.ingest_key}")]
+    export_logs(vigil_grpc_server.address, a_log_request("before"), metadata)  # cached by the server
+    # This process revokes: the server learns it only from the epoch its admission script compares.
+    api_key_revoke(ApiKey.objects.get(project=org_a.project, scope="ingest"), by=Actor(user=org_a.owner))
+
+    error = refusal(vigil_grpc_server.address, a_log_request("after"), metadata)
+    assert error.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert [row["message"] for row in logs_of(org_a.project.id)] == ["before"]
+
+
 def test_rejected_spans_come_back_as_partial_success(vigil_grpc_server, org_a):
     request = trace_service_pb2.ExportTraceServiceRequest()
     spans = request.resource_spans.add().scope_spans.add().spans
