@@ -647,7 +647,7 @@ PostgreSQL per event fell by ~40 %, worker CPU by ~20 %. What is left per event 
 `issue_id` is indexed), the issue UPDATE ~20, the dedup INSERT ~19, the COPY ~20; in a worker:
 uvicorn's HTTP handling, parsing the item and the grouping hashes, billing's admission.
 
-On a quiet machine after these (load 0.6 at the start, the run at the top of this section): 3,530
+On a quiet machine after these (load 0.6 at the start; main at 42cbb46): 3,530
 events/s, where main before this session's work made 1,985; per event 316 µs of worker CPU + 126 of
 PostgreSQL + 25 of Redis + 39 of the client = 506 µs. 5,000/s at this machine's ~90 % busy needs
 ~360 µs, so ~150 µs less. Where a worker's Python goes now (py-spy, GIL samples, a run of the same
@@ -658,6 +658,41 @@ assignment UPDATE, and with it the grouper's claim and a second write of every e
 design step is to give an event its issue before its COPY (hash → issue from a per-process cache
 under an epoch that merges and splits bump; the grouper then only makes new issues and counts), so
 that each event row is written once.
+
+Then the admission and Redis (main at 11ce10b). redis-py parsed every reply in pure Python:
+`hiredis`, its own C parser, is pinned now. Billing's admit script kept each request's decision
+but read and wrote its keys per request (~7 Redis commands per event): it now reads a batch's keys
+with one MGET, keeps the state in Lua across the batch's requests and writes each key once, and
+the DSN keys' revocation epoch rides in that call instead of a GET of its own (in-process, Redis
+CPU 22 to 28 → 6 to 8 µs per event; same decisions and counts, tested against the requests admitted one
+by one). Per request, the grouping components of the in-app frames were made twice, the DSN key's
+query string parsed each time, the request metrics' children looked up with `labels()` each time:
+once now. Quiet machine, `BENCH_DURATION=10 make bench-errors`, closed loop: 3,471 and 3,591
+events/s (load 0.7 and 1.2 at the start). The full run at the top of this section made 3,208 on a
+slower stretch of the machine: its calibration row fell as much (10,196 against 11,708 events/s
+before), and the endpoint's share of the calibration went 0.28 → 0.31 over the session.
+
+Measured and not kept: writing each event with its issue (branch `errwrite`). The group-commit
+writer mapped its batch's hashes onto issues after the dedup INSERT, COPY'd the rows of known
+hashes with their issue and counted them in the same transaction (the grouper's own code; merges
+and splits behind a per-project lock the writers take shared; issues another writer holds skipped
+with SKIP LOCKED, their events left to the grouper). Each event row is then written once, and an
+event is in its issue when its answer comes (arrival → issue p50 75 → 24 ms). But the issue
+statements that ran once per grouper batch (~128 events) ran once per writer batch (~32), and two
+processes' batches nearly always share one of the 1,000 hot issues: in-process, PostgreSQL fell
+~15 µs per event and the worker rose ~20. Alternately on the quiet machine
+(`BENCH_DURATION=10 make bench-errors`, closed loop):
+
+| run | load | events/s | arrival → issue p50 |
+|---|---|---|---|
+| main | 0.7 | 3,471 | 76 ms |
+| errwrite | 1.0 | 3,015 | 24 ms |
+| main | 1.2 | 3,591 | 73 ms |
+| errwrite | 1.3 | 2,908 | 23 ms |
+
+Main stays. What is left to 5,000/s is per-event CPU spread over many small parts (py-spy: the
+row and its hashes, uvicorn's answer, the dedup INSERT and COPY, the grouper); no single step of
+the kind tried here closes a 40 % gap.
 
 ### Source maps: CPU per JavaScript event (in-process, `python bench/sourcemap_cpu.py`)
 
