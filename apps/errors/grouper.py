@@ -395,13 +395,17 @@ def _assign(
     events per issue and hour added to the sparkline counters, and the users not seen before
     added to the issues' users affected. Counters and users are written in issue order, as every
     issue writer locks. The bounds on `received` let PostgreSQL prune to the days the batch lies
-    in instead of probing every partition's primary key."""
+    in instead of probing every partition's primary key.
+
+    Each row finds its issue in one JSON object (event id → issue id) instead of a join with the
+    batch's ids: a join let the planner, when a partition's statistics put the batch's minutes at
+    one row, pick a nested loop that compared every event with every id — quadratic, measured at
+    ~200 µs of PostgreSQL's CPU per event for batches of 1,024 instead of ~15."""
     cursor.execute(
         "WITH assigned AS ("
-        " UPDATE errors_event e SET issue_id = v.issue_id"
-        " FROM unnest(string_to_array(%s, ',')::bigint[], string_to_array(%s, ',')::bigint[])"
-        " AS v(id, issue_id)"
-        " WHERE e.project_id = %s AND e.id = v.id AND e.received >= %s AND e.received <= %s"
+        " UPDATE errors_event e SET issue_id = (%(map)s::jsonb ->> e.id::text)::bigint"
+        " WHERE e.project_id = %(project)s AND e.issue_id IS NULL AND %(map)s::jsonb ? e.id::text"
+        " AND e.received >= %(low)s AND e.received <= %(high)s"
         " RETURNING e.issue_id, e.received, e.user_key),"
         " hours AS ("
         " INSERT INTO errors_issuehour (issue_id, hour, events)"
@@ -411,13 +415,12 @@ def _assign(
         " INSERT INTO errors_issueuser (issue_id, user_key)"
         " SELECT DISTINCT issue_id, user_key FROM assigned WHERE user_key <> '' ORDER BY 1, 2"
         " ON CONFLICT DO NOTHING RETURNING issue_id",
-        [
-            _joined(assigned.keys()),
-            _joined(assigned.values()),
-            project_id,
-            min(e.received for e in events),
-            max(e.received for e in events),
-        ],
+        {
+            "map": orjson.dumps(assigned, option=orjson.OPT_NON_STR_KEYS).decode(),
+            "project": project_id,
+            "low": min(e.received for e in events),
+            "high": max(e.received for e in events),
+        },
     )
     for issue_id, new_users in Counter(row[0] for row in cursor.fetchall()).items():
         issues[issue_id].users_affected += new_users
