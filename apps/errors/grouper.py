@@ -98,20 +98,27 @@ def _text(value: Any, limit: int) -> str:
 def title_and_culprit(event: dict[str, Any]) -> tuple[str, str]:
     chain = exceptions(event)
     culprit = _text(event.get("transaction"), 255)
+    if chain and not culprit:
+        frames = in_app_frames(frames_of(chain[-1]))
+        if frames:
+            top = frames[-1]
+            where = _text(top.get("module"), 200) or _text(top.get("filename"), 200)
+            culprit = f"{where} in {_text(top.get('function'), 200)}".strip()
+    return title_of(event, chain), culprit[:255]
+
+
+def title_of(event: dict[str, Any], chain: list[dict[str, Any]] | None = None) -> str:
+    """The event's title (`chain`: its `exceptions`, when the caller has them already)."""
+    chain = exceptions(event) if chain is None else chain
     if chain:
         last = chain[-1]
         kind = _text(last.get("type"), 200)
         value = _text(last.get("value"), 1000).strip().split("\n", 1)[0]
-        frames = in_app_frames(frames_of(last))
-        if frames and not culprit:
-            top = frames[-1]
-            where = _text(top.get("module"), 200) or _text(top.get("filename"), 200)
-            culprit = f"{where} in {_text(top.get('function'), 200)}".strip()
         # No type: a message sent with a stack (the JS SDKs' attachStacktrace) reads as the message.
         title = f"{kind}: {value}" if kind and value else kind or value or "Error"
     else:
         title = message_of(event).strip().split("\n", 1)[0] or "<no message>"
-    return title.replace("\x00", "")[:255], culprit[:255]
+    return title.replace("\x00", "")[:255]
 
 
 def apply_event(issue: IssueState, release: str, environment: str, now: datetime, created: bool) -> None:

@@ -16,6 +16,7 @@ The version is stored with each hash: a future `vigil-v2` can coexist with issue
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -94,11 +95,26 @@ def frames_of(exception: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def frame_component(frame: dict[str, Any]) -> str:
-    where = _text(frame.get("module")) or normalize_filename(
-        _text(frame.get("filename") or frame.get("abs_path"))
+    parts = (
+        frame.get("module"),
+        frame.get("filename") or frame.get("abs_path"),
+        frame.get("function"),
+        frame.get("context_line"),
     )
-    context = " ".join(_text(frame.get("context_line")).split())
-    return f"{where} {_text(frame.get('function'))} {context}".strip()
+    try:
+        return _component(*parts)
+    except TypeError:  # a list or an object where SDKs send text: not hashable, made uncached
+        return _component.__wrapped__(*parts)
+
+
+@functools.lru_cache(maxsize=16_384)
+def _component(module: Any, filename: Any, function: Any, context_line: Any) -> str:
+    """A frame's grouping component. Cached: the same frames come back in event after event (a
+    hot set of 1,000 issues has ~1,000 distinct frames), and making one was ~1 µs of a request's
+    CPU per frame."""
+    where = _text(module) or normalize_filename(_text(filename))
+    context = " ".join(_text(context_line).split())
+    return f"{where} {_text(function)} {context}".strip()
 
 
 def in_app_frames(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -23,7 +23,7 @@ from django.db import connection, transaction
 from django.db.models import Max, Min, QuerySet, Sum
 
 from apps.errors import grouper, retention, sourcemaps, storage
-from apps.errors.grouper import MAX_LISTED, title_and_culprit
+from apps.errors.grouper import MAX_LISTED, title_and_culprit, title_of
 from apps.errors.grouping import GROUPING, group
 from apps.errors.models import Event, GroupingHash, Issue, IssueHour, IssueStatus, IssueSubstatus, IssueUser
 
@@ -43,7 +43,6 @@ class EventFacts:
     timestamp: datetime
     level: str
     title: str
-    culprit: str
     release: str
     environment: str
     platform: str
@@ -89,13 +88,11 @@ def event_facts(event: dict[str, Any], received: datetime, event_id: Any = None)
         (f"{field}:{user[field]}" for field in ("id", "email", "username", "ip_address") if user.get(field)),
         "",
     )
-    title, culprit = title_and_culprit(event)
     return EventFacts(
         event_id=_event_id(event.get("event_id") or event_id),
         timestamp=_timestamp(event.get("timestamp"), received),
         level=_text(event.get("level"), 16) or "error",
-        title=title,
-        culprit=culprit,
+        title=title_of(event),
         release=_text(event.get("release"), 200),
         environment=_text(event.get("environment"), 64),
         platform=_text(event.get("platform"), 32),

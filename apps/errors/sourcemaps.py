@@ -401,7 +401,7 @@ def symbolicate(project_id: int, event: dict[str, Any], lookups: bool = True) ->
         (f, _debug_id_for(f, images))
         for exception in exceptions(event)
         for f in frames_of(exception)
-        if _is_candidate(f, images)
+        if "colno" in f and _is_candidate(f, images)  # (no column: no minified position, e.g. Python)
     ]
     if not candidates:
         return None

@@ -164,3 +164,16 @@ def test_variable_parts_of_messages_are_masked(message, masked):
 )
 def test_file_names_lose_origins_and_build_hashes(filename, normalized):
     assert normalize_filename(filename) == normalized
+
+
+def test_frames_with_objects_where_text_belongs_group_as_their_text():
+    """Components are cached by the frame's values; a list or an object is not hashable and is
+    made without the cache, with the same result every time."""
+    odd = {**VIEW, "function": ["checkout"], "context_line": {"line": 1}}
+    first, again = (
+        group(exception_event("TypeError", "x", [odd])),
+        group(exception_event("TypeError", "x", [odd])),
+    )
+    assert first.primary == again.primary
+    assert first.basis == ["TypeError", "shop.views ['checkout'] {'line': 1}"]
+    assert first.primary != group(exception_event("TypeError", "x", [VIEW])).primary
