@@ -46,6 +46,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACED_CONNECTIONS = 16  # the half-rate phase's wrk connections, each pausing between requests
+# Fewer closed-loop connections, measured after it (shorter): where the rate stops growing. With one
+# group-commit batch per worker in flight, 64 connections leave each worker idle while its batch
+# commits; the headline is the closed loop at --connections (256), where the machine is saturated.
+SWEEP_CONNECTIONS = (64, 128)
 sys.path.insert(0, str(ROOT))
 from bench import servers  # noqa: E402
 
@@ -315,7 +319,7 @@ def main() -> None:
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=int(os.environ.get("BENCH_DURATION", "20")))
-    parser.add_argument("--connections", type=int, default=int(os.environ.get("BENCH_CONNECTIONS", "64")))
+    parser.add_argument("--connections", type=int, default=int(os.environ.get("BENCH_CONNECTIONS", "256")))
     parser.add_argument("--clients", type=int, default=int(os.environ.get("BENCH_CLIENTS", "8")))
     parser.add_argument("--issues", type=int, default=int(os.environ.get("BENCH_ISSUES", "1000")))
     parser.add_argument("--kill", action="store_true", help="kill -9 one worker mid-run")
@@ -350,6 +354,7 @@ def main() -> None:
     url = base + path
     worker_pids = [supervisor.pid(f"errors-web-{n}") for n in range(workers)]
     profiled: list[tuple[str, float]] = []
+    sweep: list[tuple[int, float, float]] = []  # closed loops: connections, events/s, p99 ms
 
     try:
         warm = Load(url, args.issues)
@@ -372,6 +377,7 @@ def main() -> None:
                 )
 
             threading.Thread(target=kill_one).start()
+        load = Load(url, args.issues)
         if args.profile:
             seconds = max(3, args.seconds - 4)
             profiler = threading.Thread(
@@ -379,7 +385,6 @@ def main() -> None:
             )
             threading.Timer(2, profiler.start).start()
         cpu = Cpu(worker_pids, redis.Redis.from_url(settings.REDIS_URL))
-        load = Load(url, args.issues)
         if args.kill:  # the Python client: it retries what the killed worker never answered
             started = time.monotonic()
             load.closed_loop(args.clients, args.seconds)
@@ -391,6 +396,7 @@ def main() -> None:
         else:
             nonce = random.randrange(1, 2**31)
             result = wrk_closed_loop(base, path, args.connections, args.seconds, args.issues, nonce)
+            sweep.append((args.connections, result["acked"] / result["seconds"], result["p99_ms"]))
             closed_seconds = result["seconds"]
             closed_acked = result["acked"]
             for event_id in result["ids"]:
@@ -405,6 +411,12 @@ def main() -> None:
         if args.kill:
             closed_cpu["workers"] = float("nan")  # the killed worker's CPU went with it
         rate = closed_acked / closed_seconds
+        for connections in [c for c in SWEEP_CONNECTIONS if c < args.connections and not args.kill]:
+            nonce = random.randrange(1, 2**31)
+            swept = wrk_closed_loop(base, path, connections, max(5, args.seconds // 2), args.issues, nonce)
+            for event_id in swept["ids"]:
+                load.acked[event_id] = 0.0
+            sweep.append((connections, swept["acked"] / swept["seconds"], swept["p99_ms"]))
         load.latencies = []
         paced_seconds = max(5, args.seconds // 2)
         paced_before = len(load.acked)
@@ -468,6 +480,7 @@ def main() -> None:
         profiled=profiled,
         notified=notified,
         bare=bare,
+        sweep=sweep,
     )
     (ROOT / "bench" / "ERRORS_RESULTS.md").write_text(report)
     print(report)
@@ -757,6 +770,15 @@ def render(**r: object) -> str:
         if profiled
         else ""
     )
+    sweep = r["sweep"]
+    assert isinstance(sweep, list)
+    sweep_table = (
+        "\nClosed loop by wrk connections (the one above, then shorter runs with fewer):\n\n"
+        "| connections | events/s | p99 |\n|---|---|---|\n"
+        + "".join(f"| {c} | {rate:,.0f} | {p99:.0f} ms |\n" for c, rate, p99 in sweep)
+        if len(sweep) > 1
+        else ""
+    )
     return f"""## Error tracking (`make bench-errors`)
 
 One-event envelopes (Python exception, 15 frames, 20 breadcrumbs, {size / 1024:.1f} KiB, a fresh
@@ -783,7 +805,7 @@ Load average (1/5/15 min) at the start: {start[0]:.1f} / {start[1]:.1f} / {start
 | all grouped after the load | {"yes" if r["drained"] is not None else "no"} ({r["drained"] or 0:.1f} s) |
 | worker restarts | {r["restarts"]} |
 | issues | {r["issues"]} |
-
+{sweep_table}
 CPU per acknowledged event (µs; all processes of each kind; the grouping is in the workers' figure):
 
 | phase | web workers | PostgreSQL | Redis | load client | machine busy |
