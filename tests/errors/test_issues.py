@@ -45,6 +45,29 @@ def test_the_list_filters_by_status_and_title(alice_client, org_a):
     assert bad.status_code == 400 and bad.json()["error"]["code"]
 
 
+def test_the_list_is_most_recently_seen_first_within_a_minute_and_across_minutes(alice_client, org_a):
+    """The list's index holds last_seen's minute (errors_issue_recent); its order is last_seen's."""
+    seen = {
+        "a": datetime(2026, 5, 1, 12, 0, 59, 900_000, tzinfo=UTC),
+        "b": datetime(2026, 5, 1, 12, 0, 0, 100_000, tzinfo=UTC),
+        "c": datetime(2026, 5, 1, 12, 1, 0, 0, tzinfo=UTC),
+        "d": datetime(2026, 5, 1, 12, 0, 30, tzinfo=UTC),
+        "e": datetime(2026, 4, 30, 23, 59, 59, tzinfo=UTC),
+    }
+    for title in seen:
+        send(org_a.project.pk, title)
+    for title, when in seen.items():
+        Issue.objects.filter(title=title).update(last_seen=when)
+
+    listed = alice_client.get(f"/api/v1/projects/{org_a.project.pk}/issues").json()
+
+    assert [i["title"] for i in listed] == ["c", "a", "d", "b", "e"]
+    minutes = dict(Issue.objects.values_list("title", "last_seen_minute"))
+    assert (
+        minutes["a"] == minutes["b"] == minutes["d"] == minutes["c"] - 1 == int(seen["b"].timestamp()) // 60
+    )
+
+
 def test_users_affected_counts_each_user_once(org_a):
     for user in ("u1", "u2", "u1", ""):
         send(org_a.project.pk, user=user)
