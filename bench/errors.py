@@ -45,7 +45,7 @@ from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACED_CONNECTIONS = 16  # the half-rate phase's wrk connections, each pausing between requests
+PACED_CONNECTIONS = 64  # the half-rate phase's wrk connections, each pausing between requests
 # Fewer closed-loop connections, measured after it (shorter): where the rate stops growing. With one
 # group-commit batch per worker in flight, 64 connections leave each worker idle while its batch
 # commits; the headline is the closed loop at --connections (256), where the machine is saturated.
@@ -419,13 +419,22 @@ def main() -> None:
             sweep.append((connections, swept["acked"] / swept["seconds"], swept["p99_ms"]))
         load.latencies = []
         paced_seconds = max(5, args.seconds // 2)
+        # wrk again, each connection pausing between requests: the Python client of earlier runs
+        # cost ~1 ms of CPU per request, and at hundreds per second its own GIL queue was most of
+        # the latency it measured. A connection's cycle is its pause plus the answer's latency:
+        # a 3 s probe measures the latency, and the pause is what is left of the cycle that makes
+        # half the closed loop's rate (a pause of the whole cycle made ~40 % of that rate).
+        half = max(1.0, rate / 2)
+        pacing = 1000 * PACED_CONNECTIONS / half
+        nonce = random.randrange(1, 2**31)
+        probe = wrk_closed_loop(base, path, PACED_CONNECTIONS, 3, args.issues, nonce, pacing)
+        for event_id in probe["ids"]:
+            load.acked[event_id] = 0.0
+        answering_ms = 1000 * PACED_CONNECTIONS / max(1.0, probe["acked"] / probe["seconds"]) - pacing
+        pacing = max(0.1, 1000 * PACED_CONNECTIONS / half - max(0.0, answering_ms))
         paced_before = len(load.acked)
         worker_pids = [supervisor.pid(f"errors-web-{n}") for n in range(workers)]  # (one may be new)
         paced_cpu_meter = Cpu(worker_pids, redis.Redis.from_url(settings.REDIS_URL))
-        # wrk again, each connection pausing between requests: the Python client of earlier runs
-        # cost ~1 ms of CPU per request, and at hundreds per second its own GIL queue was most of
-        # the latency it measured.
-        pacing = 1000 * PACED_CONNECTIONS / max(1.0, rate / 2)
         nonce = random.randrange(1, 2**31)
         result = wrk_closed_loop(base, path, PACED_CONNECTIONS, paced_seconds, args.issues, nonce, pacing)
         for event_id in result["ids"]:
@@ -706,6 +715,44 @@ processes' batches nearly always share one of the 1,000 hot issues: in-process, 
 Main stays. What is left to 5,000/s is per-event CPU spread over many small parts (py-spy: the
 row and its hashes, uvicorn's answer, the dedup INSERT and COPY, the grouper); no single step of
 the kind tried here closes a 40 % gap.
+
+Then a plan that went quadratic, and the server's concurrency (main at b08a672). EXPLAIN ANALYZE
+of every grouper batch (in-process, 1,024 events per batch) showed the assignment UPDATE switch,
+once autoanalyze had sampled the day's partition, from a hash join (~18 ms a batch) to a nested
+loop comparing every claimed event with every id of the batch: 1,047,552 rows removed by its join
+filter, 180 to 290 ms a batch. Each event now finds its issue in one JSON object (event id →
+issue id) and the statement has no join left to plan: 92.6 → 25.8 µs of backend CPU per event at
+that batch size. That flip came and went within runs, and is a likely part of the run-to-run
+spread of earlier figures. Also: the request's row no longer computes a culprit nobody read,
+caches frame components (LRU, 16,384) and lets Python frames skip the source-map test
+(event_row 51.2 → 43.2 µs); and the issue list's index holds last_seen's minute instead of
+last_seen, so the grouper's issue UPDATEs are HOT (22 of 153,938 were; now 94 %), the statement
+24.0-24.5 → 20.3-21.1 µs per event in-process.
+
+The closed loop ran at 64 wrk connections: 32 per worker, every one of them in the batch its
+writer was committing, so a worker idled while PostgreSQL committed (machine 88 to 91 % busy). The
+loop now runs at 256 (96 to 97 % busy), and 64 and 128 are measured after it. Quiet machine,
+15 s runs, alternating: 64 connections 2,857 and 3,334 events/s; 128: 3,807 and 4,052; 256:
+4,389. Per-event CPU falls with the larger batches (closed loop, workers + PostgreSQL: 411 + 161
+µs at 64, 293 + 122 at 128, 281 + 114 at 256). And the half-rate phase paced each connection by
+the whole cycle, pause and answer together, so it ran at ~40 % of the closed loop's rate, not
+half: a 3 s probe now measures the answer's part and the pause is the rest (1,988 achieved for
+2,066 wanted in the run above).
+
+Runs of this code (12 s at 256 connections, then the full runs): 4,488 and 5,014 events/s, and
+main just before the HOT change 4,940 and 4,088, alternating, while the machine's speed moved
+(calibration 97 to 154 µs of worker CPU per event); full runs 3,303 (calibration 134), 4,088
+(115) and 4,132 (134, the run above). 5,000/s is reached on the machine's fast stretches, not
+held. Measured and not kept: answering each request in one write (head and body together; a
+hello-world POST 38 → 33 µs of server CPU, but no difference the benchmark could see); a grouper
+gathering 200 ms instead of 50 (at 256 connections 3,853 and 4,684 against 3,925 and 4,470).
+
+What is left is in PostgreSQL's background: the assignment UPDATE leaves a dead 1.1 KiB event row
+per event (n_tup_upd = events, none HOT: issue_id is indexed), for autovacuum to clean (PostgreSQL
+CPU per event in the half-rate phase, which follows 150,000 such updates: 375 µs). The next step
+is to write each event with the issue its hash maps to (a per-process map, checked by the
+grouper) plus a narrow pending row the grouper counts from (`DELETE … RETURNING`), so that only
+events of new or moved hashes are rewritten.
 
 ### Source maps: CPU per JavaScript event (in-process, `python bench/sourcemap_cpu.py`)
 
