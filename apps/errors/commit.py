@@ -16,8 +16,8 @@ as soon as before and a busy one commits hundreds of requests at once.
 What it keeps: nothing is acknowledged before it is durable (the answer waits for COMMIT); a
 failed batch fails each of its requests (503 + Retry-After, their metering released) and the
 SDKs' retries are deduplicated by event_id, also within one batch (`storage.events_write`); a
-worker killed mid-batch acknowledged none of it. Events are still stored ungrouped, and the
-process's grouper is woken per project after the COMMIT (apps.errors.grouper).
+worker killed mid-batch acknowledged none of it. Events are counted into their issues after
+the answer: the process's grouper is woken per project after the COMMIT (apps.errors.grouper).
 """
 
 from __future__ import annotations

@@ -568,8 +568,8 @@ def _store_items(
     id for the answer, and the seconds a refused category must wait. Unknown and not-yet kept item
     types are accepted and dropped: an SDK must never retry them forever. A quota or rate refusal
     of spans or logs by ingestion adds their category to `limited`; storage down is a 503 for the
-    whole envelope, which is safe to retry (events are deduplicated by event_id). Events are stored
-    ungrouped; the grouper makes them issues."""
+    whole envelope, which is safe to retry (events are deduplicated by event_id). The grouper
+    counts stored events into their issues."""
     project_id = key.project_id
     event_id = parsed.headers.get("event_id")
     events: list[storage.EventRow] = []

@@ -20,12 +20,21 @@ from typing import Any
 
 import orjson
 from django.db import connection, transaction
-from django.db.models import Max, Min, QuerySet, Sum
+from django.db.models import Exists, Max, Min, OuterRef, QuerySet, Sum
 
 from apps.errors import grouper, retention, sourcemaps, storage
 from apps.errors.grouper import MAX_LISTED, title_and_culprit, title_of
 from apps.errors.grouping import GROUPING, group
-from apps.errors.models import Event, GroupingHash, Issue, IssueHour, IssueStatus, IssueSubstatus, IssueUser
+from apps.errors.models import (
+    Event,
+    GroupingHash,
+    Issue,
+    IssueHour,
+    IssueStatus,
+    IssueSubstatus,
+    IssueUser,
+    PendingEvent,
+)
 
 _HEX32 = re.compile(r"^[0-9a-f]{32}$")
 _HEX16 = re.compile(r"^[0-9a-f]{16}$")
@@ -136,6 +145,8 @@ def event_row(
         user_key=facts.user_key,
         hashes=orjson.dumps(hashes),
         data=storage.data_encode(text),
+        primary=grouping.primary,
+        secondary=grouping.secondary or "",
         sourcemap_epoch=sourcemap_epoch,
     )
 
@@ -292,6 +303,7 @@ def issue_split(issue: Issue, hashes: list[str]) -> Issue:
     with transaction.atomic():
         with connection.cursor() as cursor:
             grouper.lock_project(cursor, issue.project_id)  # no batch is grouped meanwhile
+        grouper.settle(issue.project_id)  # every event stored so far counted, and given its issue
         old = Issue.objects.select_for_update().get(pk=issue.pk)
         mine = GroupingHash.objects.filter(project_id=old.project_id, grouping=GROUPING, issue=old)
         owned = list(mine.filter(hash__in=values).values_list("hash", flat=True))
@@ -324,37 +336,43 @@ def issue_split(issue: Issue, hashes: list[str]) -> Issue:
 
 
 def _events(issue: Issue) -> QuerySet[Event]:
-    return Event.objects.filter(issue=issue, project_id=issue.project_id)
+    """The issue's counted events. One a writer stored after `grouper.settle` (stored with its
+    issue, still pending) stays out of a split's counts and moves: the grouper counts it next,
+    into whichever issue its hash belongs to by then."""
+    pending = PendingEvent.objects.filter(event=OuterRef("pk"))
+    return Event.objects.filter(issue=issue, project_id=issue.project_id).exclude(Exists(pending))
 
 
+_COUNTED = "NOT EXISTS (SELECT FROM errors_pendingevent p WHERE p.event = errors_event.id)"
 # The other hashes (all-frames ones) that only the moved events have follow them.
-_SPLIT_HASHES = """
+_SPLIT_HASHES = f"""
 UPDATE errors_groupinghash SET issue_id = %(new)s
 WHERE project_id = %(project)s AND issue_id = %(old)s AND grouping = %(grouping)s AND hash IN (
     SELECT split_part(h, ':', 2) FROM errors_event, jsonb_array_elements_text(hashes) h
-    WHERE issue_id = %(new)s AND project_id = %(project)s
+    WHERE issue_id = %(new)s AND project_id = %(project)s AND {_COUNTED}
     EXCEPT
     SELECT split_part(h, ':', 2) FROM errors_event, jsonb_array_elements_text(hashes) h
-    WHERE issue_id = %(old)s AND project_id = %(project)s)
-"""
+    WHERE issue_id = %(old)s AND project_id = %(project)s AND {_COUNTED})
+"""  # noqa: S608 (constants only)
 # The moved events' users join the new issue, and leave the old one unless it still has them.
-_SPLIT_USERS = """
+_SPLIT_USERS = f"""
 WITH users AS (
     SELECT DISTINCT user_key FROM errors_event
-    WHERE issue_id = %(new)s AND project_id = %(project)s AND user_key <> ''
+    WHERE issue_id = %(new)s AND project_id = %(project)s AND user_key <> '' AND {_COUNTED}
 ), gone AS (
     DELETE FROM errors_issueuser WHERE issue_id = %(old)s AND user_key IN (
         SELECT user_key FROM users
-        EXCEPT SELECT user_key FROM errors_event WHERE issue_id = %(old)s AND project_id = %(project)s)
+        EXCEPT SELECT user_key FROM errors_event
+        WHERE issue_id = %(old)s AND project_id = %(project)s AND {_COUNTED})
 )
 INSERT INTO errors_issueuser (issue_id, user_key) SELECT %(new)s, user_key FROM users
-"""
-_SPLIT_HOURS = """
+"""  # noqa: S608 (constants only)
+_SPLIT_HOURS = f"""
 INSERT INTO errors_issuehour (issue_id, hour, events)
 SELECT issue_id, date_trunc('hour', received), count(*) FROM errors_event
-WHERE issue_id IN (%(new)s, %(old)s) AND project_id = %(project)s AND received >= %(since)s
+WHERE issue_id IN (%(new)s, %(old)s) AND project_id = %(project)s AND received >= %(since)s AND {_COUNTED}
 GROUP BY 1, 2
-"""
+"""  # noqa: S608 (constants only)
 
 
 def _split_counts(cursor: Any, old: Issue, new: Issue, moved: int) -> None:

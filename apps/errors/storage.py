@@ -1,13 +1,15 @@
-"""The storage of errors_event and its dedup keys, owned here: day partitions, the COPY that
+"""The storage of errors_event, its dedup keys and pending rows, owned here: day partitions, the COPY that
 the Sentry endpoint writes through, and the retention drop. Nothing outside apps.errors names
 these tables.
 
 Events are telemetry like logs and spans (DESIGN.md §4): errors_event is range-partitioned by
 day on `received`, written with one binary COPY per batch of requests (apps.errors.commit: the
 events of concurrent requests share one transaction, where other telemetry has one per request),
-and retention drops whole days. An event is written *ungrouped* (issue_id NULL) and acknowledged
-once that COMMIT returned; apps.errors.grouper assigns it to an issue shortly after (the design
-note there says how a crash in between is picked up).
+and retention drops whole days. An event is written with the issue its hashes map to as far as
+its process knows (apps.errors.hashmap; NULL for a hash never seen), together with its row in
+errors_pendingevent, and acknowledged once that COMMIT returned; apps.errors.grouper counts it
+into its issue shortly after, from the pending row (the design note there says how a crash in
+between is picked up). Its id comes from the dedup statement (`nextval`), so both rows carry it.
 
 Dedup by event_id. A unique index on a partitioned table must contain the partition key, so
 (project_id, event_id) cannot be unique in errors_event itself: a retried event arrives later,
@@ -42,16 +44,24 @@ import psycopg
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 
+from apps.errors import hashmap
 from apps.storage import partitions
 from apps.storage.copy import PreEncodedJsonbDumper, copy_rows
 
 TABLE = "errors_event"
 DEDUP_TABLE = "errors_eventid"
 COPY = (
-    "COPY errors_event (project_id, event_id, received, timestamp, level, title, release, environment,"
-    " platform, trace_id, span_id, user_key, hashes, data) FROM STDIN (FORMAT BINARY)"
+    "COPY errors_event (id, project_id, issue_id, event_id, received, timestamp, level, title, release,"
+    " environment, platform, trace_id, span_id, user_key, hashes, data) FROM STDIN (FORMAT BINARY)"
 )
-TYPES = "int8 uuid timestamptz timestamptz text text text text text text text text jsonb bytea".split()
+TYPES = (
+    "int8 int8 int8 uuid timestamptz timestamptz text text text text text text text text jsonb bytea".split()
+)
+PENDING_COPY = (
+    "COPY errors_pendingevent (event, project_id, received, issue_id, primary_hash, secondary_hash,"
+    " level, release, environment, user_key) FROM STDIN (FORMAT BINARY)"
+)
+PENDING_TYPES = "int8 int8 timestamptz int8 text text text text text text".split()
 TRIM_BATCH = 10_000
 LZ4 = b"\x04"  # leads LZ4-compressed JSON in `data`; JSON text never starts with it
 
@@ -87,13 +97,17 @@ class EventRow:
     user_key: str
     hashes: bytes
     data: bytes
+    primary: str  # the grouping hashes without their version ("" for no secondary), for the
+    secondary: str  # issue they map to (apps.errors.hashmap) and the grouper's pending row
     # The project's source map upload epoch its frames were symbolicated under (None: no JS frame
     # to symbolicate); apps.errors.ingest.commit makes the row again if uploads moved on since.
     sourcemap_epoch: bytes | None = field(default=None, compare=False)
 
-    def copy_row(self) -> tuple[Any, ...]:
+    def copy_row(self, pk: int, issue_id: int | None) -> tuple[Any, ...]:
         return (
+            pk,
             self.project_id,
+            issue_id,
             self.event_id,
             self.received,
             self.timestamp,
@@ -107,6 +121,20 @@ class EventRow:
             self.user_key,
             b"\x01" + self.hashes,  # jsonb's binary form: version byte + JSON text
             self.data,
+        )
+
+    def pending_row(self, pk: int, issue_id: int | None) -> tuple[Any, ...]:
+        return (
+            pk,
+            self.project_id,
+            self.received,
+            issue_id,
+            self.primary,
+            self.secondary,
+            self.level,
+            self.release,
+            self.environment,
+            self.user_key,
         )
 
 
@@ -157,23 +185,34 @@ def _write_once(
         # of the same event waits on the key row and then finds it taken.
         # The arrays travel as comma-separated text that PostgreSQL splits: psycopg dumps a
         # Python list element by element, which cost ~4 % of a worker's CPU for a batch's keys.
+        # The new events' ids come with the answer, for their pending rows.
         cursor.execute(
             "INSERT INTO errors_eventid (project_id, event_id, received)"
             " SELECT * FROM unnest(string_to_array(%s, ',')::bigint[], string_to_array(%s, ',')::uuid[],"
             " string_to_array(%s, ',')::timestamptz[])"
-            " ON CONFLICT DO NOTHING RETURNING project_id, event_id",
+            " ON CONFLICT DO NOTHING RETURNING project_id, event_id, nextval('errors_event_ids')",
             [
                 ",".join([str(r.project_id) for r in rows]),
                 ",".join([r.event_id.hex for r in rows]),
                 ",".join([r.received.isoformat() for r in rows]),
             ],
         )
-        new = set(cursor.fetchall())
+        new = {(project_id, event_id): pk for project_id, event_id, pk in cursor.fetchall()}
         fresh = [row for row in rows if (row.project_id, row.event_id) in new]
         if fresh:
+            pks = [new[row.project_id, row.event_id] for row in fresh]
+            issues = hashmap.issues_of(cursor, fresh)
             raw = cursor.cursor
             raw.adapters.register_dumper(None, PreEncodedJsonbDumper)
-            copy_rows(raw, COPY, TYPES, [row.copy_row() for row in fresh])
+            copy_rows(
+                raw, COPY, TYPES, [r.copy_row(pk, i) for r, pk, i in zip(fresh, pks, issues, strict=True)]
+            )
+            copy_rows(
+                raw,
+                PENDING_COPY,
+                PENDING_TYPES,
+                [r.pending_row(pk, i) for r, pk, i in zip(fresh, pks, issues, strict=True)],
+            )
         if in_transaction is not None:
             in_transaction(fresh)
     return fresh

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from apps.audit import Actor
-from apps.errors import symbol_cache
+from apps.errors import hashmap, symbol_cache
 from apps.errors.dsn import dsn_key_create
 from apps.errors.grouper import sweep
 from apps.errors.models import DsnKey
@@ -25,6 +25,14 @@ def _fresh_partition_memory():
     partitions.forget_partitions()
     yield
     partitions.forget_partitions()
+
+
+@pytest.fixture(autouse=True)
+def _no_issues_remembered():
+    # A rolled-back test takes its issues with it: the process's hash map must not keep them.
+    hashmap.forget()
+    yield
+    hashmap.forget()
 
 
 @pytest.fixture(autouse=True)
