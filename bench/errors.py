@@ -591,8 +591,9 @@ events/s here. (An
 earlier version of this note put uvicorn's handling of one request alone at ~150 µs and concluded
 that Python topped out near 2,400/s: the calibration refutes both.) The difference between the
 two rows is what the real endpoint does per event — the DSN key, metering and rate limit, dedup
-by event_id, scrubbing, the grouping hashes, the grouper's issue updates and the UPDATE that gives
-each stored event its issue — and that is where the rest of the way to 5,000/s has to come from.
+by event_id, scrubbing, the grouping hashes, the pending row and the grouper's issue updates (and,
+until the last change below, an UPDATE that gave each stored event its issue) — and that is where
+the rest of the way to 5,000/s had to come from.
 
 Measured with the same wrk client on the same (busy, load 4 to 8) machine, 15 s runs:
 
@@ -761,12 +762,35 @@ held. Measured and not kept: answering each request in one write (head and body 
 hello-world POST 38 → 33 µs of server CPU, but no difference the benchmark could see); a grouper
 gathering 200 ms instead of 50 (at 256 connections 3,853 and 4,684 against 3,925 and 4,470).
 
-What is left is in PostgreSQL's background: the assignment UPDATE leaves a dead 1.1 KiB event row
-per event (n_tup_upd = events, none HOT: issue_id is indexed), for autovacuum to clean (PostgreSQL
-CPU per event in the half-rate phase, which follows 150,000 such updates: 375 µs). The next step
-is to write each event with the issue its hash maps to (a per-process map, checked by the
-grouper) plus a narrow pending row the grouper counts from (`DELETE … RETURNING`), so that only
-events of new or moved hashes are rewritten.
+The assignment UPDATE left a dead 1.1 KiB event row per event (n_tup_upd = events, none HOT:
+issue_id is indexed) for autovacuum. Now each event is stored with the issue its hashes map to
+(apps/errors/hashmap.py: a per-process map, one query per batch for hashes the process has not
+seen) plus a narrow errors_pendingevent row in the same COPY transaction; the grouper takes
+pending rows with `DELETE … RETURNING`, maps every event again under the project lock and
+rewrites only the events stored without an issue (a new hash) or with another (a merge or split
+since): in a full run the event partition's n_tup_upd was 1,020 (the events that made the 1,020
+issues), where it had equalled the number of events. The grouper's cursors also use psycopg's C
+timestamptz loader (Django registers a Python subclass: a quarter of the grouper's samples).
+
+And a harness bug: the arrival → issue probe found its event by event_id, which errors_event does
+not index. Every 5 ms through the whole run it scanned the day's partition — by the end of a 40 s
+run 268 ms a scan, with two parallel workers — CPU the benchmark counted as PostgreSQL's (in a
+15 s sample, 2.2 s of the probe's backend and 3.9 s of PostgreSQL's io workers). It finds the
+event by trace_id now, and waits until its pending row is gone (counted, not just stored).
+
+Last, the grouper gathers 250 ms instead of 50 (ERRORS_GROUP_DELAY_MS). With a hot set of 1,000
+issues, a batch of ~250 events wrote an issue row and an hourly counter for nearly every event
+(n_tup_upd of errors_issue ≈ events in a full run), one of ~1,000 for 0.63 of them; in-process
+(bench/errors_cpu.py, worker + PostgreSQL CPU per event): 71 µs at 256 events a batch, 56 at
+1,024. Counts and new issues come a little later (arrival → issue p50 85-108 → 122-139 ms, "new
+issue" webhook p50 0.4 → 0.5-0.6 s). 12 s runs alternating 400 ms, 50 ms, 400 ms made 3,854,
+3,470 and 5,806 events/s: the machine's speed swung more than the change.
+
+Results of this code (full runs, 20 s at 256 connections): 5,449 and 5,720 events/s (the run
+above), worker + PostgreSQL CPU 239 + 71 and 227 + 68 µs per event (calibration 93 and 85 µs).
+Main before, the same day: 4,381 and 4,105 events/s in 12 s runs (283 + 110, 313 + 101), 3,918
+and 4,433 in 40 s runs (292 + 155, 255 + 138; calibration 94 to 114 µs). The pending rows with the
+50 ms gathering: 12 s runs 5,263, 4,439, 4,780 and 3,470; full runs 4,379 and 4,459; 60 s 4,742.
 
 ### Source maps: CPU per JavaScript event (in-process, `python bench/sourcemap_cpu.py`)
 

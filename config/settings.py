@@ -221,7 +221,7 @@ LOGS_COUNT_LATE_MINUTES = env.int("LOGS_COUNT_LATE_MINUTES", default=15)
 # Error tracking (apps/errors): how long an event_id is remembered for dedup, and how the
 # per-worker grouper batches (apps/errors/grouper.py).
 ERRORS_DEDUP_HOURS = env.int("ERRORS_DEDUP_HOURS", default=24)
-ERRORS_GROUP_DELAY_MS = env.int("ERRORS_GROUP_DELAY_MS", default=50)
+ERRORS_GROUP_DELAY_MS = env.int("ERRORS_GROUP_DELAY_MS", default=250)
 ERRORS_GROUP_BATCH = env.int("ERRORS_GROUP_BATCH", default=2000)
 ERRORS_GROUP_SWEEP_SECONDS = env.float("ERRORS_GROUP_SWEEP_SECONDS", default=5.0)
 

@@ -24,7 +24,10 @@ Who runs it: a `Batcher` thread in each web process, woken after each COMMIT of 
 (apps.errors.commit), gathers for ERRORS_GROUP_DELAY_MS and drains the notified projects; every
 ERRORS_GROUP_SWEEP_SECONDS it also sweeps every project with pending events (what a killed
 process left behind), and Celery beat does the same every minute (`tasks.group_pending`), so
-events are counted even when no web process is up.
+events are counted even when no web process is up. The gathering is 250 ms by default: over a
+hot set of 1,000 issues a batch of ~250 events writes an issue row and an hourly counter for
+0.9 of its events, one of ~1,000 for 0.63, and shares its statements among more events —
+71 → 56 µs of CPU per event in bench/errors_cpu.py (256 → 1,024 events a batch).
 """
 
 from __future__ import annotations
