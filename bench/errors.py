@@ -787,7 +787,11 @@ issue" webhook p50 0.4 → 0.5-0.6 s). 12 s runs alternating 400 ms, 50 ms, 400 
 3,470 and 5,806 events/s: the machine's speed swung more than the change.
 
 Results of this code (full runs, 20 s at 256 connections): 5,449 and 5,720 events/s (the run
-above), worker + PostgreSQL CPU 239 + 71 and 227 + 68 µs per event (calibration 93 and 85 µs).
+above), worker + PostgreSQL CPU 239 + 71 and 227 + 68 µs per event (calibration 93 and 85 µs);
+two more right after: 5,774 and 5,492 (224 + 68, 235 + 73; calibration 94 and 96). On the slow
+stretches earlier sessions met (calibration up to 154 µs of worker CPU per event, 1.6 times
+today's) this code would not make 5,000/s either: the figures hold for the machine as it ran
+today.
 Main before, the same day: 4,381 and 4,105 events/s in 12 s runs (283 + 110, 313 + 101), 3,918
 and 4,433 in 40 s runs (292 + 155, 255 + 138; calibration 94 to 114 µs). The pending rows with the
 50 ms gathering: 12 s runs 5,263, 4,439, 4,780 and 3,470; full runs 4,379 and 4,459; 60 s 4,742.
