@@ -9,10 +9,12 @@ from datetime import UTC, datetime, timedelta
 import time_machine
 from django.db import connection
 
+from apps.audit import Actor
 from apps.errors import storage
 from apps.errors.grouper import drain, is_older
 from apps.errors.models import Event, GroupingHash, Issue, PendingEvent
 from apps.errors.services import event_row, event_store
+from apps.projects.services import project_delete
 from tests.errors.conftest import exception_event, frame
 
 
@@ -395,3 +397,15 @@ def test_a_split_counts_the_events_stored_before_it_first(alice_client, org_a):
     target.refresh_from_db()
     assert (split.event_count, target.event_count) == (3, 1)
     assert Event.objects.filter(issue=split).count() == 3 and not PendingEvent.objects.exists()
+
+
+def test_a_deleted_project_takes_its_stored_and_pending_events_with_it(org_a, org_b):
+    send(org_a.project.pk, "queue full")
+    _stored(org_a.project.pk, "queue full")  # stored, not counted yet
+    kept = _stored(org_b.project.pk, "queue full")
+
+    project_delete(org_a.project, by=Actor(user=org_a.owner))
+
+    assert not Event.objects.filter(project_id=org_a.project.pk).exists()
+    assert not PendingEvent.objects.filter(project_id=org_a.project.pk).exists()
+    assert list(PendingEvent.objects.values_list("event", flat=True)) == [kept]  # another's stays
