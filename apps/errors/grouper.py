@@ -334,7 +334,7 @@ def _issues_of(cursor: Any, project_id: int, events: list[Pending]) -> tuple[dic
     creators: set[int] = set()
     new_hashes: list[tuple[str, int]] = []
     for event in events:
-        found = hashmap.issue_for(by_hash, event.primary, event.secondary)
+        found = hashmap.issue_for(by_hash.get, event.primary, event.secondary)
         if found is None:
             found = _issue_create(cursor, project_id, event)
             creators.add(event.id)

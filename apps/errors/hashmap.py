@@ -17,7 +17,7 @@ within a batch or two of that project's events.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 from apps.errors.grouping import GROUPING
@@ -34,9 +34,11 @@ class Hashed(Protocol):
     secondary: str
 
 
-def issue_for(by_hash: dict[str, int], primary: str, secondary: str) -> int | None:
-    """The grouper's rule: the primary hash's issue, else the secondary's."""
-    return by_hash.get(primary) or (by_hash.get(secondary) if secondary else None)
+def issue_for(lookup: Callable[[str], int | None], primary: str, secondary: str) -> int | None:
+    """The one rule of both the writer and the grouper: the primary hash's issue, else the
+    secondary's (`lookup`: hash → issue or None). Were they to differ, every event would be
+    stored with one issue and rewritten to the other."""
+    return lookup(primary) or (lookup(secondary) if secondary else None)
 
 
 def issues_of(cursor: Any, rows: Sequence[Hashed]) -> list[int | None]:
@@ -58,13 +60,11 @@ def issues_of(cursor: Any, rows: Sequence[Hashed]) -> list[int | None]:
             [",".join(str(p) for p, _ in missing), ",".join(h for _, h in missing), GROUPING],
         )
         _remember(((project_id, h), issue_id) for project_id, h, issue_id in cursor.fetchall())
-    found = []
-    for row in rows:
-        primary = _known.get((row.project_id, row.primary))
-        if primary is None and row.secondary:
-            primary = _known.get((row.project_id, row.secondary))
-        found.append(primary)
-    return found
+    return [issue_for(_lookup(row.project_id), row.primary, row.secondary) for row in rows]
+
+
+def _lookup(project_id: int) -> Callable[[str], int | None]:
+    return lambda h: _known.get((project_id, h))
 
 
 def learn(project_id: int, by_hash: dict[str, int]) -> None:
